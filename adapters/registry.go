@@ -1,0 +1,78 @@
+package adapters
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/rs/zerolog"
+)
+
+// Config is one adapter type's configuration block. The config loader decodes a resource's
+// `adapter:` block strictly into the value Type.NewConfig returns (exported fields with `yaml`
+// tags; unknown keys are errors), then calls Validate, then New.
+type Config interface {
+	// Validate checks the decoded values without contacting the target.
+	Validate() error
+	// New builds the adapter. It must not contact the target either: health is checked later
+	// through Checker.
+	New(env Env) (Adapter, error)
+}
+
+// Env is what an adapter gets from accessbot when it is built.
+type Env struct {
+	// Resource is the name of the resource the adapter serves.
+	Resource string
+	// Log is the adapter's logger, already tagged with the resource.
+	Log zerolog.Logger
+}
+
+// Type is one kind of adapter, registered by name.
+type Type struct {
+	// Name is what a resource's `adapter: {type: ...}` says.
+	Name string
+	// Doc is a one-line description for `accessbot config validate` and the README.
+	Doc string
+	// NewConfig returns a pointer to a new config with its defaults filled in. It has no side
+	// effects.
+	NewConfig func() Config
+}
+
+var (
+	registryMu sync.RWMutex
+	registry   = map[string]Type{}
+)
+
+// Register adds an adapter type. It is called from init() and panics on a duplicate or empty
+// name, which is a programming error.
+func Register(t Type) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	if t.Name == "" || t.NewConfig == nil {
+		panic("adapters: Register needs a name and NewConfig")
+	}
+	if _, dup := registry[t.Name]; dup {
+		panic(fmt.Sprintf("adapters: type %q registered twice", t.Name))
+	}
+	registry[t.Name] = t
+}
+
+// Lookup returns the adapter type registered under name.
+func Lookup(name string) (Type, bool) {
+	registryMu.RLock()
+	defer registryMu.RUnlock()
+	t, ok := registry[name]
+	return t, ok
+}
+
+// Types returns the registered type names, sorted.
+func Types() []string {
+	registryMu.RLock()
+	defer registryMu.RUnlock()
+	names := make([]string, 0, len(registry))
+	for n := range registry {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}

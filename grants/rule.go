@@ -1,0 +1,92 @@
+package grants
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/google/cel-go/cel"
+)
+
+// Rule is a compiled auto-approve expression in CEL. It sees:
+//
+//	requester  string        the person's ID (their email when known)
+//	groups     list(string)  the config groups the person belongs to
+//	resource   string        the resource name
+//	duration   duration      how long the access is asked for
+//	reason     string        the reason given
+//	hour       int           the hour of day (0-23) in the configured time zone
+//	weekday    int           the day of the week, 0 = Sunday
+//	now        timestamp     the current time
+//
+// and must return a bool, e.g. `duration <= duration("1h") && hour >= 9 && hour < 18`.
+type Rule struct {
+	Source  string
+	program cel.Program
+}
+
+// RuleInput is what a Rule is evaluated over.
+type RuleInput struct {
+	Requester string
+	Groups    []string
+	Resource  string
+	Duration  time.Duration
+	Reason    string
+	Now       time.Time // already in the configured time zone
+}
+
+func ruleEnv() (*cel.Env, error) {
+	return cel.NewEnv(
+		cel.Variable("requester", cel.StringType),
+		cel.Variable("groups", cel.ListType(cel.StringType)),
+		cel.Variable("resource", cel.StringType),
+		cel.Variable("duration", cel.DurationType),
+		cel.Variable("reason", cel.StringType),
+		cel.Variable("hour", cel.IntType),
+		cel.Variable("weekday", cel.IntType),
+		cel.Variable("now", cel.TimestampType),
+	)
+}
+
+// CompileRule compiles and type-checks a CEL expression; it must yield a bool.
+func CompileRule(src string) (*Rule, error) {
+	env, err := ruleEnv()
+	if err != nil {
+		return nil, err
+	}
+	ast, iss := env.Compile(src)
+	if iss.Err() != nil {
+		return nil, fmt.Errorf("auto-approve rule: %w", iss.Err())
+	}
+	if ast.OutputType() != cel.BoolType {
+		return nil, fmt.Errorf("auto-approve rule must be a bool expression, not %s", ast.OutputType())
+	}
+	prg, err := env.Program(ast, cel.InterruptCheckFrequency(100))
+	if err != nil {
+		return nil, fmt.Errorf("auto-approve rule: %w", err)
+	}
+	return &Rule{Source: src, program: prg}, nil
+}
+
+// Eval runs the rule. An evaluation error (a missing key, say) counts as "no": auto-approval
+// only happens when the rule clearly says yes.
+func (r *Rule) Eval(in RuleInput) (bool, error) {
+	groups := in.Groups
+	if groups == nil {
+		groups = []string{}
+	}
+	out, _, err := r.program.Eval(map[string]any{
+		"requester": in.Requester,
+		"groups":    groups,
+		"resource":  in.Resource,
+		"duration":  in.Duration,
+		"reason":    in.Reason,
+		"hour":      int64(in.Now.Hour()),
+		"weekday":   int64(in.Now.Weekday()),
+		"now":       in.Now,
+	})
+	if err != nil {
+		return false, fmt.Errorf("evaluate auto-approve rule: %w", err)
+	}
+	b, ok := out.Value().(bool)
+	return ok && b, nil
+}
