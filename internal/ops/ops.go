@@ -1,0 +1,219 @@
+// Package ops serves what operators and orchestrators ask of a running accessbot: liveness
+// (/healthz), readiness (/readyz: the database answers and every adapter that can check its
+// target says it is healthy) and Prometheus metrics (/metrics).
+package ops
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/accessbot/accessbot/adapters"
+	"github.com/accessbot/accessbot/grants"
+)
+
+// Metrics records what the engine does. It implements grants.Metrics and exposes, on each
+// scrape, the current number of requests and grants by state read from the database (so every
+// replica reports the same truth).
+type Metrics struct {
+	reg            *prometheus.Registry
+	lateness       prometheus.Histogram
+	revokeFailures *prometheus.CounterVec
+	adapterCalls   *prometheus.CounterVec
+	adapterSeconds *prometheus.HistogramVec
+}
+
+// NewMetrics registers accessbot's metrics on a new registry. store may be nil (no state gauges).
+func NewMetrics(store grants.Store) *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		lateness: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "accessbot_revoke_lateness_seconds",
+			Help:    "Time from a grant's expiry to its confirmed revocation at the target.",
+			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2, 5, 15, 30, 60, 300, 900},
+		}),
+		revokeFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "accessbot_revoke_failures_total",
+			Help: "Grants whose revocation failed too often and became revoke_failed.",
+		}, []string{"resource"}),
+		adapterCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "accessbot_adapter_calls_total",
+			Help: "Adapter calls by resource, operation and result.",
+		}, []string{"resource", "op", "result"}),
+		adapterSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "accessbot_adapter_call_seconds",
+			Help:    "Duration of adapter calls.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"resource", "op"}),
+	}
+	m.reg.MustRegister(m.lateness, m.revokeFailures, m.adapterCalls, m.adapterSeconds,
+		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	if store != nil {
+		m.reg.MustRegister(&stateCollector{store: store})
+	}
+	return m
+}
+
+// RevokeLateness records how late a revocation was.
+func (m *Metrics) RevokeLateness(d time.Duration) {
+	if d < 0 {
+		d = 0
+	}
+	m.lateness.Observe(d.Seconds())
+}
+
+// RevokeFailure counts a grant that became revoke_failed.
+func (m *Metrics) RevokeFailure(resource string) { m.revokeFailures.WithLabelValues(resource).Inc() }
+
+// AdapterCall records one adapter call.
+func (m *Metrics) AdapterCall(resource, op string, d time.Duration, err error) {
+	result := "ok"
+	if err != nil {
+		result = adapters.KindOf(err).String()
+	}
+	m.adapterCalls.WithLabelValues(resource, op, result).Inc()
+	m.adapterSeconds.WithLabelValues(resource, op).Observe(d.Seconds())
+}
+
+// Handler serves the metrics in Prometheus' text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// Registry exposes the registry, for tests and for other parts that add their own metrics.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+var (
+	requestsDesc = prometheus.NewDesc("accessbot_requests", "Requests by state.", []string{"state"}, nil)
+	grantsDesc   = prometheus.NewDesc("accessbot_grants", "Grants by state.", []string{"state"}, nil)
+	activeDesc   = prometheus.NewDesc("accessbot_active_grants", "Grants whose access exists at the target now.", nil, nil)
+)
+
+var (
+	allRequestStates = []grants.RequestState{grants.RequestPending, grants.RequestApproved,
+		grants.RequestDenied, grants.RequestCancelled, grants.RequestExpired}
+	allGrantStates = []grants.GrantState{grants.GrantActivating, grants.GrantActive, grants.GrantRevoking,
+		grants.GrantRevoked, grants.GrantRevokeFailed, grants.GrantFailed}
+)
+
+type stateCollector struct{ store grants.Store }
+
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- requestsDesc
+	ch <- grantsDesc
+	ch <- activeDesc
+}
+
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var reqs map[grants.RequestState]int
+	var grs map[grants.GrantState]int
+	err := c.store.View(ctx, func(tx grants.ReadTx) error {
+		var err error
+		if reqs, err = tx.CountRequests(ctx); err != nil {
+			return err
+		}
+		grs, err = tx.CountGrants(ctx)
+		return err
+	})
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(grantsDesc, err)
+		return
+	}
+	for _, s := range allRequestStates {
+		ch <- prometheus.MustNewConstMetric(requestsDesc, prometheus.GaugeValue, float64(reqs[s]), string(s))
+	}
+	for _, s := range allGrantStates {
+		ch <- prometheus.MustNewConstMetric(grantsDesc, prometheus.GaugeValue, float64(grs[s]), string(s))
+	}
+	// Access may exist while activating (the adapter may have acted), revoking and revoke_failed.
+	active := grs[grants.GrantActive] + grs[grants.GrantActivating] + grs[grants.GrantRevoking] + grs[grants.GrantRevokeFailed]
+	ch <- prometheus.MustNewConstMetric(activeDesc, prometheus.GaugeValue, float64(active))
+}
+
+// Pinger is the database check of /readyz.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Health answers /healthz and /readyz.
+type Health struct {
+	DB Pinger
+	// Checkers are the adapters that can check their target, by resource name.
+	Checkers map[string]adapters.Checker
+	// Timeout bounds the whole readiness check.
+	Timeout time.Duration
+}
+
+// Check is one line of the readiness answer.
+type Check struct {
+	Name  string `json:"name"`
+	OK    bool   `json:"ok"`
+	Error string `json:"error,omitempty"`
+}
+
+// Ready runs every check concurrently and reports each.
+func (h *Health) Ready(ctx context.Context) (bool, []Check) {
+	timeout := h.Timeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var (
+		mu     sync.Mutex
+		wg     sync.WaitGroup
+		checks []Check
+	)
+	run := func(name string, f func(context.Context) error) {
+		defer wg.Done()
+		err := f(ctx)
+		c := Check{Name: name, OK: err == nil}
+		if err != nil {
+			c.Error = err.Error()
+		}
+		mu.Lock()
+		checks = append(checks, c)
+		mu.Unlock()
+	}
+	wg.Add(1)
+	go run("database", h.DB.Ping)
+	for name, ch := range h.Checkers {
+		wg.Add(1)
+		go run("adapter:"+name, ch.Check)
+	}
+	wg.Wait()
+	sort.Slice(checks, func(i, j int) bool { return checks[i].Name < checks[j].Name })
+	ok := true
+	for _, c := range checks {
+		ok = ok && c.OK
+	}
+	return ok, checks
+}
+
+// Mount adds /healthz, /readyz and /metrics to mux.
+func Mount(mux *http.ServeMux, h *Health, m *Metrics) {
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ok, checks := h.Ready(r.Context())
+		w.Header().Set("Content-Type", "application/json")
+		if !ok {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		_ = json.NewEncoder(w).Encode(struct {
+			Ready  bool    `json:"ready"`
+			Checks []Check `json:"checks"`
+		}{ok, checks})
+	})
+	mux.Handle("GET /metrics", m.Handler())
+}
