@@ -1,0 +1,315 @@
+package config
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"text/template"
+	"time"
+
+	// The zone database is embedded so time_zone works on machines and images without tzdata.
+	_ "time/tzdata"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/accessbot/accessbot/adapters"
+	"github.com/accessbot/accessbot/grants"
+)
+
+// Config is a loaded, expanded and validated configuration file. The exported fields are the
+// file's keys; config.example.yaml documents each one.
+type Config struct {
+	Server  Server  `yaml:"server"`
+	Storage Storage `yaml:"storage"`
+	Log     Log     `yaml:"log"`
+	// TimeZone is an IANA zone name. Auto-approve rules see the hour and weekday in it.
+	TimeZone string `yaml:"time_zone"`
+	// Admins may revoke anyone's grant, force revocations and review break-glass access.
+	Admins Members `yaml:"admins"`
+	// Groups are config groups: a name and its members (emails or platform user IDs).
+	Groups    map[string][]string `yaml:"groups"`
+	Scheduler Scheduler           `yaml:"scheduler"`
+	// Defaults is the policy every resource inherits key by key.
+	Defaults  PolicyConfig     `yaml:"defaults"`
+	Resources []ResourceConfig `yaml:"resources"`
+
+	file    string
+	hash    string
+	secrets []string
+	loc     *time.Location
+	lines   map[string]int
+}
+
+// Server is the HTTP listener.
+type Server struct {
+	// Listen is host:port for /healthz, /readyz, /metrics and the chat endpoints.
+	Listen string `yaml:"listen"`
+	// PublicURL is how chat platforms and browsers reach the server, when it differs.
+	PublicURL string `yaml:"public_url"`
+}
+
+// Storage says where state and the audit log live.
+type Storage struct {
+	// Driver is "sqlite" or "postgres".
+	Driver string `yaml:"driver"`
+	// DSN is a SQLite file path or a PostgreSQL URL.
+	DSN string `yaml:"dsn"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Level is debug, info, warn or error.
+	Level string `yaml:"level"`
+	// Format is auto (console on a terminal, JSON otherwise), json or console.
+	Format string `yaml:"format"`
+}
+
+// Members names people directly and through groups.
+type Members struct {
+	// Users are emails or platform user IDs (U123, slack:U123, discord:123).
+	Users []string `yaml:"users"`
+	// Groups are config group names, or platform groups: "@handle" (a Slack user group) or
+	// "discord-role:<id or name>".
+	Groups []string `yaml:"groups"`
+}
+
+// Scheduler tunes revocation timing and retries.
+type Scheduler struct {
+	// Sweep is the interval of the safety-net scan for anything due.
+	Sweep time.Duration `yaml:"sweep"`
+	Retry Retry         `yaml:"retry"`
+}
+
+// Retry is the backoff of failed revocations: exponential from Initial up to Max; after
+// Attempts failures a grant becomes revoke_failed and is retried every Slow.
+type Retry struct {
+	Initial  time.Duration `yaml:"initial"`
+	Max      time.Duration `yaml:"max"`
+	Attempts int           `yaml:"attempts"`
+	Slow     time.Duration `yaml:"slow"`
+}
+
+// PolicyConfig is a policy as written: in `defaults:` or a resource's `policy:`. A nil field is
+// not set and is inherited (resource from defaults, defaults from the built-in values).
+type PolicyConfig struct {
+	// Requesters may request; nil or empty means everyone.
+	Requesters *Members `yaml:"requesters"`
+	// Approvers are the groups whose members may approve or deny.
+	Approvers       []string       `yaml:"approvers"`
+	Approvals       *int           `yaml:"approvals"`
+	DefaultDuration *time.Duration `yaml:"default_duration"`
+	MaxDuration     *time.Duration `yaml:"max_duration"`
+	ReasonRequired  *bool          `yaml:"reason_required"`
+	// ReasonPattern is a Go regexp the reason must match (a ticket ID); "" clears a default.
+	ReasonPattern *string        `yaml:"reason_pattern"`
+	PendingTTL    *time.Duration `yaml:"pending_ttl"`
+	BreakGlass    *bool          `yaml:"break_glass"`
+	WarnBefore    *time.Duration `yaml:"warn_before"`
+	// AutoApprove is a CEL rule (see grants.Rule); "" clears a default.
+	AutoApprove *string `yaml:"auto_approve"`
+
+	pattern *regexp.Regexp
+	rule    *grants.Rule
+}
+
+// ResourceConfig is one resource as written.
+type ResourceConfig struct {
+	Name        string        `yaml:"name"`
+	Description string        `yaml:"description"`
+	Adapter     AdapterConfig `yaml:"adapter"`
+	// Account is a text/template for the account name at the target, over ID, Email, Local,
+	// Name, Platform and PlatformID. Empty means the local part of the email.
+	Account string `yaml:"account"`
+	// Accounts maps a person's ID (email) to an account name, overriding Account.
+	Accounts map[string]string `yaml:"accounts"`
+	Policy   PolicyConfig      `yaml:"policy"`
+
+	account   *template.Template
+	effective grants.Policy
+}
+
+// EffectivePolicy is the resource's policy with defaults merged and patterns compiled.
+func (r *ResourceConfig) EffectivePolicy() grants.Policy { return r.effective }
+
+// AdapterConfig is a resource's `adapter:` block: the registered type, and the rest of the
+// block decoded strictly into that type's config and validated.
+type AdapterConfig struct {
+	Type   string
+	Config adapters.Config
+}
+
+// decodeNode looks the type up in the adapter registry and decodes the block's other keys into
+// the type's own config struct, so adapter keys get the same strictness and line numbers as
+// the rest of the file.
+func (a *AdapterConfig) decodeNode(d *decoder, n *yaml.Node, path string) {
+	if n.Kind != yaml.MappingNode {
+		d.add(n, path, "expected a mapping with a type and that adapter's settings, got %s", d.describe(n))
+		return
+	}
+	before := d.count()
+	var typeNode *yaml.Node
+	pairs := d.pairs(n, path)
+	for _, kv := range pairs {
+		if kv.key.Value == "type" {
+			d.lines[path+".type"] = kv.key.Line
+			typeNode = kv.value
+		}
+	}
+	known := adapters.Types()
+	if typeNode == nil {
+		d.add(n, path+".type", "required: the adapter type (registered: %s)", listOrNone(known))
+		return
+	}
+	var typ string
+	beforeType := d.count()
+	d.decode(typeNode, reflect.ValueOf(&typ).Elem(), path+".type")
+	if d.count() > beforeType {
+		return
+	}
+	if typ == "" {
+		d.add(typeNode, path+".type", "required: the adapter type (registered: %s)", listOrNone(known))
+		return
+	}
+	t, ok := adapters.Lookup(typ)
+	if !ok {
+		shown := d.describe(typeNode)
+		msg := fmt.Sprintf("unknown adapter type %s (registered: %s)", shown, listOrNone(known))
+		if s := closest(typ, known); s != "" {
+			msg = fmt.Sprintf("unknown adapter type %s (did you mean %q? registered: %s)", shown, s, listOrNone(known))
+		}
+		d.add(typeNode, path+".type", "%s", msg)
+		return
+	}
+	cfg := t.NewConfig()
+	rv := reflect.ValueOf(cfg)
+	if cfg == nil || rv.Kind() != reflect.Pointer || rv.Elem().Kind() != reflect.Struct {
+		d.add(n, path, "adapter type %q is broken: NewConfig returns %T, not a pointer to a struct", typ, cfg)
+		return
+	}
+	d.decodeFields(pairs, rv.Elem(), path, []string{"type"})
+	a.Type, a.Config = typ, cfg
+	if d.count() > before {
+		// Validate would only restate the decode problems, less precisely.
+		return
+	}
+	if err := cfg.Validate(); err != nil {
+		d.probs.add(d.lineOf(path), path, "%s adapter: %v", typ, err)
+		d.bad[path] = true
+	}
+}
+
+func listOrNone(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
+}
+
+// Built-in defaults, used where neither a resource nor `defaults:` says otherwise.
+const (
+	defaultListen          = "127.0.0.1:8080"
+	defaultApprovals       = 1
+	defaultDefaultDuration = time.Hour
+	defaultMaxDuration     = 8 * time.Hour
+	defaultPendingTTL      = 24 * time.Hour
+	defaultReasonRequired  = true
+	defaultWarnBefore      = 10 * time.Minute
+)
+
+func newConfig() *Config {
+	return &Config{
+		Server:   Server{Listen: defaultListen},
+		Storage:  Storage{Driver: "sqlite", DSN: "accessbot.db"},
+		Log:      Log{Level: "info", Format: "auto"},
+		TimeZone: "UTC",
+		Scheduler: Scheduler{
+			Sweep: 15 * time.Second,
+			Retry: Retry{Initial: time.Second, Max: 5 * time.Minute, Attempts: 8, Slow: 10 * time.Minute},
+		},
+	}
+}
+
+// Load reads, expands, decodes and validates the config file at path, with ${NAME} taken from
+// the process environment. When anything is wrong the error is an *Errors listing every problem.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(path, data, os.LookupEnv)
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// Parse is Load on bytes already read: name is the file name used in messages and to resolve
+// relative ${file:...} paths; env looks up ${NAME} (os.LookupEnv in production).
+func Parse(name string, data []byte, env func(string) (string, bool)) (*Config, error) {
+	sum := sha256.Sum256(data)
+	c := newConfig()
+	c.file, c.hash = name, hex.EncodeToString(sum[:])
+	probs := &problems{file: name}
+
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	switch err := dec.Decode(&doc); {
+	case errors.Is(err, io.EOF):
+		// An empty file: validation says what is missing.
+	case err != nil:
+		p := Problem{File: name, Msg: err.Error()}
+		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+			p.Line, _ = strconv.Atoi(m[1])
+			p.Msg = m[2]
+		}
+		return nil, &Errors{Problems: []Problem{p}}
+	default:
+		var next yaml.Node
+		if err := dec.Decode(&next); !errors.Is(err, io.EOF) {
+			return nil, &Errors{Problems: []Problem{{File: name, Line: next.Line,
+				Msg: "a config file holds one YAML document; remove the second ---"}}}
+		}
+	}
+
+	d := newDecoder(probs)
+	x := &expander{env: env, dir: filepath.Dir(name)}
+	if len(doc.Content) > 0 {
+		root := doc.Content[0]
+		d.expandTree(root, "", x)
+		d.decode(root, reflect.ValueOf(c).Elem(), "")
+	}
+	c.secrets = uniq(x.secrets)
+	c.lines = d.lines
+	(&validator{c: c, d: d, p: probs}).validate()
+	if err := probs.err(c.secrets); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func uniq(list []string) []string {
+	out := slices.Clone(list)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// File is the name the config was loaded from.
+func (c *Config) File() string { return c.file }
+
+// Hash is the hex SHA-256 of the file as loaded, before expansion, so it identifies the policy
+// in force without revealing any secret. It is recorded in the audit log at every start.
+func (c *Config) Hash() string { return c.hash }
+
+// Secrets returns every value that ${...} expansion brought in, for log redaction.
+func (c *Config) Secrets() []string { return slices.Clone(c.secrets) }
+
+// Location is the configured time zone.
+func (c *Config) Location() *time.Location { return c.loc }

@@ -1,0 +1,131 @@
+package config
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/rs/zerolog"
+
+	"github.com/accessbot/accessbot/adapters"
+	"github.com/accessbot/accessbot/grants"
+)
+
+// BuildResources builds every resource's adapter (adapters.Config.New, which must not contact
+// the target) and returns the resources with their effective policies. If any adapter fails to
+// build, the ones already built are closed and the error is an *Errors naming each failure.
+func (c *Config) BuildResources(log zerolog.Logger) ([]*grants.Resource, error) {
+	probs := &problems{file: c.file}
+	out := make([]*grants.Resource, 0, len(c.Resources))
+	for i := range c.Resources {
+		rc := &c.Resources[i]
+		env := adapters.Env{
+			Resource: rc.Name,
+			Log:      log.With().Str("resource", rc.Name).Str("adapter", rc.Adapter.Type).Logger(),
+		}
+		a, err := rc.Adapter.Config.New(env)
+		if err != nil {
+			path := joinIndex("resources", i) + ".adapter"
+			probs.add(c.lineOf(path), path, "build %s adapter: %v", rc.Adapter.Type, err)
+			continue
+		}
+		p := rc.effective
+		p.Requesters = slices.Clone(p.Requesters)
+		p.RequesterGroups = slices.Clone(p.RequesterGroups)
+		p.ApproverGroups = slices.Clone(p.ApproverGroups)
+		out = append(out, &grants.Resource{
+			Name:        rc.Name,
+			Description: rc.Description,
+			AdapterType: rc.Adapter.Type,
+			Adapter:     a,
+			Policy:      p,
+			Account:     rc.account,
+			Accounts:    maps.Clone(rc.Accounts),
+		})
+	}
+	if err := probs.err(c.secrets); err != nil {
+		var closeErrs []error
+		for _, r := range out {
+			if cl, ok := r.Adapter.(adapters.Closer); ok {
+				closeErrs = append(closeErrs, cl.Close())
+			}
+		}
+		return nil, errors.Join(append([]error{err}, closeErrs...)...)
+	}
+	return out, nil
+}
+
+func (c *Config) lineOf(path string) int { return lineIn(c.lines, path) }
+
+// Matches reports whether a person-list entry from the config names the actor. An entry is an
+// email or accessbot ID (compared case-insensitively), a bare platform user ID ("U0123"), or a
+// platform-qualified one ("slack:U0123", "discord:81234"; the platform name in any case, the
+// user ID exactly).
+func Matches(a grants.Actor, entry string) bool {
+	entry = strings.TrimSpace(entry)
+	if entry == "" {
+		return false
+	}
+	if a.ID != "" && strings.EqualFold(entry, a.ID) || a.Email != "" && strings.EqualFold(entry, a.Email) {
+		return true
+	}
+	if a.PlatformID == "" {
+		return false
+	}
+	if entry == a.PlatformID {
+		return true
+	}
+	platform, id, ok := strings.Cut(entry, ":")
+	return ok && a.Platform != "" && strings.EqualFold(platform, a.Platform) && id == a.PlatformID
+}
+
+// Directory returns the membership of config groups. Platform groups ("@handle",
+// "discord-role:...") are never matched here; each platform answers for its own, and the
+// wiring combines the directories.
+func (c *Config) Directory() grants.Directory {
+	return configDirectory{groups: c.Groups}
+}
+
+type configDirectory struct {
+	groups map[string][]string
+}
+
+// MemberOf answers from the config alone; it never fails.
+func (d configDirectory) MemberOf(_ context.Context, a grants.Actor, group string) (bool, error) {
+	if IsPlatformGroup(group) {
+		return false, nil
+	}
+	for _, m := range d.groups[group] {
+		if Matches(a, m) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// IsAdmin reports whether the actor is an admin: named in admins.users, or a member of one of
+// admins.groups according to dir (the combined directory; nil means the config's own). An
+// error from dir is returned with false, so callers fail closed.
+func (c *Config) IsAdmin(ctx context.Context, a grants.Actor, dir grants.Directory) (bool, error) {
+	for _, u := range c.Admins.Users {
+		if Matches(a, u) {
+			return true, nil
+		}
+	}
+	if dir == nil {
+		dir = c.Directory()
+	}
+	for _, g := range c.Admins.Groups {
+		ok, err := dir.MemberOf(ctx, a, g)
+		if err != nil {
+			return false, fmt.Errorf("check admin group %s: %w", g, err)
+		}
+		if ok {
+			return true, nil
+		}
+	}
+	return false, nil
+}
