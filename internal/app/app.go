@@ -1,0 +1,239 @@
+// Package app assembles a running accessbot from its config: storage, adapters, the grants
+// service and scheduler, and the HTTP server. cmd/accessbot parses flags and calls it; tests use
+// it to run the whole engine in one process.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/accessbot/accessbot/adapters"
+	"github.com/accessbot/accessbot/audit"
+	"github.com/accessbot/accessbot/config"
+	"github.com/accessbot/accessbot/grants"
+	"github.com/accessbot/accessbot/internal/clock"
+	"github.com/accessbot/accessbot/internal/ops"
+	"github.com/accessbot/accessbot/storage"
+
+	// Adapter types register themselves by name.
+	_ "github.com/accessbot/accessbot/adapters/exec"
+	_ "github.com/accessbot/accessbot/adapters/noop"
+	_ "github.com/accessbot/accessbot/adapters/webhook"
+)
+
+// Version is set by cmd/accessbot from its build-time version.
+var Version = "dev"
+
+// OpenStore opens the configured database and applies pending migrations.
+func OpenStore(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*storage.DB, error) {
+	db, err := storage.Open(ctx, storage.Options{Driver: cfg.Storage.Driver, DSN: cfg.Storage.DSN})
+	if err != nil {
+		return nil, fmt.Errorf("open %s database: %w", cfg.Storage.Driver, err)
+	}
+	applied, err := db.Migrate(ctx)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("migrate database: %w", err)
+	}
+	if len(applied) > 0 {
+		log.Info().Ints("versions", applied).Msg("database migrated")
+	}
+	return db, nil
+}
+
+// Options adjust an App for tests.
+type Options struct {
+	Clock clock.Clock
+	// Listener, when set, is used instead of listening on cfg.Server.Listen.
+	Listener net.Listener
+}
+
+// App is a running accessbot.
+type App struct {
+	Config    *config.Config
+	Log       zerolog.Logger
+	DB        *storage.DB
+	Service   *grants.Service
+	Scheduler *grants.Scheduler
+	Metrics   *ops.Metrics
+	Resources []*grants.Resource
+
+	mux      *http.ServeMux
+	listener net.Listener
+	clock    clock.Clock
+}
+
+// New builds an App: it opens and migrates the database, builds every resource's adapter,
+// records the config in force in the audit log, and prepares (but does not start) the
+// scheduler and HTTP server.
+func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, o Options) (*App, error) {
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	db, err := OpenStore(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{Config: cfg, Log: log, DB: db, listener: o.Listener, clock: o.Clock}
+	ok := false
+	defer func() {
+		if !ok {
+			a.Close()
+		}
+	}()
+
+	if a.Resources, err = cfg.BuildResources(log); err != nil {
+		return nil, fmt.Errorf("build resources: %w", err)
+	}
+	a.Metrics = ops.NewMetrics(db)
+	a.Service, err = grants.NewService(grants.Options{
+		Store:       db,
+		Resources:   a.Resources,
+		Directory:   cfg.Directory(),
+		AdminUsers:  cfg.Admins.Users,
+		AdminGroups: cfg.Admins.Groups,
+		Groups:      sortedKeys(cfg.Groups),
+		Clock:       o.Clock,
+		Location:    cfg.Location(),
+		Log:         log,
+		Metrics:     a.Metrics,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start grants service: %w", err)
+	}
+	a.Scheduler = grants.NewScheduler(a.Service, grants.SchedulerOptions{
+		Sweep: cfg.Scheduler.Sweep,
+		Retry: grants.RetryPolicy{
+			Initial:  cfg.Scheduler.Retry.Initial,
+			Max:      cfg.Scheduler.Retry.Max,
+			Attempts: cfg.Scheduler.Retry.Attempts,
+			Slow:     cfg.Scheduler.Retry.Slow,
+		},
+	})
+
+	checkers := map[string]adapters.Checker{}
+	for _, r := range a.Resources {
+		if c, ok := r.Adapter.(adapters.Checker); ok {
+			checkers[r.Name] = c
+		}
+	}
+	a.mux = http.NewServeMux()
+	ops.Mount(a.mux, &ops.Health{DB: db, Checkers: checkers}, a.Metrics)
+	ok = true
+	return a, nil
+}
+
+// Mux is the HTTP mux, for the chat platforms to mount their endpoints on.
+func (a *App) Mux() *http.ServeMux { return a.mux }
+
+// Run records the config in force, serves HTTP and runs the scheduler until ctx is done, then
+// shuts down gracefully: the HTTP server drains, and adapter calls in flight finish.
+func (a *App) Run(ctx context.Context) error {
+	if err := a.recordConfig(ctx); err != nil {
+		return err
+	}
+	ln := a.listener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", a.Config.Server.Listen); err != nil {
+			return fmt.Errorf("listen on %s: %w", a.Config.Server.Listen, err)
+		}
+	}
+	srv := &http.Server{
+		Handler:           a.mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	a.Log.Info().Str("listen", ln.Addr().String()).Int("resources", len(a.Resources)).
+		Str("storage", a.Config.Storage.Driver).Msg("accessbot serving")
+
+	errc := make(chan error, 2)
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("http server: %w", err)
+			return
+		}
+		errc <- nil
+	}()
+	schedCtx, stopSched := context.WithCancel(ctx)
+	defer stopSched()
+	go func() {
+		err := a.Scheduler.Run(schedCtx)
+		if errors.Is(err, context.Canceled) {
+			err = nil
+		}
+		errc <- err
+	}()
+
+	// Whichever stops first (a signal, or a failing server or scheduler) stops the other.
+	var first error
+	pending := 2
+	select {
+	case <-ctx.Done():
+	case first = <-errc:
+		pending--
+	}
+	stopSched()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && first == nil {
+		first = err
+	}
+	for ; pending > 0; pending-- {
+		if err := <-errc; err != nil && first == nil {
+			first = err
+		}
+	}
+	a.Log.Info().Msg("accessbot stopped")
+	return first
+}
+
+// recordConfig writes the policy in force to the audit log, so that an auditor sees when it
+// changed. The hash is of the file before ${...} expansion: no secret is in it.
+func (a *App) recordConfig(ctx context.Context) error {
+	_, err := a.DB.AppendAudit(ctx, audit.Event{
+		At:    a.clock.Now(),
+		Type:  audit.ConfigLoaded,
+		Actor: grants.System.ID,
+		Data: map[string]string{
+			"config_sha256": a.Config.Hash(),
+			"resources":     fmt.Sprint(len(a.Resources)),
+			"version":       Version,
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("record config in audit log: %w", err)
+	}
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Close releases the adapters' connections and the database.
+func (a *App) Close() error {
+	for _, r := range a.Resources {
+		if c, ok := r.Adapter.(adapters.Closer); ok {
+			_ = c.Close()
+		}
+	}
+	if a.DB != nil {
+		return a.DB.Close()
+	}
+	return nil
+}
