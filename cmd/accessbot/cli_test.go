@@ -1,0 +1,175 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	_ "modernc.org/sqlite"
+
+	"github.com/accessbot/accessbot/grants"
+	"github.com/accessbot/accessbot/internal/app"
+	"github.com/accessbot/accessbot/internal/clock"
+)
+
+// writeConfig writes a small valid config with its database in dir.
+func writeConfig(t *testing.T, dir string) string {
+	t.Helper()
+	path := filepath.Join(dir, "accessbot.yaml")
+	yaml := `
+storage: {driver: sqlite, dsn: "` + filepath.Join(dir, "accessbot.db") + `"}
+log: {level: warn, format: json}
+admins: {users: ["ops@example.com"]}
+groups:
+  leads: ["bob@example.com"]
+resources:
+  - name: scratch
+    adapter: {type: noop}
+    policy:
+      approvers: [leads]
+      reason_required: false
+`
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func runCLI(t *testing.T, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), args, &stdout, &stderr, func(k string) string { return env[k] })
+	return code, stdout.String(), stderr.String()
+}
+
+func TestCommandsGiveOneSentenceAndAnExitCode(t *testing.T) {
+	dir := t.TempDir()
+	good := writeConfig(t, dir)
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("storage:\n  driver: sqlite\n  dsn: x.db\nresources:\n  - name: a\n    adapter: {type: nosuch}\n    policy: {approvers: [ghosts], max_duraton: 1h}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name     string
+		env      map[string]string
+		args     []string
+		wantCode int
+		wantOut  string
+		wantErr  []string
+		notInErr string
+	}{
+		{name: "no command prints usage", args: nil, wantCode: 2, wantErr: []string{"Usage:"}},
+		{name: "an unknown command is named", args: []string{"frobnicate"}, wantCode: 2, wantErr: []string{`unknown command "frobnicate"`}},
+		{name: "version prints the version", args: []string{"version"}, wantCode: 0, wantOut: "accessbot "},
+		{name: "a valid config validates", args: []string{"config", "validate", "--config", good}, wantCode: 0, wantOut: "is valid: 1 resources"},
+		{name: "the config comes from ACCESSBOT_CONFIG", env: map[string]string{"ACCESSBOT_CONFIG": good}, args: []string{"config", "validate"}, wantCode: 0, wantOut: "is valid"},
+		{name: "every problem of a bad config is listed with its line", args: []string{"config", "validate", "--config", bad}, wantCode: 1,
+			wantErr: []string{"bad.yaml:6", "nosuch", "bad.yaml:7", "max_duraton", "ghosts"}, notInErr: "goroutine"},
+		{name: "a missing config says how to give one", args: []string{"serve", "--config", filepath.Join(dir, "nope.yaml")}, wantCode: 1,
+			wantErr: []string{"does not exist", "--config"}},
+		{name: "an unknown flag is named", args: []string{"grants", "list", "--config", good, "--colour"}, wantCode: 2, wantErr: []string{"colour"}},
+		{name: "a bad state is refused before touching the database", args: []string{"grants", "list", "--config", good, "--state", "happy"}, wantCode: 2,
+			wantErr: []string{`"happy" is not a grant state`}},
+		{name: "an unknown grant cannot be revoked", args: []string{"grants", "revoke", "g-nosuchgrant", "--config", good}, wantCode: 1, notInErr: "goroutine"},
+		{name: "force needs a note", args: []string{"grants", "revoke", "g-x", "--force", "--config", good}, wantCode: 2, wantErr: []string{"--note"}},
+		{name: "an unknown export format is refused", args: []string{"audit", "export", "--format", "xml", "--config", good}, wantCode: 2, wantErr: []string{`"xml"`}},
+		{name: "a bad --since is explained", args: []string{"audit", "export", "--since", "yesterday-ish", "--config", good}, wantCode: 2, wantErr: []string{"is not a time"}},
+		{name: "migrate brings the database up to date", args: []string{"migrate", "--config", good}, wantCode: 0, wantOut: "up to date"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := runCLI(t, tc.env, tc.args...)
+			if code != tc.wantCode {
+				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tc.wantCode, out, errOut)
+			}
+			if !strings.Contains(out, tc.wantOut) {
+				t.Errorf("stdout %q lacks %q", out, tc.wantOut)
+			}
+			for _, w := range tc.wantErr {
+				if !strings.Contains(errOut, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, errOut)
+				}
+			}
+			if tc.notInErr != "" && strings.Contains(errOut, tc.notInErr) {
+				t.Errorf("stderr contains %q:\n%s", tc.notInErr, errOut)
+			}
+		})
+	}
+}
+
+// seed runs one request through approval, activation and revocation on the config's database.
+func seed(t *testing.T, cfgPath string) string {
+	t.Helper()
+	ctx := context.Background()
+	cfg, err := loadConfig(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := clock.NewFake(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC))
+	a, err := app.New(ctx, cfg, testLogger(), app.Options{Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	alice := grants.Actor{ID: "alice@example.com", Email: "alice@example.com", Platform: "web"}
+	bob := grants.Actor{ID: "bob@example.com", Email: "bob@example.com", Platform: "web"}
+	out, err := a.Service.Request(ctx, alice, grants.RequestInput{Resource: "scratch", Duration: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	approved, err := a.Service.Approve(ctx, bob, out.Request.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Scheduler.RunDue(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return approved.Grant.ID
+}
+
+func TestGrantsListRevokeAndAuditVerify(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := writeConfig(t, dir)
+	grantID := seed(t, cfgPath)
+
+	code, out, errOut := runCLI(t, nil, "grants", "list", "--config", cfgPath, "--state", "active")
+	if code != 0 || !strings.Contains(out, grantID) || !strings.Contains(out, "alice@example.com") {
+		t.Fatalf("grants list: %d\n%s\n%s", code, out, errOut)
+	}
+	code, out, _ = runCLI(t, nil, "grants", "list", "--config", cfgPath, "--json")
+	if code != 0 || !strings.Contains(out, `"id":"`+grantID+`"`) || strings.Contains(out, "lease") {
+		t.Fatalf("grants list --json: %d\n%s", code, out)
+	}
+	code, out, errOut = runCLI(t, nil, "grants", "revoke", grantID, "--config", cfgPath)
+	if code != 0 || !strings.Contains(out, "due for revocation") {
+		t.Fatalf("grants revoke: %d\n%s\n%s", code, out, errOut)
+	}
+
+	code, out, errOut = runCLI(t, nil, "audit", "verify", "--config", cfgPath)
+	if code != 0 || !strings.Contains(out, "audit log intact") {
+		t.Fatalf("audit verify on an intact log: %d\n%s\n%s", code, out, errOut)
+	}
+	code, out, _ = runCLI(t, nil, "audit", "export", "--format", "csv", "--config", cfgPath, "--user", "alice@example.com")
+	if code != 0 || !strings.HasPrefix(out, "seq,") || !strings.Contains(out, "request.created") {
+		t.Fatalf("audit export csv: %d\n%s", code, out)
+	}
+
+	// Someone edits the log behind accessbot's back: verify must fail and name the row.
+	db, err := sql.Open("sqlite", filepath.Join(dir, "accessbot.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`UPDATE audit_events SET actor = 'mallory@example.com' WHERE seq = 3`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	code, out, errOut = runCLI(t, nil, "audit", "verify", "--config", cfgPath)
+	if code == 0 || !strings.Contains(errOut, "seq 3") {
+		t.Fatalf("audit verify on an edited log: exit %d\n%s\n%s", code, out, errOut)
+	}
+}

@@ -1,0 +1,9 @@
+package main
+
+import (
+	"io"
+
+	"github.com/rs/zerolog"
+)
+
+func testLogger() zerolog.Logger { return zerolog.New(io.Discard) }
