@@ -85,8 +85,6 @@ func (tg *target) has(grantID string) bool {
 	return tg.access[grantID]
 }
 
-
-
 func TestFullLifecycleKeepsSecretsOutOfLogs(t *testing.T) {
 	tg := &target{access: map[string]bool{}}
 	hook := httptest.NewServer(tg)
