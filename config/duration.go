@@ -1,93 +1,16 @@
 package config
 
 import (
-	"fmt"
-	"strconv"
-	"strings"
 	"time"
-)
 
-const day = 24 * time.Hour
+	"github.com/accessbot/accessbot/internal/duration"
+)
 
 // ParseDuration parses a duration the way people write one in the config and in chat: Go's
 // syntax ("90m", "1h30m", "8h") plus "d" for days of 24 hours ("1d", "7d", "1d12h", "1.5d").
-// A bare "0" is zero.
-func ParseDuration(s string) (time.Duration, error) {
-	orig := s
-	s = strings.TrimSpace(s)
-	bad := fmt.Errorf("%q is not a duration (use 30m, 1h, 8h, 7d)", orig)
-	if s == "" {
-		return 0, bad
-	}
-	if !strings.Contains(s, "d") {
-		d, err := time.ParseDuration(s)
-		if err != nil {
-			return 0, bad
-		}
-		return d, nil
-	}
-	// Rewrite each "<n>d" term as hours and let time.ParseDuration do the rest, so sign,
-	// fractions, repeated units and overflow are all handled in one place.
-	var b strings.Builder
-	rest := s
-	if rest[0] == '+' || rest[0] == '-' {
-		b.WriteByte(rest[0])
-		rest = rest[1:]
-	}
-	for rest != "" {
-		i := 0
-		for i < len(rest) && (rest[i] == '.' || rest[i] >= '0' && rest[i] <= '9') {
-			i++
-		}
-		j := i
-		for j < len(rest) && !(rest[j] == '.' || rest[j] >= '0' && rest[j] <= '9') {
-			j++
-		}
-		num, unit := rest[:i], rest[i:j]
-		if num == "" || unit == "" {
-			return 0, bad
-		}
-		if unit == "d" {
-			n, err := strconv.ParseFloat(num, 64)
-			if err != nil {
-				return 0, bad
-			}
-			num, unit = strconv.FormatFloat(n*24, 'f', -1, 64), "h"
-		}
-		b.WriteString(num)
-		b.WriteString(unit)
-		rest = rest[j:]
-	}
-	d, err := time.ParseDuration(b.String())
-	if err != nil {
-		return 0, bad
-	}
-	return d, nil
-}
+// A bare "0" is zero. It is duration.Parse, kept here for the config's callers.
+func ParseDuration(s string) (time.Duration, error) { return duration.Parse(s) }
 
 // FormatDuration writes a duration the way ParseDuration reads it, without zero parts:
-// "1h30m", "2d", "45s", rather than time.Duration's "1h30m0s".
-func FormatDuration(d time.Duration) string {
-	if d == 0 {
-		return "0"
-	}
-	var b strings.Builder
-	if d < 0 {
-		b.WriteByte('-')
-		d = -d
-	}
-	if d%time.Second != 0 || d < time.Second {
-		// Sub-second durations do not occur in policy; fall back to Go's exact spelling.
-		return b.String() + d.String()
-	}
-	for _, u := range []struct {
-		size time.Duration
-		name string
-	}{{day, "d"}, {time.Hour, "h"}, {time.Minute, "m"}, {time.Second, "s"}} {
-		if n := d / u.size; n > 0 {
-			fmt.Fprintf(&b, "%d%s", n, u.name)
-			d -= n * u.size
-		}
-	}
-	return b.String()
-}
+// "1h30m", "2d", "45s", rather than time.Duration's "1h30m0s". It is duration.Format.
+func FormatDuration(d time.Duration) string { return duration.Format(d) }

@@ -21,13 +21,16 @@ var allowed = []struct {
 	{"adapters", []string{"adapters"}},
 	{"audit", nil},
 	{"internal/clock", nil},
+	{"internal/duration", nil},
 	// Test kits may build a real store under the domain they help test.
 	{"grants/grantstest", []string{"grants", "adapters", "audit", "internal/clock", "storage"}},
+	{"bot/bottest", []string{"bot", "grants", "audit", "adapters", "internal/clock", "internal/duration", "storage"}},
 	{"grants", []string{"grants", "adapters", "audit", "internal/clock"}},
-	{"storage", []string{"storage", "grants", "audit"}},
-	{"config", []string{"config", "grants", "adapters"}},
+	// storage implements the stores that grants and bot declare.
+	{"storage", []string{"storage", "grants", "audit", "bot"}},
+	{"config", []string{"config", "grants", "adapters", "internal/duration"}},
 	{"internal/ops", []string{"grants", "adapters"}},
-	{"bot", []string{"bot", "grants", "audit", "adapters", "internal/clock"}},
+	{"bot", []string{"bot", "grants", "audit", "adapters", "internal/clock", "internal/duration"}},
 }
 
 func TestImportsFlowOneWay(t *testing.T) {

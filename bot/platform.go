@@ -1,0 +1,46 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// MessageRef says where a posted message is, so that it can be updated later, after a restart
+// or from another replica.
+type MessageRef struct {
+	Platform string `json:"platform"`
+	// Channel is the channel (or DM conversation) ID.
+	Channel string `json:"channel"`
+	// ID is the platform's message ID (Slack's ts, Discord's snowflake).
+	ID string `json:"id"`
+}
+
+// Platform is what the outbox needs of a chat platform to deliver messages.
+type Platform interface {
+	// Name is the platform's name: "slack", "discord", "web".
+	Name() string
+	// Post posts a message to a channel.
+	Post(ctx context.Context, channel string, v View) (MessageRef, error)
+	// Update replaces a message posted before.
+	Update(ctx context.Context, ref MessageRef, v View) error
+	// DM sends a direct message to a person, by their user ID on this platform.
+	DM(ctx context.Context, userID string, v View) (MessageRef, error)
+}
+
+// RetryAfterError is returned by a Platform when the API asked to wait (HTTP 429 with
+// Retry-After): the outbox waits at least that long before trying again.
+type RetryAfterError struct {
+	After time.Duration
+	Err   error
+}
+
+func (e *RetryAfterError) Error() string {
+	return fmt.Sprintf("rate limited, retry after %s: %v", e.After, e.Err)
+}
+func (e *RetryAfterError) Unwrap() error { return e.Err }
+
+// ErrPermanent marks a delivery error that retrying will not fix (a channel that does not exist,
+// a bot not in the channel). The outbox gives up on the message, logs it and raises an alert.
+var ErrPermanent = errors.New("permanent delivery error")

@@ -1,0 +1,154 @@
+package slack
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/accessbot/accessbot/internal/clock"
+)
+
+// The headers Slack signs its requests with.
+const (
+	HeaderTimestamp = "X-Slack-Request-Timestamp"
+	HeaderSignature = "X-Slack-Signature"
+)
+
+// Why a request was refused. Verify wraps one of these.
+var (
+	ErrMissingSignature = errors.New("missing signature headers")
+	ErrMalformed        = errors.New("malformed signature headers")
+	ErrStale            = errors.New("timestamp outside the allowed window")
+	ErrBadSignature     = errors.New("signature does not match")
+	ErrReplayed         = errors.New("signature already used")
+	ErrNoSecret         = errors.New("no signing secret configured")
+)
+
+// DefaultWindow is how far a request's timestamp may be from now, as Slack recommends.
+const DefaultWindow = 5 * time.Minute
+
+// DefaultReplayEntries bounds the replay cache. Only requests with a valid signature enter it,
+// so only Slack's own traffic fills it: 50,000 entries is more than 150 requests a second for
+// the whole window.
+const DefaultReplayEntries = 50_000
+
+// Verifier checks Slack's request signatures: HMAC-SHA256 with the signing secret over
+// "v0:" + timestamp + ":" + body, a timestamp within Window of now, and each signature accepted
+// once. Its zero value with Secret set is ready to use; it is safe for concurrent use.
+type Verifier struct {
+	// Secret is the app's signing secret.
+	Secret []byte
+	// Window is how far the timestamp may be from now, either way (DefaultWindow when 0).
+	Window time.Duration
+	// Clock tells the time (the wall clock when nil).
+	Clock clock.Clock
+	// MaxEntries bounds the replay cache (DefaultReplayEntries when 0). When it is full the
+	// oldest entry is dropped: a replay of that request would then pass, which only matters
+	// past MaxEntries signed requests within one Window.
+	MaxEntries int
+
+	mu sync.Mutex
+	// seen maps each accepted signature to its request's timestamp; order lists them as they
+	// were accepted, so expired entries are dropped from the front.
+	seen  map[string]time.Time
+	order []seenEntry
+}
+
+type seenEntry struct {
+	sig string
+	at  time.Time
+}
+
+// NewVerifier returns a Verifier for the signing secret.
+func NewVerifier(secret string, clk clock.Clock) *Verifier {
+	return &Verifier{Secret: []byte(secret), Clock: clk}
+}
+
+// Verify checks the signature headers against body. It returns nil only for a request signed
+// with the secret, fresh, and not seen before; the error wraps one of the Err* values. It never
+// includes the body or the expected signature in the error.
+func (v *Verifier) Verify(h http.Header, body []byte) error {
+	if len(v.Secret) == 0 {
+		return ErrNoSecret
+	}
+	tsText, sig := h.Get(HeaderTimestamp), h.Get(HeaderSignature)
+	if tsText == "" || sig == "" {
+		return ErrMissingSignature
+	}
+	ts, err := strconv.ParseInt(tsText, 10, 64)
+	if err != nil || ts <= 0 || !strings.HasPrefix(sig, "v0=") {
+		return ErrMalformed
+	}
+	now := v.now()
+	at := time.Unix(ts, 0)
+	if d := now.Sub(at); d > v.window() || d < -v.window() {
+		return fmt.Errorf("%w: %s off", ErrStale, d.Round(time.Second))
+	}
+	want := sign(v.Secret, tsText, body)
+	if !hmac.Equal([]byte(want), []byte(sig)) {
+		return ErrBadSignature
+	}
+
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.seen == nil {
+		v.seen = map[string]time.Time{}
+	}
+	v.pruneLocked(now)
+	if _, dup := v.seen[sig]; dup {
+		return ErrReplayed
+	}
+	maxEntries := v.MaxEntries
+	if maxEntries <= 0 {
+		maxEntries = DefaultReplayEntries
+	}
+	for len(v.order) >= maxEntries {
+		delete(v.seen, v.order[0].sig)
+		v.order = v.order[1:]
+	}
+	v.seen[sig] = at
+	v.order = append(v.order, seenEntry{sig: sig, at: at})
+	return nil
+}
+
+// pruneLocked drops the entries too old to pass the timestamp check anyway.
+func (v *Verifier) pruneLocked(now time.Time) {
+	cutoff := now.Add(-v.window())
+	i := 0
+	for i < len(v.order) && v.order[i].at.Before(cutoff) {
+		delete(v.seen, v.order[i].sig)
+		i++
+	}
+	if i > 0 {
+		v.order = v.order[i:]
+	}
+}
+
+func (v *Verifier) window() time.Duration {
+	if v.Window > 0 {
+		return v.Window
+	}
+	return DefaultWindow
+}
+
+func (v *Verifier) now() time.Time {
+	if v.Clock == nil {
+		return time.Now()
+	}
+	return v.Clock.Now()
+}
+
+// sign returns the X-Slack-Signature value for body sent at timestamp ts, as Slack computes it.
+func sign(secret []byte, ts string, body []byte) string {
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte("v0:" + ts + ":"))
+	mac.Write(body)
+	return "v0=" + hex.EncodeToString(mac.Sum(nil))
+}

@@ -1,0 +1,335 @@
+package bot_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/accessbot/accessbot/adapters"
+	"github.com/accessbot/accessbot/audit"
+	"github.com/accessbot/accessbot/bot"
+	"github.com/accessbot/accessbot/grants"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/views")
+
+// The views' world: 2026-03-03 at 13:06 UTC; alice asked for prod-db at 13:00.
+var (
+	now     = time.Date(2026, 3, 3, 13, 6, 0, 0, time.UTC)
+	created = time.Date(2026, 3, 3, 13, 0, 0, 0, time.UTC)
+)
+
+// leaseMarker is lease data that must never reach a message.
+const leaseMarker = "LEASE-DATA-must-not-show"
+
+func goldenResource() *grants.Resource {
+	return &grants.Resource{
+		Name:        "prod-db",
+		Description: "Production PostgreSQL",
+		Policy: grants.Policy{
+			ApproverGroups:  []string{"sre-leads"},
+			Approvals:       2,
+			DefaultDuration: time.Hour,
+			MaxDuration:     4 * time.Hour,
+			ReasonRequired:  true,
+			ReasonPattern:   regexp.MustCompile(`^(INC|CHG)-[0-9]+`),
+			PendingTTL:      2 * time.Hour,
+			BreakGlass:      true,
+			WarnBefore:      10 * time.Minute,
+		},
+	}
+}
+
+func goldenRequest() grants.Request {
+	return grants.Request{
+		ID: "r-7k2m9", Kind: grants.KindAccess, Resource: "prod-db",
+		Requester: "alice@example.com", RequesterName: "Alice Liddell",
+		Duration: time.Hour, Reason: "INC-42 fixing the index", State: grants.RequestPending,
+		ApprovalsNeeded: 2, CreatedAt: created, PendingUntil: created.Add(2 * time.Hour), Version: 1,
+	}
+}
+
+func goldenGrant(state grants.GrantState) *grants.Grant {
+	return &grants.Grant{
+		ID: "g-4q8x1", RequestID: "r-7k2m9", Resource: "prod-db", Subject: "alice@example.com",
+		Account: "alice", Email: "alice@example.com", State: state, Reason: "INC-42 fixing the index",
+		StartsAt: created.Add(2 * time.Minute), ExpiresAt: created.Add(62 * time.Minute),
+		LeaseData: map[string]string{"role": leaseMarker},
+		CreatedAt: created.Add(2 * time.Minute), Version: 2,
+	}
+}
+
+var goldenNames = map[string]string{"bob@example.com": "Bob", "carol@example.com": "Carol", "erin@example.com": "Erin"}
+
+func review(who string, d grants.Decision, reason string) grants.Review {
+	return grants.Review{RequestID: "r-7k2m9", Reviewer: who, Decision: d, Reason: reason, At: created.Add(time.Minute)}
+}
+
+// snap builds a snapshot; change adjusts the request and grant.
+func snap(change func(r *grants.Request, g **grants.Grant, rvs *[]grants.Review)) bot.Snapshot {
+	r := goldenRequest()
+	var g *grants.Grant
+	var rvs []grants.Review
+	change(&r, &g, &rvs)
+	return bot.Snapshot{Request: r, Reviews: rvs, Grant: g, Resource: goldenResource(), Names: goldenNames}
+}
+
+func approved(r *grants.Request, g **grants.Grant, rvs *[]grants.Review, st grants.GrantState) {
+	*rvs = []grants.Review{review("bob@example.com", grants.Approve, ""), review("carol@example.com", grants.Approve, "")}
+	r.State, r.DecidedAt, r.DecidedBy, r.GrantID = grants.RequestApproved, created.Add(2*time.Minute), "carol@example.com", "g-4q8x1"
+	*g = goldenGrant(st)
+}
+
+func event(typ string, data map[string]string) audit.Event {
+	return audit.Event{Seq: 42, At: now.Add(-time.Minute), Type: typ, Actor: "bob@example.com", Resource: "prod-db",
+		Subject: "alice@example.com", RequestID: "r-7k2m9", GrantID: "g-4q8x1", Data: data}
+}
+
+// goldenViews are every neutral message, by golden file name.
+func goldenViews() map[string]any {
+	views := map[string]any{}
+	pending := snap(func(*grants.Request, **grants.Grant, *[]grants.Review) {})
+	views["approval_pending"] = bot.ApprovalView(pending, now)
+	views["approval_partly_approved"] = bot.ApprovalView(snap(func(r *grants.Request, g **grants.Grant, rvs *[]grants.Review) {
+		*rvs = []grants.Review{review("bob@example.com", grants.Approve, "")}
+	}), now)
+	views["approval_approved_granting"] = bot.ApprovalView(snap(func(r *grants.Request, g **grants.Grant, rvs *[]grants.Review) {
+		approved(r, g, rvs, grants.GrantActivating)
+	}), now)
+	views["approval_granted"] = bot.ApprovalView(snap(func(r *grants.Request, g **grants.Grant, rvs *[]grants.Review) {
+		approved(r, g, rvs, grants.GrantActive)
+	}), now)
+	views["approval_auto_approved"] = bot.ApprovalView(snap(func(r *grants.Request, g **grants.Grant, rvs *[]grants.Review) {
+		approved(r, g, rvs, grants.GrantActive)
+		*rvs = nil
+		r.DecidedBy, r.Note = grants.PolicyActor, "auto-approved by rule: duration <= 1h"
+	}), now)
+	views["approval_denied"] = bot.ApprovalView(snap(func(r *grants.Request, g **grants.Grant, rvs *[]grants.Review) {
+		*rvs = []grants.Review{review("bob@example.com", grants.Deny, "use the read replica")}
+		r.State, r.DecidedAt, r.DecidedBy, r.Note = grants.RequestDenied, created.Add(time.Minute), "bob@example.com", "use the read replica"
+	}), now)
+	views["approval_cancelled"] = bot.ApprovalView(snap(func(r *grants.Request, g **grants.Grant, rvs *[]grants.Review) {
+		r.State, r.DecidedAt, r.DecidedBy = grants.RequestCancelled, created.Add(time.Minute), "alice@example.com"
+	}), now)
+	views["approval_expired"] = bot.ApprovalView(snap(func(r *grants.Request, g **grants.Grant, rvs *[]grants.Review) {
+		r.State, r.DecidedAt, r.DecidedBy = grants.RequestExpired, created.Add(2*time.Hour), grants.System.ID
+	}), created.Add(2*time.Hour+time.Minute))
+	views["approval_revoked_early"] = bot.ApprovalView(snap(func(r *grants.Request, g **grants.Grant, rvs *[]grants.Review) {
+		approved(r, g, rvs, grants.GrantRevoked)
+		(*g).RevokedBy, (*g).RevokedAt, (*g).ExpiresAt = "alice@example.com", now.Add(-time.Minute), now.Add(-time.Minute)
+	}), now)
+	views["approval_revoked_on_time"] = bot.ApprovalView(snap(func(r *grants.Request, g **grants.Grant, rvs *[]grants.Review) {
+		approved(r, g, rvs, grants.GrantRevoked)
+		(*g).RevokedBy, (*g).RevokedAt = grants.System.ID, (*g).ExpiresAt
+	}), created.Add(63*time.Minute))
+	views["approval_failed"] = bot.ApprovalView(snap(func(r *grants.Request, g **grants.Grant, rvs *[]grants.Review) {
+		approved(r, g, rvs, grants.GrantFailed)
+		(*g).LastError = "role does not exist"
+	}), now)
+	views["approval_revoke_failed"] = bot.ApprovalView(snap(func(r *grants.Request, g **grants.Grant, rvs *[]grants.Review) {
+		approved(r, g, rvs, grants.GrantRevokeFailed)
+	}), created.Add(90*time.Minute))
+	views["approval_extend_pending"] = bot.ApprovalView(snap(func(r *grants.Request, g **grants.Grant, rvs *[]grants.Review) {
+		r.ID, r.Kind, r.Duration, r.GrantID = "r-ext01", grants.KindExtend, 30*time.Minute, "g-4q8x1"
+		*g = goldenGrant(grants.GrantActive)
+	}), now)
+
+	active := snap(func(r *grants.Request, g **grants.Grant, rvs *[]grants.Review) {
+		approved(r, g, rvs, grants.GrantActive)
+	})
+	bg := snap(func(r *grants.Request, g **grants.Grant, rvs *[]grants.Review) {
+		r.Kind, r.State, r.DecidedBy, r.Note, r.GrantID = grants.KindBreakGlass, grants.RequestApproved, "alice@example.com", "break-glass", "g-4q8x1"
+		r.Reason = "INC-99 site down"
+		*g = goldenGrant(grants.GrantActive)
+		(*g).BreakGlass = true
+	})
+	views["breakglass"] = bot.BreakGlassView(bg, now)
+	bgReviewed := bg
+	rg := *bg.Grant
+	rg.ReviewedBy, rg.ReviewedAt = "erin@example.com", now.Add(-time.Minute)
+	bgReviewed.Grant = &rg
+	views["breakglass_reviewed"] = bot.BreakGlassView(bgReviewed, now)
+
+	dm := func(name string, e audit.Event, s bot.Snapshot) {
+		v, ok := bot.DMView(e, s, now)
+		if !ok {
+			panic("no DM for " + name)
+		}
+		views["dm_"+name] = v
+	}
+	dm("partly_approved", event(audit.ReviewApproved, map[string]string{"approvals": "1/2"}), snap(func(r *grants.Request, g **grants.Grant, rvs *[]grants.Review) {
+		*rvs = []grants.Review{review("bob@example.com", grants.Approve, "")}
+	}))
+	dm("approved", event(audit.RequestApproved, map[string]string{"approvals": "2/2"}), snap(func(r *grants.Request, g **grants.Grant, rvs *[]grants.Review) {
+		approved(r, g, rvs, grants.GrantActivating)
+	}))
+	dm("denied", event(audit.RequestDenied, map[string]string{"reason": "use the read replica"}), snap(func(r *grants.Request, g **grants.Grant, rvs *[]grants.Review) {
+		r.State, r.DecidedBy, r.Note = grants.RequestDenied, "bob@example.com", "use the read replica"
+	}))
+	dm("expired", event(audit.RequestExpired, nil), snap(func(r *grants.Request, g **grants.Grant, rvs *[]grants.Review) {
+		r.State = grants.RequestExpired
+	}))
+	dm("granted", event(audit.GrantActive, nil), active)
+	failed := snap(func(r *grants.Request, g **grants.Grant, rvs *[]grants.Review) {
+		approved(r, g, rvs, grants.GrantFailed)
+	})
+	dm("failed", event(audit.GrantFailed, map[string]string{"error": "role does not exist"}), failed)
+	revoked := snap(func(r *grants.Request, g **grants.Grant, rvs *[]grants.Review) {
+		approved(r, g, rvs, grants.GrantRevoked)
+		(*g).RevokedBy, (*g).RevokedAt = "erin@example.com", now.Add(-time.Minute)
+	})
+	dm("revoked_by_admin", event(audit.GrantRevoked, nil), revoked)
+	dm("revoke_failed", event(audit.GrantRevokeFailed, nil), snap(func(r *grants.Request, g **grants.Grant, rvs *[]grants.Review) {
+		approved(r, g, rvs, grants.GrantRevokeFailed)
+	}))
+	extended := active
+	eg := *active.Grant
+	eg.ExpiresAt = eg.ExpiresAt.Add(30 * time.Minute)
+	extended.Grant = &eg
+	e := event(audit.GrantExtended, map[string]string{"by": "30m", "expires_at": eg.ExpiresAt.Format(time.RFC3339)})
+	e.Actor = "alice@example.com"
+	dm("extended", e, extended)
+	dm("breakglass_reviewed", event(audit.BreakGlassReviewed, map[string]string{"note": "checked the session log"}), bgReviewed)
+
+	views["expiry_warning"] = bot.ExpiryWarningView(*goldenGrant(grants.GrantActive), created.Add(52*time.Minute))
+	views["secret"] = bot.SecretView(*goldenGrant(grants.GrantActive), &adapters.Secret{Kind: "password", Label: "Password for alice", Value: "s3cr3t-only-in-dm"}, now)
+	views["secret_failed"] = bot.SecretFailedView(*goldenGrant(grants.GrantActive))
+	alert := event(audit.AlertRaised, map[string]string{"alert": "revoke_failed",
+		"message": "Revoking alice@example.com's access to prod-db (grant g-4q8x1) failed 8 times: connection refused. It is retried every 10m until it works or an admin forces it."})
+	alert.Actor = grants.System.ID
+	views["alert_revoke_failed"] = bot.AlertView(alert, now)
+	views["delivery_failed"] = bot.DeliveryFailedView(bot.Delivery{Platform: "slack", Kind: bot.DeliverApproval,
+		Channel: "C0APPROVE", RequestID: "r-7k2m9"}, "channel_not_found: permanent delivery error")
+
+	out := grants.Outcome{Request: goldenRequest()}
+	views["reply_requested"] = bot.RequestedView(out, goldenResource(), now)
+	auto := out
+	auto.Request.State, auto.AutoApproved, auto.Grant = grants.RequestApproved, true, goldenGrant(grants.GrantActivating)
+	views["reply_auto_approved"] = bot.RequestedView(auto, goldenResource(), now)
+	bgOut := grants.Outcome{Request: bg.Request, Grant: goldenGrant(grants.GrantActivating)}
+	views["reply_breakglass"] = bot.BreakGlassGrantedView(bgOut, now)
+	partly := grants.Outcome{Request: goldenRequest()}
+	views["reply_approved_partly"] = bot.ApprovedView(partly, []grants.Review{review("bob@example.com", grants.Approve, "")})
+	views["reply_approved"] = bot.ApprovedView(grants.Outcome{Request: active.Request, Grant: active.Grant}, active.Reviews)
+	views["reply_denied"] = bot.DeniedView(snap(func(r *grants.Request, g **grants.Grant, rvs *[]grants.Review) {
+		r.State, r.Note = grants.RequestDenied, "use the read replica"
+	}).Request)
+	views["reply_cancelled"] = bot.CancelledView(goldenRequest())
+	views["reply_revoking"] = bot.RevokingView(*goldenGrant(grants.GrantRevoking), true)
+	extReq := goldenRequest()
+	extReq.ID, extReq.Kind, extReq.Duration, extReq.GrantID = "r-ext01", grants.KindExtend, 30*time.Minute, "g-4q8x1"
+	views["reply_extend_requested"] = bot.ExtendRequestedView(grants.Outcome{Request: extReq}, goldenResource(), now)
+	views["reply_extended"] = bot.ExtendRequestedView(grants.Outcome{Request: extReq, Grant: &eg}, goldenResource(), now)
+	views["reply_breakglass_reviewed"] = bot.BreakGlassReviewedView(rg)
+
+	views["list"] = bot.ListView([]grants.Grant{*goldenGrant(grants.GrantActive)}, []grants.Request{extReq}, now)
+	views["list_empty"] = bot.ListView(nil, nil, now)
+	other := goldenResource()
+	other.Name, other.Description, other.Policy.ReasonPattern, other.Policy.Approvals, other.Policy.BreakGlass = "staging-db", "", nil, 1, false
+	views["resources"] = bot.ResourcesView([]*grants.Resource{goldenResource(), other}, map[string]bool{"staging-db": true})
+	views["status"] = bot.StatusView(active, now)
+	views["help"] = bot.HelpView(bot.Command{Name: "help"})
+	views["help_unknown_verb"] = bot.HelpView(bot.Command{Name: "help", Unknown: "reqest", Closest: "request"})
+	views["error_unknown_resource"] = bot.ErrorView(&grants.Error{Code: grants.ErrNotFound, Reason: grants.ReasonUnknownResource,
+		Message: `There is no resource called "prd-db". Did you mean prod-db?`})
+	views["error_already_decided"] = bot.ErrorView(&grants.Error{Code: grants.ErrConflict, Reason: grants.ReasonAlreadyDecided,
+		Message: "Request r-7k2m9 is already approved."})
+	_, perr := bot.Parse("request prod-db")
+	views["error_grammar"] = bot.ErrorView(perr)
+	views["error_internal"] = bot.ErrorView(errors.New("pq: connection refused"))
+
+	views["form_request"] = bot.RequestForm([]*grants.Resource{goldenResource(), other})
+	views["form_deny"] = bot.DenyForm(goldenRequest())
+	views["form_extend"] = bot.ExtendForm(*goldenGrant(grants.GrantActive), goldenResource())
+	return views
+}
+
+func TestViewsMatchTheirGoldenFiles(t *testing.T) {
+	views := goldenViews()
+	dir := filepath.Join("testdata", "views")
+	names := make([]string, 0, len(views))
+	for name := range views {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		t.Run(name, func(t *testing.T) {
+			var buf bytes.Buffer
+			enc := json.NewEncoder(&buf)
+			enc.SetEscapeHTML(false) // golden files are read by people: keep < and > as they are
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(views[name]); err != nil {
+				t.Fatal(err)
+			}
+			got := buf.Bytes()
+			path := filepath.Join(dir, name+".json")
+			if *update {
+				if err := os.WriteFile(path, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test ./bot -run TestViewsMatchTheirGoldenFiles -update)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s changed; if that is intended, rerun with -update\n got: %s\nwant: %s", path, got, want)
+			}
+		})
+	}
+	// A golden file whose view is gone is stale.
+	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	for _, f := range files {
+		if _, ok := views[strings.TrimSuffix(filepath.Base(f), ".json")]; !ok && !*update {
+			t.Errorf("%s has no view any more; delete it", f)
+		}
+	}
+}
+
+func TestNoViewShowsLeaseData(t *testing.T) {
+	for name, v := range goldenViews() {
+		b, _ := json.Marshal(v)
+		if strings.Contains(string(b), leaseMarker) {
+			t.Errorf("view %s shows lease data: %s", name, b)
+		}
+	}
+}
+
+func TestOnlyTheSecretDMShowsTheSecret(t *testing.T) {
+	for name, v := range goldenViews() {
+		b, _ := json.Marshal(v)
+		if strings.Contains(string(b), "s3cr3t-only-in-dm") != (name == "secret") {
+			t.Errorf("view %s and the secret: %s", name, b)
+		}
+	}
+}
+
+func TestTimesAreUTCWithARelativePart(t *testing.T) {
+	tests := []struct {
+		at   time.Time
+		want string
+	}{
+		{now.Add(59 * time.Minute), "14:05 UTC, in 59m"},
+		{now.Add(59*time.Minute + 30*time.Second), "14:05 UTC, in 59m"},
+		{now.Add(-3 * time.Minute), "13:03 UTC, 3m ago"},
+		{now.Add(20 * time.Second), "13:06 UTC, in under a minute"},
+		{now.Add(-20 * time.Second), "13:05 UTC, just now"},
+		{now.Add(26*time.Hour + 5*time.Minute), "Wed 4 Mar 15:11 UTC, in 1d2h"},
+		{now.In(time.FixedZone("CET", 3600)).Add(time.Hour), "14:06 UTC, in 1h"},
+		{time.Time{}, "never"},
+	}
+	for _, tt := range tests {
+		if got := bot.At(tt.at, now); got != tt.want {
+			t.Errorf("At(%v) = %q, want %q", tt.at, got, tt.want)
+		}
+	}
+}
