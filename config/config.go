@@ -42,6 +42,8 @@ type Config struct {
 	// Defaults is the policy every resource inherits key by key.
 	Defaults  PolicyConfig     `yaml:"defaults"`
 	Resources []ResourceConfig `yaml:"resources"`
+	// Slack is the Slack app; absent means Slack is off.
+	Slack Slack `yaml:"slack"`
 
 	file    string
 	hash    string
@@ -236,6 +238,7 @@ func newConfig() *Config {
 			Sweep: 15 * time.Second,
 			Retry: Retry{Initial: time.Second, Max: 5 * time.Minute, Attempts: 8, Slow: 10 * time.Minute},
 		},
+		Slack: defaultSlack(),
 	}
 }
 
@@ -288,7 +291,9 @@ func Parse(name string, data []byte, env func(string) (string, bool)) (*Config, 
 	}
 	c.secrets = uniq(x.secrets)
 	c.lines = d.lines
-	(&validator{c: c, d: d, p: probs}).validate()
+	v := &validator{c: c, d: d, p: probs}
+	v.validate()
+	v.slack()
 	if err := probs.err(c.secrets); err != nil {
 		return nil, err
 	}
