@@ -1,6 +1,7 @@
 package adapters
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"sync"
@@ -25,6 +26,18 @@ type Env struct {
 	Resource string
 	// Log is the adapter's logger, already tagged with the resource.
 	Log zerolog.Logger
+	// PublicKeys, when set, gives adapters that sign or install a person's public keys (sshcert)
+	// the keys people registered in chat (`/access ssh-key add`). It is optional: nil until the
+	// bot provides a store, and adapters then fall back to keys from their own config.
+	PublicKeys PublicKeySource
+}
+
+// PublicKeySource returns the public keys a person registered, in authorized_keys format (one
+// key per string), the preferred key first. subjectID is Subject.ID. No keys is an empty slice
+// and a nil error; an error marked Permanent is passed on as such, any other error is treated as
+// retryable.
+type PublicKeySource interface {
+	PublicKeys(ctx context.Context, subjectID string) ([]string, error)
 }
 
 // Type is one kind of adapter, registered by name.

@@ -24,7 +24,12 @@ import (
 
 	// Adapter types register themselves by name.
 	_ "github.com/accessbot/accessbot/adapters/exec"
+	_ "github.com/accessbot/accessbot/adapters/ldap"
+	_ "github.com/accessbot/accessbot/adapters/mysql"
 	_ "github.com/accessbot/accessbot/adapters/noop"
+	_ "github.com/accessbot/accessbot/adapters/postgres"
+	_ "github.com/accessbot/accessbot/adapters/redis"
+	_ "github.com/accessbot/accessbot/adapters/sshcert"
 	_ "github.com/accessbot/accessbot/adapters/webhook"
 )
 

@@ -1,0 +1,559 @@
+// Package mariadbtest starts throwaway MariaDB servers for tests, from the binaries Debian's
+// mariadb-server package installs (/usr/sbin/mariadbd, mariadb-install-db): system tables
+// installed into a temporary directory ($MARIADBTEST_DIR, else /dev/shm when it is a roomy tmpfs,
+// else $TMPDIR), a free port on 127.0.0.1, the unix socket inside that directory, a root account
+// without a password for 127.0.0.1, durability off. Nothing is shared with a system MariaDB.
+// Servers stop at the end of their test or package, and with the test binary if it dies.
+//
+// One server per package is the usual shape, with a database per test:
+//
+//	func TestMain(m *testing.M) { mariadbtest.Main(m) }
+//
+//	func TestSomething(t *testing.T) {
+//		srv := mariadbtest.Shared(t)
+//		dsn := srv.NewDatabase(t)
+//		...
+//	}
+//
+// When the binaries are missing the test skips with a message saying how to install them, or
+// fails when the environment variable CI is "true". mariadbd refuses to run as root; as root,
+// mariadbtest runs it as the system user mysql.
+package mariadbtest
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// InstallHint says how to get the binaries.
+const InstallHint = "install mariadb-server: apt-get install mariadb-server"
+
+// Server is a running throwaway MariaDB.
+type Server struct {
+	// DSN connects over TCP as root (all privileges, no password), with no default database,
+	// in the form github.com/go-sql-driver/mysql reads.
+	DSN  string
+	Port int
+	// Socket is the server's unix socket.
+	Socket string
+	// Dir holds the data directory, the socket and the error log.
+	Dir string
+
+	mariadbd string
+	cred     *syscall.Credential
+
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	dbCount atomic.Int64
+}
+
+// Start starts a server of its own for t and stops it when t ends.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	dir, err := makeDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	s, err := start(dir)
+	if err != nil {
+		handle(t, err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// parentDir is where servers keep their files: $MARIADBTEST_DIR when set, else /dev/shm when it
+// is a memory file system with room to spare, else the temp dir.
+func parentDir() string {
+	if d := os.Getenv("MARIADBTEST_DIR"); d != "" {
+		return d
+	}
+	var st syscall.Statfs_t
+	const tmpfsMagic = 0x01021994
+	if err := syscall.Statfs("/dev/shm", &st); err == nil && st.Type == tmpfsMagic &&
+		st.Bavail*uint64(st.Bsize) >= 1<<30 {
+		return "/dev/shm"
+	}
+	return os.TempDir()
+}
+
+func makeDir() (string, error) {
+	dir, err := os.MkdirTemp(parentDir(), "mariadbtest-")
+	if err != nil {
+		dir, err = os.MkdirTemp("", "mariadbtest-")
+	}
+	if err != nil {
+		return "", fmt.Errorf("mariadbtest: make temp dir: %w", err)
+	}
+	return dir, nil
+}
+
+var shared struct {
+	once sync.Once
+	srv  *Server
+	err  error
+	dir  string
+}
+
+// Shared returns the package's shared server, started by the first test that asks. Main stops
+// it after the last test.
+func Shared(t testing.TB) *Server {
+	t.Helper()
+	shared.once.Do(func() {
+		dir, err := makeDir()
+		if err != nil {
+			shared.err = err
+			return
+		}
+		shared.dir = dir
+		shared.srv, shared.err = start(dir)
+	})
+	if shared.err != nil {
+		handle(t, shared.err)
+	}
+	return shared.srv
+}
+
+// Main runs a package's tests and then stops the shared server, if one started. Call it from
+// TestMain.
+func Main(m *testing.M) {
+	code := m.Run()
+	if shared.srv != nil {
+		shared.srv.Stop()
+	}
+	if shared.dir != "" {
+		os.RemoveAll(shared.dir)
+	}
+	os.Exit(code)
+}
+
+// errUnavailable marks a machine without the binaries (or without a user to run them as).
+type errUnavailable struct{ msg string }
+
+func (e errUnavailable) Error() string { return e.msg }
+
+// handle skips or fails t: a missing MariaDB fails only in CI.
+func handle(t testing.TB, err error) {
+	t.Helper()
+	var u errUnavailable
+	if errors.As(err, &u) && os.Getenv("CI") != "true" {
+		t.Skip(u.msg)
+	}
+	t.Fatal(err)
+}
+
+// findBins returns the server binary and the script that installs the system tables.
+func findBins() (server, install string, err error) {
+	for _, p := range []string{"/usr/sbin/mariadbd", "/usr/sbin/mysqld"} {
+		if isExecutable(p) {
+			server = p
+			break
+		}
+	}
+	if server == "" {
+		for _, name := range []string{"mariadbd", "mysqld"} {
+			if p, err := exec.LookPath(name); err == nil {
+				server = p
+				break
+			}
+		}
+	}
+	for _, name := range []string{"mariadb-install-db", "mysql_install_db"} {
+		if p, err := exec.LookPath(name); err == nil {
+			install = p
+			break
+		}
+		if p := filepath.Join("/usr/bin", name); isExecutable(p) {
+			install = p
+			break
+		}
+	}
+	if server == "" || install == "" {
+		return "", "", errUnavailable{"mariadbtest: no MariaDB binaries (/usr/sbin/mariadbd and mariadb-install-db); " + InstallHint}
+	}
+	return server, install, nil
+}
+
+func isExecutable(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
+}
+
+// credential returns who to run the server as: nil for the current user, the mysql user when
+// running as root. The test starts mariadbd as that user rather than passing --user and letting
+// the server drop root itself, because Linux clears the parent-death signal when a process
+// changes its own user: a server that switched by itself would outlive a killed test binary.
+func credential() (*syscall.Credential, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	u, err := user.Lookup("mysql")
+	if err != nil {
+		return nil, errUnavailable{"mariadbtest: running as root, and mariadbd refuses root; there is no user mysql to run it as (" +
+			InstallHint + ", or useradd --system mysql)"}
+	}
+	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
+	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
+	if err1 != nil || err2 != nil {
+		return nil, fmt.Errorf("mariadbtest: user mysql has uid %q gid %q", u.Uid, u.Gid)
+	}
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), NoSetGroups: true}, nil
+}
+
+// start installs the system tables in dir and starts the server.
+func start(dir string) (*Server, error) {
+	server, install, err := findBins()
+	if err != nil {
+		return nil, err
+	}
+	cred, err := credential()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{Dir: dir, mariadbd: server, cred: cred, Socket: filepath.Join(dir, "mysqld.sock")}
+	if len(s.Socket) > 100 {
+		return nil, fmt.Errorf("mariadbtest: socket path %s is too long for a unix socket; set MARIADBTEST_DIR to a shorter directory", s.Socket)
+	}
+	if cred != nil {
+		if err := s.handOver(); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.Mkdir(s.dataDir(), 0o700); err != nil {
+		return nil, fmt.Errorf("mariadbtest: %w", err)
+	}
+	if err := s.chown(s.dataDir()); err != nil {
+		return nil, err
+	}
+	if err := s.installDB(install); err != nil {
+		return nil, err
+	}
+	// A port can be taken between finding it free and the server binding it: try a few.
+	for attempt := 0; ; attempt++ {
+		if s.Port, err = freePort(); err != nil {
+			return nil, err
+		}
+		err = s.run()
+		if err == nil || attempt == 2 || !strings.Contains(err.Error(), "already in use") {
+			break
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := s.ensureTCPRoot(); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	s.DSN = s.DSNFor("root", "", "")
+	return s, nil
+}
+
+// innodbFlags suit a memory file system, where O_DIRECT and native AIO are not available, and a
+// throwaway server, where durability is worthless.
+var innodbFlags = []string{
+	"--innodb-flush-method=fsync",
+	"--innodb-use-native-aio=0",
+	"--innodb-flush-log-at-trx-commit=0",
+	"--innodb-doublewrite=0",
+	"--innodb-buffer-pool-size=32M",
+	"--innodb-log-file-size=16M",
+}
+
+// installDB creates the system tables with a root account that logs in without a password.
+func (s *Server) installDB(install string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	args := []string{"--no-defaults", "--datadir=" + s.dataDir(),
+		"--auth-root-authentication-method=normal", "--skip-test-db", "--skip-name-resolve",
+		"--tmpdir=" + s.Dir}
+	if s.cred != nil {
+		// The script itself must run as root to hand the files it creates to mysql.
+		args = append(args, "--user=mysql")
+	}
+	args = append(args, innodbFlags...)
+	cmd := exec.CommandContext(ctx, install, args...)
+	cmd.Dir = s.Dir
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH") + ":/usr/sbin:/usr/bin", "LC_ALL=C", "TZ=UTC"}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("mariadbtest: %s: %w\n%s", filepath.Base(install), err, out)
+	}
+	return nil
+}
+
+// handOver gives the server's directory to the mysql user, after checking that the user can
+// reach it through the directories above.
+func (s *Server) handOver() error {
+	for d := filepath.Dir(filepath.Clean(s.Dir)); ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err != nil {
+			return fmt.Errorf("mariadbtest: %w", err)
+		}
+		if fi.Mode().Perm()&0o001 == 0 {
+			return fmt.Errorf("mariadbtest: user mysql cannot traverse %s (mode %v); set MARIADBTEST_DIR to a directory it can reach", d, fi.Mode().Perm())
+		}
+		if d == filepath.Dir(d) {
+			break
+		}
+	}
+	return s.chown(s.Dir)
+}
+
+func (s *Server) chown(p string) error {
+	if s.cred == nil {
+		return nil
+	}
+	if err := os.Chown(p, int(s.cred.Uid), int(s.cred.Gid)); err != nil {
+		return fmt.Errorf("mariadbtest: give %s to user mysql: %w", p, err)
+	}
+	return nil
+}
+
+func (s *Server) dataDir() string { return filepath.Join(s.Dir, "data") }
+func (s *Server) logPath() string { return filepath.Join(s.Dir, "error.log") }
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("mariadbtest: find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// DSNFor returns a DSN that connects over TCP as user with password to database (none when
+// empty), with short timeouts.
+func (s *Server) DSNFor(user, password, database string) string {
+	cfg := mysql.NewConfig()
+	cfg.User = user
+	cfg.Passwd = password
+	cfg.Net = "tcp"
+	cfg.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port))
+	cfg.DBName = database
+	cfg.Timeout = 5 * time.Second
+	cfg.ReadTimeout = 30 * time.Second
+	cfg.WriteTimeout = 30 * time.Second
+	return cfg.FormatDSN()
+}
+
+func (s *Server) socketDSN() string {
+	cfg := mysql.NewConfig()
+	cfg.User = "root"
+	cfg.Net = "unix"
+	cfg.Addr = s.Socket
+	cfg.Timeout = 5 * time.Second
+	return cfg.FormatDSN()
+}
+
+// run starts mariadbd on s.Port and waits until it accepts connections.
+func (s *Server) run() error {
+	logFile, err := os.OpenFile(filepath.Join(s.Dir, "mariadbd.out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("mariadbtest: %w", err)
+	}
+	defer logFile.Close()
+	args := []string{
+		"--no-defaults", // must come first
+		"--datadir=" + s.dataDir(),
+		"--socket=" + s.Socket,
+		"--port=" + strconv.Itoa(s.Port),
+		"--bind-address=127.0.0.1",
+		"--skip-networking=0",
+		// Accounts match by address, not by a name looked up in DNS.
+		"--skip-name-resolve",
+		"--pid-file=" + filepath.Join(s.Dir, "mariadbd.pid"),
+		"--log-error=" + s.logPath(),
+		"--tmpdir=" + s.Dir,
+		"--skip-log-bin",
+		"--max-connections=200",
+		"--performance-schema=0",
+	}
+	args = append(args, innodbFlags...)
+	cmd := exec.Command(s.mariadbd, args...)
+	cmd.Dir = s.Dir
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "LC_ALL=C", "TZ=UTC"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Credential: s.cred,
+		// If the test binary dies without cleaning up, the server shuts down with it.
+		Pdeathsig: syscall.SIGTERM,
+	}
+	cmd.Stdout = logFile
+	cmd.Stderr = logFile
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("mariadbtest: start mariadbd: %w", err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(exited)
+	}()
+	s.mu.Lock()
+	s.cmd, s.exited = cmd, exited
+	s.mu.Unlock()
+	if err := s.waitReady(exited, 60*time.Second); err != nil {
+		s.Stop()
+		return fmt.Errorf("%w\n%s", err, tail(s.logPath(), 20))
+	}
+	return nil
+}
+
+// waitReady polls until the server accepts a connection on its socket, exits, or the deadline
+// passes.
+func (s *Server) waitReady(exited <-chan struct{}, within time.Duration) error {
+	db, err := sql.Open("mysql", s.socketDSN())
+	if err != nil {
+		return fmt.Errorf("mariadbtest: %w", err)
+	}
+	defer db.Close()
+	deadline := time.Now().Add(within)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := db.PingContext(ctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-exited:
+			return fmt.Errorf("mariadbtest: mariadbd exited before accepting connections: %v", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("mariadbtest: mariadbd did not accept connections within %s: %v", within, err)
+		}
+	}
+}
+
+// ensureTCPRoot makes sure root can log in over TCP from 127.0.0.1 (Debian's install script
+// creates that account; other builds may not), then checks that it can.
+func (s *Server) ensureTCPRoot() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	db, err := sql.Open("mysql", s.socketDSN())
+	if err != nil {
+		return fmt.Errorf("mariadbtest: %w", err)
+	}
+	defer db.Close()
+	for _, stmt := range []string{
+		"CREATE USER IF NOT EXISTS 'root'@'127.0.0.1'",
+		"GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION",
+	} {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("mariadbtest: %s: %w", stmt, err)
+		}
+	}
+	tcp, err := sql.Open("mysql", s.DSNFor("root", "", ""))
+	if err != nil {
+		return fmt.Errorf("mariadbtest: %w", err)
+	}
+	defer tcp.Close()
+	if err := tcp.PingContext(ctx); err != nil {
+		return fmt.Errorf("mariadbtest: root over TCP: %w", err)
+	}
+	return nil
+}
+
+func tail(path string, lines int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	ls := bytes.Split(bytes.TrimSpace(b), []byte("\n"))
+	if len(ls) > lines {
+		ls = ls[len(ls)-lines:]
+	}
+	return "mariadbd log:\n" + string(bytes.Join(ls, []byte("\n")))
+}
+
+// Stop shuts the server down (SIGTERM, a clean shutdown) and waits for it to exit. Stopping a
+// stopped server does nothing.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	cmd, exited := s.cmd, s.exited
+	s.cmd = nil
+	s.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		<-exited
+	}
+}
+
+// Restart stops the server and starts it again on the same data directory and port: what a
+// database restart looks like to a client.
+func (s *Server) Restart() error {
+	s.Stop()
+	if err := s.run(); err != nil {
+		return fmt.Errorf("mariadbtest: restart: %w", err)
+	}
+	return nil
+}
+
+var nonIdent = regexp.MustCompile(`[^a-z0-9_]+`)
+
+// NewDatabase creates an empty database for t and returns a root DSN that uses it; its name is
+// the DSN's database (mysql.ParseDSN(dsn).DBName). It is dropped when t ends.
+func (s *Server) NewDatabase(t testing.TB) string {
+	t.Helper()
+	name := nonIdent.ReplaceAllString(strings.ToLower(t.Name()), "_")
+	if len(name) > 40 {
+		name = name[len(name)-40:]
+	}
+	// The counter makes the name unique; the prefix keeps it a valid identifier.
+	name = fmt.Sprintf("t%d_%s", s.dbCount.Add(1), name)
+	admin, err := sql.Open("mysql", s.DSN)
+	if err != nil {
+		t.Fatalf("mariadbtest: %v", err)
+	}
+	defer admin.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// name holds only [a-z0-9_] and starts with a letter: safe as an identifier.
+	if _, err := admin.ExecContext(ctx, "CREATE DATABASE `"+name+"`"); err != nil {
+		t.Fatalf("mariadbtest: create database %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		s.mu.Lock()
+		running := s.cmd != nil
+		s.mu.Unlock()
+		if !running {
+			return
+		}
+		admin, err := sql.Open("mysql", s.DSN)
+		if err != nil {
+			return
+		}
+		defer admin.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := admin.ExecContext(ctx, "DROP DATABASE IF EXISTS `"+name+"`"); err != nil {
+			t.Logf("mariadbtest: drop database %s: %v", name, err)
+		}
+	})
+	return s.DSNFor("root", "", name)
+}

@@ -1,0 +1,422 @@
+// Package redistest starts throwaway Redis servers for tests, from the redis-server binary a
+// Debian redis-server package installs: a generated config in a temporary directory, a free port
+// on 127.0.0.1, no persistence (no RDB snapshots, no AOF), the default user switched off and an
+// admin ACL user with a random password. Nothing is shared with a system Redis. Servers stop at
+// the end of their test or package, and with the test binary if it dies.
+//
+// One server per package is the usual shape:
+//
+//	func TestMain(m *testing.M) { redistest.Main(m) }
+//
+//	func TestSomething(t *testing.T) {
+//		srv := redistest.Shared(t)
+//		admin := srv.Admin(t)
+//		...
+//	}
+//
+// StartWith(t, Options{TLS: true}) serves TLS only, with certificates from a CA made for the
+// server. When redis-server is missing the test skips with a message saying how to install it,
+// or fails when the environment variable CI is "true".
+package redistest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// InstallHint says how to get the binary.
+const InstallHint = "install redis: apt-get install redis-server"
+
+// AdminUser is the ACL user with every permission that each server is started with.
+const AdminUser = "admin"
+
+// Options change how a server starts.
+type Options struct {
+	// TLS makes the server speak TLS only, with a certificate for 127.0.0.1 and localhost
+	// signed by a CA of its own (Server.TLS). Clients may present a certificate but need not.
+	TLS bool
+}
+
+// TLSFiles are the PEM files of a TLS server.
+type TLSFiles struct {
+	// CAFile is the CA that signed the server's and the client's certificates.
+	CAFile string
+	// CertFile and KeyFile are a client certificate and key, for clients that present one.
+	CertFile string
+	KeyFile  string
+	// ServerCertFile and ServerKeyFile are what the server presents.
+	ServerCertFile string
+	ServerKeyFile  string
+}
+
+// Server is a running throwaway Redis.
+type Server struct {
+	// Addr is host:port, always on 127.0.0.1.
+	Addr string
+	Port int
+	// Dir holds the config file, the log and the (empty) data directory.
+	Dir string
+	// AdminPassword is the password of AdminUser.
+	AdminPassword string
+	// TLS is set when the server speaks TLS.
+	TLS *TLSFiles
+
+	bin string
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{}
+}
+
+// Start starts a plain-TCP server of its own for t and stops it when t ends.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	return StartWith(t, Options{})
+}
+
+// StartWith starts a server of its own for t with opts and stops it when t ends.
+func StartWith(t testing.TB, opts Options) *Server {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "redistest-")
+	if err != nil {
+		t.Fatalf("redistest: make temp dir: %v", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	s, err := start(dir, opts)
+	if err != nil {
+		handle(t, err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+var shared struct {
+	once sync.Once
+	srv  *Server
+	err  error
+	dir  string
+}
+
+// Shared returns the package's shared plain-TCP server, started by the first test that asks.
+// Main stops it after the last test.
+func Shared(t testing.TB) *Server {
+	t.Helper()
+	shared.once.Do(func() {
+		dir, err := os.MkdirTemp("", "redistest-")
+		if err != nil {
+			shared.err = fmt.Errorf("redistest: make temp dir: %w", err)
+			return
+		}
+		shared.dir = dir
+		shared.srv, shared.err = start(dir, Options{})
+	})
+	if shared.err != nil {
+		handle(t, shared.err)
+	}
+	return shared.srv
+}
+
+// Main runs a package's tests and then stops the shared server, if one started. Call it from
+// TestMain.
+func Main(m *testing.M) {
+	code := m.Run()
+	if shared.srv != nil {
+		shared.srv.Stop()
+	}
+	if shared.dir != "" {
+		os.RemoveAll(shared.dir)
+	}
+	os.Exit(code)
+}
+
+// errUnavailable marks a machine without the binary.
+type errUnavailable struct{ msg string }
+
+func (e errUnavailable) Error() string { return e.msg }
+
+// handle skips or fails t: a missing redis-server fails only in CI.
+func handle(t testing.TB, err error) {
+	t.Helper()
+	var u errUnavailable
+	if errors.As(err, &u) && os.Getenv("CI") != "true" {
+		t.Skip(u.msg)
+	}
+	t.Fatal(err)
+}
+
+// findBin returns the path of redis-server: the PATH, else where Debian puts it.
+func findBin() (string, error) {
+	if p, err := exec.LookPath("redis-server"); err == nil {
+		return p, nil
+	}
+	for _, p := range []string{"/usr/bin/redis-server", "/usr/sbin/redis-server", "/usr/local/bin/redis-server"} {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", errUnavailable{"redistest: no redis-server in PATH or /usr/bin; " + InstallHint}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Sprintf("redistest: random: %v", err)) // crypto/rand does not fail on Linux
+	}
+	return hex.EncodeToString(b)
+}
+
+func start(dir string, opts Options) (*Server, error) {
+	bin, err := findBin()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{Dir: dir, bin: bin, AdminPassword: randomHex(16)}
+	if opts.TLS {
+		if s.TLS, err = writeTLSFiles(dir); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.Mkdir(s.dataDir(), 0o700); err != nil {
+		return nil, fmt.Errorf("redistest: %w", err)
+	}
+	// A port can be taken between finding it free and the server binding it: try a few.
+	for attempt := 0; ; attempt++ {
+		if s.Port, err = freePort(); err != nil {
+			return nil, err
+		}
+		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port))
+		err = s.run()
+		if err == nil || attempt == 2 || !strings.Contains(err.Error(), "already in use") {
+			break
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) dataDir() string  { return filepath.Join(s.Dir, "data") }
+func (s *Server) confPath() string { return filepath.Join(s.Dir, "redis.conf") }
+func (s *Server) logPath() string  { return filepath.Join(s.Dir, "redis.log") }
+
+// config is the server's redis.conf. The admin password is random hex, so it needs no quoting.
+func (s *Server) config() string {
+	var b strings.Builder
+	line := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	line("bind 127.0.0.1")
+	line("protected-mode yes")
+	if s.TLS != nil {
+		line("port 0")
+		line("tls-port %d", s.Port)
+		line("tls-cert-file %s", s.TLS.ServerCertFile)
+		line("tls-key-file %s", s.TLS.ServerKeyFile)
+		line("tls-ca-cert-file %s", s.TLS.CAFile)
+		line("tls-auth-clients optional")
+	} else {
+		line("port %d", s.Port)
+	}
+	line("daemonize no")
+	line("dir %s", s.dataDir())
+	line("logfile %s", s.logPath())
+	// Throwaway: nothing is written to disk, and nothing is saved at shutdown.
+	line(`save ""`)
+	line("appendonly no")
+	line("shutdown-on-sigterm nosave")
+	// Nobody gets in without a password, as on a server the adapter would meet in production.
+	line("user default off")
+	line("user %s on >%s ~* &* +@all", AdminUser, s.AdminPassword)
+	return b.String()
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("redistest: find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// run starts redis-server on s.Port and waits until it answers PING.
+func (s *Server) run() error {
+	if err := os.WriteFile(s.confPath(), []byte(s.config()), 0o600); err != nil {
+		return fmt.Errorf("redistest: write config: %w", err)
+	}
+	out, err := os.OpenFile(filepath.Join(s.Dir, "redis.out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("redistest: %w", err)
+	}
+	defer out.Close()
+	cmd := exec.Command(s.bin, s.confPath())
+	cmd.Dir = s.Dir
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "LC_ALL=C", "TZ=UTC"}
+	cmd.Stdout, cmd.Stderr = out, out
+	// If the test binary dies without cleaning up, the server goes with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("redistest: start redis-server: %w", err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(exited)
+	}()
+	s.mu.Lock()
+	s.cmd, s.exited = cmd, exited
+	s.mu.Unlock()
+	if err := s.waitReady(exited, 30*time.Second); err != nil {
+		s.Stop()
+		return fmt.Errorf("%w\n%s", err, s.logTail(20))
+	}
+	return nil
+}
+
+func (s *Server) waitReady(exited <-chan struct{}, within time.Duration) error {
+	c := redis.NewClient(s.AdminOptions())
+	defer c.Close()
+	deadline := time.Now().Add(within)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := c.Ping(ctx).Err()
+		cancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-exited:
+			return fmt.Errorf("redistest: redis-server exited before answering: %v", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("redistest: redis-server did not answer within %s: %v", within, err)
+		}
+	}
+}
+
+func (s *Server) logTail(lines int) string {
+	var all []byte
+	for _, p := range []string{filepath.Join(s.Dir, "redis.out"), s.logPath()} {
+		b, _ := os.ReadFile(p)
+		all = append(all, b...)
+	}
+	ls := bytes.Split(bytes.TrimSpace(all), []byte("\n"))
+	if len(ls) > lines {
+		ls = ls[len(ls)-lines:]
+	}
+	return "redis log:\n" + string(bytes.Join(ls, []byte("\n")))
+}
+
+// Stop shuts the server down (SIGTERM, without saving) and waits for it to exit. Stopping a
+// stopped server does nothing.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	cmd, exited := s.cmd, s.exited
+	s.cmd = nil
+	s.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(15 * time.Second):
+		_ = cmd.Process.Kill()
+		<-exited
+	}
+}
+
+// Restart stops the server and starts it again on the same port. Users made at run time are
+// gone afterwards, as after a real restart without an ACL file.
+func (s *Server) Restart() error {
+	s.Stop()
+	if err := s.run(); err != nil {
+		return fmt.Errorf("redistest: restart: %w", err)
+	}
+	return nil
+}
+
+// ClientTLS returns a client TLS config that trusts the server's CA, or nil for a plain server.
+func (s *Server) ClientTLS() *tls.Config {
+	if s.TLS == nil {
+		return nil
+	}
+	cfg, err := clientTLS(s.TLS.CAFile)
+	if err != nil {
+		panic(err) // the files were written by this package
+	}
+	return cfg
+}
+
+// Options returns client options that log in as username with password.
+func (s *Server) Options(username, password string) *redis.Options {
+	return &redis.Options{
+		Addr:      s.Addr,
+		Username:  username,
+		Password:  password,
+		TLSConfig: s.ClientTLS(),
+		// Test clients say plainly what failed, instead of retrying a refused login.
+		MaxRetries:            -1,
+		DialTimeout:           5 * time.Second,
+		ReadTimeout:           10 * time.Second,
+		WriteTimeout:          10 * time.Second,
+		ContextTimeoutEnabled: true,
+		DisableIdentity:       true,
+	}
+}
+
+// AdminOptions returns client options that log in as AdminUser.
+func (s *Server) AdminOptions() *redis.Options { return s.Options(AdminUser, s.AdminPassword) }
+
+// Admin returns a client logged in as AdminUser, closed when t ends.
+func (s *Server) Admin(t testing.TB) *redis.Client {
+	t.Helper()
+	c := redis.NewClient(s.AdminOptions())
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// AddUser creates (or resets) an ACL user with password and rules, and deletes it when t ends.
+func (s *Server) AddUser(t testing.TB, name, password string, rules ...string) {
+	t.Helper()
+	c := redis.NewClient(s.AdminOptions())
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	args := append([]string{"reset", "on", ">" + password}, rules...)
+	if err := c.ACLSetUser(ctx, name, args...).Err(); err != nil {
+		t.Fatalf("redistest: ACL SETUSER %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		s.mu.Lock()
+		running := s.cmd != nil
+		s.mu.Unlock()
+		if !running {
+			return
+		}
+		c := redis.NewClient(s.AdminOptions())
+		defer c.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := c.ACLDelUser(ctx, name).Err(); err != nil {
+			t.Logf("redistest: ACL DELUSER %s: %v", name, err)
+		}
+	})
+}
