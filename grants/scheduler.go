@@ -155,6 +155,7 @@ func (sc *Scheduler) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		passStart := sc.svc.clock.Now()
 		n, err := sc.pass(ctx, nil)
 		if err != nil && ctx.Err() == nil {
 			sc.log.Error().Err(err).Msg("scheduler pass failed")
@@ -172,7 +173,10 @@ func (sc *Scheduler) Run(ctx context.Context) error {
 		default:
 			d := at.Sub(sc.svc.clock.Now())
 			if d <= 0 {
-				if n > 0 && err == nil {
+				// Work that fell due while the pass ran, or a pass that made progress: go
+				// again at once. Work that was already due when the pass began and still is
+				// (claimed elsewhere, or the database refused) waits a little, so Run never spins.
+				if err == nil && (n > 0 || at.After(passStart)) {
 					continue
 				}
 				retryC = time.After(idleRetry)
