@@ -16,6 +16,8 @@ import (
 
 	"github.com/accessbot/accessbot/adapters"
 	"github.com/accessbot/accessbot/audit"
+	"github.com/accessbot/accessbot/bot"
+	"github.com/accessbot/accessbot/bot/slack"
 	"github.com/accessbot/accessbot/config"
 	"github.com/accessbot/accessbot/grants"
 	"github.com/accessbot/accessbot/internal/clock"
@@ -69,7 +71,15 @@ type App struct {
 	Scheduler *grants.Scheduler
 	Metrics   *ops.Metrics
 	Resources []*grants.Resource
+	// Bot is the chat core; it delivers through every enabled platform.
+	Bot *bot.Bot
+	// Slack is the Slack endpoints' server when Slack is enabled.
+	Slack *slack.Server
 
+	// runners run beside the scheduler and the HTTP server (the bot's delivery workers,
+	// Socket Mode); waiters are waited for after the HTTP server has drained.
+	runners  []func(context.Context) error
+	waiters  []func()
 	mux      *http.ServeMux
 	listener net.Listener
 	clock    clock.Clock
@@ -98,10 +108,34 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, o Options)
 		return nil, fmt.Errorf("build resources: %w", err)
 	}
 	a.Metrics = ops.NewMetrics(db)
+
+	// The chat platforms know who people are and which platform groups they are in; the
+	// Service asks them through one Directory. The Relay lets the Service be built before the
+	// Bot that hears from it.
+	var dir grants.Directory = cfg.Directory()
+	var slackClient *slack.Client
+	if cfg.Slack.IsEnabled() {
+		slackClient, err = slack.NewClient(slack.ClientOptions{
+			BotToken: cfg.Slack.BotToken.Reveal(),
+			APIURL:   cfg.Slack.APIURL,
+			UserTTL:  cfg.Slack.UserCacheTTL,
+			GroupTTL: cfg.Slack.GroupCacheTTL,
+			Clock:    o.Clock,
+			Log:      log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("slack: %w", err)
+		}
+		dir = slackClient.Directory(dir)
+	}
+	relay := &bot.Relay{}
+
 	a.Service, err = grants.NewService(grants.Options{
 		Store:       db,
 		Resources:   a.Resources,
-		Directory:   cfg.Directory(),
+		Notifier:    relay,
+		Secrets:     relay,
+		Directory:   dir,
 		AdminUsers:  cfg.Admins.Users,
 		AdminGroups: cfg.Admins.Groups,
 		Groups:      sortedKeys(cfg.Groups),
@@ -123,13 +157,55 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, o Options)
 		},
 	})
 
+	a.Bot, err = bot.New(bot.Options{
+		Service: a.Service,
+		Store:   db,
+		Clock:   o.Clock,
+		Log:     log,
+		Channels: map[string]bot.Channels{
+			slack.PlatformName: {
+				Approvals: cfg.Slack.ApproverChannel,
+				Resources: cfg.Slack.Channels,
+				Security:  cfg.Slack.AlertChannel(),
+			},
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start chat: %w", err)
+	}
+	relay.Attach(a.Bot)
+	a.runners = append(a.runners, a.Bot.Run)
+
+	a.mux = http.NewServeMux()
+	if slackClient != nil {
+		if err := a.Bot.AddPlatform(slackClient); err != nil {
+			return nil, err
+		}
+		a.Slack, err = slack.NewServer(slackClient, slack.ServerOptions{
+			SigningSecret: cfg.Slack.SigningSecret.Reveal(),
+			AppToken:      cfg.Slack.AppToken.Reveal(),
+			Handler:       a.Bot,
+			Audit:         db,
+			Clock:         o.Clock,
+			Log:           log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("slack: %w", err)
+		}
+		if cfg.Slack.SocketMode {
+			a.runners = append(a.runners, a.Slack.RunSocketMode)
+		} else {
+			a.Slack.Mount(a.mux)
+		}
+		a.waiters = append(a.waiters, a.Slack.Wait)
+	}
+
 	checkers := map[string]adapters.Checker{}
 	for _, r := range a.Resources {
 		if c, ok := r.Adapter.(adapters.Checker); ok {
 			checkers[r.Name] = c
 		}
 	}
-	a.mux = http.NewServeMux()
 	ops.Mount(a.mux, &ops.Health{DB: db, Checkers: checkers}, a.Metrics)
 	ok = true
 	return a, nil
@@ -161,7 +237,7 @@ func (a *App) Run(ctx context.Context) error {
 	a.Log.Info().Str("listen", ln.Addr().String()).Int("resources", len(a.Resources)).
 		Str("storage", a.Config.Storage.Driver).Msg("accessbot serving")
 
-	errc := make(chan error, 2)
+	errc := make(chan error, 2+len(a.runners))
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("http server: %w", err)
@@ -178,10 +254,20 @@ func (a *App) Run(ctx context.Context) error {
 		}
 		errc <- err
 	}()
+	for _, run := range a.runners {
+		go func() {
+			err := run(schedCtx)
+			if errors.Is(err, context.Canceled) {
+				err = nil
+			}
+			errc <- err
+		}()
+	}
 
-	// Whichever stops first (a signal, or a failing server or scheduler) stops the other.
+	// Whichever stops first (a signal, or a failing server, scheduler or chat worker) stops the
+	// others.
 	var first error
-	pending := 2
+	pending := 2 + len(a.runners)
 	select {
 	case <-ctx.Done():
 	case first = <-errc:
@@ -192,6 +278,9 @@ func (a *App) Run(ctx context.Context) error {
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil && first == nil {
 		first = err
+	}
+	for _, wait := range a.waiters {
+		wait()
 	}
 	for ; pending > 0; pending-- {
 		if err := <-errc; err != nil && first == nil {

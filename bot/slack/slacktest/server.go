@@ -291,6 +291,25 @@ func (s *Server) Message(channel, ts string) (Message, bool) {
 	return *m, true
 }
 
+// Messages returns the messages the fake holds in a channel, oldest first, as they stand after
+// posts and updates.
+func (s *Server) Messages(channel string) []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Message
+	for _, m := range s.messages {
+		if m.Channel == channel {
+			out = append(out, *m)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, _ := strconv.ParseFloat(out[i].TS, 64)
+		b, _ := strconv.ParseFloat(out[j].TS, 64)
+		return a < b
+	})
+	return out
+}
+
 func contains(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
