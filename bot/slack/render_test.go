@@ -240,3 +240,36 @@ func TestLongTextIsCutToSlackLimitsWithoutBreakingAnEntity(t *testing.T) {
 		t.Errorf("modal title is %d characters, over Slack's 24", n)
 	}
 }
+
+// TestEveryBotMessageRendersAsGoldenBlockKit renders each message the bot core sends (its own
+// golden views in bot/testdata/views) as Slack would receive it, into testdata/blockkit.
+func TestEveryBotMessageRendersAsGoldenBlockKit(t *testing.T) {
+	paths, err := filepath.Glob(filepath.Join("..", "testdata", "views", "*.json"))
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no bot views to render: %v", err)
+	}
+	for _, p := range paths {
+		name := strings.TrimSuffix(filepath.Base(p), ".json")
+		t.Run(name, func(t *testing.T) {
+			raw, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dec := json.NewDecoder(bytes.NewReader(raw))
+			dec.DisallowUnknownFields()
+			if strings.HasPrefix(name, "form_") {
+				var f bot.Form
+				if err := dec.Decode(&f); err != nil {
+					t.Fatalf("%s is not a bot.Form: %v", p, err)
+				}
+				golden(t, filepath.Join("blockkit", name), slack.Modal(f))
+				return
+			}
+			var v bot.View
+			if err := dec.Decode(&v); err != nil {
+				t.Fatalf("%s is not a bot.View: %v", p, err)
+			}
+			golden(t, filepath.Join("blockkit", name), map[string]any{"text": slack.Text(v), "blocks": slack.Blocks(v)})
+		})
+	}
+}
