@@ -40,6 +40,47 @@ type PublicKeySource interface {
 	PublicKeys(ctx context.Context, subjectID string) ([]string, error)
 }
 
+// PublicKeySources merges sources into one: a person's keys from each source in turn (the first
+// source's first, so its preferred key stays preferred), without repeating a key. Nil sources
+// are skipped; with none left it returns nil, so adapters fall back to their own config. An
+// error from any source is returned as it is (a Permanent one stays permanent): keys are never
+// signed from a partial answer.
+func PublicKeySources(sources ...PublicKeySource) PublicKeySource {
+	var m mergedKeys
+	for _, s := range sources {
+		if s != nil {
+			m = append(m, s)
+		}
+	}
+	switch len(m) {
+	case 0:
+		return nil
+	case 1:
+		return m[0]
+	}
+	return m
+}
+
+type mergedKeys []PublicKeySource
+
+func (m mergedKeys) PublicKeys(ctx context.Context, subjectID string) ([]string, error) {
+	out := []string{}
+	seen := map[string]bool{}
+	for _, s := range m {
+		keys, err := s.PublicKeys(ctx, subjectID)
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range keys {
+			if !seen[k] {
+				seen[k] = true
+				out = append(out, k)
+			}
+		}
+	}
+	return out, nil
+}
+
 // Type is one kind of adapter, registered by name.
 type Type struct {
 	// Name is what a resource's `adapter: {type: ...}` says.

@@ -40,6 +40,20 @@ const (
 	AlertRaised        = "alert.raised"
 	ConfigLoaded       = "config.loaded"
 	AuthFailed         = "auth.failed" // an inbound request with a bad signature
+	// SSHKeyAdded and SSHKeyRemoved record a person registering or removing an SSH public key
+	// (`/access ssh-key`); data: fingerprint, never the key.
+	SSHKeyAdded   = "sshkey.added"
+	SSHKeyRemoved = "sshkey.removed"
+	// ScanCompleted records one standing-privilege scan: what it listed and the access no
+	// active grant explains (data: resources, findings, list, errors, and alert when it found any).
+	ScanCompleted = "scan.completed"
+	// IdentityLinkRequested, IdentityLinked and IdentityUnlinked record a chat account without
+	// an email (Discord) being tied to a person: asked for with `/access link <email>`,
+	// confirmed by an admin or by the person from another platform, removed by an admin
+	// (data: platform, platform_id, person, via).
+	IdentityLinkRequested = "identity.link_requested"
+	IdentityLinked        = "identity.linked"
+	IdentityUnlinked      = "identity.unlinked"
 )
 
 // Event is one append-only record.

@@ -21,6 +21,9 @@ type Filter struct {
 	Since, Until time.Time
 	// Resource and Subject select events about one resource or one person (the Subject field).
 	Resource, Subject string
+	// Person selects events a person took part in: as the Subject (their own requests and
+	// grants) or as the Actor (their approvals, denials, revocations, refused clicks).
+	Person string
 	// AfterSeq selects events with a sequence number above it.
 	AfterSeq int64
 	// MaxSeq, when not 0, selects events with a sequence number at or below it.

@@ -307,6 +307,8 @@ func (b *Bot) Command(ctx context.Context, a grants.Actor, text string) Reply {
 			return b.fail(a, cmd.Name, err)
 		}
 		return private(CancelledView(r))
+	case VerbSSHKey:
+		return b.sshKey(ctx, a, cmd)
 	}
 	return private(HelpView(cmd))
 }

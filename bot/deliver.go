@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -340,6 +341,13 @@ func (d *Dispatcher) plan(ctx context.Context, e audit.Event, c *planCache) ([]D
 	if e.Type == audit.AlertRaised {
 		// A break-glass use has its own, louder announcement in the same channel.
 		if e.Data["alert"] != "breakglass" && d.o.Channels.Security != "" {
+			add("alert", Delivery{Kind: DeliverAlert, Channel: d.o.Channels.Security})
+		}
+		return out, nil
+	}
+	if e.Type == audit.ScanCompleted {
+		// A scan that found standing access is an alert; a clean scan is only recorded.
+		if n, _ := strconv.Atoi(e.Data["findings"]); n > 0 && d.o.Channels.Security != "" {
 			add("alert", Delivery{Kind: DeliverAlert, Channel: d.o.Channels.Security})
 		}
 		return out, nil

@@ -21,12 +21,13 @@ const (
 	VerbExtend     = "extend"
 	VerbCancel     = "cancel"
 	VerbBreakGlass = "breakglass"
+	VerbSSHKey     = "ssh-key"
 	VerbHelp       = "help"
 )
 
 // Verbs lists every verb in the order help shows them.
 var Verbs = []string{VerbRequest, VerbList, VerbResources, VerbStatus, VerbRevoke, VerbExtend,
-	VerbCancel, VerbBreakGlass, VerbHelp}
+	VerbCancel, VerbBreakGlass, VerbSSHKey, VerbHelp}
 
 // Command is one parsed `/access` command.
 type Command struct {
@@ -47,6 +48,11 @@ type Command struct {
 	Unknown, Closest string
 	// Topic is the verb `/access help <verb>` asks about.
 	Topic string
+	// Sub is what `/access ssh-key` does: SSHKeyAdd, SSHKeyList or SSHKeyRemove.
+	Sub string
+	// Key is, for ssh-key add, the key as pasted (the rest of the line, trimmed; ParseSSHKey
+	// reads it); for ssh-key remove, the fingerprint ("SHA256:..."), normalized.
+	Key string
 }
 
 // Examples of each command, used in help and in errors.
@@ -59,8 +65,15 @@ var examples = map[string]string{
 	VerbExtend:     "/access extend g-abc123 30m still fixing INC-42",
 	VerbCancel:     "/access cancel r-abc123",
 	VerbBreakGlass: "/access breakglass prod-db 30m INC-99 site down",
+	VerbSSHKey:     "/access ssh-key add ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA… you@laptop",
 	VerbHelp:       "/access help",
 }
+
+// Examples of the other ssh-key sub-commands (VerbSSHKey's is add).
+const (
+	exampleSSHKeyList   = "/access ssh-key list"
+	exampleSSHKeyRemove = "/access ssh-key remove SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s"
+)
 
 // Example returns an example of the verb's use ("/access request prod-db 1h INC-42 ...").
 func Example(verb string) string { return examples[verb] }
@@ -90,14 +103,21 @@ var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
 // log for years.
 const maxText = 4000
 
+// maxSSHKeyText bounds `/access ssh-key`, whose key is checked by ParseSSHKey: it is larger
+// than maxText so that a pasted private key, however long, gets the warning it deserves.
+const maxSSHKeyText = 64 << 10
+
 // Parse reads the text after `/access`. It never panics. An unknown verb is not an error: it
 // parses as help with the verb in Unknown and the closest known verb in Closest.
 func Parse(text string) (Command, error) {
 	if !utf8.ValidString(text) {
 		text = strings.ToValidUTF8(text, "\uFFFD")
 	}
-	if len(text) > maxText {
-		return Command{}, parseErrorf("", "That command is too long: keep it under %d characters.", maxText)
+	tooLong := func() error {
+		return parseErrorf("", "That command is too long: keep it under %d characters.", maxText)
+	}
+	if len(text) > maxSSHKeyText {
+		return Command{}, tooLong()
 	}
 	verb, rest := nextWord(text)
 	verb = strings.ToLower(unquote(verb))
@@ -115,6 +135,11 @@ func Parse(text string) (Command, error) {
 		verb = VerbList
 	case "?", "-h", "--help":
 		verb = VerbHelp
+	case "ssh-keys", "sshkey", "sshkeys", "ssh_key", "ssh_keys":
+		verb = VerbSSHKey
+	}
+	if len(text) > maxText && verb != VerbSSHKey {
+		return Command{}, tooLong()
 	}
 	switch verb {
 	case VerbRequest, VerbBreakGlass:
@@ -137,8 +162,54 @@ func Parse(text string) (Command, error) {
 		return Command{Name: verb, ID: id}, nil
 	case VerbExtend:
 		return parseExtend(rest)
+	case VerbSSHKey:
+		return parseSSHKeyCommand(rest)
 	}
 	return Command{Name: VerbHelp, Unknown: verb, Closest: closestVerb(verb)}, nil
+}
+
+// parseSSHKeyCommand reads `/access ssh-key add <key...> | list | remove <fingerprint>`; alone,
+// `/access ssh-key` lists. A key pasted without "add" is added.
+func parseSSHKeyCommand(rest string) (Command, error) {
+	word, after := nextWord(rest)
+	sub := strings.ToLower(unquote(word))
+	switch sub {
+	case "", "list", "ls":
+		return Command{Name: VerbSSHKey, Sub: SSHKeyList}, nil
+	case "add":
+		key := strings.TrimSpace(after)
+		if key == "" {
+			return Command{}, parseErrorf(VerbSSHKey, "`/access ssh-key add` needs your public key, the one line of your .pub file (e.g. ~/.ssh/id_ed25519.pub): `%s`", examples[VerbSSHKey])
+		}
+		return Command{Name: VerbSSHKey, Sub: SSHKeyAdd, Key: key}, nil
+	case "remove", "rm", "delete", "del":
+		tok, _ := nextWord(after)
+		if tok == "" {
+			return Command{}, parseErrorf(VerbSSHKey, "`/access ssh-key remove` needs the key's fingerprint, e.g. `%s` (`%s` shows yours)", exampleSSHKeyRemove, exampleSSHKeyList)
+		}
+		fp, ok := NormalizeFingerprint(tok)
+		if !ok {
+			// Not quoted: whatever was typed there could be a secret pasted in the wrong place.
+			return Command{}, parseErrorf(VerbSSHKey, "That is not a key fingerprint: use the SHA256:… that `%s` shows, e.g. `%s`", exampleSSHKeyList, exampleSSHKeyRemove)
+		}
+		return Command{Name: VerbSSHKey, Sub: SSHKeyRemove, Key: fp}, nil
+	}
+	if looksLikeKey(word) || strings.Contains(rest, "PRIVATE KEY") {
+		// "add" forgotten: the key is what follows the verb.
+		return Command{Name: VerbSSHKey, Sub: SSHKeyAdd, Key: strings.TrimSpace(rest)}, nil
+	}
+	return Command{}, parseErrorf(VerbSSHKey, "`/access ssh-key` is followed by add, list or remove, e.g. `%s`", examples[VerbSSHKey])
+}
+
+// looksLikeKey reports whether a word starts an authorized_keys line.
+func looksLikeKey(word string) bool {
+	w := strings.TrimLeft(word, "`\"'")
+	for _, p := range []string{"ssh-", "ecdsa-", "sk-ssh-", "sk-ecdsa-"} {
+		if strings.HasPrefix(w, p) {
+			return true
+		}
+	}
+	return false
 }
 
 func parseAsk(verb, rest string) (Command, error) {

@@ -59,6 +59,19 @@ func TestParseReadsEveryCommand(t *testing.T) {
 			bot.Command{Name: "help", Unknown: "reqest", Closest: "request"}},
 		{"a verb's beginning is close to it", "res", bot.Command{Name: "help", Unknown: "res", Closest: "resources"}},
 		{"a verb far from all has no suggestion", "xyzzy", bot.Command{Name: "help", Unknown: "xyzzy"}},
+		{"ssh-key add keeps the key as pasted", "ssh-key add  ssh-ed25519 AAAAC3Nz me@Laptop \n",
+			bot.Command{Name: "ssh-key", Sub: "add", Key: "ssh-ed25519 AAAAC3Nz me@Laptop"}},
+		{"ssh-key add in any case", "SSH-Key ADD ssh-ed25519 AAAA",
+			bot.Command{Name: "ssh-key", Sub: "add", Key: "ssh-ed25519 AAAA"}},
+		{"a key pasted without add is added", "ssh-key ssh-ed25519 AAAA me",
+			bot.Command{Name: "ssh-key", Sub: "add", Key: "ssh-ed25519 AAAA me"}},
+		{"ssh-key list", "ssh-key list", bot.Command{Name: "ssh-key", Sub: "list"}},
+		{"ssh-key alone lists", "sshkey", bot.Command{Name: "ssh-key", Sub: "list"}},
+		{"ssh-key remove keeps the fingerprint's case", "ssh-keys rm uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s",
+			bot.Command{Name: "ssh-key", Sub: "remove", Key: "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s"}},
+		{"ssh-key remove with the prefix in backticks", "ssh-key remove `sha256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s`",
+			bot.Command{Name: "ssh-key", Sub: "remove", Key: "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s"}},
+		{"ssh is close to ssh-key", "ssh", bot.Command{Name: "help", Unknown: "ssh", Closest: "ssh-key"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -92,6 +105,11 @@ func TestParseErrorsSayWhatIsMissingWithAnExample(t *testing.T) {
 		{"extend g-1", []string{"`/access extend` needs a grant ID and a duration", "`/access extend g-abc123 30m"}},
 		{"extend g-1 later", []string{`"later" is not a duration`}},
 		{"request prod-db 1h " + strings.Repeat("x", 5000), []string{"too long"}},
+		{"ssh-key add", []string{"`/access ssh-key add` needs your public key", ".pub file"}},
+		{"ssh-key remove", []string{"`/access ssh-key remove` needs the key's fingerprint", "`/access ssh-key list`"}},
+		{"ssh-key remove SHA256:short", []string{"That is not a key fingerprint", "SHA256:"}},
+		{"ssh-key frobnicate", []string{"`/access ssh-key` is followed by add, list or remove"}},
+		{"ssh-key add " + strings.Repeat("x", 70000), []string{"too long"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in[:min(len(tt.in), 40)], func(t *testing.T) {
@@ -115,7 +133,8 @@ func TestParseErrorsSayWhatIsMissingWithAnExample(t *testing.T) {
 // FuzzParse checks that Parse never panics and that what it accepts is well formed. The seed
 // corpus is in testdata/fuzz/FuzzParse.
 func FuzzParse(f *testing.F) {
-	for _, s := range []string{"request prod-db 1h INC-42 fixing", "", "help", "status r-1", "extend g-1 1d"} {
+	for _, s := range []string{"request prod-db 1h INC-42 fixing", "", "help", "status r-1", "extend g-1 1d",
+		"ssh-key add ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGjwrGsiahAeTK5rOiFATtqmNJqNrLzh/OaGQsqzLGJr me", "ssh-key list"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
@@ -144,6 +163,24 @@ func FuzzParse(f *testing.F) {
 		case bot.VerbStatus, bot.VerbRevoke, bot.VerbCancel, bot.VerbExtend:
 			if c.ID == "" || strings.ContainsAny(c.ID, " ;'\"") {
 				t.Fatalf("Parse(%q) = %+v: bad ID", in, c)
+			}
+		case bot.VerbSSHKey:
+			switch c.Sub {
+			case bot.SSHKeyList:
+			case bot.SSHKeyAdd:
+				if c.Key == "" || c.Key != strings.TrimSpace(c.Key) {
+					t.Fatalf("Parse(%q) = %+v: an add without a trimmed key", in, c)
+				}
+				// Whatever was pasted, ParseSSHKey answers with its own error or a key.
+				if k, err := bot.ParseSSHKey(c.Key); err == nil && (k.Fingerprint == "" || strings.ContainsAny(k.Comment, "\n\r\t")) {
+					t.Fatalf("ParseSSHKey(%q) = %+v", c.Key, k)
+				}
+			case bot.SSHKeyRemove:
+				if fp, ok := bot.NormalizeFingerprint(c.Key); !ok || fp != c.Key {
+					t.Fatalf("Parse(%q) = %+v: a fingerprint that is not one", in, c)
+				}
+			default:
+				t.Fatalf("Parse(%q) = %+v: unknown ssh-key sub-command", in, c)
 			}
 		}
 	})

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/accessbot/accessbot/audit"
+	"github.com/accessbot/accessbot/internal/sshkey"
 )
 
 // Person is what a platform told accessbot about someone when they last used it. It is kept so
@@ -106,6 +107,16 @@ var ErrUnknownPerson = errors.New("person not known on this platform")
 // starts: another dispatcher handled those events first.
 var ErrCursorMoved = errors.New("cursor moved meanwhile")
 
+// MaxSSHKeys is the most keys one person may register.
+const MaxSSHKeys = sshkey.MaxKeys
+
+// Errors of the SSH key methods of Store.
+var (
+	ErrKeyExists   = sshkey.ErrExists
+	ErrTooManyKeys = sshkey.ErrTooMany
+	ErrUnknownKey  = sshkey.ErrUnknown
+)
+
 // Store is what bot keeps in the database: the people it can DM, the outbox of deliveries, the
 // references of kept messages and the dispatchers' cursors. storage implements it.
 type Store interface {
@@ -150,4 +161,18 @@ type Store interface {
 	MessageRef(ctx context.Context, platform, message string) (MessageRef, bool, error)
 	// PruneDeliveries deletes deliveries sent or failed before the given time.
 	PruneDeliveries(ctx context.Context, before time.Time) (int, error)
+
+	// AddPublicKey registers k (every field set, Key parsed and checked by ParseSSHKey) and
+	// records audit.SSHKeyAdded, in one transaction. It returns ErrKeyExists when the person
+	// has a key with that fingerprint, ErrTooManyKeys when they already have MaxSSHKeys.
+	AddPublicKey(ctx context.Context, k SSHKey) error
+	// PublicKeys returns a person's keys in authorized_keys form, the newest (preferred) first;
+	// none is an empty slice. It is the adapters.PublicKeySource the sshcert adapter reads.
+	PublicKeys(ctx context.Context, personID string) ([]string, error)
+	// SSHKeys lists a person's keys, in the order of PublicKeys.
+	SSHKeys(ctx context.Context, personID string) ([]SSHKey, error)
+	// RemovePublicKey deletes the person's key with that fingerprint and records
+	// audit.SSHKeyRemoved at `at`, in one transaction, and returns the key removed. It returns
+	// ErrUnknownKey when the person has no such key: nobody removes another person's key.
+	RemovePublicKey(ctx context.Context, personID, fingerprint string, at time.Time) (SSHKey, error)
 }

@@ -3,6 +3,7 @@ package bot
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -445,6 +446,9 @@ func SecretFailedView(g grants.Grant) View {
 // AlertView is an alert from the engine (a revocation that keeps failing, say) for the security
 // channel.
 func AlertView(e audit.Event, now time.Time) View {
+	if e.Type == audit.ScanCompleted {
+		return ScanAlertView(e, now)
+	}
 	kind := e.Data["alert"]
 	title := "Alert"
 	switch kind {
@@ -470,6 +474,64 @@ func AlertView(e audit.Event, now time.Time) View {
 		v.Fields = append(v.Fields, Field{Label: "Grant", Value: e.GrantID})
 	}
 	v.Footer = fmt.Sprintf("Audit event #%d at %s", e.Seq, At(e.At, now))
+	return v
+}
+
+// maxScanFields bounds the holders a scan alert shows; the audit event and `accessbot scan`
+// have them all.
+const maxScanFields = 20
+
+// ScanAlertView is a standing-privilege scan that found access no active grant explains, for the
+// security channel: one field per holder, then the resources that could not be listed.
+func ScanAlertView(e audit.Event, now time.Time) View {
+	v := View{Tone: ToneDanger, Footer: fmt.Sprintf("Audit event #%d at %s", e.Seq, At(e.At, now))}
+	s, err := grants.DecodeScanEvent(e)
+	if err != nil {
+		v.Title, v.Text = "Standing access found", e.Data["message"]
+		return v
+	}
+	var resources []string
+	for _, f := range s.List {
+		if !slices.Contains(resources, f.Resource) {
+			resources = append(resources, f.Resource)
+		}
+	}
+	where := ""
+	switch n := len(resources); {
+	case n == 1:
+		where = " on " + resources[0]
+	case n > 1 && n <= 3:
+		where = " on " + strings.Join(resources[:n-1], ", ") + " and " + resources[n-1]
+	case n > 3:
+		where = fmt.Sprintf(" on %d resources", n)
+	}
+	holders := "1 holder"
+	if s.Findings != 1 {
+		holders = fmt.Sprintf("%d holders", s.Findings)
+	}
+	v.Title = fmt.Sprintf("Standing access found: %s%s no grant explains", holders, where)
+	v.Text = "The standing-privilege scan found access at the target that no active grant explains: " +
+		"granted by hand, left by a revocation that silently failed, or kept past its expiry. " +
+		"Remove it at the target, or add the holder to scan.ignore if it is meant to stay."
+	shown := s.List[:min(len(s.List), maxScanFields)]
+	for _, f := range shown {
+		value := f.Why
+		if f.Detail != "" {
+			value = f.Detail + ": " + f.Why
+		}
+		v.Fields = append(v.Fields, Field{Label: f.Resource + " · " + f.Account, Value: value})
+	}
+	if s.Findings > len(shown) {
+		v.Text += fmt.Sprintf("\n\nShowing %d of %d; %s lists them all.", len(shown), s.Findings, code("accessbot scan"))
+	}
+	names := make([]string, 0, len(s.Errors))
+	for name := range s.Errors {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		v.Fields = append(v.Fields, Field{Label: "Not scanned: " + name, Value: s.Errors[name]})
+	}
 	return v
 }
 
@@ -761,6 +823,7 @@ func HelpView(c Command) View {
 		VerbExtend:     "Ask for more time on your access.",
 		VerbCancel:     "Withdraw a pending request.",
 		VerbBreakGlass: "Emergency access without approval, where allowed: security is alerted and it is reviewed.",
+		VerbSSHKey:     "Register your SSH public key (paste your .pub file) for SSH certificates.",
 		VerbHelp:       "This message.",
 	}
 	for _, verb := range Verbs {
@@ -768,8 +831,100 @@ func HelpView(c Command) View {
 			continue
 		}
 		v.Fields = append(v.Fields, Field{Label: code(Example(verb)), Value: help[verb]})
+		if verb == VerbSSHKey {
+			v.Fields = append(v.Fields,
+				Field{Label: code(exampleSSHKeyList), Value: "Your SSH keys and their fingerprints."},
+				Field{Label: code(exampleSSHKeyRemove), Value: "Remove one of your SSH keys."})
+		}
 	}
 	v.Footer = "Durations: 30m, 1h, 8h, 1d."
+	return v
+}
+
+// SSHKeysView answers `/access ssh-key list`: the person's SSH keys, the one certificates are
+// signed for first.
+func SSHKeysView(keys []SSHKey, now time.Time) View {
+	v := View{Title: "Your SSH keys", Tone: ToneNeutral}
+	sshKeyFields(&v, keys, now)
+	if len(keys) == 0 {
+		v.Text = "You have no SSH key registered. Add one with " + code("/access ssh-key add") +
+			" and the one line of your .pub file (e.g. ~/.ssh/id_ed25519.pub)."
+	} else {
+		v.Text = "SSH certificates are signed for the first key that the resource accepts."
+	}
+	return v
+}
+
+// sshKeyFields lists the keys (one field each, by fingerprint) and the footer that says how to
+// change them.
+func sshKeyFields(v *View, keys []SSHKey, now time.Time) {
+	for i, k := range keys {
+		parts := []string{k.Type}
+		if k.Comment != "" {
+			parts = append(parts, k.Comment)
+		}
+		parts = append(parts, "added "+At(k.AddedAt, now))
+		value := strings.Join(parts, " · ")
+		if i == 0 {
+			value += " · used for certificates"
+		}
+		v.Fields = append(v.Fields, Field{Label: code(k.Fingerprint), Value: value})
+	}
+	v.Footer = fmt.Sprintf("%d of %d keys. Add: %s · remove: %s",
+		len(keys), MaxSSHKeys, code("/access ssh-key add <your .pub file>"), code("/access ssh-key remove <fingerprint>"))
+}
+
+// SSHKeyAddedView answers `/access ssh-key add` when the key was registered.
+func SSHKeyAddedView(k SSHKey, keys []SSHKey, now time.Time) View {
+	v := View{Title: "SSH key added", Tone: ToneSuccess,
+		Text: fmt.Sprintf("Added your %s key %s. Your next SSH certificates are signed for it.", k.Type, code(k.Fingerprint))}
+	sshKeyFields(&v, keys, now)
+	return v
+}
+
+// SSHKeyExistsView answers `/access ssh-key add` with a key the person had already registered.
+func SSHKeyExistsView(k SSHKey, keys []SSHKey, now time.Time) View {
+	v := View{Title: "Already registered", Tone: ToneNeutral,
+		Text: fmt.Sprintf("You had already registered that key (%s); nothing changed.", code(k.Fingerprint))}
+	sshKeyFields(&v, keys, now)
+	return v
+}
+
+// SSHKeyLimitView answers `/access ssh-key add` for someone who has MaxSSHKeys keys already.
+func SSHKeyLimitView(keys []SSHKey, now time.Time) View {
+	v := View{Title: "Too many SSH keys", Tone: ToneDanger,
+		Text: fmt.Sprintf("You have %d SSH keys, the most accessbot keeps: remove one with %s first.",
+			MaxSSHKeys, code("/access ssh-key remove <fingerprint>"))}
+	sshKeyFields(&v, keys, now)
+	return v
+}
+
+// SSHKeyRemovedView answers `/access ssh-key remove`.
+func SSHKeyRemovedView(k SSHKey, keys []SSHKey, now time.Time) View {
+	v := View{Title: "SSH key removed", Tone: ToneSuccess,
+		Text: fmt.Sprintf("Removed your %s key %s. Certificates already signed for it stay valid until they expire; %s ends a grant early.",
+			k.Type, code(k.Fingerprint), code("/access revoke"))}
+	sshKeyFields(&v, keys, now)
+	return v
+}
+
+// SSHKeyNotFoundView answers `/access ssh-key remove` with a fingerprint the person has no key
+// of (another person's key included: nobody removes someone else's key).
+func SSHKeyNotFoundView(fingerprint string, keys []SSHKey, now time.Time) View {
+	v := View{Title: "Not found", Tone: ToneDanger,
+		Text: fmt.Sprintf("You have no SSH key with fingerprint %s.", code(fingerprint))}
+	sshKeyFields(&v, keys, now)
+	return v
+}
+
+// SSHKeyRefusedView explains why a pasted key was not added; it never shows what was pasted.
+func SSHKeyRefusedView(err error) View {
+	v := View{Title: "Key not added", Tone: ToneDanger, Text: err.Error(),
+		Footer: code("/access help "+VerbSSHKey) + " shows how to add a key."}
+	var ke *SSHKeyError
+	if errors.As(err, &ke) && ke.PrivateKey {
+		v.Title = "That is a private key"
+	}
 	return v
 }
 

@@ -16,7 +16,9 @@ import (
 	"github.com/accessbot/accessbot/adapters"
 	"github.com/accessbot/accessbot/audit"
 	"github.com/accessbot/accessbot/bot"
+	"github.com/accessbot/accessbot/bot/bottest"
 	"github.com/accessbot/accessbot/grants"
+	"github.com/accessbot/accessbot/grants/grantstest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/views")
@@ -206,6 +208,7 @@ func goldenViews() map[string]any {
 		"message": "Revoking alice@example.com's access to prod-db (grant g-4q8x1) failed 8 times: connection refused. It is retried every 10m until it works or an admin forces it."})
 	alert.Actor = grants.System.ID
 	views["alert_revoke_failed"] = bot.AlertView(alert, now)
+	views["alert_scan_findings"] = bot.AlertView(scanEvent(), now)
 	views["delivery_failed"] = bot.DeliveryFailedView(bot.Delivery{Platform: "slack", Kind: bot.DeliverApproval,
 		Channel: "C0APPROVE", RequestID: "r-7k2m9"}, "channel_not_found: permanent delivery error")
 
@@ -250,6 +253,62 @@ func goldenViews() map[string]any {
 	views["form_deny"] = bot.DenyForm(goldenRequest())
 	views["form_extend"] = bot.ExtendForm(*goldenGrant(grants.GrantActive), goldenResource())
 	return views
+}
+
+// scanEvent is a scan.completed event that found two holders on prod-db and could not list cache.
+func scanEvent() audit.Event {
+	findings := []grants.ScanFinding{
+		{Resource: "prod-db", Account: "alice_admin", Detail: "member of analyst", Reason: grants.ScanNoGrant, Why: "no active grant"},
+		{Resource: "prod-db", Account: "bob", Detail: "member of analyst, writer", GrantID: "g-4q8x1", Reason: grants.ScanGrantEnded,
+			Why: "grant g-4q8x1 was revoked, yet the access is still there"},
+	}
+	list, err := json.Marshal(findings)
+	if err != nil {
+		panic(err)
+	}
+	return audit.Event{Seq: 43, At: now.Add(-time.Minute), Type: audit.ScanCompleted, Actor: grants.System.ID, Data: map[string]string{
+		"resources": "cache,prod-db", "findings": "2", "errors": "1", "list": string(list), "alert": grants.ScanAlert,
+		"message": grants.ScanSummary(findings), "error_list": `{"cache":"list redis users: ACL LIST: connection refused"}`,
+	}}
+}
+
+// A scan that finds standing access is an alert in the security channel; a clean scan is only
+// recorded.
+func TestScanFindingsAreAnAlertInTheSecurityChannel(t *testing.T) {
+	lister := grantstest.NewFakeLister()
+	res := grantstest.DefaultResource()
+	res.Adapter = lister
+	h := bottest.New(t, bottest.Options{Resources: []*grants.Resource{res}})
+	sc, err := grants.NewScanner(h.Service, grants.ScanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lister.AddHolder("alice_admin", "member of analyst")
+	if _, err := sc.Scan(h.Ctx, grants.Actor{}); err != nil {
+		t.Fatal(err)
+	}
+	h.Deliver()
+	posts := h.Platform.Posts(bottest.SecurityChannel)
+	if len(posts) != 1 {
+		t.Fatalf("%d posts in the security channel, want the scan alert", len(posts))
+	}
+	says(t, posts[0].View, "Standing access found: 1 holder on prod-db no grant explains",
+		"prod-db · alice_admin: member of analyst: no active grant")
+	if posts[0].View.Tone != bot.ToneDanger {
+		t.Errorf("tone = %s", posts[0].View.Tone)
+	}
+
+	lister.RemoveHolder("alice_admin")
+	if _, err := sc.Scan(h.Ctx, grants.Actor{}); err != nil {
+		t.Fatal(err)
+	}
+	h.Deliver()
+	if n := len(h.Platform.Posts(bottest.SecurityChannel)); n != 1 {
+		t.Errorf("%d posts after a clean scan, want still 1", n)
+	}
+	if n := len(h.AuditEvents(audit.ScanCompleted)); n != 2 {
+		t.Errorf("%d scan events, want 2", n)
+	}
 }
 
 func TestViewsMatchTheirGoldenFiles(t *testing.T) {

@@ -44,12 +44,26 @@ type Config struct {
 	Resources []ResourceConfig `yaml:"resources"`
 	// Slack is the Slack app; absent means Slack is off.
 	Slack Slack `yaml:"slack"`
+	// AuditSinks forward every audit event to SIEMs (see sinks.go).
+	AuditSinks []AuditSink `yaml:"audit_sinks"`
+	// Discord is the Discord application; absent means Discord is off.
+	Discord Discord `yaml:"discord"`
+	// Web is the local web chat under /chat/; off unless enabled.
+	Web Web `yaml:"web"`
+	// Scan is the standing-privilege scan: its schedule and the holders each target is expected
+	// to have.
+	Scan Scan `yaml:"scan"`
+	// SSHKeys maps a person (their accessbot ID: email, or platform:userid) to SSH public keys
+	// in authorized_keys form, used after the keys they registered in chat (KeysFromConfig).
+	SSHKeys map[string][]string `yaml:"ssh_keys"`
 
 	file    string
 	hash    string
 	secrets []string
 	loc     *time.Location
 	lines   map[string]int
+	// keys are SSHKeys checked and normalized, by lowercased person.
+	keys map[string][]string
 }
 
 // Server is the HTTP listener.
@@ -238,7 +252,9 @@ func newConfig() *Config {
 			Sweep: 15 * time.Second,
 			Retry: Retry{Initial: time.Second, Max: 5 * time.Minute, Attempts: 8, Slow: 10 * time.Minute},
 		},
-		Slack: defaultSlack(),
+		Slack:   defaultSlack(),
+		Discord: defaultDiscord(),
+		Scan:    defaultScan(),
 	}
 }
 
@@ -294,6 +310,11 @@ func Parse(name string, data []byte, env func(string) (string, bool)) (*Config, 
 	v := &validator{c: c, d: d, p: probs}
 	v.validate()
 	v.slack()
+	v.sinks()
+	v.discord()
+	v.web()
+	v.scan()
+	v.sshKeys()
 	if err := probs.err(c.secrets); err != nil {
 		return nil, err
 	}

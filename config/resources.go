@@ -14,17 +14,37 @@ import (
 	"github.com/accessbot/accessbot/grants"
 )
 
-// BuildResources builds every resource's adapter (adapters.Config.New, which must not contact
-// the target) and returns the resources with their effective policies. If any adapter fails to
-// build, the ones already built are closed and the error is an *Errors naming each failure.
+// BuildOptions are what BuildResourcesWith gives every adapter besides its config block.
+type BuildOptions struct {
+	// Log is the parent of each adapter's logger.
+	Log zerolog.Logger
+	// PublicKeys is where adapters that sign people's SSH keys (sshcert) find the keys people
+	// registered in chat: the store. The config's ssh_keys are always used after them (see
+	// KeysFromConfig). Nil means the config's keys only.
+	PublicKeys adapters.PublicKeySource
+}
+
+// BuildResources is BuildResourcesWith without a key store: adapters get the config's ssh_keys
+// only.
 func (c *Config) BuildResources(log zerolog.Logger) ([]*grants.Resource, error) {
+	return c.BuildResourcesWith(BuildOptions{Log: log})
+}
+
+// BuildResourcesWith builds every resource's adapter (adapters.Config.New, which must not
+// contact the target) and returns the resources with their effective policies. If any adapter
+// fails to build, the ones already built are closed and the error is an *Errors naming each
+// failure.
+func (c *Config) BuildResourcesWith(o BuildOptions) ([]*grants.Resource, error) {
+	log := o.Log
+	keys := adapters.PublicKeySources(o.PublicKeys, c.KeysFromConfig())
 	probs := &problems{file: c.file}
 	out := make([]*grants.Resource, 0, len(c.Resources))
 	for i := range c.Resources {
 		rc := &c.Resources[i]
 		env := adapters.Env{
-			Resource: rc.Name,
-			Log:      log.With().Str("resource", rc.Name).Str("adapter", rc.Adapter.Type).Logger(),
+			Resource:   rc.Name,
+			Log:        log.With().Str("resource", rc.Name).Str("adapter", rc.Adapter.Type).Logger(),
+			PublicKeys: keys,
 		}
 		a, err := rc.Adapter.Config.New(env)
 		if err != nil {

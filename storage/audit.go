@@ -116,6 +116,10 @@ func (db *DB) ScanAudit(ctx context.Context, f audit.Filter, fn func(audit.Event
 		where = append(where, "subject = ?")
 		args = append(args, f.Subject)
 	}
+	if f.Person != "" {
+		where = append(where, "(subject = ? OR actor = ?)")
+		args = append(args, f.Person, f.Person)
+	}
 	q := db.read.Rebind(`SELECT seq, at, type, actor, resource, subject, request_id, grant_id, data,
 		prev_hash, hash FROM audit_events` + whereClause(where) + ` ORDER BY seq`)
 	rows, err := db.read.QueryContext(ctx, q, args...)

@@ -17,7 +17,7 @@ func event(i int) audit.Event {
 	return audit.Event{
 		At:        base.Add(time.Duration(i) * time.Minute),
 		Type:      audit.RequestCreated,
-		Actor:     fmt.Sprintf("user%d@example.com", i%3),
+		Actor:     fmt.Sprintf("user%d@example.com", (i+1)%3),
 		Resource:  []string{"prod-db", "ssh"}[i%2],
 		Subject:   fmt.Sprintf("user%d@example.com", i%3),
 		RequestID: fmt.Sprintf("r%d", i),
@@ -256,6 +256,7 @@ func TestScanAuditSelectsByFilter(t *testing.T) {
 			{"a window", audit.Filter{Since: base.Add(2 * time.Minute), Until: base.Add(5 * time.Minute)}, []int64{2, 3, 4}},
 			{"one resource", audit.Filter{Resource: "prod-db"}, []int64{2, 4, 6, 8}},
 			{"one person", audit.Filter{Subject: "user0@example.com"}, []int64{3, 6, 9}},
+			{"one person, as subject or actor", audit.Filter{Person: "user0@example.com"}, []int64{2, 3, 5, 6, 8, 9}},
 			{"after a sequence number", audit.Filter{AfterSeq: 7}, []int64{8, 9}},
 			{"a range of sequence numbers", audit.Filter{AfterSeq: 3, MaxSeq: 5}, []int64{4, 5}},
 			{"all together", audit.Filter{Resource: "ssh", Subject: "user0@example.com", Since: base.Add(4 * time.Minute), AfterSeq: 1}, []int64{9}},

@@ -63,6 +63,10 @@ type DB struct {
 	read  *sqlx.DB
 	// Prepared statements of each pool (SQLite only; nil on PostgreSQL).
 	writeStmts, readStmts *stmtCache
+	// writeTurn queues Update's transactions in arrival order on SQLite's one write connection
+	// (nil on PostgreSQL). database/sql hands a freed connection to a random waiter, so under
+	// load an unlucky request would wait many rounds; a channel's waiters are served in order.
+	writeTurn chan struct{}
 }
 
 var (
@@ -122,7 +126,7 @@ func openSQLite(ctx context.Context, o Options) (*DB, error) {
 		w.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	db := &DB{driver: SQLite, write: w, read: w, writeStmts: newStmtCache(w)}
+	db := &DB{driver: SQLite, write: w, read: w, writeStmts: newStmtCache(w), writeTurn: make(chan struct{}, 1)}
 	db.readStmts = db.writeStmts
 	if memory {
 		// Every connection to ":memory:" is a database of its own: one connection serves all.
@@ -246,6 +250,14 @@ func (db *DB) updateOnce(ctx context.Context, fn func(grants.Tx) error) (err err
 	opts := &sql.TxOptions{}
 	if db.driver == Postgres {
 		opts.Isolation = sql.LevelReadCommitted
+	}
+	if db.writeTurn != nil {
+		select {
+		case db.writeTurn <- struct{}{}:
+		case <-ctx.Done():
+			return fmt.Errorf("begin write transaction: %w", ctx.Err())
+		}
+		defer func() { <-db.writeTurn }()
 	}
 	db.writeStmts.prepareWanted(ctx)
 	sqlTx, err := db.write.BeginTxx(ctx, opts)

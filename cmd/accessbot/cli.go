@@ -25,6 +25,7 @@ import (
 const usage = `accessbot: temporary access to production, approved in chat, revoked on time, audited.
 
 Usage:
+  accessbot demo [--listen ADDR]     try it in a browser: local web chat, demo config, throwaway SQLite
   accessbot serve                    run the bot (HTTP, scheduler)
   accessbot migrate                  apply database migrations and exit
   accessbot config validate          check the config file and list every problem
@@ -32,6 +33,9 @@ Usage:
   accessbot grants revoke ID [--force] [--note TEXT]
   accessbot audit verify             check the audit log's hash chain
   accessbot audit export --format jsonl|csv [--since T] [--until T] [--resource R] [--user U] [--output FILE]
+  accessbot discord register [--guild ID | --global]   register the /access command with Discord
+  accessbot scan [--json]            list access at the targets that no active grant explains;
+                                     exit 0 clean, 1 findings, 3 a resource could not be listed
   accessbot version
 
 Every command takes --config FILE (default: $ACCESSBOT_CONFIG, else accessbot.yaml).
@@ -103,6 +107,8 @@ func dispatch(e *env, args []string) error {
 		return cmdVersion(e)
 	case "serve":
 		return cmdServe(e, rest)
+	case "demo":
+		return cmdDemo(e, rest)
 	case "migrate":
 		return cmdMigrate(e, rest)
 	case "config":
@@ -111,6 +117,10 @@ func dispatch(e *env, args []string) error {
 		return sub(e, "grants", rest, map[string]func(*env, []string) error{"list": cmdGrantsList, "revoke": cmdGrantsRevoke})
 	case "audit":
 		return sub(e, "audit", rest, map[string]func(*env, []string) error{"verify": cmdAuditVerify, "export": cmdAuditExport})
+	case "discord":
+		return cmdDiscord(e, rest)
+	case "scan":
+		return cmdScan(e, rest)
 	}
 	return usageErr("unknown command %q", cmd)
 }
@@ -464,7 +474,7 @@ func cmdAuditExport(e *env, args []string) error {
 	since := fs.String("since", "", "only events at or after this time (RFC 3339, YYYY-MM-DD, or a duration ago such as 7d)")
 	until := fs.String("until", "", "only events before this time")
 	resource := fs.String("resource", "", "only events of this resource")
-	user := fs.String("user", "", "only events about this person")
+	user := fs.String("user", "", "only events this person took part in: their own requests and grants, and what they did")
 	output := fs.String("output", "", "write to this file instead of standard output")
 	if _, err := parse(fs, args); err != nil {
 		return err
@@ -473,7 +483,7 @@ func cmdAuditExport(e *env, args []string) error {
 		return usageErr("--format %q is not supported (use jsonl or csv)", *format)
 	}
 	now := time.Now()
-	f := audit.Filter{Resource: *resource, Subject: *user}
+	f := audit.Filter{Resource: *resource, Person: *user}
 	var err error
 	if f.Since, err = parseTime(*since, now); err != nil {
 		return usageErr("--since: %s", err)
@@ -532,4 +542,110 @@ func parseTime(s string, now time.Time) (time.Time, error) {
 		return now.Add(-d), nil
 	}
 	return time.Time{}, fmt.Errorf("%q is not a time (use 2026-01-31, 2026-01-31T09:00:00Z or 7d for seven days ago)", s)
+}
+
+// Exit codes of `accessbot scan` beyond 0 (clean) and 1 (findings).
+const exitScanIncomplete = 3
+
+// cmdScan runs the standing-privilege scan once, records it in the audit log (a running
+// accessbot serve then alerts the security channel when it found something), and prints what it
+// found. Exit 0: every resource that can list was listed and nothing was found; 1: access no
+// active grant explains; 3: nothing found, but a resource could not be listed.
+func cmdScan(e *env, args []string) error {
+	fs, path := e.flags("scan")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageErr("scan takes no arguments, got %q", pos[0])
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	log, err := e.logger(cfg)
+	if err != nil {
+		return err
+	}
+	a, err := app.New(e.ctx, cfg, log, app.Options{})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	sc, err := grants.NewScanner(a.Service, cfg.Scan.ScanOptions())
+	if err != nil {
+		return &exitError{code: 1, msg: err.Error()}
+	}
+	rep, err := sc.Scan(e.ctx, operator())
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+	} else if err := printScan(e.stdout, rep); err != nil {
+		return err
+	}
+	findings, errs := rep.Findings(), rep.Errors()
+	switch {
+	case len(findings) > 0:
+		return &exitError{code: 1, msg: strings.TrimSuffix(grants.ScanSummary(findings), ".")}
+	case len(errs) > 0:
+		return &exitError{code: exitScanIncomplete, msg: fmt.Sprintf("no standing access found, but %d resource(s) could not be listed: %s",
+			len(errs), strings.Join(sortedKeys(errs), ", "))}
+	}
+	return nil
+}
+
+// printScan writes a scan report for people: a line per resource, then a table of the findings.
+func printScan(w io.Writer, rep grants.ScanReport) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "RESOURCE\tHOLDERS\tIGNORED\tFINDINGS\tNOTE")
+	for _, rs := range rep.Resources {
+		note := ""
+		if rs.Error != "" {
+			note = "not listed: " + rs.Error
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\n", rs.Resource, rs.Holders, rs.Ignored, len(rs.Findings), note)
+	}
+	for _, name := range rep.Unlistable {
+		fmt.Fprintf(tw, "%s\t-\t-\t-\t%s\n", name, "not scanned: its adapter cannot list access")
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	findings := rep.Findings()
+	if len(rep.Resources) == 0 {
+		_, err := fmt.Fprintf(w, "\nNo resource's adapter can list access: nothing was scanned (audit event #%d).\n", rep.AuditSeq)
+		return err
+	}
+	if len(findings) == 0 {
+		_, err := fmt.Fprintf(w, "\nNo standing access found (audit event #%d).\n", rep.AuditSeq)
+		return err
+	}
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "RESOURCE\tACCOUNT\tACCESS\tWHY")
+	for _, f := range findings {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", f.Resource, f.Account, shorten(f.Detail, 60), f.Why)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "\n%s Recorded as audit event #%d.\n", grants.ScanSummary(findings), rep.AuditSeq)
+	return err
+}
+
+// shorten keeps a table cell on one readable line.
+func shorten(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
 }

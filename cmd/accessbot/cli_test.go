@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/accessbot/accessbot/grants"
 	"github.com/accessbot/accessbot/internal/app"
 	"github.com/accessbot/accessbot/internal/clock"
+	"github.com/accessbot/accessbot/internal/pgtest"
 )
 
 // writeConfig writes a small valid config with its database in dir.
@@ -171,5 +173,124 @@ func TestGrantsListRevokeAndAuditVerify(t *testing.T) {
 	code, out, errOut = runCLI(t, nil, "audit", "verify", "--config", cfgPath)
 	if code == 0 || !strings.Contains(errOut, "seq 3") {
 		t.Fatalf("audit verify on an edited log: exit %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+// writeScanConfig writes a config whose prod-db is a PostgreSQL target in membership mode.
+func writeScanConfig(t *testing.T, dir, dsn, role, extra string) string {
+	t.Helper()
+	path := filepath.Join(dir, "scan.yaml")
+	yaml := `
+storage: {driver: sqlite, dsn: "` + filepath.Join(dir, "accessbot.db") + `"}
+log: {level: warn, format: json}
+groups:
+  leads: ["bob@example.com"]
+resources:
+  - name: prod-db
+    adapter: {type: postgres, dsn: "` + dsn + `", mode: membership, roles: [` + role + `], connect_timeout: 2s}
+    policy: {approvers: [leads]}
+  - name: scratch
+    adapter: {type: exec, command: /bin/true}
+    policy: {approvers: [leads]}
+` + extra
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestScanOnACleanTargetExitsZero(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir)
+	code, out, errOut := runCLI(t, nil, "scan", "--config", cfg)
+	if code != 0 || !strings.Contains(out, "scratch") || !strings.Contains(out, "No standing access found (audit event #1).") || errOut != "" {
+		t.Fatalf("scan: exit %d\n%s\n%s", code, out, errOut)
+	}
+	code, out, _ = runCLI(t, nil, "scan", "--json", "--config", cfg)
+	var rep grants.ScanReport
+	if err := json.Unmarshal([]byte(out), &rep); code != 0 || err != nil || len(rep.Resources) != 1 || rep.Resources[0].Resource != "scratch" ||
+		len(rep.Findings()) != 0 || rep.AuditSeq != 2 || !strings.HasPrefix(rep.Actor, "cli:") {
+		t.Fatalf("scan --json: exit %d, %v\n%s", code, err, out)
+	}
+	if code, out, errOut := runCLI(t, nil, "audit", "verify", "--config", cfg); code != 0 || !strings.Contains(out, "2 events") {
+		t.Fatalf("audit verify after two scans: exit %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+func TestScanRefusesBadInputInOneSentence(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"scan", "prod-db", "--config", cfg}, `scan takes no arguments, got "prod-db"`},
+		{[]string{"scan", "--jsn", "--config", cfg}, "scan: -jsn"},
+	} {
+		code, out, errOut := runCLI(t, nil, tc.args...)
+		if code != 2 || out != "" || !strings.Contains(errOut, tc.want) || strings.Count(errOut, "\n") != 2 {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want 2 and %q", tc.args, code, out, errOut, tc.want)
+		}
+	}
+	bad := writeScanConfig(t, dir, "postgres://x@127.0.0.1:1/x", "analyst", "scan:\n  schedule: hourly\n")
+	if code, _, errOut := runCLI(t, nil, "scan", "--config", bad); code != 1 || !strings.Contains(errOut, "scan.schedule") {
+		t.Errorf("a bad scan section: exit %d\n%s", code, errOut)
+	}
+}
+
+func TestScanOfAnUnreachableTargetExitsThree(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeScanConfig(t, dir, "postgres://bot@127.0.0.1:1/app?sslmode=disable", "analyst", "")
+	code, out, errOut := runCLI(t, nil, "scan", "--config", cfg)
+	if code != 3 || !strings.Contains(errOut, "1 resource(s) could not be listed: prod-db") ||
+		!strings.Contains(out, "not listed: list access at prod-db") || !strings.Contains(out, "its adapter cannot list access") {
+		t.Fatalf("scan: exit %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+// The whole command against a real PostgreSQL: a managed role granted by hand is found (exit 1),
+// then the config's ignore list accepts it (exit 0).
+func TestScanFindsARoleGrantedByHand(t *testing.T) {
+	srv := pgtest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	db, err := sql.Open("pgx", srv.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range []string{"CREATE ROLE analyst NOLOGIN", "CREATE ROLE alice_admin LOGIN", "GRANT analyst TO alice_admin"} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	dir := t.TempDir()
+	cfg := writeScanConfig(t, dir, srv.DSN, "analyst", "")
+	code, out, errOut := runCLI(t, nil, "scan", "--config", cfg)
+	if code != 1 {
+		t.Fatalf("scan: exit %d, want 1\n%s\n%s", code, out, errOut)
+	}
+	for _, want := range []string{"RESOURCE  ACCOUNT      ACCESS             WHY", "prod-db   alice_admin  member of analyst  no active grant",
+		"Standing access found: 1 holder on prod-db no grant explains (prod-db: alice_admin). Recorded as audit event #1."} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, out)
+		}
+	}
+	// The last line is the one sentence (log lines at level warn may come before it).
+	if !strings.HasSuffix(errOut, "\naccessbot: Standing access found: 1 holder on prod-db no grant explains (prod-db: alice_admin)\n") {
+		t.Errorf("stderr = %q", errOut)
+	}
+	code, out, _ = runCLI(t, nil, "scan", "--json", "--config", cfg)
+	var rep grants.ScanReport
+	if err := json.Unmarshal([]byte(out), &rep); code != 1 || err != nil || len(rep.Findings()) != 1 || rep.Findings()[0].Account != "alice_admin" {
+		t.Fatalf("scan --json: exit %d, %v\n%s", code, err, out)
+	}
+
+	cfg = writeScanConfig(t, dir, srv.DSN, "analyst", "scan:\n  ignore:\n    prod-db: [alice_*]\n")
+	if code, out, errOut := runCLI(t, nil, "scan", "--config", cfg); code != 0 || !strings.Contains(out, "No standing access found") {
+		t.Fatalf("scan with alice_* ignored: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if code, out, errOut := runCLI(t, nil, "audit", "verify", "--config", cfg); code != 0 || !strings.Contains(out, "3 events") {
+		t.Fatalf("audit verify: exit %d\n%s\n%s", code, out, errOut)
 	}
 }

@@ -42,7 +42,7 @@ type Call struct {
 type FakeAdapter struct {
 	mu         sync.Mutex
 	calls      []Call
-	access     map[string]bool
+	access     map[string]adapters.Subject // grant ID -> who holds it
 	grantErrs  []error
 	revokeErrs []error
 	grantFn    func(adapters.GrantRequest) error
@@ -52,7 +52,7 @@ type FakeAdapter struct {
 }
 
 // NewFakeAdapter returns a FakeAdapter that succeeds at everything.
-func NewFakeAdapter() *FakeAdapter { return &FakeAdapter{access: map[string]bool{}} }
+func NewFakeAdapter() *FakeAdapter { return &FakeAdapter{access: map[string]adapters.Subject{}} }
 
 // FailGrant queues errors returned by the next Grant calls, one per call.
 func (f *FakeAdapter) FailGrant(errs ...error) {
@@ -126,7 +126,7 @@ func (f *FakeAdapter) Grant(ctx context.Context, req adapters.GrantRequest) (ada
 	if err != nil {
 		return adapters.Lease{}, err
 	}
-	f.access[req.GrantID] = true
+	f.access[req.GrantID] = req.Subject
 	return adapters.Lease{
 		Data:   map[string]string{"role": "fake_" + req.Subject.Account, "grant": req.GrantID},
 		Secret: f.secret,
@@ -193,7 +193,8 @@ func (f *FakeAdapter) Succeeded(op, grantID string) int {
 func (f *FakeAdapter) HasAccess(grantID string) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.access[grantID]
+	_, ok := f.access[grantID]
+	return ok
 }
 
 // FakeExtender is a FakeAdapter whose target keeps its own expiry (an adapters.Extender).

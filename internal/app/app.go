@@ -16,8 +16,11 @@ import (
 
 	"github.com/accessbot/accessbot/adapters"
 	"github.com/accessbot/accessbot/audit"
+	"github.com/accessbot/accessbot/audit/sink"
 	"github.com/accessbot/accessbot/bot"
+	"github.com/accessbot/accessbot/bot/discord"
 	"github.com/accessbot/accessbot/bot/slack"
+	"github.com/accessbot/accessbot/bot/web"
 	"github.com/accessbot/accessbot/config"
 	"github.com/accessbot/accessbot/grants"
 	"github.com/accessbot/accessbot/internal/clock"
@@ -75,14 +78,23 @@ type App struct {
 	Bot *bot.Bot
 	// Slack is the Slack endpoints' server when Slack is enabled.
 	Slack *slack.Server
+	// Sinks forward the audit log to SIEMs (audit_sinks:); Lag() of each is for /metrics.
+	Sinks []*sink.Forwarder
+	// Discord is the Discord interactions server when Discord is enabled.
+	Discord *discord.Server
+	// Web is the local web chat (/chat/) when it is enabled.
+	Web *web.Chat
 
 	// runners run beside the scheduler and the HTTP server (the bot's delivery workers,
 	// Socket Mode); waiters are waited for after the HTTP server has drained.
-	runners  []func(context.Context) error
-	waiters  []func()
-	mux      *http.ServeMux
-	listener net.Listener
-	clock    clock.Clock
+	runners []func(context.Context) error
+	waiters []func()
+	// onShutdown runs when the HTTP server starts shutting down: it ends long-lived answers
+	// (the web chat's event streams) so that the server can drain.
+	onShutdown []func()
+	mux        *http.ServeMux
+	listener   net.Listener
+	clock      clock.Clock
 }
 
 // New builds an App: it opens and migrates the database, builds every resource's adapter,
@@ -104,7 +116,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, o Options)
 		}
 	}()
 
-	if a.Resources, err = cfg.BuildResources(log); err != nil {
+	if a.Resources, err = cfg.BuildResourcesWith(config.BuildOptions{Log: log, PublicKeys: db}); err != nil {
 		return nil, fmt.Errorf("build resources: %w", err)
 	}
 	a.Metrics = ops.NewMetrics(db)
@@ -128,12 +140,41 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, o Options)
 		}
 		dir = slackClient.Directory(dir)
 	}
+	var discordClient *discord.Client
+	if cfg.Discord.IsEnabled() {
+		discordClient, err = discord.NewClient(discord.ClientOptions{
+			BotToken:      cfg.Discord.BotToken.Reveal(),
+			ApplicationID: cfg.Discord.ApplicationID,
+			APIURL:        cfg.Discord.APIURL,
+			GuildID:       cfg.Discord.GuildID,
+			Users:         cfg.Discord.Users,
+			Links:         db,
+			RoleTTL:       cfg.Discord.RoleCacheTTL,
+			Clock:         o.Clock,
+			Log:           log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("discord: %w", err)
+		}
+		dir = discordClient.Directory(dir)
+	}
 	relay := &bot.Relay{}
+	// The Service has one Notifier: fan it out to the chat relay and every audit sink.
+	notifier := sink.Notifiers{relay}
+	for _, sc := range cfg.AuditSinks {
+		f, err := newAuditSink(sc, db, o.Clock, log)
+		if err != nil {
+			return nil, fmt.Errorf("audit sink %s: %w", sc.Name, err)
+		}
+		a.Sinks = append(a.Sinks, f)
+		a.runners = append(a.runners, f.Run)
+		notifier = append(notifier, f)
+	}
 
 	a.Service, err = grants.NewService(grants.Options{
 		Store:       db,
 		Resources:   a.Resources,
-		Notifier:    relay,
+		Notifier:    notifier,
 		Secrets:     relay,
 		Directory:   dir,
 		AdminUsers:  cfg.Admins.Users,
@@ -156,6 +197,18 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, o Options)
 			Slow:     cfg.Scheduler.Retry.Slow,
 		},
 	})
+	if cfg.Scan.Enabled() {
+		// The standing-privilege scan: access at the targets that no active grant explains.
+		scanner, err := grants.NewScanner(a.Service, cfg.Scan.ScanOptions())
+		if err != nil {
+			return nil, fmt.Errorf("standing-privilege scan: %w", err)
+		}
+		runner, err := grants.NewScanRunner(scanner, cfg.Scan.Schedule, cfg.Location())
+		if err != nil {
+			return nil, fmt.Errorf("standing-privilege scan: %w", err)
+		}
+		a.runners = append(a.runners, runner.Run)
+	}
 
 	a.Bot, err = bot.New(bot.Options{
 		Service: a.Service,
@@ -168,6 +221,12 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, o Options)
 				Resources: cfg.Slack.Channels,
 				Security:  cfg.Slack.AlertChannel(),
 			},
+			discord.PlatformName: {
+				Approvals: cfg.Discord.ApproverChannel,
+				Resources: cfg.Discord.Channels,
+				Security:  cfg.Discord.AlertChannel(),
+			},
+			web.PlatformName: {Approvals: web.ChannelApprovals, Security: web.ChannelSecurity},
 		},
 	})
 	if err != nil {
@@ -177,6 +236,19 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, o Options)
 	a.runners = append(a.runners, a.Bot.Run)
 
 	a.mux = http.NewServeMux()
+	// `/access link` ties a Discord account to a person; it is answered on Slack too, where a
+	// person confirms their own link with the code Discord gave them.
+	var handler bot.Handler = a.Bot
+	var links *discord.Links
+	if discordClient != nil {
+		links, err = discord.NewLinks(discord.LinkOptions{
+			Store: db, Client: discordClient, IsAdmin: a.Service.IsAdmin, Clock: o.Clock, Log: log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("discord: %w", err)
+		}
+		handler = links.Wrap(a.Bot)
+	}
 	if slackClient != nil {
 		if err := a.Bot.AddPlatform(slackClient); err != nil {
 			return nil, err
@@ -184,7 +256,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, o Options)
 		a.Slack, err = slack.NewServer(slackClient, slack.ServerOptions{
 			SigningSecret: cfg.Slack.SigningSecret.Reveal(),
 			AppToken:      cfg.Slack.AppToken.Reveal(),
-			Handler:       a.Bot,
+			Handler:       handler,
 			Audit:         db,
 			Clock:         o.Clock,
 			Log:           log,
@@ -199,6 +271,34 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, o Options)
 		}
 		a.waiters = append(a.waiters, a.Slack.Wait)
 	}
+	if discordClient != nil {
+		if err := a.Bot.AddPlatform(discordClient); err != nil {
+			return nil, err
+		}
+		a.Discord, err = discord.NewServer(discordClient, discord.ServerOptions{
+			PublicKey:   cfg.Discord.PublicKey,
+			Handler:     handler,
+			Links:       links,
+			Requestable: a.Service.Requestable,
+			Audit:       db,
+			Clock:       o.Clock,
+			Log:         log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("discord: %w", err)
+		}
+		if cfg.Discord.Gateway {
+			a.runners = append(a.runners, a.Discord.RunGateway)
+		} else {
+			a.Discord.Mount(a.mux)
+		}
+		a.waiters = append(a.waiters, a.Discord.Wait)
+	}
+	if cfg.Web.Enabled {
+		if err := a.addWeb(cfg, o.Clock, log); err != nil {
+			return nil, err
+		}
+	}
 
 	checkers := map[string]adapters.Checker{}
 	for _, r := range a.Resources {
@@ -209,6 +309,28 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, o Options)
 	ops.Mount(a.mux, &ops.Health{DB: db, Checkers: checkers}, a.Metrics)
 	ok = true
 	return a, nil
+}
+
+// addWeb wires the local web chat: its people from the config, the Bot as its handler, its
+// page and API under /chat/.
+func (a *App) addWeb(cfg *config.Config, clk clock.Clock, log zerolog.Logger) error {
+	var people []web.Person
+	for _, p := range cfg.WebPeople() {
+		people = append(people, web.Person{ID: p.ID, Name: p.Name, Email: p.Email, Role: p.Role})
+	}
+	chat, err := web.New(web.Options{
+		People: people, Handler: a.Bot, Clock: clk, Log: log, AllowRemote: cfg.Web.AllowRemote,
+	})
+	if err != nil {
+		return err
+	}
+	if err := a.Bot.AddPlatform(chat); err != nil {
+		return err
+	}
+	chat.Mount(a.mux)
+	a.Web = chat
+	a.onShutdown = append(a.onShutdown, chat.Close)
+	return nil
 }
 
 // Mux is the HTTP mux, for the chat platforms to mount their endpoints on.
@@ -233,6 +355,9 @@ func (a *App) Run(ctx context.Context) error {
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
+	}
+	for _, f := range a.onShutdown {
+		srv.RegisterOnShutdown(f)
 	}
 	a.Log.Info().Str("listen", ln.Addr().String()).Int("resources", len(a.Resources)).
 		Str("storage", a.Config.Storage.Driver).Msg("accessbot serving")

@@ -19,18 +19,22 @@ var allowed = []struct {
 	imports []string
 }{
 	{"adapters", []string{"adapters"}},
+	// The SIEM sinks follow the log and sign webhook batches like the webhook adapter.
+	{"audit/sink", []string{"audit", "internal/clock", "adapters/webhook"}},
 	{"audit", nil},
 	{"internal/clock", nil},
 	{"internal/duration", nil},
+	{"internal/sshkey", nil},
 	// Test kits may build a real store under the domain they help test.
 	{"grants/grantstest", []string{"grants", "adapters", "audit", "internal/clock", "storage"}},
 	{"bot/bottest", []string{"bot", "grants", "audit", "adapters", "internal/clock", "internal/duration", "storage"}},
 	{"grants", []string{"grants", "adapters", "audit", "internal/clock"}},
 	// storage implements the stores that grants and bot declare.
-	{"storage", []string{"storage", "grants", "audit", "bot"}},
-	{"config", []string{"config", "grants", "adapters", "internal/duration"}},
+	// It is also the key source the sshcert adapter reads (adapters.PublicKeySource).
+	{"storage", []string{"storage", "grants", "audit", "bot", "adapters", "internal/sshkey"}},
+	{"config", []string{"config", "grants", "adapters", "internal/duration", "internal/sshkey"}},
 	{"internal/ops", []string{"grants", "adapters"}},
-	{"bot", []string{"bot", "grants", "audit", "adapters", "internal/clock", "internal/duration"}},
+	{"bot", []string{"bot", "grants", "audit", "adapters", "internal/clock", "internal/duration", "internal/sshkey"}},
 }
 
 func TestImportsFlowOneWay(t *testing.T) {

@@ -1,0 +1,321 @@
+package discord
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/accessbot/accessbot/audit"
+	"github.com/accessbot/accessbot/grants"
+)
+
+// RolePrefix names a Discord role where the config expects a group: "discord-role:<role ID>"
+// or "discord-role:<role name>" (case-insensitive).
+const RolePrefix = "discord-role:"
+
+// ErrNotLinked is returned by Actor for a Discord user the config does not map and who has no
+// confirmed link: they are told how to link.
+var ErrNotLinked = errors.New("this Discord account is not linked to a person")
+
+// Link ties a Discord account to a person. It is pending until an admin, or the person from
+// another platform, confirms it.
+type Link struct {
+	// UserID is the Discord user ID.
+	UserID string
+	// Person is the accessbot ID (lowercase email) the user says is theirs.
+	Person string
+	// Name is the Discord name they had when they asked.
+	Name string
+	// CodeHash is the hex SHA-256 of the code that confirms the link from another platform.
+	CodeHash    string
+	RequestedAt time.Time
+	// ConfirmedAt is zero while the link is pending.
+	ConfirmedAt time.Time
+	ConfirmedBy string
+	// Via says how it was confirmed: LinkViaAdmin or LinkViaCode.
+	Via string
+}
+
+// Confirmed reports whether the link is in force.
+func (l Link) Confirmed() bool { return !l.ConfirmedAt.IsZero() }
+
+// How a link was confirmed.
+const (
+	LinkViaAdmin = "admin"
+	LinkViaCode  = "code"
+)
+
+// Errors of LinkStore.
+var (
+	// ErrAlreadyLinked: the Discord user has a confirmed link (or, on confirm, the person is
+	// already linked to another Discord account).
+	ErrAlreadyLinked = errors.New("already linked")
+	// ErrNoPendingLink: nothing to confirm (no pending link, or another code).
+	ErrNoPendingLink = errors.New("no pending link")
+)
+
+// LinkStore keeps links; storage implements it. Every change records its audit event in the
+// same transaction.
+type LinkStore interface {
+	// RequestDiscordLink stores l (pending) as the user's link, replacing a pending one, and
+	// records e. ErrAlreadyLinked when the user has a confirmed link.
+	RequestDiscordLink(ctx context.Context, l Link, e audit.Event) error
+	// ConfirmDiscordLink confirms the user's pending link (only the one with codeHash, unless
+	// it is empty) at `at` by `by` via `via`, records e completed with the link's person, and
+	// returns the link. ErrNoPendingLink when there is none; ErrAlreadyLinked when the person
+	// has another confirmed Discord account.
+	ConfirmDiscordLink(ctx context.Context, userID, codeHash, by, via string, at time.Time, e audit.Event) (Link, error)
+	// DiscordLink returns the user's link, pending or confirmed.
+	DiscordLink(ctx context.Context, userID string) (Link, bool, error)
+	// DiscordLinkOf returns the person's confirmed link.
+	DiscordLinkOf(ctx context.Context, person string) (Link, bool, error)
+	// PendingDiscordLinks lists pending links, oldest first: the person's only, unless person
+	// is empty.
+	PendingDiscordLinks(ctx context.Context, person string) ([]Link, error)
+	// RemoveDiscordLink deletes the user's link, records e completed with the link's person,
+	// and returns the link; grants.ErrNotFound when there is none.
+	RemoveDiscordLink(ctx context.Context, userID string, e audit.Event) (Link, error)
+}
+
+// Person is who sent an interaction, as Discord shows them.
+type Person struct {
+	ID   string
+	Name string
+}
+
+// Actor returns the person behind a Discord user: the config's discord.users first, then a
+// confirmed link. ID and Email are the person's (lowercase) accessbot ID; Name is their
+// Discord name. ErrNotLinked when neither knows them.
+func (c *Client) Actor(ctx context.Context, p Person) (grants.Actor, error) {
+	if p.ID == "" {
+		return grants.Actor{}, errors.New("discord: no user in the interaction")
+	}
+	a := grants.Actor{Platform: PlatformName, PlatformID: p.ID, Name: p.Name}
+	if a.Name == "" {
+		a.Name = p.ID
+	}
+	if person := c.users[p.ID]; person != "" {
+		a.ID = person
+	} else if c.links != nil {
+		l, ok, err := c.links.DiscordLink(ctx, p.ID)
+		if err != nil {
+			return grants.Actor{}, fmt.Errorf("discord: read the link of %s: %w", p.ID, err)
+		}
+		if ok && l.Confirmed() {
+			a.ID = l.Person
+		}
+	}
+	if a.ID == "" {
+		return grants.Actor{}, ErrNotLinked
+	}
+	if strings.Contains(a.ID, "@") {
+		a.Email = a.ID
+	}
+	return a, nil
+}
+
+// Mapped returns the person the config maps a Discord user to ("" for none).
+func (c *Client) Mapped(userID string) string { return c.users[userID] }
+
+// userOf returns the Discord user ID of an actor: their own on Discord, else the one the
+// config or a confirmed link ties to their ID ("" for none).
+func (c *Client) userOf(ctx context.Context, a grants.Actor) (string, error) {
+	if a.Platform == PlatformName {
+		return a.PlatformID, nil
+	}
+	if a.ID == "" {
+		return "", nil
+	}
+	for id, person := range c.users {
+		if strings.EqualFold(person, a.ID) {
+			return id, nil
+		}
+	}
+	if c.links == nil {
+		return "", nil
+	}
+	l, ok, err := c.links.DiscordLinkOf(ctx, strings.ToLower(a.ID))
+	if err != nil || !ok {
+		return "", err
+	}
+	return l.UserID, nil
+}
+
+// MemberOf reports whether the actor has the Discord role named by group
+// ("discord-role:<ID or name>") in the configured guild. Someone acting from another platform
+// is looked up through the Discord account the config or a link ties to them. The guild's roles
+// and each member's roles are cached for RoleTTL; a failure is an error, so authorization fails
+// closed.
+func (c *Client) MemberOf(ctx context.Context, a grants.Actor, group string) (bool, error) {
+	role, ok := strings.CutPrefix(group, RolePrefix)
+	role = strings.TrimSpace(role)
+	if !ok || role == "" {
+		return false, nil
+	}
+	if c.guildID == "" {
+		c.log.Warn().Str("group", group).Msg("discord.guild_id is not set: nobody has a Discord role")
+		return false, nil
+	}
+	userID, err := c.userOf(ctx, a)
+	if err != nil {
+		return false, fmt.Errorf("discord role %s: %w", group, err)
+	}
+	if userID == "" {
+		return false, nil
+	}
+	return c.roles.has(ctx, userID, role)
+}
+
+// Directory returns base's directory extended with Discord roles: base answers first, and for
+// "discord-role:" groups Discord answers when base says no. base may be nil.
+func (c *Client) Directory(base grants.Directory) grants.Directory {
+	return directory{base: base, discord: c}
+}
+
+type directory struct {
+	base    grants.Directory
+	discord *Client
+}
+
+func (d directory) MemberOf(ctx context.Context, a grants.Actor, group string) (bool, error) {
+	if d.base != nil {
+		ok, err := d.base.MemberOf(ctx, a, group)
+		if err != nil || ok {
+			return ok, err
+		}
+	}
+	if !strings.HasPrefix(group, RolePrefix) {
+		return false, nil
+	}
+	return d.discord.MemberOf(ctx, a, group)
+}
+
+var _ grants.Directory = directory{}
+
+// roleCache answers role membership from GET /guilds/{guild}/roles (names to IDs) and
+// GET /guilds/{guild}/members/{user} (a member's role IDs), each cached for a TTL. Errors are
+// not cached.
+type roleCache struct {
+	c   *Client
+	ttl time.Duration
+
+	mu         sync.Mutex
+	names      map[string]string // lowercase role name -> role ID
+	namesUntil time.Time
+	members    map[string]cachedRoles
+}
+
+type cachedRoles struct {
+	roles map[string]bool
+	until time.Time
+}
+
+// maxCachedMembers bounds the member cache; past it, expired entries go first, then any.
+const maxCachedMembers = 10_000
+
+func newRoleCache(c *Client, ttl time.Duration) *roleCache {
+	return &roleCache{c: c, ttl: ttl, members: map[string]cachedRoles{}}
+}
+
+func (r *roleCache) has(ctx context.Context, userID, role string) (bool, error) {
+	roleID := role
+	if !isDigits(role) {
+		id, err := r.roleID(ctx, strings.ToLower(role))
+		if err != nil {
+			return false, err
+		}
+		if id == "" {
+			r.c.log.Warn().Str("role", role).Msg("no Discord role has this name: nobody has it")
+			return false, nil
+		}
+		roleID = id
+	}
+	roles, err := r.memberRoles(ctx, userID)
+	if err != nil {
+		return false, err
+	}
+	return roles[roleID], nil
+}
+
+func (r *roleCache) roleID(ctx context.Context, name string) (string, error) {
+	now := r.c.clock.Now()
+	r.mu.Lock()
+	if r.names != nil && now.Before(r.namesUntil) {
+		id := r.names[name]
+		r.mu.Unlock()
+		return id, nil
+	}
+	r.mu.Unlock()
+	var list []struct {
+		ID   string `json:"id"`
+		Name string `json:"name"`
+	}
+	route := "GET /guilds/" + r.c.guildID + "/roles"
+	if err := r.c.call(ctx, http.MethodGet, "/guilds/"+url.PathEscape(r.c.guildID)+"/roles", route, true, nil, &list); err != nil {
+		return "", fmt.Errorf("discord %s: %w", route, err)
+	}
+	names := make(map[string]string, len(list))
+	for _, role := range list {
+		names[strings.ToLower(role.Name)] = role.ID
+	}
+	r.mu.Lock()
+	r.names, r.namesUntil = names, now.Add(r.ttl)
+	r.mu.Unlock()
+	return names[name], nil
+}
+
+func (r *roleCache) memberRoles(ctx context.Context, userID string) (map[string]bool, error) {
+	now := r.c.clock.Now()
+	r.mu.Lock()
+	if e, ok := r.members[userID]; ok && now.Before(e.until) {
+		r.mu.Unlock()
+		return e.roles, nil
+	}
+	r.mu.Unlock()
+	var m struct {
+		Roles []string `json:"roles"`
+	}
+	route := "GET /guilds/" + r.c.guildID + "/members/" + userID
+	err := r.c.call(ctx, http.MethodGet, "/guilds/"+url.PathEscape(r.c.guildID)+"/members/"+url.PathEscape(userID), route, true, nil, &m)
+	if ae, ok := errors.AsType[*APIError](err); ok && (ae.Code == 10007 || ae.Code == 10013) {
+		err = nil // Unknown Member, Unknown User: not in the guild, no roles
+	}
+	if err != nil {
+		return nil, fmt.Errorf("discord %s: %w", route, err)
+	}
+	return r.store(userID, m.Roles, now), nil
+}
+
+// seed caches a member's roles as an interaction from the guild shows them: fresh, and free.
+func (r *roleCache) seed(userID string, roles []string) {
+	r.store(userID, roles, r.c.clock.Now())
+}
+
+func (r *roleCache) store(userID string, list []string, now time.Time) map[string]bool {
+	roles := make(map[string]bool, len(list))
+	for _, id := range list {
+		roles[id] = true
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.members) >= maxCachedMembers {
+		for id, e := range r.members {
+			if !now.Before(e.until) {
+				delete(r.members, id)
+			}
+		}
+		for id := range r.members {
+			if len(r.members) < maxCachedMembers {
+				break
+			}
+			delete(r.members, id)
+		}
+	}
+	r.members[userID] = cachedRoles{roles: roles, until: now.Add(r.ttl)}
+	return roles
+}

@@ -1,0 +1,409 @@
+// Package web is accessbot's local web chat: a chat workspace that accessbot serves itself under
+// /chat/, for trying accessbot out without Slack or Discord and for end-to-end tests in a real
+// browser. It has the approver channel, the security channel and each person's DMs with
+// accessbot, a switcher to act as any configured person, and a message box that takes the same
+// `/access` commands; messages carry the same buttons and forms as on Slack, rendered from the
+// same bot Views, and change live (Server-Sent Events).
+//
+// Chat is the bot.Platform the outbox delivers through, and the http.Handler of the page and its
+// JSON API. Messages live in memory only: the database keeps where they were, and a message
+// updated after a restart is shown again. There is no login: whoever reaches the page picks who
+// they are. The handler therefore accepts only loopback Host names unless told otherwise (no
+// DNS rebinding), refuses cross-origin state changes, and reads small JSON bodies only.
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/accessbot/accessbot/bot"
+	"github.com/accessbot/accessbot/grants"
+	"github.com/accessbot/accessbot/internal/clock"
+)
+
+// PlatformName is the platform's name in MessageRefs, Actors and audit events.
+const PlatformName = "web"
+
+// The web chat's channels: the approver channel and the security channel. A person's DM with
+// accessbot is DMChannel(person).
+const (
+	ChannelApprovals = "approvals"
+	ChannelSecurity  = "security"
+	dmPrefix         = "dm:"
+)
+
+// DMChannel is the ID of a person's DM channel with accessbot.
+func DMChannel(personID string) string { return dmPrefix + personID }
+
+// DefaultMaxMessages is how many messages a channel keeps; older ones are forgotten.
+const DefaultMaxMessages = 500
+
+// Person is someone the web chat lets you act as.
+type Person struct {
+	// ID is the person's user ID in the web chat (the Actor's PlatformID).
+	ID string `json:"id"`
+	// Name is how they are shown.
+	Name string `json:"name"`
+	// Email is their accessbot identity.
+	Email string `json:"email"`
+	// Role is a label for the switcher ("requester", "approver").
+	Role string `json:"role,omitempty"`
+}
+
+// Actor is who the person is to the grants service: their email as ID, on platform "web".
+func (p Person) Actor() grants.Actor {
+	a := grants.Actor{Platform: PlatformName, PlatformID: p.ID, Name: p.Name, ID: PlatformName + ":" + p.ID}
+	if email := strings.ToLower(strings.TrimSpace(p.Email)); email != "" {
+		a.ID, a.Email = email, email
+	}
+	if a.Name == "" {
+		a.Name = p.ID
+	}
+	return a
+}
+
+// Options configure a Chat.
+type Options struct {
+	// People are who the switcher offers; at least one, with distinct IDs.
+	People []Person
+	// Handler receives commands and clicks. Required.
+	Handler bot.Handler
+	// Clock stamps messages (the wall clock when nil).
+	Clock clock.Clock
+	Log   zerolog.Logger
+	// AllowRemote accepts requests from anywhere. Otherwise only requests from this machine,
+	// for a loopback host name (localhost, 127.0.0.1, [::1]) and not through a proxy, are
+	// served: a web page whose name resolves to 127.0.0.1 cannot read or drive the chat (DNS
+	// rebinding), nor can a reverse proxy put it on the internet by accident.
+	AllowRemote bool
+	// MaxMessages bounds each channel (DefaultMaxMessages when 0).
+	MaxMessages int
+}
+
+// Message is one message in a channel.
+type Message struct {
+	ID      string `json:"id"`
+	Channel string `json:"channel"`
+	// Seq grows with every change in the chat; a page keeps the version with the highest.
+	Seq uint64    `json:"seq"`
+	At  time.Time `json:"at"`
+	// Edited is set when the message was updated after it was posted.
+	Edited bool `json:"edited,omitempty"`
+	// From is the person who wrote it; empty for accessbot.
+	From string `json:"from,omitempty"`
+	// Text is what a person typed (a command).
+	Text string `json:"text,omitempty"`
+	// View is what accessbot says.
+	View *bot.View `json:"view,omitempty"`
+	// To, when set, is the only person who sees the message (a private reply).
+	To string `json:"to,omitempty"`
+}
+
+// ChannelInfo describes a channel for the page.
+type ChannelInfo struct {
+	ID    string `json:"id"`
+	Name  string `json:"name"`
+	Topic string `json:"topic"`
+	DM    bool   `json:"dm,omitempty"`
+}
+
+// Chat is the web chat: a bot.Platform and the http.Handler of /chat/.
+type Chat struct {
+	handler     bot.Handler
+	clock       clock.Clock
+	log         zerolog.Logger
+	people      []Person
+	byID        map[string]Person
+	maxMessages int
+	epoch       string
+	http        http.Handler
+	allowRemote bool
+
+	mu       sync.Mutex
+	seq      uint64
+	n        uint64
+	channels map[string][]*Message // in order
+	byMsg    map[string]*Message
+	subs     map[*subscriber]struct{}
+	closed   bool
+	done     chan struct{}
+}
+
+var _ bot.Platform = (*Chat)(nil)
+
+// New builds a Chat. It does no I/O.
+func New(o Options) (*Chat, error) {
+	if o.Handler == nil {
+		return nil, errors.New("web chat: a handler is required")
+	}
+	if len(o.People) == 0 {
+		return nil, errors.New("web chat: nobody to act as")
+	}
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	if o.MaxMessages <= 0 {
+		o.MaxMessages = DefaultMaxMessages
+	}
+	var b [3]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, fmt.Errorf("web chat: %w", err)
+	}
+	c := &Chat{
+		handler:     o.Handler,
+		clock:       o.Clock,
+		log:         o.Log.With().Str("platform", PlatformName).Logger(),
+		byID:        map[string]Person{},
+		maxMessages: o.MaxMessages,
+		// Message IDs carry the process's epoch, so a reference stored before a restart never
+		// names a new message.
+		epoch:    hex.EncodeToString(b[:]),
+		channels: map[string][]*Message{},
+		byMsg:    map[string]*Message{},
+		subs:     map[*subscriber]struct{}{},
+		done:     make(chan struct{}),
+	}
+	for _, p := range o.People {
+		if p.ID == "" || strings.ContainsAny(p.ID, " \t\r\n:/") {
+			return nil, fmt.Errorf("web chat: %q is not a user ID", p.ID)
+		}
+		if _, dup := c.byID[p.ID]; dup {
+			return nil, fmt.Errorf("web chat: person %q is listed twice", p.ID)
+		}
+		if p.Name == "" {
+			p.Name = p.ID
+		}
+		c.people = append(c.people, p)
+		c.byID[p.ID] = p
+	}
+	c.allowRemote = o.AllowRemote
+	c.http = c.routes()
+	return c, nil
+}
+
+// Name is "web".
+func (c *Chat) Name() string { return PlatformName }
+
+// People returns who the switcher offers.
+func (c *Chat) People() []Person { return append([]Person(nil), c.people...) }
+
+// Person returns the person with the user ID.
+func (c *Chat) Person(id string) (Person, bool) {
+	p, ok := c.byID[id]
+	return p, ok
+}
+
+// knownChannel reports whether a channel exists: the two shared ones and each person's DM.
+func (c *Chat) knownChannel(ch string) bool {
+	if ch == ChannelApprovals || ch == ChannelSecurity {
+		return true
+	}
+	id, ok := strings.CutPrefix(ch, dmPrefix)
+	if !ok {
+		return false
+	}
+	_, ok = c.byID[id]
+	return ok
+}
+
+// Post posts v to a channel ("approvals", "security", or "dm:<person>").
+func (c *Chat) Post(ctx context.Context, channel string, v bot.View) (bot.MessageRef, error) {
+	if err := ctx.Err(); err != nil {
+		return bot.MessageRef{}, err
+	}
+	if !c.knownChannel(channel) {
+		return bot.MessageRef{}, fmt.Errorf("web chat: post to %q: no such channel: %w", channel, bot.ErrPermanent)
+	}
+	m := c.add(&Message{Channel: channel, View: &v})
+	return bot.MessageRef{Platform: PlatformName, Channel: channel, ID: m.ID}, nil
+}
+
+// Update replaces a message posted before. A message this process does not hold (it was
+// posted before a restart, or forgotten) is shown again, at the end of its channel.
+func (c *Chat) Update(ctx context.Context, ref bot.MessageRef, v bot.View) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !c.knownChannel(ref.Channel) || ref.ID == "" {
+		return fmt.Errorf("web chat: update %q in %q: no such channel: %w", ref.ID, ref.Channel, bot.ErrPermanent)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m, ok := c.byMsg[ref.ID]
+	if !ok {
+		c.addLocked(&Message{ID: ref.ID, Channel: ref.Channel, View: &v, Edited: true})
+		return nil
+	}
+	if m.Channel != ref.Channel {
+		return fmt.Errorf("web chat: update %q: it is not in %q: %w", ref.ID, ref.Channel, bot.ErrPermanent)
+	}
+	c.seq++
+	cp := *m
+	cp.View, cp.Edited, cp.Seq = &v, true, c.seq
+	*m = cp
+	c.publishLocked(&cp)
+	return nil
+}
+
+// DM sends v to a person's DM channel.
+func (c *Chat) DM(ctx context.Context, userID string, v bot.View) (bot.MessageRef, error) {
+	if _, ok := c.byID[userID]; !ok {
+		return bot.MessageRef{}, fmt.Errorf("web chat: DM to %q: no such person: %w", userID, bot.ErrPermanent)
+	}
+	return c.Post(ctx, DMChannel(userID), v)
+}
+
+// add stores a new message and tells the subscribers who may see it.
+func (c *Chat) add(m *Message) Message {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.addLocked(m)
+}
+
+func (c *Chat) addLocked(m *Message) Message {
+	c.seq++
+	m.Seq = c.seq
+	if m.ID == "" {
+		c.n++
+		m.ID = fmt.Sprintf("%s-%d", c.epoch, c.n)
+	}
+	m.At = c.clock.Now().UTC()
+	list := append(c.channels[m.Channel], m)
+	if over := len(list) - c.maxMessages; over > 0 {
+		for _, old := range list[:over] {
+			delete(c.byMsg, old.ID)
+		}
+		list = append([]*Message(nil), list[over:]...)
+	}
+	c.channels[m.Channel] = list
+	c.byMsg[m.ID] = m
+	cp := *m
+	c.publishLocked(&cp)
+	return cp
+}
+
+// visible reports whether a person sees a message: shared channels and their own DMs, less the
+// private replies to others.
+func visible(m *Message, as string) bool {
+	if m.To != "" && m.To != as {
+		return false
+	}
+	if id, dm := strings.CutPrefix(m.Channel, dmPrefix); dm {
+		return id == as
+	}
+	return true
+}
+
+// channelsFor lists the channels a person sees.
+func (c *Chat) channelsFor(p Person) []ChannelInfo {
+	return []ChannelInfo{
+		{ID: DMChannel(p.ID), Name: "accessbot", Topic: "Your direct messages with accessbot: replies, grants, revocations.", DM: true},
+		{ID: ChannelApprovals, Name: "approvals", Topic: "Approval requests: approvers approve or deny here."},
+		{ID: ChannelSecurity, Name: "security", Topic: "Alerts: break-glass use, revocations that keep failing."},
+	}
+}
+
+// State is what a person sees: the people, their channels and messages.
+type State struct {
+	Me       Person        `json:"me"`
+	People   []Person      `json:"people"`
+	Channels []ChannelInfo `json:"channels"`
+	Messages []Message     `json:"messages"`
+	Seq      uint64        `json:"seq"`
+}
+
+func (c *Chat) stateLocked(p Person) State {
+	s := State{Me: p, People: c.people, Channels: c.channelsFor(p), Messages: []Message{}, Seq: c.seq}
+	for _, ch := range s.Channels {
+		for _, m := range c.channels[ch.ID] {
+			if visible(m, p.ID) {
+				s.Messages = append(s.Messages, *m)
+			}
+		}
+	}
+	return s
+}
+
+// StateFor returns what a person sees now.
+func (c *Chat) StateFor(personID string) (State, bool) {
+	p, ok := c.byID[personID]
+	if !ok {
+		return State{}, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stateLocked(p), true
+}
+
+// subscriber is one open event stream.
+type subscriber struct {
+	as string
+	ch chan *Message
+}
+
+// subscriberBuffer is how many changes a stream may fall behind before it is closed; the page
+// reconnects and starts again from the state.
+const subscriberBuffer = 256
+
+// subscribe opens a stream for a person, with the state it starts from.
+func (c *Chat) subscribe(p Person) (*subscriber, State, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, State{}, false
+	}
+	s := &subscriber{as: p.ID, ch: make(chan *Message, subscriberBuffer)}
+	c.subs[s] = struct{}{}
+	return s, c.stateLocked(p), true
+}
+
+func (c *Chat) unsubscribe(s *subscriber) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.subs[s]; ok {
+		delete(c.subs, s)
+		close(s.ch)
+	}
+}
+
+// publishLocked sends a change to every stream that may see it. A stream too far behind is
+// closed rather than waited for.
+func (c *Chat) publishLocked(m *Message) {
+	for s := range c.subs {
+		if !visible(m, s.as) {
+			continue
+		}
+		select {
+		case s.ch <- m:
+		default:
+			delete(c.subs, s)
+			close(s.ch)
+			c.log.Debug().Str("as", s.as).Msg("closed a web chat event stream that fell behind")
+		}
+	}
+}
+
+// Close ends every event stream, so that the HTTP server can shut down; later streams are
+// refused. Posting still works.
+func (c *Chat) Close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	c.closed = true
+	close(c.done)
+	for s := range c.subs {
+		delete(c.subs, s)
+		close(s.ch)
+	}
+}

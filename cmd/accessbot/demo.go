@@ -1,0 +1,147 @@
+package main
+
+import (
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/accessbot/accessbot/config"
+	"github.com/accessbot/accessbot/internal/app"
+)
+
+// The demo's config and the script its exec adapter runs, written into a temporary directory.
+var (
+	//go:embed demo/accessbot.yaml
+	demoConfig string
+	//go:embed demo/access.sh
+	demoScript string
+)
+
+const demoListen = "127.0.0.1:8080"
+
+// cmdDemo runs accessbot on a throwaway SQLite database, with the web chat and a demo config
+// (four people, an auto-approved and an approved resource, a script that really grants and
+// revokes), until Ctrl-C; then it deletes what it made.
+func cmdDemo(e *env, args []string) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	listen := fs.String("listen", demoListen, "host:port of the web chat, on this machine only")
+	keep := fs.Bool("keep", false, "keep the temporary directory (config, database, access files) after Ctrl-C")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageErr("demo takes no arguments, got %q", pos[0])
+	}
+	if !config.IsLoopback(*listen) {
+		return usageErr("--listen %q is not a loopback address: the demo's web chat has no login, so it listens on this machine only (127.0.0.1:PORT or localhost:PORT)", *listen)
+	}
+
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return &exitError{code: 1, msg: fmt.Sprintf("%s is already in use by another program; try accessbot demo --listen 127.0.0.1:8081", *listen)}
+		}
+		return &exitError{code: 1, msg: fmt.Sprintf("cannot listen on %s: %v", *listen, err)}
+	}
+	defer ln.Close()
+
+	dir, err := os.MkdirTemp("", "accessbot-demo-")
+	if err != nil {
+		return fmt.Errorf("create the demo's directory: %w", err)
+	}
+	removed := false
+	defer func() {
+		if !*keep && !removed {
+			_ = os.RemoveAll(dir)
+		}
+	}()
+	cfgPath, err := writeDemo(dir, ln.Addr().String())
+	if err != nil {
+		return err
+	}
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		return fmt.Errorf("the demo's own config is not valid (please report this): %w", err)
+	}
+	log, err := e.logger(cfg)
+	if err != nil {
+		return err
+	}
+	a, err := app.New(e.ctx, cfg, log, app.Options{Listener: ln})
+	if err != nil {
+		return err
+	}
+
+	addr := ln.Addr().String()
+	fmt.Fprintf(e.stdout, `accessbot demo: open http://%s/chat/?as=alice
+
+Try this:
+  1. As Alice, send:  /access request prod-db 2m checking the demo
+  2. Switch to Bob (top right), open #approvals and press Approve: Alice's DM says she has access.
+  3. Two minutes later the access is revoked on its own; /access request staging-db 10m needs nobody.
+
+Who has access now: ls %s (the demo's exec adapter, %s, writes it).
+Ctrl-C stops the demo and deletes %s.
+`, addr, filepath.Join(dir, "access"), filepath.Join(dir, "access.sh"), dir)
+	if *keep {
+		fmt.Fprintf(e.stdout, "(--keep: the directory stays; `accessbot serve --config %s` runs it again.)\n", cfgPath)
+	}
+
+	runErr := a.Run(e.ctx)
+	closeErr := a.Close()
+	if runErr != nil {
+		return runErr
+	}
+	if closeErr != nil {
+		return fmt.Errorf("close the demo's database: %w", closeErr)
+	}
+	if *keep {
+		fmt.Fprintf(e.stdout, "accessbot demo stopped; its files are in %s\n", dir)
+		return nil
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("remove the demo's directory: %w", err)
+	}
+	removed = true
+	fmt.Fprintf(e.stdout, "accessbot demo stopped; removed %s\n", dir)
+	return nil
+}
+
+// writeDemo writes the demo's config, its script and the directory the script keeps access in,
+// and returns the config's path.
+func writeDemo(dir, listen string) (string, error) {
+	script := filepath.Join(dir, "access.sh")
+	if err := os.WriteFile(script, []byte(demoScript), 0o755); err != nil {
+		return "", fmt.Errorf("write the demo's script: %w", err)
+	}
+	access := filepath.Join(dir, "access")
+	if err := os.Mkdir(access, 0o755); err != nil {
+		return "", fmt.Errorf("create the demo's access directory: %w", err)
+	}
+	// JSON strings are YAML double-quoted scalars: any path is written safely.
+	q := func(s string) string {
+		b, _ := json.Marshal(s)
+		return string(b)
+	}
+	text := strings.NewReplacer(
+		"{{listen}}", q(listen),
+		"{{dsn}}", q(filepath.Join(dir, "accessbot.db")),
+		"{{script}}", q(script),
+		"{{access}}", q(access),
+	).Replace(demoConfig)
+	path := filepath.Join(dir, "accessbot.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		return "", fmt.Errorf("write the demo's config: %w", err)
+	}
+	return path, nil
+}

@@ -1,0 +1,207 @@
+package config
+
+import (
+	"encoding/hex"
+	"net/url"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+)
+
+// DefaultDiscordAPIURL is the Discord REST API base URL (version 10).
+const DefaultDiscordAPIURL = "https://discord.com/api/v10"
+
+// Discord is the `discord:` section: the Discord application's credentials, where messages go,
+// and who people are (Discord gives bots no email).
+type Discord struct {
+	// Enabled turns Discord on or off. Unset, it is on when the section sets anything and off
+	// when the section is absent; IsEnabled says which.
+	Enabled *bool `yaml:"enabled"`
+	// ApplicationID is the application's ID (General Information > Application ID): commands
+	// are registered under it and interaction follow-ups are addressed with it.
+	ApplicationID string `yaml:"application_id"`
+	// PublicKey (hex, General Information > Public Key) verifies the Ed25519 signature of every
+	// request Discord sends to /discord/interactions. Required unless Gateway.
+	PublicKey string `yaml:"public_key"`
+	// BotToken authenticates every REST call ("Bot <token>"), and the gateway connection.
+	BotToken Secret `yaml:"bot_token"`
+	// Gateway receives interactions over Discord's gateway websocket instead of HTTP, for
+	// servers Discord cannot reach.
+	Gateway bool `yaml:"gateway"`
+	// APIURL is the REST API base URL: a proxy, or a test's fake. It never ends with "/".
+	APIURL string `yaml:"api_url"`
+	// GuildID is the server (guild) the bot serves: commands registered there by default, and
+	// where the roles named by discord-role: groups are looked up.
+	GuildID string `yaml:"guild_id"`
+	// ApproverChannel is the channel ID where approval messages are posted, unless Channels
+	// names another for the resource.
+	ApproverChannel string `yaml:"approver_channel"`
+	// SecurityChannel receives alerts; empty means ApproverChannel.
+	SecurityChannel string `yaml:"security_channel"`
+	// Channels maps a resource name to its approval channel ID.
+	Channels map[string]string `yaml:"channels"`
+	// Users maps Discord user IDs to people (their email, their accessbot ID). People not
+	// listed link themselves with `/access link <email>`.
+	Users map[string]string `yaml:"users"`
+	// RoleCacheTTL is how long the guild's roles and a member's roles are cached.
+	RoleCacheTTL time.Duration `yaml:"role_cache_ttl"`
+
+	enabled bool
+}
+
+// IsEnabled reports whether Discord is on: the section is present and does not say
+// `enabled: false`.
+func (d *Discord) IsEnabled() bool { return d.enabled }
+
+// ChannelFor returns the channel where approval messages for the resource are posted.
+func (d *Discord) ChannelFor(resource string) string {
+	if ch, ok := d.Channels[resource]; ok && ch != "" {
+		return ch
+	}
+	return d.ApproverChannel
+}
+
+// AlertChannel returns the channel for alerts: SecurityChannel, else ApproverChannel.
+func (d *Discord) AlertChannel() string {
+	if d.SecurityChannel != "" {
+		return d.SecurityChannel
+	}
+	return d.ApproverChannel
+}
+
+func defaultDiscord() Discord {
+	return Discord{APIURL: DefaultDiscordAPIURL, RoleCacheTTL: 5 * time.Minute}
+}
+
+// snowflake is what Discord IDs look like: a decimal number, 17 to 20 digits today.
+var snowflake = regexp.MustCompile(`^[0-9]{15,21}$`)
+
+// discordRolePrefix names a Discord role where a group is expected.
+const discordRolePrefix = "discord-role:"
+
+func (v *validator) discord() {
+	d := &v.c.Discord
+	present := false
+	for path := range v.d.lines {
+		if strings.HasPrefix(path, "discord.") {
+			present = true
+			break
+		}
+	}
+	d.enabled = present && (d.Enabled == nil || *d.Enabled)
+	if !d.enabled {
+		return
+	}
+	switch {
+	case d.ApplicationID == "":
+		v.add("discord.application_id", "required: the application ID from the Developer Portal's General Information page")
+	case !snowflake.MatchString(d.ApplicationID):
+		v.add("discord.application_id", "%s is not a Discord ID (a number such as 1234567890123456789)", v.quote("discord.application_id", d.ApplicationID))
+	}
+	// Messages name the key, never the value: these are credentials.
+	if d.BotToken == "" {
+		v.add("discord.bot_token", "required: the bot token from the Developer Portal's Bot page, e.g. \"${DISCORD_BOT_TOKEN}\"")
+	} else if strings.HasPrefix(string(d.BotToken), "Bot ") {
+		v.add("discord.bot_token", "give the token alone: accessbot adds the \"Bot \" prefix")
+	}
+	if d.PublicKey == "" {
+		if !d.Gateway {
+			v.add("discord.public_key", "required (unless gateway is true): the public key from the Developer Portal's General Information page, 64 hex characters")
+		}
+	} else if k, err := hex.DecodeString(d.PublicKey); err != nil || len(k) != 32 {
+		v.add("discord.public_key", "is not an Ed25519 public key: expected 64 hex characters, as the Developer Portal shows it")
+	}
+	if u, err := url.Parse(d.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		v.add("discord.api_url", "must be an absolute http:// or https:// URL, e.g. %s", DefaultDiscordAPIURL)
+	} else {
+		d.APIURL = strings.TrimRight(d.APIURL, "/")
+	}
+	for _, f := range []struct{ key, value string }{
+		{"guild_id", d.GuildID}, {"approver_channel", d.ApproverChannel}, {"security_channel", d.SecurityChannel},
+	} {
+		if f.value != "" && !snowflake.MatchString(f.value) {
+			v.add("discord."+f.key, "%s is not a Discord ID: turn on Developer Mode (User Settings > Advanced), right-click and Copy ID", v.quote("discord."+f.key, f.value))
+		}
+	}
+
+	known := map[string]bool{}
+	var names []string
+	for _, r := range v.c.Resources {
+		known[r.Name] = true
+		names = append(names, r.Name)
+	}
+	channels := make([]string, 0, len(d.Channels))
+	for name := range d.Channels {
+		channels = append(channels, name)
+	}
+	sort.Strings(channels)
+	for _, name := range channels {
+		path := joinKey("discord.channels", name)
+		if !known[name] {
+			hint := ""
+			if c := closest(name, names); c != "" {
+				hint = ` (did you mean "` + c + `"?)`
+			}
+			v.add(path, "unknown resource %q%s", name, hint)
+		}
+		if ch := d.Channels[name]; !snowflake.MatchString(ch) {
+			v.add(path, "%s is not a channel ID (right-click the channel > Copy Channel ID)", v.quote(path, ch))
+		}
+	}
+	if d.ApproverChannel == "" {
+		var missing []string
+		for _, r := range v.c.Resources {
+			if r.Name != "" && d.Channels[r.Name] == "" {
+				missing = append(missing, r.Name)
+			}
+		}
+		if len(missing) > 0 {
+			v.add("discord.approver_channel", "required: the channel ID for approval messages (resources without a channel under discord.channels: %s)", strings.Join(missing, ", "))
+		}
+	}
+
+	users := make([]string, 0, len(d.Users))
+	for id := range d.Users {
+		users = append(users, id)
+	}
+	sort.Strings(users)
+	for _, id := range users {
+		path := joinKey("discord.users", id)
+		if !snowflake.MatchString(id) {
+			v.add(path, "%q is not a Discord user ID: turn on Developer Mode, right-click the person and Copy User ID", id)
+		}
+		if strings.TrimSpace(d.Users[id]) == "" {
+			v.add(path, "empty: write the person's email (their accessbot ID)")
+		}
+	}
+
+	if d.GuildID == "" {
+		if group := v.firstDiscordRole(); group != "" {
+			v.add("discord.guild_id", "required: %q names a Discord role, which is looked up in this server (guild)", group)
+		}
+	}
+	v.positive("discord.role_cache_ttl", d.RoleCacheTTL)
+}
+
+// firstDiscordRole returns the first group name in the config that names a Discord role.
+func (v *validator) firstDiscordRole() string {
+	lists := [][]string{v.c.Admins.Groups, v.c.Defaults.Approvers}
+	if v.c.Defaults.Requesters != nil {
+		lists = append(lists, v.c.Defaults.Requesters.Groups)
+	}
+	for _, r := range v.c.Resources {
+		lists = append(lists, r.Policy.Approvers)
+		if r.Policy.Requesters != nil {
+			lists = append(lists, r.Policy.Requesters.Groups)
+		}
+	}
+	for _, list := range lists {
+		for _, g := range list {
+			if strings.HasPrefix(g, discordRolePrefix) {
+				return g
+			}
+		}
+	}
+	return ""
+}

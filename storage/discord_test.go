@@ -1,0 +1,102 @@
+package storage
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/accessbot/accessbot/audit"
+	"github.com/accessbot/accessbot/bot/discord"
+	"github.com/accessbot/accessbot/grants"
+)
+
+func linkEvent(typ, actor string) audit.Event {
+	return audit.Event{At: base, Type: typ, Actor: actor, Data: map[string]string{"platform": "discord"}}
+}
+
+func TestADiscordLinkIsAskedForConfirmedOnceAndRemovedWithItsAuditEvents(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		db, ctx := newDB(t, b), testCtx(t)
+		req := discord.Link{UserID: "623456789012345678", Person: "alice@example.com", Name: "alice",
+			CodeHash: "hash-1", RequestedAt: base}
+		if err := db.RequestDiscordLink(ctx, req, linkEvent(audit.IdentityLinkRequested, "discord:623456789012345678")); err != nil {
+			t.Fatal(err)
+		}
+		// Asking again replaces the pending link (a new code).
+		req.CodeHash, req.RequestedAt = "hash-2", base.Add(time.Minute)
+		if err := db.RequestDiscordLink(ctx, req, linkEvent(audit.IdentityLinkRequested, "discord:623456789012345678")); err != nil {
+			t.Fatal(err)
+		}
+		l, ok, err := db.DiscordLink(ctx, req.UserID)
+		if err != nil || !ok || l.Confirmed() || l.CodeHash != "hash-2" || l.Person != "alice@example.com" {
+			t.Fatalf("DiscordLink = %+v, %v, %v; want the second pending link", l, ok, err)
+		}
+		if pending, err := db.PendingDiscordLinks(ctx, "alice@example.com"); err != nil || len(pending) != 1 {
+			t.Fatalf("pending of alice = %+v, %v", pending, err)
+		}
+		if _, ok, _ := db.DiscordLinkOf(ctx, "alice@example.com"); ok {
+			t.Error("a pending link counts as alice's")
+		}
+
+		// The old code does not confirm it; the new one does, once.
+		if _, err := db.ConfirmDiscordLink(ctx, req.UserID, "hash-1", "alice@example.com", discord.LinkViaCode, base, linkEvent(audit.IdentityLinked, "alice@example.com")); !errors.Is(err, discord.ErrNoPendingLink) {
+			t.Fatalf("confirm with the old code: %v, want ErrNoPendingLink", err)
+		}
+		got, err := db.ConfirmDiscordLink(ctx, req.UserID, "hash-2", "alice@example.com", discord.LinkViaCode, base.Add(2*time.Minute), linkEvent(audit.IdentityLinked, "alice@example.com"))
+		if err != nil || !got.Confirmed() || got.Via != discord.LinkViaCode || got.ConfirmedBy != "alice@example.com" {
+			t.Fatalf("confirm = %+v, %v", got, err)
+		}
+		if _, err := db.ConfirmDiscordLink(ctx, req.UserID, "", "erin@example.com", discord.LinkViaAdmin, base, linkEvent(audit.IdentityLinked, "erin@example.com")); !errors.Is(err, discord.ErrNoPendingLink) {
+			t.Errorf("confirm twice: %v, want ErrNoPendingLink", err)
+		}
+		if of, ok, err := db.DiscordLinkOf(ctx, "alice@example.com"); err != nil || !ok || of.UserID != req.UserID {
+			t.Errorf("DiscordLinkOf(alice) = %+v, %v, %v", of, ok, err)
+		}
+		// A confirmed link cannot be replaced by asking again.
+		if err := db.RequestDiscordLink(ctx, req, linkEvent(audit.IdentityLinkRequested, "discord:623456789012345678")); !errors.Is(err, discord.ErrAlreadyLinked) {
+			t.Errorf("ask again when linked: %v, want ErrAlreadyLinked", err)
+		}
+
+		// Another Discord account cannot be linked to alice as well.
+		other := discord.Link{UserID: "723456789012345678", Person: "alice@example.com", Name: "mallory", CodeHash: "hash-3", RequestedAt: base}
+		if err := db.RequestDiscordLink(ctx, other, linkEvent(audit.IdentityLinkRequested, "discord:723456789012345678")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ConfirmDiscordLink(ctx, other.UserID, "", "erin@example.com", discord.LinkViaAdmin, base, linkEvent(audit.IdentityLinked, "erin@example.com")); !errors.Is(err, discord.ErrAlreadyLinked) {
+			t.Errorf("a second account for alice: %v, want ErrAlreadyLinked", err)
+		}
+		if all, err := db.PendingDiscordLinks(ctx, ""); err != nil || len(all) != 1 || all[0].UserID != other.UserID {
+			t.Errorf("all pending = %+v, %v", all, err)
+		}
+
+		removed, err := db.RemoveDiscordLink(ctx, req.UserID, linkEvent(audit.IdentityUnlinked, "erin@example.com"))
+		if err != nil || removed.Person != "alice@example.com" {
+			t.Fatalf("remove = %+v, %v", removed, err)
+		}
+		if _, err := db.RemoveDiscordLink(ctx, req.UserID, linkEvent(audit.IdentityUnlinked, "erin@example.com")); !errors.Is(err, grants.ErrNotFound) {
+			t.Errorf("remove twice: %v, want ErrNotFound", err)
+		}
+
+		var types []string
+		if err := db.ScanAudit(ctx, audit.Filter{}, func(e audit.Event) error {
+			types = append(types, e.Type+"/"+e.Subject)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		want := []string{
+			"identity.link_requested/", "identity.link_requested/",
+			"identity.linked/alice@example.com",
+			"identity.link_requested/",
+			"identity.unlinked/alice@example.com",
+		}
+		if len(types) != len(want) {
+			t.Fatalf("audit events = %v, want %v (a refused change records nothing)", types, want)
+		}
+		for i := range want {
+			if types[i] != want[i] {
+				t.Errorf("audit event %d = %s, want %s", i, types[i], want[i])
+			}
+		}
+	})
+}
