@@ -12,6 +12,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/accessbot/accessbot/adapters"
@@ -298,6 +299,15 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, o Options)
 		if err := a.addWeb(cfg, o.Clock, log); err != nil {
 			return nil, err
 		}
+	}
+
+	for _, f := range a.Sinks {
+		name, f := f.Name(), f
+		a.Metrics.Registry().MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "accessbot_audit_sink_lag_events",
+			Help:        "Audit events not yet acknowledged by the SIEM sink.",
+			ConstLabels: prometheus.Labels{"sink": name},
+		}, func() float64 { return float64(f.Lag()) }))
 	}
 
 	checkers := map[string]adapters.Checker{}

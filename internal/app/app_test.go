@@ -101,6 +101,8 @@ log: {level: debug, format: json}
 admins: {users: ["ops@example.com"]}
 groups:
   leads: ["bob@example.com"]
+audit_sinks:
+  - {name: siem-file, type: file, path: "` + filepath.Join(dir, "siem.jsonl") + `"}
 resources:
   - name: prod-db
     adapter:
@@ -188,6 +190,7 @@ resources:
 		"/readyz":  `"ready":true`,
 		"/metrics": `accessbot_grants{state="revoked"} 1`,
 	} {
+
 		resp, err := http.Get("http://" + ln.Addr().String() + path)
 		if err != nil {
 			t.Fatal(err)
@@ -196,6 +199,21 @@ resources:
 		resp.Body.Close()
 		if !strings.Contains(string(body), want) {
 			t.Errorf("GET %s lacks %q:\n%s", path, want, body)
+		}
+	}
+
+	// The SIEM file sink receives the story, and /metrics says how far behind it is.
+	waitFor(t, "the SIEM file sink to hold the revocation", func() bool {
+		b, _ := os.ReadFile(filepath.Join(dir, "siem.jsonl"))
+		return strings.Contains(string(b), `"grant.revoked"`) && strings.Contains(string(b), grantID)
+	})
+	if resp, err := http.Get("http://" + ln.Addr().String() + "/metrics"); err != nil {
+		t.Fatal(err)
+	} else {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(body), `accessbot_audit_sink_lag_events{sink="siem-file"}`) {
+			t.Errorf("/metrics has no lag gauge for the sink:\n%s", body)
 		}
 	}
 
