@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -601,4 +602,23 @@ type failingDir struct{}
 
 func (failingDir) MemberOf(context.Context, grants.Actor, string) (bool, error) {
 	return false, errors.New("slack is down")
+}
+
+func TestAFileReferenceReadsOnlyASmallRegularFile(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big.key")
+	if err := os.WriteFile(big, bytes.Repeat([]byte("x"), 1<<20+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ path, want string }{
+		{"/dev/zero", "not a regular file"},
+		{dir, "not a regular file"},
+		{big, "larger than"},
+	} {
+		src := "groups:\n  sre: [alice@example.com]\nresources:\n  - name: prod-db\n    adapter:\n      type: fake\n      url: http://127.0.0.1:9/hook\n      secret: ${file:" + tc.path + "}\n    policy:\n      approvers: [sre]\n"
+		_, err := config.Parse(filepath.Join(dir, "accessbot.yaml"), []byte(src), envOf(nil))
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), ":8:") {
+			t.Errorf("${file:%s}: got %v, want an error at line 8 saying %q", tc.path, err, tc.want)
+		}
+	}
 }

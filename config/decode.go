@@ -34,6 +34,10 @@ type decoder struct {
 	// bad holds the paths that already have a problem, so validation does not pile a second
 	// message ("required") on a value that failed to expand or decode.
 	bad map[string]bool
+	// merged holds the pairs each node merged with << resolved to; merging the nodes being
+	// resolved, to catch a merge cycle.
+	merged  map[*yaml.Node][]pair
+	merging map[*yaml.Node]bool
 }
 
 func newDecoder(probs *problems) *decoder {
@@ -43,6 +47,8 @@ func newDecoder(probs *problems) *decoder {
 		expandedAt: map[string]string{},
 		lines:      map[string]int{},
 		bad:        map[string]bool{},
+		merged:     map[*yaml.Node][]pair{},
+		merging:    map[*yaml.Node]bool{},
 	}
 }
 
@@ -165,6 +171,11 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			return
 		}
 		n = n.Content[0]
+	}
+	// expandTree saw this node at the path it is written at; through an alias or a merge key it
+	// lands here too, and validation messages at this path must quote the reference as well.
+	if src, ok := d.expanded[n]; ok {
+		d.expandedAt[path] = src
 	}
 	// An environment variable is text: "null" from ${X} is the word, and only an empty
 	// expansion counts as no value.
@@ -326,12 +337,24 @@ func (d *decoder) mergePairs(n *yaml.Node, path string) []pair {
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}
+	// Each merged node is resolved once: an anchor that merges itself (`&a {<<: *a}`) would
+	// otherwise recurse until the stack overflows, and a chain of anchors each merging the
+	// previous one twice would take exponential time (and repeat its problems).
+	if out, done := d.merged[n]; done {
+		return out
+	}
+	if d.merging[n] {
+		d.add(n, path, "<< merges a mapping into itself")
+		return nil
+	}
+	d.merging[n] = true
+	defer delete(d.merging, n)
+	var out []pair
 	switch n.Kind {
 	case yaml.MappingNode:
-		return d.pairs(n, path)
+		out = d.pairs(n, path)
 	case yaml.SequenceNode:
 		// Earlier mappings in a merge list win over later ones.
-		var out []pair
 		seen := map[string]bool{}
 		for _, c := range n.Content {
 			for _, p := range d.mergePairs(c, path) {
@@ -341,10 +364,11 @@ func (d *decoder) mergePairs(n *yaml.Node, path string) []pair {
 				}
 			}
 		}
-		return out
+	default:
+		d.add(n, path, "<< must merge a mapping or a list of mappings, got %s", d.describe(n))
 	}
-	d.add(n, path, "<< must merge a mapping or a list of mappings, got %s", d.describe(n))
-	return nil
+	d.merged[n] = out
+	return out
 }
 
 // field is a struct field reachable by a YAML key.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -67,7 +68,7 @@ func (x *expander) resolve(ref string) (string, error) {
 		if !filepath.IsAbs(path) {
 			path = filepath.Join(x.dir, path)
 		}
-		data, err := os.ReadFile(path)
+		data, err := readSecretFile(path)
 		if err != nil {
 			// The *PathError names the file and the cause; it never holds content.
 			return "", fmt.Errorf("${%s}: %w", ref, err)
@@ -87,4 +88,33 @@ func (x *expander) resolve(ref string) (string, error) {
 		return "", fmt.Errorf("environment variable %s is not set (write ${%s:-default} to give a default)", name, name)
 	}
 	return val, nil
+}
+
+// maxSecretFile bounds what ${file:} reads: a token, a key or a certificate chain fits.
+const maxSecretFile = 1 << 20
+
+// readSecretFile reads a regular file of at most maxSecretFile bytes. A device, a FIFO or a
+// directory is refused, so a mistyped path can neither hang the loader (/dev/stdin, a pipe)
+// nor exhaust memory (/dev/zero).
+func readSecretFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxSecretFile {
+		return nil, fmt.Errorf("%s is larger than %d bytes; a secret file holds one secret", path, maxSecretFile)
+	}
+	return data, nil
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -71,7 +72,11 @@ func (p *problems) err(secrets []string) error {
 	}
 	list := append([]Problem(nil), p.list...)
 	sort.SliceStable(list, func(i, j int) bool { return list[i].Line < list[j].Line })
-	redact := append([]string(nil), secrets...)
+	// A message that quotes a value with %q shows it escaped: redact those spellings too.
+	var redact []string
+	for _, s := range secrets {
+		redact = append(redact, s, unquoted(strconv.Quote(s)), unquoted(strconv.QuoteToASCII(s)))
+	}
 	// Longest first, so a secret that contains another is replaced whole.
 	sort.Slice(redact, func(i, j int) bool { return len(redact[i]) > len(redact[j]) })
 	for i := range list {
@@ -83,3 +88,5 @@ func (p *problems) err(secrets []string) error {
 	}
 	return &Errors{Problems: list}
 }
+
+func unquoted(q string) string { return q[1 : len(q)-1] }

@@ -467,11 +467,9 @@ func Verify(secret []byte, timestamp string, body []byte, signature string, now 
 	if err != nil {
 		return ErrBadTimestamp
 	}
-	skew := now.Sub(time.Unix(ts, 0))
-	if skew < 0 {
-		skew = -skew
-	}
-	if skew > window {
+	// Compared both ways rather than as an absolute value: Sub saturates, and the negation of
+	// the most negative Duration (any timestamp ~292 years ahead) is itself negative.
+	if skew := now.Sub(time.Unix(ts, 0)); skew > window || skew < -window {
 		return ErrBadTimestamp
 	}
 	if !strings.HasPrefix(signature, "v1=") {
