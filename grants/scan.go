@@ -615,6 +615,8 @@ type ScanRunner struct {
 	log   zerolog.Logger
 	// ran is told after each scheduled scan (tests).
 	ran func(ScanReport, error)
+	// lock, when set, shares the schedule with the other replicas on the database.
+	lock Locker
 }
 
 // NewScanRunner builds the runner of sc for a schedule (see ScanSchedule); cron fields are read
@@ -632,6 +634,26 @@ func NewScanRunner(sc *Scanner, spec string, loc *time.Location) (*ScanRunner, e
 
 // OnScan sets a function told of every scheduled scan's result.
 func (r *ScanRunner) OnScan(fn func(ScanReport, error)) { r.ran = fn }
+
+// UseLocker shares the schedule with the other replicas on the database: each firing scans once,
+// in whichever replica fires first (see RunOnce; the job is "scan"). Without it every process
+// scans, and alerts, at every firing.
+func (r *ScanRunner) UseLocker(l Locker) { r.lock = l }
+
+// RunScheduled does the scan of the firing at slot and reports whether this process did it:
+// with a Locker, not when another replica is doing it or has done it.
+func (r *ScanRunner) RunScheduled(ctx context.Context, slot time.Time) (rep ScanReport, ran bool, err error) {
+	if r.lock == nil {
+		rep, err = r.sc.Scan(ctx, System)
+		return rep, true, err
+	}
+	ran, err = RunOnce(ctx, r.lock, "scan", slot, r.Next, func(ctx context.Context) error {
+		var err error
+		rep, err = r.sc.Scan(ctx, System)
+		return err
+	})
+	return rep, ran, err
+}
 
 // Next returns when the next scheduled scan after t runs.
 func (r *ScanRunner) Next(t time.Time) time.Time { return r.sched.Next(t.In(r.loc)) }
@@ -657,9 +679,13 @@ func (r *ScanRunner) Run(ctx context.Context) error {
 			return nil
 		case <-timer.C():
 		}
-		rep, err := r.sc.Scan(ctx, System)
+		rep, ran, err := r.RunScheduled(ctx, next)
 		if err != nil && ctx.Err() == nil {
 			r.log.Error().Err(err).Msg("scheduled standing-privilege scan failed")
+		}
+		if !ran && err == nil {
+			r.log.Debug().Time("slot", next).Msg("scheduled scan done by another replica")
+			continue
 		}
 		if r.ran != nil {
 			r.ran(rep, err)

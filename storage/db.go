@@ -22,6 +22,7 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -67,6 +68,10 @@ type DB struct {
 	// (nil on PostgreSQL). database/sql hands a freed connection to a random waiter, so under
 	// load an unlucky request would wait many rounds; a channel's waiters are served in order.
 	writeTurn chan struct{}
+	// held names the locks TryLock gave out in this process (SQLite only: on PostgreSQL the
+	// server keeps advisory locks).
+	lockMu sync.Mutex
+	held   map[string]bool
 }
 
 var (

@@ -8,6 +8,12 @@
 // sequence numbers. When a sink is down nothing is lost; the Forwarder retries with
 // exponential backoff and catches up when the sink returns.
 //
+// Several replicas on one database each run every sink, from the one stored cursor. The cursor
+// moves by compare-and-swap from where the batch began: a replica whose batch another replica
+// has sent meanwhile (a duplicate the receiver drops) finds the cursor moved, leaves it where it
+// is and goes on from there, so the cursor never goes back and nothing is skipped. With a
+// Locker (Options.Locker) the replicas also take turns, and send each batch once.
+//
 // The package imports only audit, the clock and the webhook adapter's signing.
 package sink
 
@@ -41,8 +47,9 @@ type Store interface {
 	audit.Source
 	// Cursor returns the last sequence number the named consumer handled (0 when none).
 	Cursor(ctx context.Context, name string) (int64, error)
-	// SetCursor records that the named consumer handled every event up to seq.
-	SetCursor(ctx context.Context, name string, seq int64) error
+	// SetCursorIf moves the named cursor to seq only if it is still at old (a cursor never
+	// stored is at 0), and reports whether it moved.
+	SetCursorIf(ctx context.Context, name string, old, seq int64) (bool, error)
 }
 
 // Notifier is grants.Notifier, restated so that this package does not import the domain.
@@ -92,7 +99,23 @@ type Options struct {
 	// AfterPass, when set, is called after each pass of Run with the Forwarder's status, once
 	// the next attempt is scheduled. Tests wait on it.
 	AfterPass func(Status)
+	// Locker, when set, makes the replicas on one database take turns: a pass waits for the
+	// sink's lock ("sink:<name>"), so each replica sends only what the one before it left, and
+	// events reach the sink twice only after a crash. storage.DB implements it. Without it
+	// the cursor's compare-and-swap still keeps every event, but replicas forwarding at the
+	// same moment send the same batch.
+	Locker Locker
 }
+
+// Locker takes named locks that every replica on the database sees (storage.DB's TryLock).
+type Locker interface {
+	// TryLock takes the named lock if no other holder has it, without waiting; ok is false when
+	// one does. The lock lasts until release is called or the process ends.
+	TryLock(ctx context.Context, name string) (release func(), ok bool, err error)
+}
+
+// lockPoll is how often (real time) a pass asks again for a lock another replica holds.
+const lockPoll = 50 * time.Millisecond
 
 // Status is where a Forwarder stands.
 type Status struct {
@@ -283,6 +306,13 @@ func (f *Forwarder) ForwardOnce(ctx context.Context) (int, error) {
 }
 
 func (f *Forwarder) forward(ctx context.Context) (int, error) {
+	if f.o.Locker != nil {
+		release, err := f.lock(ctx)
+		if err != nil {
+			return 0, err
+		}
+		defer release()
+	}
 	cur, err := f.o.Store.Cursor(ctx, f.cursor)
 	if err != nil {
 		return 0, err
@@ -314,8 +344,20 @@ func (f *Forwarder) forward(ctx context.Context) (int, error) {
 		}
 		// Acknowledged. If the cursor cannot be stored, the batch is sent again: a duplicate,
 		// never a gap.
-		if err := f.o.Store.SetCursor(ctx, f.cursor, last); err != nil {
+		moved, err := f.o.Store.SetCursorIf(ctx, f.cursor, cur, last)
+		if err != nil {
 			return total, fmt.Errorf("move cursor %s to %d: %w", f.cursor, last, err)
+		}
+		if !moved {
+			// Another replica forwarded from here first: this batch was a duplicate. Go on
+			// from where that replica left the cursor, never back.
+			if cur, err = f.o.Store.Cursor(ctx, f.cursor); err != nil {
+				return total, err
+			}
+			f.log.Debug().Int64("first", first).Int64("last", last).Int64("cursor", cur).
+				Msg("another replica sent these events first; going on from its cursor")
+			f.setPosition(cur, last)
+			continue
 		}
 		cur = last
 		total += len(batch)
@@ -325,6 +367,26 @@ func (f *Forwarder) forward(ctx context.Context) (int, error) {
 		}
 	}
 	return total, ctx.Err()
+}
+
+// lock waits for the sink's lock: another replica holds it for one pass at most.
+func (f *Forwarder) lock(ctx context.Context) (func(), error) {
+	for {
+		release, ok, err := f.o.Locker.TryLock(ctx, f.cursor)
+		if err != nil {
+			return nil, fmt.Errorf("lock %s: %w", f.cursor, err)
+		}
+		if ok {
+			return release, nil
+		}
+		t := time.NewTimer(lockPoll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+	}
 }
 
 func (f *Forwarder) setPosition(cursor, head int64) {

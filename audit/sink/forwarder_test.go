@@ -96,21 +96,21 @@ func TestForwarderSendsInBatchesAndMovesTheCursorAfterEach(t *testing.T) {
 	}
 }
 
-// flakyCursor fails the first SetCursor.
+// flakyCursor fails the first cursor move.
 type flakyCursor struct {
 	sink.Store
 	mu     sync.Mutex
 	failed bool
 }
 
-func (s *flakyCursor) SetCursor(ctx context.Context, name string, seq int64) error {
+func (s *flakyCursor) SetCursorIf(ctx context.Context, name string, old, seq int64) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.failed {
 		s.failed = true
-		return errors.New("database is locked")
+		return false, errors.New("database is locked")
 	}
-	return s.Store.SetCursor(ctx, name, seq)
+	return s.Store.SetCursorIf(ctx, name, old, seq)
 }
 
 func TestABatchWhoseCursorWasNotStoredIsSentAgain(t *testing.T) {

@@ -208,6 +208,8 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, o Options)
 		if err != nil {
 			return nil, fmt.Errorf("standing-privilege scan: %w", err)
 		}
+		// Replicas on one PostgreSQL take turns: each firing runs once.
+		runner.UseLocker(db)
 		a.runners = append(a.runners, runner.Run)
 	}
 

@@ -34,5 +34,5 @@ func newAuditSink(sc config.AuditSink, db *storage.DB, clk clock.Clock, log zero
 	if err != nil {
 		return nil, err
 	}
-	return sink.New(sink.Options{Name: sc.Name, Sink: s, Store: db, Clock: clk, Log: log, Batch: sc.Batch})
+	return sink.New(sink.Options{Name: sc.Name, Sink: s, Store: db, Clock: clk, Log: log, Batch: sc.Batch, Locker: db})
 }
