@@ -29,6 +29,13 @@ type Platform interface {
 	DM(ctx context.Context, userID string, v View) (MessageRef, error)
 }
 
+// FileUploader is a Platform that can post a file to a channel (the digest's chart). It is
+// optional: a platform without it gets the text only.
+type FileUploader interface {
+	// Upload posts data as a file named filename to a channel, with title as its caption.
+	Upload(ctx context.Context, channel, filename string, data []byte, title string) error
+}
+
 // RetryAfterError is returned by a Platform when the API asked to wait (HTTP 429 with
 // Retry-After): the outbox waits at least that long before trying again.
 type RetryAfterError struct {

@@ -53,6 +53,8 @@ type Config struct {
 	// Scan is the standing-privilege scan: its schedule and the holders each target is expected
 	// to have.
 	Scan Scan `yaml:"scan"`
+	// Digest is the access digest posted to chat on a schedule.
+	Digest Digest `yaml:"digest"`
 	// SSHKeys maps a person (their accessbot ID: email, or platform:userid) to SSH public keys
 	// in authorized_keys form, used after the keys they registered in chat (KeysFromConfig).
 	SSHKeys map[string][]string `yaml:"ssh_keys"`
@@ -255,6 +257,7 @@ func newConfig() *Config {
 		Slack:   defaultSlack(),
 		Discord: defaultDiscord(),
 		Scan:    defaultScan(),
+		Digest:  defaultDigest(),
 	}
 }
 
@@ -314,6 +317,7 @@ func Parse(name string, data []byte, env func(string) (string, bool)) (*Config, 
 	v.discord()
 	v.web()
 	v.scan()
+	v.digest()
 	v.sshKeys()
 	if err := probs.err(c.secrets); err != nil {
 		return nil, err

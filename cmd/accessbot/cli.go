@@ -32,8 +32,9 @@ Usage:
   accessbot grants list [--state S] [--resource R] [--user U] [--limit N] [--json]
   accessbot grants revoke ID [--force] [--note TEXT]
   accessbot audit verify             check the audit log's hash chain
-  accessbot audit export --format jsonl|csv [--since T] [--until T] [--resource R] [--user U] [--output FILE]
+  accessbot audit export --format jsonl|csv|html [--since T] [--until T] [--resource R] [--user U] [--output FILE] [--events]
   accessbot discord register [--guild ID | --global]   register the /access command with Discord
+  accessbot digest preview [--since T] [--until T] [--format text|markdown] [--chart FILE]   print the access digest
   accessbot scan [--json]            list access at the targets that no active grant explains;
                                      exit 0 clean, 1 findings, 3 a resource could not be listed
   accessbot version
@@ -119,6 +120,8 @@ func dispatch(e *env, args []string) error {
 		return sub(e, "audit", rest, map[string]func(*env, []string) error{"verify": cmdAuditVerify, "export": cmdAuditExport})
 	case "discord":
 		return cmdDiscord(e, rest)
+	case "digest":
+		return cmdDigest(e, rest)
 	case "scan":
 		return cmdScan(e, rest)
 	}
@@ -455,7 +458,10 @@ func cmdAuditVerify(e *env, args []string) error {
 		return err
 	}
 	defer db.Close()
-	progress := newProgress(e.stderr, "verified")
+	progress := newProgress(e.stderr, "verifying")
+	if head, err := db.AuditHead(e.ctx); err == nil {
+		progress.setTotal(head.Seq)
+	}
 	rep, err := audit.Verify(e.ctx, db, progress.update)
 	progress.done()
 	if err != nil {
@@ -470,17 +476,23 @@ func cmdAuditVerify(e *env, args []string) error {
 
 func cmdAuditExport(e *env, args []string) error {
 	fs, path := e.flags("audit export")
-	format := fs.String("format", "jsonl", "jsonl or csv")
+	format := fs.String("format", "jsonl", "jsonl, csv or html (a printable report for auditors)")
 	since := fs.String("since", "", "only events at or after this time (RFC 3339, YYYY-MM-DD, or a duration ago such as 7d)")
 	until := fs.String("until", "", "only events before this time")
 	resource := fs.String("resource", "", "only events of this resource")
 	user := fs.String("user", "", "only events this person took part in: their own requests and grants, and what they did")
 	output := fs.String("output", "", "write to this file instead of standard output")
+	events := fs.Bool("events", false, "html: add an appendix with every event of the period")
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
-	if *format != "jsonl" && *format != "csv" {
-		return usageErr("--format %q is not supported (use jsonl or csv)", *format)
+	switch *format {
+	case audit.FormatJSONL, audit.FormatCSV, audit.FormatHTML:
+	default:
+		return usageErr("--format %q is not supported (use jsonl, csv or html)", *format)
+	}
+	if *events && *format != audit.FormatHTML {
+		return usageErr("--events goes with --format html (jsonl and csv hold every event already)")
 	}
 	now := time.Now()
 	f := audit.Filter{Resource: *resource, Person: *user}
@@ -507,6 +519,10 @@ func cmdAuditExport(e *env, args []string) error {
 		return err
 	}
 	defer db.Close()
+	head, err := db.AuditHead(e.ctx)
+	if err != nil {
+		return fmt.Errorf("export audit log: %w", err)
+	}
 	w := e.stdout
 	var file *os.File
 	if *output != "" {
@@ -515,17 +531,58 @@ func cmdAuditExport(e *env, args []string) error {
 		}
 		w = file
 	}
-	n, err := audit.Export(e.ctx, db, f, *format, w)
-	if file != nil {
-		if cerr := file.Close(); err == nil {
-			err = cerr
+	closeFile := func(err error) error {
+		if file != nil {
+			if cerr := file.Close(); err == nil {
+				err = cerr
+			}
 		}
+		return err
 	}
-	if err != nil {
+	progress := newProgress(e.stderr, "exporting")
+	if *output == "" && isTerminal(e.stdout) {
+		progress.tty = false // the export itself is on the terminal: no line to redraw among it
+	}
+	progress.setTotal(head.Seq)
+	if *format == audit.FormatHTML {
+		res, err := audit.WriteReport(e.ctx, db, audit.ReportOptions{Filter: f, Events: *events, Version: version,
+			Now: now, Progress: progress.updateOf}, w)
+		progress.done()
+		if err = closeFile(err); err != nil {
+			return fmt.Errorf("export audit report: %w", err)
+		}
+		s, v := res.Summary, res.Verify
+		if !v.Intact() {
+			return &exitError{code: 1, msg: fmt.Sprintf("audit log is NOT intact: first bad event is seq %d: %s (the report was written and says so)", v.FirstBad, v.Problem)}
+		}
+		fmt.Fprintf(e.stderr, "exported a report of %d requests and %d grants (%d events in the period); audit log intact up to seq %d\n",
+			s.Requests, s.Grants, s.Events, v.Head.Seq)
+		return nil
+	}
+	n, err := audit.Export(e.ctx, progressSource{db, progress}, f, *format, w)
+	progress.done()
+	if err = closeFile(err); err != nil {
 		return fmt.Errorf("export audit log: %w", err)
 	}
 	fmt.Fprintf(e.stderr, "exported %d events\n", n)
 	return nil
+}
+
+// progressSource reports how far a scan of the log has got: the sequence number it has read up
+// to, of the head's (filters skip events, so the count exported would not say).
+type progressSource struct {
+	audit.Source
+	p *progress
+}
+
+func (s progressSource) ScanAudit(ctx context.Context, f audit.Filter, fn func(audit.Event) error) error {
+	var n int64
+	return s.Source.ScanAudit(ctx, f, func(e audit.Event) error {
+		if n++; n%1024 == 0 {
+			s.p.update(e.Seq)
+		}
+		return fn(e)
+	})
 }
 
 // parseTime reads an absolute time or a duration ago.

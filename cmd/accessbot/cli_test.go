@@ -80,6 +80,7 @@ func TestCommandsGiveOneSentenceAndAnExitCode(t *testing.T) {
 		{name: "an unknown grant cannot be revoked", args: []string{"grants", "revoke", "g-nosuchgrant", "--config", good}, wantCode: 1, notInErr: "goroutine"},
 		{name: "force needs a note", args: []string{"grants", "revoke", "g-x", "--force", "--config", good}, wantCode: 2, wantErr: []string{"--note"}},
 		{name: "an unknown export format is refused", args: []string{"audit", "export", "--format", "xml", "--config", good}, wantCode: 2, wantErr: []string{`"xml"`}},
+		{name: "the appendix of events goes with html only", args: []string{"audit", "export", "--format", "csv", "--events", "--config", good}, wantCode: 2, wantErr: []string{"--events goes with --format html"}},
 		{name: "a bad --since is explained", args: []string{"audit", "export", "--since", "yesterday-ish", "--config", good}, wantCode: 2, wantErr: []string{"is not a time"}},
 		{name: "migrate brings the database up to date", args: []string{"migrate", "--config", good}, wantCode: 0, wantOut: "up to date"},
 	}
@@ -292,5 +293,55 @@ func TestScanFindsARoleGrantedByHand(t *testing.T) {
 	}
 	if code, out, errOut := runCLI(t, nil, "audit", "verify", "--config", cfg); code != 0 || !strings.Contains(out, "3 events") {
 		t.Fatalf("audit verify: exit %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+// The auditor's report: one HTML file with the verdict on the chain and the grant, and a
+// non-zero exit when the chain is broken (the file still says so). Standard error is not a
+// terminal here, so it carries no progress line.
+func TestAuditExportHTMLWritesTheReport(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := writeConfig(t, dir)
+	grantID := seed(t, cfgPath)
+	out := filepath.Join(dir, "report.html")
+
+	code, stdout, errOut := runCLI(t, nil, "audit", "export", "--format", "html", "--output", out, "--config", cfgPath)
+	if code != 0 || stdout != "" || !strings.Contains(errOut, "exported a report of 1 requests and 1 grants") || strings.Contains(errOut, "\r") {
+		t.Fatalf("audit export --format html: exit %d\nstdout: %q\nstderr: %q", code, stdout, errOut)
+	}
+	page, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"<!DOCTYPE html>", `<section id="verification" class="intact"`, "Chain intact: events 1–",
+		`<tr id="grant-` + grantID + `"`, `data-n="grants">1<`, "@media print"} {
+		if !bytes.Contains(page, []byte(want)) {
+			t.Errorf("the report lacks %q", want)
+		}
+	}
+	if bytes.Contains(page, []byte("<script")) {
+		t.Error("the report has a script")
+	}
+
+	// To standard output, with the appendix, and only what alice took part in.
+	code, stdout, _ = runCLI(t, nil, "audit", "export", "--format", "html", "--events", "--user", "alice@example.com", "--config", cfgPath)
+	if code != 0 || !strings.Contains(stdout, `<section id="events"`) || !strings.Contains(stdout, "only requests alice@example.com took part in") {
+		t.Fatalf("audit export --format html --events --user: exit %d\n%.300s", code, stdout)
+	}
+
+	db, err := sql.Open("sqlite", filepath.Join(dir, "accessbot.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`UPDATE audit_events SET actor = 'mallory@example.com' WHERE seq = 2`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	code, _, errOut = runCLI(t, nil, "audit", "export", "--format", "html", "--output", out, "--config", cfgPath)
+	if code != 1 || !strings.Contains(errOut, "audit log is NOT intact: first bad event is seq 2") {
+		t.Fatalf("audit export --format html of a tampered log: exit %d\n%s", code, errOut)
+	}
+	if page, _ := os.ReadFile(out); !bytes.Contains(page, []byte("BROKEN at seq 2")) {
+		t.Error("the report of a tampered log does not say BROKEN at seq 2")
 	}
 }

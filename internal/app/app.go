@@ -17,6 +17,7 @@ import (
 
 	"github.com/accessbot/accessbot/adapters"
 	"github.com/accessbot/accessbot/audit"
+	"github.com/accessbot/accessbot/audit/digest"
 	"github.com/accessbot/accessbot/audit/sink"
 	"github.com/accessbot/accessbot/bot"
 	"github.com/accessbot/accessbot/bot/discord"
@@ -310,6 +311,22 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, o Options)
 			Help:        "Audit events not yet acknowledged by the SIEM sink.",
 			ConstLabels: prometheus.Labels{"sink": name},
 		}, func() float64 { return float64(f.Lag()) }))
+	}
+
+	if cfg.Digest.Enabled() {
+		// The weekly digest, posted to each platform's security channel unless configured.
+		start, end := cfg.Digest.WorkHours()
+		runner, err := bot.NewDigestRunner(a.Bot, bot.DigestOptions{
+			Store: db, Schedule: cfg.Digest.Schedule, Location: cfg.Location(), Period: cfg.Digest.Period,
+			Digest: digest.Options{WorkingHours: digest.WorkingHours{Days: cfg.Digest.WorkDays(), Start: start, End: end}},
+			Channels: cfg.Digest.ChannelsFor(map[string]string{slack.PlatformName: cfg.Slack.AlertChannel(),
+				discord.PlatformName: cfg.Discord.AlertChannel(), web.PlatformName: web.ChannelSecurity}),
+			Chart: cfg.Digest.ChartEnabled(), Log: log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("digest: %w", err)
+		}
+		a.runners = append(a.runners, runner.Run)
 	}
 
 	checkers := map[string]adapters.Checker{}

@@ -21,6 +21,8 @@ var allowed = []struct {
 	{"adapters", []string{"adapters"}},
 	// The SIEM sinks follow the log and sign webhook batches like the webhook adapter.
 	{"audit/sink", []string{"audit", "internal/clock", "adapters/webhook"}},
+	// The digest reads the log; it formats durations as the config and chat write them.
+	{"audit/digest", []string{"audit", "internal/duration"}},
 	{"audit", nil},
 	{"internal/clock", nil},
 	{"internal/duration", nil},

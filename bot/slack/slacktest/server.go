@@ -1,8 +1,9 @@
 // Package slacktest is an in-process fake of the parts of Slack that accessbot talks to: the Web
 // API methods it calls (chat.postMessage, chat.update, chat.postEphemeral, views.open,
 // users.info, usergroups.list, usergroups.users.list, conversations.open, auth.test,
-// apps.connections.open), response_urls, and a Socket Mode websocket. It records every call for
-// assertions and answers as Slack documents ({"ok":true,...} or {"ok":false,"error":"..."}),
+// apps.connections.open, and the file upload: files.getUploadURLExternal, the upload URL,
+// files.completeUploadExternal), response_urls, and a Socket Mode websocket. It records every
+// call for assertions and answers as Slack documents ({"ok":true,...} or {"ok":false,"error":"..."}),
 // and it can answer 429 with Retry-After, or a chosen error, for the next calls.
 //
 // It also plays Slack's side of the inbound traffic: Sender signs and sends slash commands and
@@ -126,6 +127,8 @@ type Server struct {
 	limitN     int
 	retryAfter time.Duration
 	failures   map[string][]string
+	down       bool // SetDown: every Web API and response_url call answers 503
+	files      []*File
 	nextTS     int64
 	nextID     int
 	changed    chan struct{} // closed and replaced whenever something is recorded
@@ -160,6 +163,7 @@ func NewServer() *Server {
 	mux.HandleFunc("/api/", s.serveAPI)
 	mux.HandleFunc("/response/", s.serveResponseURL)
 	mux.HandleFunc("/socket", s.serveSocket)
+	mux.HandleFunc("/upload/", s.serveUpload)
 	s.srv = httptest.NewServer(mux)
 	s.URL = s.srv.URL
 	return s
@@ -240,6 +244,29 @@ func (s *Server) FailNext(method, code string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.failures[method] = append(s.failures[method], code)
+}
+
+// SetDown starts (true) or ends (false) an outage: while down, every Web API call and every post
+// to a response_url answers 503 Service Unavailable, as Slack does when it is down, and is
+// recorded with Error "service_unavailable". Nothing is posted or updated meanwhile.
+func (s *Server) SetDown(down bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.down = down
+}
+
+// refuseIfDownLocked answers 503 and records c when the fake is down; it reports whether it did.
+// Called with s.mu held.
+func (s *Server) refuseIfDownLocked(w http.ResponseWriter, c Call) bool {
+	if !s.down {
+		return false
+	}
+	c.Error = "service_unavailable"
+	s.recordLocked(c)
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	_, _ = io.WriteString(w, `{"ok":false,"error":"service_unavailable"}`)
+	return true
 }
 
 // Calls returns the calls received, in order, only of the given methods when any are given.
@@ -384,6 +411,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.refuseIfDownLocked(w, c) {
+		return
+	}
 	if s.limitN > 0 {
 		s.limitN--
 		c.RateLimited = true
@@ -517,6 +547,8 @@ func (s *Server) method(c Call) (map[string]any, string) {
 			return nil, "user_not_found"
 		}
 		return map[string]any{"channel": map[string]any{"id": "D" + strings.TrimPrefix(users[0], "U")}}, ""
+	case "files.getUploadURLExternal", "files.completeUploadExternal":
+		return s.fileMethod(c)
 	case "apps.connections.open":
 		u := strings.Replace(s.URL, "http://", "ws://", 1) + "/socket"
 		return map[string]any{"url": u}, ""
@@ -538,6 +570,9 @@ func (s *Server) serveResponseURL(w http.ResponseWriter, r *http.Request) {
 	c.Method, c.Path = "response_url", r.URL.Path
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.refuseIfDownLocked(w, c) {
+		return
+	}
 	if err != nil || r.Method != http.MethodPost || c.JSON == nil {
 		c.Error = "invalid_payload"
 		s.recordLocked(c)
