@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"mime/multipart"
 	"net"
 	"net/http"
 	"net/url"
@@ -37,7 +38,7 @@ const userAgent = "DiscordBot (https://github.com/accessbot/accessbot, 1)"
 // View Channel, Send Messages, Embed Links, Read Message History (to edit its own messages
 // after a restart).
 const RequiredPermissions = discordgo.PermissionViewChannel | discordgo.PermissionSendMessages |
-	discordgo.PermissionEmbedLinks | discordgo.PermissionReadMessageHistory
+	discordgo.PermissionEmbedLinks | discordgo.PermissionReadMessageHistory | discordgo.PermissionAttachFiles
 
 // ClientOptions configure a Client.
 type ClientOptions struct {
@@ -176,6 +177,49 @@ func (c *Client) Post(ctx context.Context, channel string, v bot.View) (bot.Mess
 	return bot.MessageRef{Platform: PlatformName, Channel: m.ChannelID, ID: m.ID}, nil
 }
 
+var _ bot.FileUploader = (*Client)(nil)
+
+// multipartBody is a request body sent as it is (a file upload), not as JSON.
+type multipartBody struct {
+	contentType string
+	data        []byte
+}
+
+// Upload posts a file to a channel with title as the message text: POST
+// /channels/{channel}/messages as multipart/form-data, with payload_json and files[0], as
+// Discord documents for attachments.
+func (c *Client) Upload(ctx context.Context, channel, filename string, data []byte, title string) error {
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	payload, err := json.Marshal(map[string]any{
+		"content":          title,
+		"allowed_mentions": map[string]any{"parse": []string{}},
+		"attachments":      []map[string]any{{"id": 0, "filename": filename}},
+	})
+	if err != nil {
+		return err
+	}
+	if err := w.WriteField("payload_json", string(payload)); err != nil {
+		return err
+	}
+	fw, err := w.CreateFormFile("files[0]", filename)
+	if err != nil {
+		return err
+	}
+	if _, err := fw.Write(data); err != nil {
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	route := "POST /channels/" + channel + "/messages"
+	body := &multipartBody{contentType: w.FormDataContentType(), data: buf.Bytes()}
+	if err := c.call(ctx, http.MethodPost, "/channels/"+url.PathEscape(channel)+"/messages", route, true, body, nil); err != nil {
+		return deliveryError(route, err)
+	}
+	return nil
+}
+
 // Update replaces a message posted before: PATCH /channels/{channel}/messages/{id}.
 func (c *Client) Update(ctx context.Context, ref bot.MessageRef, v bot.View) error {
 	route := "PATCH /channels/" + ref.Channel + "/messages/" + ref.ID
@@ -306,19 +350,24 @@ func (c *Client) call(ctx context.Context, method, path, route string, auth bool
 	ctx, cancel := c.deadline(ctx)
 	defer cancel()
 	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
+	contentType := "application/json"
+	switch b := body.(type) {
+	case nil:
+	case *multipartBody:
+		rd, contentType = bytes.NewReader(b.data), b.contentType
+	default:
+		data, err := json.Marshal(body)
 		if err != nil {
 			return fmt.Errorf("encode %s: %w", route, err)
 		}
-		rd = bytes.NewReader(b)
+		rd = bytes.NewReader(data)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.apiURL+path, rd)
 	if err != nil {
 		return fmt.Errorf("%s: %w", route, err)
 	}
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType)
 	}
 	if auth {
 		req.Header.Set("Authorization", "Bot "+c.botToken)

@@ -1,6 +1,7 @@
 package discord_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -343,5 +344,37 @@ func TestDiscordRolesAnswerForDiscordRoleGroupsAfterTheConfig(t *testing.T) {
 	fake.FailNext(discordtest.RouteMember, http.StatusInternalServerError, 0, "oops")
 	if ok, err := dir.MemberOf(ctx(t), bobOnDiscord, "discord-role:700000000000000001"); err == nil || ok {
 		t.Errorf("a failed look-up = %v, %v; want an error", ok, err)
+	}
+}
+
+func TestUploadPostsTheFileAsAnAttachmentWithItsCaption(t *testing.T) {
+	fake := discordtest.New(t)
+	c := newClient(t, fake, clock.NewFake(t0), nil)
+	png := []byte("\x89PNG\r\n\x1a\nnot really a chart")
+	if err := c.Upload(ctx(t), "300000000000000001", "grants.png", png, "Grants per day"); err != nil {
+		t.Fatal(err)
+	}
+	post := fake.Calls(discordtest.RoutePostMessage)[0]
+	if post.Auth != "Bot "+discordtest.BotToken || post.Params["channel"] != "300000000000000001" {
+		t.Errorf("posted to %q with %q", post.Params["channel"], post.Auth)
+	}
+	if !bytes.Equal(post.Files["grants.png"], png) {
+		t.Errorf("attachment = %q, want the PNG's bytes", post.Files["grants.png"])
+	}
+	var sent struct {
+		Content     string `json:"content"`
+		Attachments []struct {
+			ID       int    `json:"id"`
+			Filename string `json:"filename"`
+		} `json:"attachments"`
+	}
+	if err := post.Decode(&sent); err != nil || sent.Content != "Grants per day" ||
+		len(sent.Attachments) != 1 || sent.Attachments[0].Filename != "grants.png" {
+		t.Errorf("payload_json = %s (%v)", post.Body, err)
+	}
+
+	fake.FailNext(discordtest.RoutePostMessage, http.StatusForbidden, 50001, "Missing Access")
+	if err := c.Upload(ctx(t), "300000000000000001", "grants.png", png, "x"); !errors.Is(err, bot.ErrPermanent) {
+		t.Errorf("a refused upload is %v, want a permanent delivery error", err)
 	}
 }

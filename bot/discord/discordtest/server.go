@@ -14,10 +14,13 @@
 package discordtest
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
+	"mime"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -73,6 +76,8 @@ type Call struct {
 	Auth string
 	// Body is the request body as sent.
 	Body []byte
+	// Files are the attachments of a multipart message, by file name.
+	Files map[string][]byte
 	// Status is what the fake answered; Code Discord's JSON error code, if any.
 	Status      int
 	Code        int
@@ -333,8 +338,13 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func (s *Server) route(name string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(io.LimitReader(r.Body, 8<<20))
+		var files map[string][]byte
+		if mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err == nil && mt == "multipart/form-data" {
+			// A message with attachments: its JSON is the payload_json part.
+			body, files = readMultipart(body, params["boundary"])
+		}
 		c := Call{Route: name, Path: strings.TrimPrefix(r.URL.Path, "/api/v10"), Params: map[string]string{},
-			Auth: r.Header.Get("Authorization"), Body: body}
+			Auth: r.Header.Get("Authorization"), Body: body, Files: files}
 		for _, p := range []string{"channel", "message", "guild", "user", "app", "id", "token"} {
 			if v := r.PathValue(p); v != "" {
 				c.Params[p] = v
@@ -508,4 +518,29 @@ func (s *Server) String() string {
 		fmt.Fprintf(&b, "%s %s -> %d\n", c.Route, c.Path, c.Status)
 	}
 	return b.String()
+}
+
+// readMultipart returns the payload_json part of a multipart body and its files by file name;
+// a body that does not parse comes back as it is, which the JSON check then refuses.
+func readMultipart(body []byte, boundary string) ([]byte, map[string][]byte) {
+	files := map[string][]byte{}
+	var payload []byte
+	mr := multipart.NewReader(bytes.NewReader(body), boundary)
+	for {
+		part, err := mr.NextPart()
+		if err != nil {
+			break
+		}
+		data, _ := io.ReadAll(io.LimitReader(part, 8<<20))
+		switch {
+		case part.FormName() == "payload_json":
+			payload = data
+		case part.FileName() != "":
+			files[part.FileName()] = data
+		}
+	}
+	if payload == nil {
+		return body, files
+	}
+	return payload, files
 }
