@@ -219,7 +219,10 @@ func (b *Bot) remember(ctx context.Context, a grants.Actor) {
 }
 
 func (b *Bot) withDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
-	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < replyTimeout {
+	// A platform that set a deadline knows its own budget: Slack's and Discord's servers
+	// acknowledge within three seconds themselves and let the work finish later, so cutting it
+	// short here would turn a busy database into lost approvals.
+	if _, ok := ctx.Deadline(); ok {
 		return context.WithCancel(ctx)
 	}
 	return context.WithTimeout(ctx, replyTimeout)

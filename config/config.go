@@ -105,7 +105,11 @@ type Members struct {
 type Scheduler struct {
 	// Sweep is the interval of the safety-net scan for anything due.
 	Sweep time.Duration `yaml:"sweep"`
-	Retry Retry         `yaml:"retry"`
+	// CallTimeout bounds one adapter call. A grant being worked on is held for twice as long, so
+	// after a crash in the middle of a call the restarted process (or another replica) takes it
+	// over no later than that.
+	CallTimeout time.Duration `yaml:"call_timeout"`
+	Retry       Retry         `yaml:"retry"`
 }
 
 // Retry is the backoff of failed revocations: exponential from Initial up to Max; after
@@ -251,8 +255,9 @@ func newConfig() *Config {
 		Log:      Log{Level: "info", Format: "auto"},
 		TimeZone: "UTC",
 		Scheduler: Scheduler{
-			Sweep: 15 * time.Second,
-			Retry: Retry{Initial: time.Second, Max: 5 * time.Minute, Attempts: 8, Slow: 10 * time.Minute},
+			Sweep:       15 * time.Second,
+			CallTimeout: 30 * time.Second,
+			Retry:       Retry{Initial: time.Second, Max: 5 * time.Minute, Attempts: 8, Slow: 10 * time.Minute},
 		},
 		Slack:   defaultSlack(),
 		Discord: defaultDiscord(),

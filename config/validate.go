@@ -167,6 +167,7 @@ func (v *validator) members(path string, m *Members) {
 func (v *validator) scheduler() {
 	s := v.c.Scheduler
 	v.positive("scheduler.sweep", s.Sweep)
+	v.positive("scheduler.call_timeout", s.CallTimeout)
 	v.positive("scheduler.retry.initial", s.Retry.Initial)
 	v.positive("scheduler.retry.slow", s.Retry.Slow)
 	if s.Retry.Max < s.Retry.Initial {

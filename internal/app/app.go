@@ -191,7 +191,8 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, o Options)
 		return nil, fmt.Errorf("start grants service: %w", err)
 	}
 	a.Scheduler = grants.NewScheduler(a.Service, grants.SchedulerOptions{
-		Sweep: cfg.Scheduler.Sweep,
+		Sweep:       cfg.Scheduler.Sweep,
+		CallTimeout: cfg.Scheduler.CallTimeout,
 		Retry: grants.RetryPolicy{
 			Initial:  cfg.Scheduler.Retry.Initial,
 			Max:      cfg.Scheduler.Retry.Max,
