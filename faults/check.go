@@ -456,9 +456,9 @@ func (c *checker) recordClaims(s *snapshot, killedAt time.Time) map[string]int {
 	for _, g := range s.Grants {
 		switch g.State {
 		case "activating", "revoking", "revoke_failed":
-			// A claim is the call timeout twice over (60 s) ahead; a retry's backoff is
-			// seconds at most here.
-			if !g.NextAttempt.After(killedAt.Add(10*time.Second)) || c.claims[g.ID].Equal(g.NextAttempt) {
+			// A claim is the call timeout twice over (4 s with the harness's 2 s) ahead; a
+			// retry's backoff is 1 s at most here.
+			if !g.NextAttempt.After(killedAt.Add(2*time.Second)) || c.claims[g.ID].Equal(g.NextAttempt) {
 				continue
 			}
 			c.claims[g.ID] = g.NextAttempt

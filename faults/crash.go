@@ -393,7 +393,7 @@ func (r *crashResult) print(w io.Writer, o crashOptions) {
 	for _, k := range sortedKeys(kinds) {
 		note := "FAILURE"
 		if expected(k) {
-			note = "known limitation: the dead process's claim (60 s) holds the grant"
+			note = "known limitation: the dead process's claim (2 × scheduler.call_timeout) holds the grant"
 		}
 		fmt.Fprintf(w, "  %4d  %s  [%s]\n", kinds[k], k, note)
 	}
