@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	_ "time/tzdata"
 
 	"github.com/accessbot/accessbot/adapters"
 	"github.com/accessbot/accessbot/audit"
@@ -322,9 +323,9 @@ func TestTheAutoApproveRuleSeesTheConfiguredTimeZone(t *testing.T) {
 	if out := h.Request(gt.Alice, "prod-db", 0, "INC-1"); !out.AutoApproved {
 		t.Fatal("10:00 UTC is office hours in UTC, but the rule said no")
 	}
-	tokyo, err := time.LoadLocation("Asia/Tokyo")
+	tokyo, err := time.LoadLocation("Asia/Tokyo") // time/tzdata is linked in: never missing
 	if err != nil {
-		t.Skipf("no time zone data: %v", err)
+		t.Fatal(err)
 	}
 	svc, err := grants.NewService(grants.Options{Store: h.DB, Resources: h.Resources, Clock: h.Clock, Location: tokyo})
 	if err != nil {

@@ -27,6 +27,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/accessbot/accessbot/internal/tlstest"
 	"net"
 	"os"
 	"os/exec"
@@ -55,16 +56,7 @@ type Options struct {
 }
 
 // TLSFiles are the PEM files of a TLS server.
-type TLSFiles struct {
-	// CAFile is the CA that signed the server's and the client's certificates.
-	CAFile string
-	// CertFile and KeyFile are a client certificate and key, for clients that present one.
-	CertFile string
-	KeyFile  string
-	// ServerCertFile and ServerKeyFile are what the server presents.
-	ServerCertFile string
-	ServerKeyFile  string
-}
+type TLSFiles = tlstest.Files
 
 // Server is a running throwaway Redis.
 type Server struct {
@@ -189,7 +181,7 @@ func start(dir string, opts Options) (*Server, error) {
 	}
 	s := &Server{Dir: dir, bin: bin, AdminPassword: randomHex(16)}
 	if opts.TLS {
-		if s.TLS, err = writeTLSFiles(dir); err != nil {
+		if s.TLS, err = tlstest.Write(dir, "redistest"); err != nil {
 			return nil, err
 		}
 	}
@@ -358,7 +350,7 @@ func (s *Server) ClientTLS() *tls.Config {
 	if s.TLS == nil {
 		return nil
 	}
-	cfg, err := clientTLS(s.TLS.CAFile)
+	cfg, err := tlstest.ClientConfig(s.TLS.CAFile)
 	if err != nil {
 		panic(err) // the files were written by this package
 	}

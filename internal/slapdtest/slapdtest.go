@@ -30,6 +30,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/accessbot/accessbot/internal/tlstest"
 	"net"
 	"os"
 	"os/exec"
@@ -77,16 +78,7 @@ type Options struct {
 }
 
 // TLSFiles are the PEM files of a TLS server.
-type TLSFiles struct {
-	// CAFile is the CA that signed the server's and the client's certificates.
-	CAFile string
-	// CertFile and KeyFile are a client certificate and key, for clients that present one.
-	CertFile string
-	KeyFile  string
-	// ServerCertFile and ServerKeyFile are what the server presents.
-	ServerCertFile string
-	ServerKeyFile  string
-}
+type TLSFiles = tlstest.Files
 
 // Server is a running throwaway slapd.
 type Server struct {
@@ -250,7 +242,7 @@ func start(dir string, opts Options) (*Server, error) {
 		return nil, err
 	}
 	if opts.TLS {
-		if s.TLS, err = writeTLSFiles(dir); err != nil {
+		if s.TLS, err = tlstest.Write(dir, "slapdtest"); err != nil {
 			return nil, err
 		}
 		for _, f := range []string{s.TLS.CAFile, s.TLS.ServerCertFile, s.TLS.ServerKeyFile} {
@@ -521,7 +513,7 @@ func (s *Server) ClientTLS() *tls.Config {
 	if s.TLS == nil {
 		return nil
 	}
-	cfg, err := clientTLS(s.TLS.CAFile)
+	cfg, err := tlstest.ClientConfig(s.TLS.CAFile)
 	if err != nil {
 		panic(err) // the files were written by this package
 	}

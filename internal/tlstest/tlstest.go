@@ -1,4 +1,7 @@
-package redistest
+// Package tlstest makes the throwaway certificates the test servers (redistest, slapdtest)
+// serve TLS with: a CA, a server certificate for 127.0.0.1 and localhost, and a client
+// certificate, as PEM files.
+package tlstest
 
 import (
 	"crypto/ecdsa"
@@ -17,17 +20,29 @@ import (
 	"time"
 )
 
-// writeTLSFiles makes a CA, a server certificate for 127.0.0.1 and localhost, and a client
+// Files are the PEM files of a TLS server.
+type Files struct {
+	// CAFile is the CA that signed the server's and the client's certificates.
+	CAFile string
+	// CertFile and KeyFile are a client certificate and key, for clients that present one.
+	CertFile string
+	KeyFile  string
+	// ServerCertFile and ServerKeyFile are what the server presents.
+	ServerCertFile string
+	ServerKeyFile  string
+}
+
+// Write makes a CA, a server certificate for 127.0.0.1 and localhost, and a client
 // certificate, and writes them as PEM files into dir.
-func writeTLSFiles(dir string) (*TLSFiles, error) {
+func Write(dir, name string) (*Files, error) {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, fmt.Errorf("redistest: CA key: %w", err)
+		return nil, fmt.Errorf("%s: CA key: %w", name, err)
 	}
 	now := time.Now()
 	caTmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "redistest CA"},
+		Subject:               pkix.Name{CommonName: name + " CA"},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.Add(24 * time.Hour),
 		IsCA:                  true,
@@ -36,13 +51,13 @@ func writeTLSFiles(dir string) (*TLSFiles, error) {
 	}
 	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
 	if err != nil {
-		return nil, fmt.Errorf("redistest: CA certificate: %w", err)
+		return nil, fmt.Errorf("%s: CA certificate: %w", name, err)
 	}
 	caCert, err := x509.ParseCertificate(caDER)
 	if err != nil {
-		return nil, fmt.Errorf("redistest: CA certificate: %w", err)
+		return nil, fmt.Errorf("%s: CA certificate: %w", name, err)
 	}
-	files := &TLSFiles{
+	files := &Files{
 		CAFile:         filepath.Join(dir, "ca.crt"),
 		ServerCertFile: filepath.Join(dir, "server.crt"),
 		ServerKeyFile:  filepath.Join(dir, "server.key"),
@@ -55,7 +70,7 @@ func writeTLSFiles(dir string) (*TLSFiles, error) {
 	leaf := func(serial int64, cn string, usage x509.ExtKeyUsage, certFile, keyFile string) error {
 		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		if err != nil {
-			return fmt.Errorf("redistest: %s key: %w", cn, err)
+			return fmt.Errorf("%s: %s key: %w", name, cn, err)
 		}
 		tmpl := &x509.Certificate{
 			SerialNumber: big.NewInt(serial),
@@ -69,11 +84,11 @@ func writeTLSFiles(dir string) (*TLSFiles, error) {
 		}
 		der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
 		if err != nil {
-			return fmt.Errorf("redistest: %s certificate: %w", cn, err)
+			return fmt.Errorf("%s: %s certificate: %w", name, cn, err)
 		}
 		keyDER, err := x509.MarshalPKCS8PrivateKey(key)
 		if err != nil {
-			return fmt.Errorf("redistest: %s key: %w", cn, err)
+			return fmt.Errorf("%s: %s key: %w", name, cn, err)
 		}
 		if err := writePEM(certFile, "CERTIFICATE", der); err != nil {
 			return err
@@ -83,7 +98,7 @@ func writeTLSFiles(dir string) (*TLSFiles, error) {
 	if err := leaf(2, "localhost", x509.ExtKeyUsageServerAuth, files.ServerCertFile, files.ServerKeyFile); err != nil {
 		return nil, err
 	}
-	if err := leaf(3, "redistest client", x509.ExtKeyUsageClientAuth, files.CertFile, files.KeyFile); err != nil {
+	if err := leaf(3, name+" client", x509.ExtKeyUsageClientAuth, files.CertFile, files.KeyFile); err != nil {
 		return nil, err
 	}
 	return files, nil
@@ -92,19 +107,20 @@ func writeTLSFiles(dir string) (*TLSFiles, error) {
 func writePEM(path, typ string, der []byte) error {
 	data := pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
 	if err := os.WriteFile(path, data, 0o600); err != nil {
-		return fmt.Errorf("redistest: write %s: %w", filepath.Base(path), err)
+		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
 	}
 	return nil
 }
 
-func clientTLS(caFile string) (*tls.Config, error) {
+// ClientConfig trusts the CA in caFile and verifies the server as 127.0.0.1.
+func ClientConfig(caFile string) (*tls.Config, error) {
 	pemData, err := os.ReadFile(caFile)
 	if err != nil {
-		return nil, fmt.Errorf("redistest: read CA: %w", err)
+		return nil, fmt.Errorf("tlstest: read CA: %w", err)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(pemData) {
-		return nil, errors.New("redistest: CA file holds no certificate")
+		return nil, errors.New("tlstest: CA file holds no certificate")
 	}
-	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12, ServerName: "127.0.0.1"}, nil
 }
