@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"runtime/debug"
 	"sort"
@@ -17,7 +16,6 @@ import (
 	"github.com/bwmarrin/discordgo"
 	"github.com/rs/zerolog"
 
-	"github.com/accessbot/accessbot/audit"
 	"github.com/accessbot/accessbot/bot"
 	"github.com/accessbot/accessbot/grants"
 	"github.com/accessbot/accessbot/internal/clock"
@@ -38,14 +36,10 @@ const (
 	DefaultLateTimeout = 30 * time.Second
 	// maxBody bounds what is read of a request before its signature is checked.
 	maxBody = 1 << 20
-	// authFailuresPerMinute bounds the audit events and log lines for refused requests.
-	authFailuresPerMinute = 30
 )
 
 // AuditLog records an audit event in its own transaction; *storage.DB is one.
-type AuditLog interface {
-	AppendAudit(ctx context.Context, e audit.Event) (audit.Event, error)
-}
+type AuditLog = bot.AuditLog
 
 // ServerOptions configure a Server.
 type ServerOptions struct {
@@ -78,18 +72,17 @@ type ServerOptions struct {
 // Server receives Discord interactions, over HTTP (Mount) or the gateway (RunGateway), and
 // answers them through the same code.
 type Server struct {
-	client      *Client
-	handler     bot.Handler
-	links       *Links
-	requestable func(context.Context, grants.Actor) ([]*grants.Resource, error)
-	verifier    *Verifier
-	audit       AuditLog
-	clock       clock.Clock
-	log         zerolog.Logger
-	budget      time.Duration
-	lateTimeout time.Duration
-	limiter     failureLimiter
-	wg          sync.WaitGroup
+	client       *Client
+	handler      bot.Handler
+	links        *Links
+	requestable  func(context.Context, grants.Actor) ([]*grants.Resource, error)
+	verifier     *Verifier
+	authFailures *bot.AuthFailures
+	clock        clock.Clock
+	log          zerolog.Logger
+	budget       time.Duration
+	lateTimeout  time.Duration
+	wg           sync.WaitGroup
 }
 
 // NewServer returns a Server that answers through c. A public key that is set must parse.
@@ -117,17 +110,18 @@ func NewServer(c *Client, o ServerOptions) (*Server, error) {
 	if o.LateTimeout <= 0 {
 		o.LateTimeout = DefaultLateTimeout
 	}
+	log := o.Log.With().Str("platform", PlatformName).Logger()
 	return &Server{
-		client:      c,
-		handler:     o.Handler,
-		links:       o.Links,
-		requestable: o.Requestable,
-		verifier:    &Verifier{Key: key, Window: o.Window, Clock: o.Clock, MaxEntries: o.ReplayEntries},
-		audit:       o.Audit,
-		clock:       o.Clock,
-		log:         o.Log.With().Str("platform", PlatformName).Logger(),
-		budget:      o.Budget,
-		lateTimeout: o.LateTimeout,
+		client:       c,
+		handler:      o.Handler,
+		authFailures: bot.NewAuthFailures(PlatformName, o.Audit, o.Clock, log),
+		links:        o.Links,
+		requestable:  o.Requestable,
+		verifier:     &Verifier{Key: key, Window: o.Window, Clock: o.Clock, MaxEntries: o.ReplayEntries},
+		clock:        o.Clock,
+		log:          log,
+		budget:       o.Budget,
+		lateTimeout:  o.LateTimeout,
 	}, nil
 }
 
@@ -157,7 +151,7 @@ func (s *Server) ServeInteraction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.verifier.Verify(r.Header, body); err != nil {
-		s.authFailed(r.Context(), r.URL.Path, clientIP(r), err)
+		s.authFailures.Record(r.Context(), r, err)
 		http.Error(w, "invalid request signature", http.StatusUnauthorized)
 		return
 	}
@@ -184,64 +178,6 @@ func (s *Server) Handle(ctx context.Context, ic *discordgo.Interaction) Response
 	}
 	s.log.Debug().Uint8("type", uint8(ic.Type)).Msg("ignored a Discord interaction of this type")
 	return message(problemView("accessbot does not know this kind of interaction."), true)
-}
-
-// authFailed records a refused request: a log line and an auth.failed audit event, never the
-// body or the signature.
-func (s *Server) authFailed(ctx context.Context, path, remote string, reason error) {
-	now := s.clock.Now()
-	ok, suppressed := s.limiter.allow(now)
-	if !ok {
-		return
-	}
-	s.log.Warn().Str("path", path).Str("remote", remote).Str("reason", reason.Error()).
-		Int("suppressed", suppressed).Msg("refused a Discord request: invalid signature")
-	if s.audit == nil {
-		return
-	}
-	data := map[string]string{"platform": PlatformName, "path": path, "remote": remote, "reason": reason.Error()}
-	if suppressed > 0 {
-		data["suppressed"] = fmt.Sprint(suppressed)
-	}
-	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if _, err := s.audit.AppendAudit(actx, audit.Event{
-		At: now, Type: audit.AuthFailed, Actor: "unknown", Data: data,
-	}); err != nil {
-		s.log.Error().Err(err).Msg("record auth.failed audit event")
-	}
-}
-
-// failureLimiter lets through at most authFailuresPerMinute events a minute.
-type failureLimiter struct {
-	mu         sync.Mutex
-	start      time.Time
-	n          int
-	suppressed int
-}
-
-func (l *failureLimiter) allow(now time.Time) (bool, int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if now.Sub(l.start) >= time.Minute || now.Before(l.start) {
-		l.start, l.n = now, 0
-	}
-	if l.n >= authFailuresPerMinute {
-		l.suppressed++
-		return false, 0
-	}
-	l.n++
-	suppressed := l.suppressed
-	l.suppressed = 0
-	return true, suppressed
-}
-
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 func writeJSON(w http.ResponseWriter, payload any) {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"runtime/debug"
@@ -19,7 +18,6 @@ import (
 	"github.com/rs/zerolog"
 	slackapi "github.com/slack-go/slack"
 
-	"github.com/accessbot/accessbot/audit"
 	"github.com/accessbot/accessbot/bot"
 	"github.com/accessbot/accessbot/internal/clock"
 )
@@ -39,15 +37,10 @@ const (
 	// maxBody bounds what is read of a request before its signature is checked. Slack's
 	// largest payloads (a click on a long message, with the message) are far smaller.
 	maxBody = 1 << 20
-	// authFailuresPerMinute bounds the audit events and log lines for refused requests, so a
-	// flood of forged requests cannot flood the audit log; the rest are counted in the next one.
-	authFailuresPerMinute = 30
 )
 
 // AuditLog records an audit event in its own transaction; *storage.DB is one.
-type AuditLog interface {
-	AppendAudit(ctx context.Context, e audit.Event) (audit.Event, error)
-}
+type AuditLog = bot.AuditLog
 
 // ServerOptions configure a Server.
 type ServerOptions struct {
@@ -75,17 +68,16 @@ type ServerOptions struct {
 // Server receives Slack's slash commands and interactions, over HTTP (Mount) or Socket Mode
 // (RunSocketMode), and answers them through the same code.
 type Server struct {
-	client      *Client
-	handler     bot.Handler
-	verifier    *Verifier
-	audit       AuditLog
-	clock       clock.Clock
-	log         zerolog.Logger
-	budget      time.Duration
-	lateTimeout time.Duration
-	appToken    string
-	limiter     failureLimiter
-	wg          sync.WaitGroup
+	client       *Client
+	handler      bot.Handler
+	verifier     *Verifier
+	authFailures *bot.AuthFailures
+	clock        clock.Clock
+	log          zerolog.Logger
+	budget       time.Duration
+	lateTimeout  time.Duration
+	appToken     string
+	wg           sync.WaitGroup
 }
 
 // NewServer returns a Server that answers through c.
@@ -107,12 +99,12 @@ func NewServer(c *Client, o ServerOptions) (*Server, error) {
 	}
 	log := o.Log.With().Str("platform", PlatformName).Logger()
 	return &Server{
-		client:  c,
-		handler: o.Handler,
+		client:       c,
+		handler:      o.Handler,
+		authFailures: bot.NewAuthFailures(PlatformName, o.Audit, o.Clock, log),
 		verifier: &Verifier{
 			Secret: []byte(o.SigningSecret), Window: o.Window, Clock: o.Clock, MaxEntries: o.ReplayEntries,
 		},
-		audit:       o.Audit,
 		clock:       o.Clock,
 		log:         log,
 		budget:      o.Budget,
@@ -180,69 +172,11 @@ func (s *Server) readVerified(w http.ResponseWriter, r *http.Request) ([]byte, b
 		return nil, false
 	}
 	if err := s.verifier.Verify(r.Header, body); err != nil {
-		s.authFailed(r.Context(), r.URL.Path, clientIP(r), err)
+		s.authFailures.Record(r.Context(), r, err)
 		http.Error(w, "invalid request signature", http.StatusUnauthorized)
 		return nil, false
 	}
 	return body, true
-}
-
-// authFailed records a refused request: a log line and an auth.failed audit event, never the
-// body or the signature.
-func (s *Server) authFailed(ctx context.Context, path, remote string, reason error) {
-	now := s.clock.Now()
-	ok, suppressed := s.limiter.allow(now)
-	if !ok {
-		return
-	}
-	s.log.Warn().Str("path", path).Str("remote", remote).Str("reason", reason.Error()).
-		Int("suppressed", suppressed).Msg("refused a Slack request: invalid signature")
-	if s.audit == nil {
-		return
-	}
-	data := map[string]string{"platform": PlatformName, "path": path, "remote": remote, "reason": reason.Error()}
-	if suppressed > 0 {
-		data["suppressed"] = fmt.Sprint(suppressed)
-	}
-	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if _, err := s.audit.AppendAudit(actx, audit.Event{
-		At: now, Type: audit.AuthFailed, Actor: "unknown", Data: data,
-	}); err != nil {
-		s.log.Error().Err(err).Msg("record auth.failed audit event")
-	}
-}
-
-// failureLimiter lets through at most authFailuresPerMinute events a minute.
-type failureLimiter struct {
-	mu         sync.Mutex
-	start      time.Time
-	n          int
-	suppressed int
-}
-
-func (l *failureLimiter) allow(now time.Time) (bool, int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if now.Sub(l.start) >= time.Minute || now.Before(l.start) {
-		l.start, l.n = now, 0
-	}
-	if l.n >= authFailuresPerMinute {
-		l.suppressed++
-		return false, 0
-	}
-	l.n++
-	suppressed := l.suppressed
-	l.suppressed = 0
-	return true, suppressed
-}
-
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // outcome is what handling a command or interaction produced: the payload to answer Slack with

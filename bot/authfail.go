@@ -1,0 +1,98 @@
+package bot
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/accessbot/accessbot/audit"
+	"github.com/accessbot/accessbot/internal/clock"
+)
+
+// AuditLog records an audit event in its own transaction; *storage.DB is one.
+type AuditLog interface {
+	AppendAudit(ctx context.Context, e audit.Event) (audit.Event, error)
+}
+
+// AuthFailuresPerMinute bounds the audit events and log lines for refused requests, so that a
+// flood of forged requests cannot flood the audit log; the rest are counted in the next one.
+const AuthFailuresPerMinute = 30
+
+// AuthFailures records the inbound requests a platform's endpoint refused (a bad signature, a
+// stale timestamp, a replay): a log line and an auth.failed audit event, at most
+// AuthFailuresPerMinute a minute, never the body or the signature.
+type AuthFailures struct {
+	platform string
+	audit    AuditLog
+	clock    clock.Clock
+	log      zerolog.Logger
+
+	mu         sync.Mutex
+	start      time.Time
+	n          int
+	suppressed int
+}
+
+// NewAuthFailures returns the recorder of one platform's refused requests; with a nil audit
+// log they are only logged.
+func NewAuthFailures(platform string, log AuditLog, clk clock.Clock, l zerolog.Logger) *AuthFailures {
+	return &AuthFailures{platform: platform, audit: log, clock: clk, log: l}
+}
+
+// Record records one refused request to path from the client of r.
+func (f *AuthFailures) Record(ctx context.Context, r *http.Request, reason error) {
+	now := f.clock.Now()
+	ok, suppressed := f.allow(now)
+	if !ok {
+		return
+	}
+	path, remote := r.URL.Path, ClientIP(r)
+	f.log.Warn().Str("path", path).Str("remote", remote).Str("reason", reason.Error()).
+		Int("suppressed", suppressed).Msg("refused a request: invalid signature")
+	if f.audit == nil {
+		return
+	}
+	data := map[string]string{"platform": f.platform, "path": path, "remote": remote, "reason": reason.Error()}
+	if suppressed > 0 {
+		data["suppressed"] = fmt.Sprint(suppressed)
+	}
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, err := f.audit.AppendAudit(actx, audit.Event{
+		At: now, Type: audit.AuthFailed, Actor: "unknown", Data: data,
+	}); err != nil {
+		f.log.Error().Err(err).Msg("record auth.failed audit event")
+	}
+}
+
+// allow lets through at most AuthFailuresPerMinute a minute, and says how many it held back
+// since the last one it let through.
+func (f *AuthFailures) allow(now time.Time) (bool, int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if now.Sub(f.start) >= time.Minute || now.Before(f.start) {
+		f.start, f.n = now, 0
+	}
+	if f.n >= AuthFailuresPerMinute {
+		f.suppressed++
+		return false, 0
+	}
+	f.n++
+	suppressed := f.suppressed
+	f.suppressed = 0
+	return true, suppressed
+}
+
+// ClientIP is the address of the peer of r, without its port.
+func ClientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
