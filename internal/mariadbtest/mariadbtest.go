@@ -24,8 +24,8 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
+	"github.com/accessbot/accessbot/internal/servertest"
 	"net"
 	"os"
 	"os/exec"
@@ -69,97 +69,17 @@ type Server struct {
 // Start starts a server of its own for t and stops it when t ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	dir, err := makeDir()
+	dir, err := servertest.MakeDir("mariadbtest")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	s, err := start(dir)
 	if err != nil {
-		handle(t, err)
+		servertest.Handle(t, err)
 	}
 	t.Cleanup(s.Stop)
 	return s
-}
-
-// parentDir is where servers keep their files: $MARIADBTEST_DIR when set, else /dev/shm when it
-// is a memory file system with room to spare, else the temp dir.
-func parentDir() string {
-	if d := os.Getenv("MARIADBTEST_DIR"); d != "" {
-		return d
-	}
-	var st syscall.Statfs_t
-	const tmpfsMagic = 0x01021994
-	if err := syscall.Statfs("/dev/shm", &st); err == nil && st.Type == tmpfsMagic &&
-		st.Bavail*uint64(st.Bsize) >= 1<<30 {
-		return "/dev/shm"
-	}
-	return os.TempDir()
-}
-
-func makeDir() (string, error) {
-	dir, err := os.MkdirTemp(parentDir(), "mariadbtest-")
-	if err != nil {
-		dir, err = os.MkdirTemp("", "mariadbtest-")
-	}
-	if err != nil {
-		return "", fmt.Errorf("mariadbtest: make temp dir: %w", err)
-	}
-	return dir, nil
-}
-
-var shared struct {
-	once sync.Once
-	srv  *Server
-	err  error
-	dir  string
-}
-
-// Shared returns the package's shared server, started by the first test that asks. Main stops
-// it after the last test.
-func Shared(t testing.TB) *Server {
-	t.Helper()
-	shared.once.Do(func() {
-		dir, err := makeDir()
-		if err != nil {
-			shared.err = err
-			return
-		}
-		shared.dir = dir
-		shared.srv, shared.err = start(dir)
-	})
-	if shared.err != nil {
-		handle(t, shared.err)
-	}
-	return shared.srv
-}
-
-// Main runs a package's tests and then stops the shared server, if one started. Call it from
-// TestMain.
-func Main(m *testing.M) {
-	code := m.Run()
-	if shared.srv != nil {
-		shared.srv.Stop()
-	}
-	if shared.dir != "" {
-		os.RemoveAll(shared.dir)
-	}
-	os.Exit(code)
-}
-
-// errUnavailable marks a machine without the binaries (or without a user to run them as).
-type errUnavailable struct{ msg string }
-
-func (e errUnavailable) Error() string { return e.msg }
-
-// handle skips or fails t: a missing MariaDB fails only in CI.
-func handle(t testing.TB, err error) {
-	t.Helper()
-	var u errUnavailable
-	if errors.As(err, &u) && os.Getenv("CI") != "true" {
-		t.Skip(u.msg)
-	}
-	t.Fatal(err)
 }
 
 // findBins returns the server binary and the script that installs the system tables.
@@ -189,7 +109,7 @@ func findBins() (server, install string, err error) {
 		}
 	}
 	if server == "" || install == "" {
-		return "", "", errUnavailable{"mariadbtest: no MariaDB binaries (/usr/sbin/mariadbd and mariadb-install-db); " + InstallHint}
+		return "", "", servertest.Unavailable{Msg: "mariadbtest: no MariaDB binaries (/usr/sbin/mariadbd and mariadb-install-db); " + InstallHint}
 	}
 	return server, install, nil
 }
@@ -209,7 +129,7 @@ func credential() (*syscall.Credential, error) {
 	}
 	u, err := user.Lookup("mysql")
 	if err != nil {
-		return nil, errUnavailable{"mariadbtest: running as root, and mariadbd refuses root; there is no user mysql to run it as (" +
+		return nil, servertest.Unavailable{Msg: "mariadbtest: running as root, and mariadbd refuses root; there is no user mysql to run it as (" +
 			InstallHint + ", or useradd --system mysql)"}
 	}
 	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
@@ -250,7 +170,7 @@ func start(dir string) (*Server, error) {
 	}
 	// A port can be taken between finding it free and the server binding it: try a few.
 	for attempt := 0; ; attempt++ {
-		if s.Port, err = freePort(); err != nil {
+		if s.Port, err = servertest.FreePort(); err != nil {
 			return nil, err
 		}
 		err = s.run()
@@ -331,15 +251,6 @@ func (s *Server) chown(p string) error {
 
 func (s *Server) dataDir() string { return filepath.Join(s.Dir, "data") }
 func (s *Server) logPath() string { return filepath.Join(s.Dir, "error.log") }
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("mariadbtest: find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
 
 // DSNFor returns a DSN that connects over TCP as user with password to database (none when
 // empty), with short timeouts.
@@ -557,3 +468,16 @@ func (s *Server) NewDatabase(t testing.TB) string {
 	})
 	return s.DSNFor("root", "", name)
 }
+
+var shared servertest.Shared[*Server]
+
+// Shared returns the package's shared server, started by the first test that asks. Main stops
+// it after the last test.
+func Shared(t testing.TB) *Server {
+	t.Helper()
+	return shared.Get(t, "mariadbtest", start)
+}
+
+// Main runs a package's tests and then stops the shared server, if one started. Call it from
+// TestMain.
+func Main(m *testing.M) { shared.Main(m) }

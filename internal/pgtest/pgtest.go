@@ -23,9 +23,8 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
-	"net"
+	"github.com/accessbot/accessbot/internal/servertest"
 	"os"
 	"os/exec"
 	"os/user"
@@ -66,99 +65,17 @@ type Server struct {
 // Start starts a server of its own for t and stops it when t ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	dir, err := makeDir()
+	dir, err := servertest.MakeDir("pgtest")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	s, err := start(dir)
 	if err != nil {
-		handle(t, err)
+		servertest.Handle(t, err)
 	}
 	t.Cleanup(s.Stop)
 	return s
-}
-
-// parentDir is where servers keep their files: $PGTEST_DIR when set, else /dev/shm when it is
-// a memory file system with room to spare (creating a database there takes milliseconds, on a
-// disk a third of a second even with fsync off), else the temp dir.
-func parentDir() string {
-	if d := os.Getenv("PGTEST_DIR"); d != "" {
-		return d
-	}
-	var st syscall.Statfs_t
-	const tmpfsMagic = 0x01021994
-	if err := syscall.Statfs("/dev/shm", &st); err == nil && st.Type == tmpfsMagic &&
-		st.Bavail*uint64(st.Bsize) >= 1<<30 {
-		return "/dev/shm"
-	}
-	return os.TempDir()
-}
-
-// makeDir makes a directory for one server under parentDir, or the temp dir when that fails.
-func makeDir() (string, error) {
-	dir, err := os.MkdirTemp(parentDir(), "pgtest-")
-	if err != nil {
-		dir, err = os.MkdirTemp("", "pgtest-")
-	}
-	if err != nil {
-		return "", fmt.Errorf("pgtest: make temp dir: %w", err)
-	}
-	return dir, nil
-}
-
-var shared struct {
-	once sync.Once
-	srv  *Server
-	err  error
-	dir  string
-}
-
-// Shared returns the package's shared server, started by the first test that asks. Main stops
-// it after the last test.
-func Shared(t testing.TB) *Server {
-	t.Helper()
-	shared.once.Do(func() {
-		dir, err := makeDir()
-		if err != nil {
-			shared.err = err
-			return
-		}
-		shared.dir = dir
-		shared.srv, shared.err = start(dir)
-	})
-	if shared.err != nil {
-		handle(t, shared.err)
-	}
-	return shared.srv
-}
-
-// Main runs a package's tests and then stops the shared server, if one started. Call it from
-// TestMain.
-func Main(m *testing.M) {
-	code := m.Run()
-	if shared.srv != nil {
-		shared.srv.Stop()
-	}
-	if shared.dir != "" {
-		os.RemoveAll(shared.dir)
-	}
-	os.Exit(code)
-}
-
-// errUnavailable marks a machine without the binaries (or without a user to run them as).
-type errUnavailable struct{ msg string }
-
-func (e errUnavailable) Error() string { return e.msg }
-
-// handle skips or fails t: a missing PostgreSQL fails only in CI.
-func handle(t testing.TB, err error) {
-	t.Helper()
-	var u errUnavailable
-	if errors.As(err, &u) && os.Getenv("CI") != "true" {
-		t.Skip(u.msg)
-	}
-	t.Fatal(err)
 }
 
 // findBin returns the directory with initdb and postgres: the highest version under
@@ -181,7 +98,7 @@ func findBin() (string, error) {
 			return d, nil
 		}
 	}
-	return "", errUnavailable{"pgtest: no PostgreSQL binaries (initdb, postgres) in /usr/lib/postgresql/*/bin or PATH; " + InstallHint}
+	return "", servertest.Unavailable{Msg: "pgtest: no PostgreSQL binaries (initdb, postgres) in /usr/lib/postgresql/*/bin or PATH; " + InstallHint}
 }
 
 func isExecutable(p string) bool {
@@ -197,7 +114,7 @@ func credential() (*syscall.Credential, error) {
 	}
 	u, err := user.Lookup("postgres")
 	if err != nil {
-		return nil, errUnavailable{"pgtest: running as root, and initdb refuses root; there is no user postgres to run it as (" +
+		return nil, servertest.Unavailable{Msg: "pgtest: running as root, and initdb refuses root; there is no user postgres to run it as (" +
 			InstallHint + ", or useradd --system postgres)"}
 	}
 	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
@@ -241,7 +158,7 @@ func start(dir string) (*Server, error) {
 	}
 	// A port can be taken between finding it free and the server binding it: try a few.
 	for attempt := 0; ; attempt++ {
-		if s.Port, err = freePort(); err != nil {
+		if s.Port, err = servertest.FreePort(); err != nil {
 			return nil, err
 		}
 		err = s.run()
@@ -295,15 +212,6 @@ func (s *Server) prepare(cmd *exec.Cmd) {
 		// If the test binary dies without cleaning up, the server shuts down with it.
 		Pdeathsig: syscall.SIGQUIT,
 	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("pgtest: find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func (s *Server) dsn(database string) string {
@@ -467,3 +375,16 @@ func (s *Server) NewDatabase(t testing.TB) string {
 	})
 	return s.dsn(name)
 }
+
+var shared servertest.Shared[*Server]
+
+// Shared returns the package's shared server, started by the first test that asks. Main stops
+// it after the last test.
+func Shared(t testing.TB) *Server {
+	t.Helper()
+	return shared.Get(t, "pgtest", start)
+}
+
+// Main runs a package's tests and then stops the shared server, if one started. Call it from
+// TestMain.
+func Main(m *testing.M) { shared.Main(m) }

@@ -25,8 +25,8 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
-	"errors"
 	"fmt"
+	"github.com/accessbot/accessbot/internal/servertest"
 	"github.com/accessbot/accessbot/internal/tlstest"
 	"net"
 	"os"
@@ -93,64 +93,10 @@ func StartWith(t testing.TB, opts Options) *Server {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	s, err := start(dir, opts)
 	if err != nil {
-		handle(t, err)
+		servertest.Handle(t, err)
 	}
 	t.Cleanup(s.Stop)
 	return s
-}
-
-var shared struct {
-	once sync.Once
-	srv  *Server
-	err  error
-	dir  string
-}
-
-// Shared returns the package's shared plain-TCP server, started by the first test that asks.
-// Main stops it after the last test.
-func Shared(t testing.TB) *Server {
-	t.Helper()
-	shared.once.Do(func() {
-		dir, err := os.MkdirTemp("", "redistest-")
-		if err != nil {
-			shared.err = fmt.Errorf("redistest: make temp dir: %w", err)
-			return
-		}
-		shared.dir = dir
-		shared.srv, shared.err = start(dir, Options{})
-	})
-	if shared.err != nil {
-		handle(t, shared.err)
-	}
-	return shared.srv
-}
-
-// Main runs a package's tests and then stops the shared server, if one started. Call it from
-// TestMain.
-func Main(m *testing.M) {
-	code := m.Run()
-	if shared.srv != nil {
-		shared.srv.Stop()
-	}
-	if shared.dir != "" {
-		os.RemoveAll(shared.dir)
-	}
-	os.Exit(code)
-}
-
-// errUnavailable marks a machine without the binary.
-type errUnavailable struct{ msg string }
-
-func (e errUnavailable) Error() string { return e.msg }
-
-// handle skips or fails t: a missing redis-server fails only in CI.
-func handle(t testing.TB, err error) {
-	t.Helper()
-	var u errUnavailable
-	if errors.As(err, &u) && os.Getenv("CI") != "true" {
-		t.Skip(u.msg)
-	}
-	t.Fatal(err)
 }
 
 // findBin returns the path of redis-server: the PATH, else where Debian puts it.
@@ -163,7 +109,7 @@ func findBin() (string, error) {
 			return p, nil
 		}
 	}
-	return "", errUnavailable{"redistest: no redis-server in PATH or /usr/bin; " + InstallHint}
+	return "", servertest.Unavailable{Msg: "redistest: no redis-server in PATH or /usr/bin; " + InstallHint}
 }
 
 func randomHex(n int) string {
@@ -190,7 +136,7 @@ func start(dir string, opts Options) (*Server, error) {
 	}
 	// A port can be taken between finding it free and the server binding it: try a few.
 	for attempt := 0; ; attempt++ {
-		if s.Port, err = freePort(); err != nil {
+		if s.Port, err = servertest.FreePort(); err != nil {
 			return nil, err
 		}
 		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port))
@@ -236,15 +182,6 @@ func (s *Server) config() string {
 	line("user default off")
 	line("user %s on >%s ~* &* +@all", AdminUser, s.AdminPassword)
 	return b.String()
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("redistest: find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // run starts redis-server on s.Port and waits until it answers PING.
@@ -412,3 +349,16 @@ func (s *Server) AddUser(t testing.TB, name, password string, rules ...string) {
 		}
 	})
 }
+
+var shared servertest.Shared[*Server]
+
+// Shared returns the package's shared server, started by the first test that asks. Main stops
+// it after the last test.
+func Shared(t testing.TB) *Server {
+	t.Helper()
+	return shared.Get(t, "redistest", func(dir string) (*Server, error) { return start(dir, Options{}) })
+}
+
+// Main runs a package's tests and then stops the shared server, if one started. Call it from
+// TestMain.
+func Main(m *testing.M) { shared.Main(m) }

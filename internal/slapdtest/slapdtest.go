@@ -28,8 +28,8 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
-	"errors"
 	"fmt"
+	"github.com/accessbot/accessbot/internal/servertest"
 	"github.com/accessbot/accessbot/internal/tlstest"
 	"net"
 	"os"
@@ -119,64 +119,10 @@ func StartWith(t testing.TB, opts Options) *Server {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	s, err := start(dir, opts)
 	if err != nil {
-		handle(t, err)
+		servertest.Handle(t, err)
 	}
 	t.Cleanup(s.Stop)
 	return s
-}
-
-var shared struct {
-	once sync.Once
-	srv  *Server
-	err  error
-	dir  string
-}
-
-// Shared returns the package's shared server, started by the first test that asks. Main stops
-// it after the last test.
-func Shared(t testing.TB) *Server {
-	t.Helper()
-	shared.once.Do(func() {
-		dir, err := os.MkdirTemp("", "slapdtest-")
-		if err != nil {
-			shared.err = fmt.Errorf("slapdtest: make temp dir: %w", err)
-			return
-		}
-		shared.dir = dir
-		shared.srv, shared.err = start(dir, Options{})
-	})
-	if shared.err != nil {
-		handle(t, shared.err)
-	}
-	return shared.srv
-}
-
-// Main runs a package's tests and then stops the shared server, if one started. Call it from
-// TestMain.
-func Main(m *testing.M) {
-	code := m.Run()
-	if shared.srv != nil {
-		shared.srv.Stop()
-	}
-	if shared.dir != "" {
-		os.RemoveAll(shared.dir)
-	}
-	os.Exit(code)
-}
-
-// errUnavailable marks a machine without the binaries or schemas.
-type errUnavailable struct{ msg string }
-
-func (e errUnavailable) Error() string { return e.msg }
-
-// handle skips or fails t: a missing slapd fails only in CI.
-func handle(t testing.TB, err error) {
-	t.Helper()
-	var u errUnavailable
-	if errors.As(err, &u) && os.Getenv("CI") != "true" {
-		t.Skip(u.msg)
-	}
-	t.Fatal(err)
 }
 
 func findBin(name string) (string, error) {
@@ -188,7 +134,7 @@ func findBin(name string) (string, error) {
 	if p, err := exec.LookPath(name); err == nil {
 		return p, nil
 	}
-	return "", errUnavailable{"slapdtest: no " + name + " in /usr/sbin or PATH; " + InstallHint}
+	return "", servertest.Unavailable{Msg: "slapdtest: no " + name + " in /usr/sbin or PATH; " + InstallHint}
 }
 
 // credential returns who to run slapd as: nil for the current user, the openldap user when
@@ -229,7 +175,7 @@ func start(dir string, opts Options) (*Server, error) {
 	}
 	for _, schema := range []string{"core", "cosine", "nis", "inetorgperson"} {
 		if _, err := os.Stat(filepath.Join(schemaDir, schema+".ldif")); err != nil {
-			return nil, errUnavailable{"slapdtest: no " + schema + ".ldif in " + schemaDir + "; " + InstallHint}
+			return nil, servertest.Unavailable{Msg: "slapdtest: no " + schema + ".ldif in " + schemaDir + "; " + InstallHint}
 		}
 	}
 	cred, err := credential()
@@ -267,12 +213,12 @@ func start(dir string, opts Options) (*Server, error) {
 	}
 	// A port can be taken between finding it free and the server binding it: try a few.
 	for attempt := 0; ; attempt++ {
-		if s.Port, err = freePort(); err != nil {
+		if s.Port, err = servertest.FreePort(); err != nil {
 			return nil, err
 		}
 		s.URL = "ldap://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port))
 		if s.TLS != nil {
-			port, err := freePort()
+			port, err := servertest.FreePort()
 			if err != nil {
 				return nil, err
 			}
@@ -402,15 +348,6 @@ func (s *Server) prepare(cmd *exec.Cmd) {
 		// If the test binary dies without cleaning up, the server goes with it.
 		Pdeathsig: syscall.SIGKILL,
 	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("slapdtest: find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // run starts slapd on s.Port in the foreground and waits until the root DN can bind.
@@ -688,3 +625,16 @@ func (s *Server) setAccess(rules []string) error {
 	}
 	return nil
 }
+
+var shared servertest.Shared[*Server]
+
+// Shared returns the package's shared server, started by the first test that asks. Main stops
+// it after the last test.
+func Shared(t testing.TB) *Server {
+	t.Helper()
+	return shared.Get(t, "slapdtest", func(dir string) (*Server, error) { return start(dir, Options{}) })
+}
+
+// Main runs a package's tests and then stops the shared server, if one started. Call it from
+// TestMain.
+func Main(m *testing.M) { shared.Main(m) }

@@ -34,6 +34,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/accessbot/accessbot/internal/servertest"
 	"net"
 	"os"
 	"os/exec"
@@ -101,21 +102,6 @@ type Server struct {
 	certN  atomic.Int64
 }
 
-// errUnavailable marks a machine without the binaries or without root.
-type errUnavailable struct{ msg string }
-
-func (e errUnavailable) Error() string { return e.msg }
-
-// handle skips or fails t: a missing sshd fails only in CI.
-func handle(t testing.TB, err error) {
-	t.Helper()
-	var u errUnavailable
-	if errors.As(err, &u) && os.Getenv("CI") != "true" {
-		t.Skip(u.msg)
-	}
-	t.Fatal(err)
-}
-
 // Start starts a server of its own for t and stops it when t ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
@@ -126,49 +112,10 @@ func Start(t testing.TB) *Server {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	s, err := start(dir)
 	if err != nil {
-		handle(t, err)
+		servertest.Handle(t, err)
 	}
 	t.Cleanup(s.Stop)
 	return s
-}
-
-var shared struct {
-	once sync.Once
-	srv  *Server
-	err  error
-	dir  string
-}
-
-// Shared returns the package's shared server, started by the first test that asks. Main stops
-// it after the last test.
-func Shared(t testing.TB) *Server {
-	t.Helper()
-	shared.once.Do(func() {
-		dir, err := os.MkdirTemp("", "sshdtest-")
-		if err != nil {
-			shared.err = fmt.Errorf("sshdtest: %w", err)
-			return
-		}
-		shared.dir = dir
-		shared.srv, shared.err = start(dir)
-	})
-	if shared.err != nil {
-		handle(t, shared.err)
-	}
-	return shared.srv
-}
-
-// Main runs a package's tests and then stops the shared server, if one started. Call it from
-// TestMain.
-func Main(m *testing.M) {
-	code := m.Run()
-	if shared.srv != nil {
-		shared.srv.Stop()
-	}
-	if shared.dir != "" {
-		os.RemoveAll(shared.dir)
-	}
-	os.Exit(code)
 }
 
 // findBinaries returns the absolute paths of sshd (it re-executes itself, so the path must be
@@ -187,7 +134,7 @@ func findBinaries() (sshd, client string, err error) {
 	}
 	client, _ = exec.LookPath("ssh")
 	if sshd == "" || client == "" {
-		return "", "", errUnavailable{"sshdtest: sshd or ssh not found; " + InstallHint}
+		return "", "", servertest.Unavailable{Msg: "sshdtest: sshd or ssh not found; " + InstallHint}
 	}
 	return sshd, client, nil
 }
@@ -203,7 +150,7 @@ func start(dir string) (*Server, error) {
 		return nil, err
 	}
 	if os.Geteuid() != 0 {
-		return nil, errUnavailable{"sshdtest: sshd must run as root to log users in; run the tests as root (as .ci/run does)"}
+		return nil, servertest.Unavailable{Msg: "sshdtest: sshd must run as root to log users in; run the tests as root (as .ci/run does)"}
 	}
 	for _, name := range []string{DefaultUser, DefaultOther} {
 		if err := ensureUser(name); err != nil {
@@ -236,7 +183,7 @@ func start(dir string) (*Server, error) {
 	}
 	// A port can be taken between finding it free and sshd binding it: try a few.
 	for attempt := 0; ; attempt++ {
-		if s.Port, err = freePort(); err != nil {
+		if s.Port, err = servertest.FreePort(); err != nil {
 			return nil, err
 		}
 		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port))
@@ -261,7 +208,7 @@ func ensureUser(name string) error {
 	if _, err := user.Lookup(name); err != nil {
 		useradd, lerr := exec.LookPath("useradd")
 		if lerr != nil {
-			return errUnavailable{"sshdtest: no user " + name + " and no useradd to create it (apt-get install passwd)"}
+			return servertest.Unavailable{Msg: "sshdtest: no user " + name + " and no useradd to create it (apt-get install passwd)"}
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -365,15 +312,6 @@ func (s *Server) TrustCA(key ssh.PublicKey) error {
 		return fmt.Errorf("sshdtest: trust CA: %w", err)
 	}
 	return f.Close()
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("sshdtest: find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func (s *Server) configPath() string { return filepath.Join(s.Dir, "sshd_config") }
@@ -726,3 +664,16 @@ func (s *Server) SignCert(key ssh.PublicKey, serial uint64, principals []string,
 func CertLine(cert *ssh.Certificate) string {
 	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(cert)))
 }
+
+var shared servertest.Shared[*Server]
+
+// Shared returns the package's shared server, started by the first test that asks. Main stops
+// it after the last test.
+func Shared(t testing.TB) *Server {
+	t.Helper()
+	return shared.Get(t, "sshdtest", start)
+}
+
+// Main runs a package's tests and then stops the shared server, if one started. Call it from
+// TestMain.
+func Main(m *testing.M) { shared.Main(m) }
