@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"github.com/accessbot/accessbot/bench/internal/table"
 	"io"
 	"path/filepath"
 	"strings"
@@ -111,13 +112,13 @@ func TestQuickSizesGiveWayToExplicitFlags(t *testing.T) {
 
 func TestFormattingForTheTable(t *testing.T) {
 	tests := []struct{ got, want string }{
-		{thousands(1234567), "1,234,567"},
-		{thousands(999), "999"},
+		{table.Thousands(1234567), "1,234,567"},
+		{table.Thousands(999), "999"},
 		{secs(1500 * time.Millisecond), "1.500 s"},
 		{secs(65 * time.Second), "65.0 s"},
-		{ratio(1, 2), "0.50"},
-		{ratio(1, 1000), "0.001 (1/1000)"},
-		{ratio(1, 0), ""},
+		{table.Ratio(1, 2), "0.50"},
+		{table.Ratio(1, 1000), "0.001 (1/1000)"},
+		{table.Ratio(1, 0), ""},
 		{mb(40 * 1024), "40.0 MB"},
 	}
 	for _, tt := range tests {

@@ -24,14 +24,13 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/accessbot/accessbot/bench/internal/table"
 	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 )
 
@@ -229,9 +228,7 @@ type report struct {
 }
 
 // row is one line of the table.
-type row struct {
-	bench, measure, value, baseline, ratio, goal, met string
-}
+type row = table.Row
 
 func secs(d time.Duration) string {
 	s := d.Seconds()
@@ -245,45 +242,13 @@ func secs(d time.Duration) string {
 	}
 }
 
-func perSec(r float64) string { return fmt.Sprintf("%s/s", thousands(int64(r+0.5))) }
-
 func mb(kb int64) string { return fmt.Sprintf("%.1f MB", float64(kb)/1024) }
-
-func thousands(n int64) string {
-	s := fmt.Sprint(n)
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
-}
-
-func ratio(v, base float64) string {
-	if base == 0 {
-		return ""
-	}
-	r := v / base
-	if r >= 0.01 {
-		return fmt.Sprintf("%.2f", r)
-	}
-	return fmt.Sprintf("%.2g (1/%.0f)", r, 1/r)
-}
-
-func yesNo(ok bool) string {
-	if ok {
-		return "yes"
-	}
-	return "NO"
-}
 
 func (r *report) rows() []row {
 	var rows []row
 	if r.run != nil || r.cron != nil {
 		n, w := r.opts.grants, r.opts.window
-		name := fmt.Sprintf("revocation lateness, %s grants expiring over %s", thousands(int64(n)), w)
+		name := fmt.Sprintf("revocation lateness, %s grants expiring over %s", table.Thousands(int64(n)), w)
 		for _, q := range []struct {
 			measure string
 			pick    func(dist) time.Duration
@@ -293,19 +258,19 @@ func (r *report) rows() []row {
 			{"p99", func(d dist) time.Duration { return d.P99 }, time.Second},
 			{"max", func(d dist) time.Duration { return d.Max }, 0},
 		} {
-			x := row{bench: name, measure: q.measure}
+			x := row{Bench: name, Measure: q.measure}
 			if r.run != nil {
-				x.value = secs(q.pick(r.run.DB))
+				x.Value = secs(q.pick(r.run.DB))
 			}
 			if r.cron != nil {
-				x.baseline = fmt.Sprintf("%s (RunDue every %s)", secs(q.pick(r.cron.DB)), r.cron.CronPeriod)
+				x.Baseline = fmt.Sprintf("%s (RunDue every %s)", secs(q.pick(r.cron.DB)), r.cron.CronPeriod)
 			}
 			if r.run != nil && r.cron != nil {
-				x.ratio = ratio(q.pick(r.run.DB).Seconds(), q.pick(r.cron.DB).Seconds())
+				x.Ratio = table.Ratio(q.pick(r.run.DB).Seconds(), q.pick(r.cron.DB).Seconds())
 			}
 			if q.goal > 0 && r.run != nil {
-				x.goal = "<= " + secs(q.goal)
-				x.met = yesNo(q.pick(r.run.DB) <= q.goal)
+				x.Goal = "<= " + secs(q.goal)
+				x.Met = table.YesNo(q.pick(r.run.DB) <= q.goal)
 			}
 			rows = append(rows, x)
 			name = ""
@@ -313,34 +278,34 @@ func (r *report) rows() []row {
 	}
 	if rc := r.recovery; rc != nil {
 		rows = append(rows,
-			row{bench: fmt.Sprintf("recovery, %s grants overdue at start", thousands(int64(rc.N))), measure: "serve start to all revoked",
-				value: secs(rc.Recovered), baseline: fmt.Sprintf("%s (1 UPDATE + append per tx, sequential)", secs(rc.Floor)),
-				ratio: ratio(rc.Recovered.Seconds(), rc.Floor.Seconds())},
-			row{measure: "serve start to /readyz 200", value: secs(rc.Ready)},
+			row{Bench: fmt.Sprintf("recovery, %s grants overdue at start", table.Thousands(int64(rc.N))), Measure: "serve start to all revoked",
+				Value: secs(rc.Recovered), Baseline: fmt.Sprintf("%s (1 UPDATE + append per tx, sequential)", secs(rc.Floor)),
+				Ratio: table.Ratio(rc.Recovered.Seconds(), rc.Floor.Seconds())},
+			row{Measure: "serve start to /readyz 200", Value: secs(rc.Ready)},
 		)
 	}
 	if a := r.audit; a != nil {
 		rows = append(rows,
-			row{bench: "audit append through storage.Update", measure: "1 event per tx",
-				value: perSec(a.Single), baseline: perSec(a.SinglePlain) + " (plain INSERT, same row)", ratio: ratio(a.Single, a.SinglePlain)},
-			row{measure: fmt.Sprintf("%d events per tx", auditBatch),
-				value: perSec(a.Batched), baseline: perSec(a.BatchedPlain) + " (plain INSERT, same rows)", ratio: ratio(a.Batched, a.BatchedPlain)},
-			row{bench: fmt.Sprintf("audit verify, %s events", thousands(int64(a.VerifyN))), measure: "`accessbot audit verify` (process)",
-				value: secs(a.VerifyCLI), baseline: secs(a.ScanRaw) + " (plain SELECT of the rows, no hashing)",
-				ratio: ratio(a.VerifyCLI.Seconds(), a.ScanRaw.Seconds()), goal: "<= 3 s", met: yesNo(a.VerifyCLI <= 3*time.Second)},
-			row{measure: "audit.Verify (in process)", value: secs(a.VerifyInProc), baseline: secs(a.ScanRaw),
-				ratio: ratio(a.VerifyInProc.Seconds(), a.ScanRaw.Seconds())},
-			row{measure: "storage.ScanAudit (no hashing)", value: secs(a.ScanStorage), baseline: secs(a.ScanRaw),
-				ratio: ratio(a.ScanStorage.Seconds(), a.ScanRaw.Seconds())},
+			row{Bench: "audit append through storage.Update", Measure: "1 event per tx",
+				Value: table.PerSec(a.Single), Baseline: table.PerSec(a.SinglePlain) + " (plain INSERT, same row)", Ratio: table.Ratio(a.Single, a.SinglePlain)},
+			row{Measure: fmt.Sprintf("%d events per tx", auditBatch),
+				Value: table.PerSec(a.Batched), Baseline: table.PerSec(a.BatchedPlain) + " (plain INSERT, same rows)", Ratio: table.Ratio(a.Batched, a.BatchedPlain)},
+			row{Bench: fmt.Sprintf("audit verify, %s events", table.Thousands(int64(a.VerifyN))), Measure: "`accessbot audit verify` (process)",
+				Value: secs(a.VerifyCLI), Baseline: secs(a.ScanRaw) + " (plain SELECT of the rows, no hashing)",
+				Ratio: table.Ratio(a.VerifyCLI.Seconds(), a.ScanRaw.Seconds()), Goal: "<= 3 s", Met: table.YesNo(a.VerifyCLI <= 3*time.Second)},
+			row{Measure: "audit.Verify (in process)", Value: secs(a.VerifyInProc), Baseline: secs(a.ScanRaw),
+				Ratio: table.Ratio(a.VerifyInProc.Seconds(), a.ScanRaw.Seconds())},
+			row{Measure: "storage.ScanAudit (no hashing)", Value: secs(a.ScanStorage), Baseline: secs(a.ScanRaw),
+				Ratio: table.Ratio(a.ScanStorage.Seconds(), a.ScanRaw.Seconds())},
 		)
 	}
 	if m := r.memory; m != nil {
 		base := mb(m.Baseline.RSS) + " (trivial Go HTTP server)"
 		rows = append(rows,
-			row{bench: "memory of serve (VmRSS)", measure: "idle", value: mb(m.Idle.RSS), baseline: base,
-				ratio: ratio(float64(m.Idle.RSS), float64(m.Baseline.RSS)), goal: "<= 40 MB", met: yesNo(m.Idle.RSS <= 40*1024)},
-			row{measure: fmt.Sprintf("%s active grants", thousands(int64(m.Grants))), value: mb(m.Loaded.RSS), baseline: base,
-				ratio: ratio(float64(m.Loaded.RSS), float64(m.Baseline.RSS)), goal: "<= 200 MB", met: yesNo(m.Loaded.RSS <= 200*1024)},
+			row{Bench: "memory of serve (VmRSS)", Measure: "idle", Value: mb(m.Idle.RSS), Baseline: base,
+				Ratio: table.Ratio(float64(m.Idle.RSS), float64(m.Baseline.RSS)), Goal: "<= 40 MB", Met: table.YesNo(m.Idle.RSS <= 40*1024)},
+			row{Measure: fmt.Sprintf("%s active grants", table.Thousands(int64(m.Grants))), Value: mb(m.Loaded.RSS), Baseline: base,
+				Ratio: table.Ratio(float64(m.Loaded.RSS), float64(m.Baseline.RSS)), Goal: "<= 200 MB", Met: table.YesNo(m.Loaded.RSS <= 200*1024)},
 		)
 	}
 	return rows
@@ -357,19 +322,19 @@ func (r *report) notes() []string {
 			what = fmt.Sprintf("RunDue every %s", l.CronPeriod)
 		}
 		notes = append(notes, fmt.Sprintf("lateness (%s): %s grants made through the Service in %s (%s/s), activated by the scheduler in %s, first expiry %s later; min %s; Metrics.RevokeLateness heard %d (p99 %s); %d revoke failures",
-			what, thousands(int64(l.N)), secs(l.Create), thousands(int64(float64(l.N)/l.Create.Seconds())), secs(l.Activate), secs(l.Lead),
+			what, table.Thousands(int64(l.N)), secs(l.Create), table.Thousands(int64(float64(l.N)/l.Create.Seconds())), secs(l.Activate), secs(l.Lead),
 			secs(l.DB.Min), l.Hook.N, secs(l.Hook.P99), l.Failures))
 	}
 	if rc := r.recovery; rc != nil {
 		notes = append(notes, fmt.Sprintf("recovery: %s overdue grants seeded (Service with a clock 2 h back, 1 h grants, RunDue) in %s; revocations/s including process start: %s, floor: %s",
-			thousands(int64(rc.N)), secs(rc.Seed), thousands(int64(float64(rc.N)/rc.Recovered.Seconds())), thousands(int64(float64(rc.N)/rc.Floor.Seconds()))))
+			table.Thousands(int64(rc.N)), secs(rc.Seed), table.Thousands(int64(float64(rc.N)/rc.Recovered.Seconds())), table.Thousands(int64(float64(rc.N)/rc.Floor.Seconds()))))
 	}
 	if a := r.audit; a != nil {
-		notes = append(notes, fmt.Sprintf("audit: the verified log is the %s events appended %d per transaction; times are the median of 3 runs", thousands(int64(a.VerifyN)), auditBatch))
+		notes = append(notes, fmt.Sprintf("audit: the verified log is the %s events appended %d per transaction; times are the median of 3 runs", table.Thousands(int64(a.VerifyN)), auditBatch))
 	}
 	if m := r.memory; m != nil {
 		notes = append(notes, fmt.Sprintf("memory: peak (VmHWM) trivial server %s, serve idle %s, serve with %s grants %s; the grants were inserted in %s",
-			mb(m.Baseline.HWM), mb(m.Idle.HWM), thousands(int64(m.Grants)), mb(m.Loaded.HWM), secs(m.Seed)))
+			mb(m.Baseline.HWM), mb(m.Idle.HWM), table.Thousands(int64(m.Grants)), mb(m.Loaded.HWM), secs(m.Seed)))
 	}
 	return notes
 }
@@ -379,43 +344,6 @@ func (r *report) print(w io.Writer) {
 	if r.opts.quick {
 		mode = "quick"
 	}
-	fmt.Fprintf(w, "\naccessbot engine benchmarks (%s run, %s)\n", mode, r.finished.Sub(r.started).Round(time.Second))
-	fmt.Fprintf(w, "machine: %s, %d CPUs (GOMAXPROCS %d), %s, %s/%s, %s\n\n",
-		cpuModel(), runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), runtime.GOOS, runtime.GOARCH, r.started.UTC().Format(time.RFC3339))
-	header := row{"BENCHMARK", "MEASURE", "ACCESSBOT", "BASELINE (same run)", "RATIO", "GOAL", "MET"}
-	rows := r.rows()
-	if r.opts.markdown {
-		cells := func(x row) string {
-			return "| " + strings.Join([]string{x.bench, x.measure, x.value, x.baseline, x.ratio, x.goal, x.met}, " | ") + " |"
-		}
-		fmt.Fprintln(w, cells(header))
-		fmt.Fprintln(w, "|---|---|---:|---|---:|---|---|")
-		for _, x := range rows {
-			fmt.Fprintln(w, cells(x))
-		}
-	} else {
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		for _, x := range append([]row{header}, rows...) {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", x.bench, x.measure, x.value, x.baseline, x.ratio, x.goal, x.met)
-		}
-		tw.Flush()
-	}
-	fmt.Fprintln(w)
-	for _, n := range r.notes() {
-		fmt.Fprintln(w, "- "+n)
-	}
-}
-
-// cpuModel names the processor, from /proc/cpuinfo.
-func cpuModel() string {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return "unknown CPU"
-	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown CPU"
+	title := fmt.Sprintf("accessbot engine benchmarks (%s run, %s)", mode, r.finished.Sub(r.started).Round(time.Second))
+	table.Print(w, title, r.started, r.rows(), r.notes(), r.opts.markdown)
 }

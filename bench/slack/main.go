@@ -6,7 +6,7 @@
 //   - accessbot: slack.Server (signature, users.info through the Slack client and its cache,
 //     bot.Bot, grants.Service, SQLite) mounted on a net/http server on 127.0.0.1, answering
 //     `/access request <resource> 1h <reason>` with the ephemeral reply;
-//   - baseline: the same net/http server and the same clients, but the handler only reads the
+//   - Baseline: the same net/http server and the same clients, but the handler only reads the
 //     body, checks the signature with slack.Verifier and answers 200 with no body.
 //
 // Run it from the repository root:
@@ -23,13 +23,11 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/accessbot/accessbot/bench/internal/table"
 	"io"
 	"os"
 	"os/signal"
-	"runtime"
-	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 )
 
@@ -143,9 +141,7 @@ type report struct {
 }
 
 // row is one line of the table.
-type row struct {
-	bench, measure, value, baseline, ratio, goal, met string
-}
+type row = table.Row
 
 // Goals of the spec, on 2 cores.
 const (
@@ -158,12 +154,12 @@ func (r *report) rows() []row {
 	name := fmt.Sprintf("signed slash commands, %d clients, %s", r.opts.clients, r.opts.duration)
 	baseNote := " (signature check only)"
 	return []row{
-		{bench: name, measure: "requests/s (200, committed)", value: perSec(a.Rate()), baseline: perSec(b.Rate()) + baseNote,
-			ratio: ratio(a.Rate(), b.Rate()), goal: ">= " + perSec(goalRate), met: yesNo(a.Rate() >= goalRate)},
-		{measure: "p50 latency", value: ms(a.Latency.P50), baseline: ms(b.Latency.P50), ratio: ratio(a.Latency.P50.Seconds(), b.Latency.P50.Seconds())},
-		{measure: "p99 latency", value: ms(a.Latency.P99), baseline: ms(b.Latency.P99), ratio: ratio(a.Latency.P99.Seconds(), b.Latency.P99.Seconds()),
-			goal: "<= " + ms(goalP99), met: yesNo(a.Latency.P99 <= goalP99)},
-		{measure: "max latency", value: ms(a.Latency.Max), baseline: ms(b.Latency.Max), ratio: ratio(a.Latency.Max.Seconds(), b.Latency.Max.Seconds())},
+		{Bench: name, Measure: "requests/s (200, committed)", Value: table.PerSec(a.Rate()), Baseline: table.PerSec(b.Rate()) + baseNote,
+			Ratio: table.Ratio(a.Rate(), b.Rate()), Goal: ">= " + table.PerSec(goalRate), Met: table.YesNo(a.Rate() >= goalRate)},
+		{Measure: "p50 latency", Value: ms(a.Latency.P50), Baseline: ms(b.Latency.P50), Ratio: table.Ratio(a.Latency.P50.Seconds(), b.Latency.P50.Seconds())},
+		{Measure: "p99 latency", Value: ms(a.Latency.P99), Baseline: ms(b.Latency.P99), Ratio: table.Ratio(a.Latency.P99.Seconds(), b.Latency.P99.Seconds()),
+			Goal: "<= " + ms(goalP99), Met: table.YesNo(a.Latency.P99 <= goalP99)},
+		{Measure: "max latency", Value: ms(a.Latency.Max), Baseline: ms(b.Latency.Max), Ratio: table.Ratio(a.Latency.Max.Seconds(), b.Latency.Max.Seconds())},
 	}
 }
 
@@ -175,43 +171,11 @@ func (r *report) notes() []string {
 	}
 	return []string{
 		fmt.Sprintf("accessbot: %s answered in %s (+%s warm-up, %s requests); %s; failures: %s",
-			thousands(int64(a.OK)), secs(a.Elapsed), r.opts.warmup, thousands(int64(a.WarmOK)), a.commitText(), a.failureText()),
+			table.Thousands(int64(a.OK)), secs(a.Elapsed), r.opts.warmup, table.Thousands(int64(a.WarmOK)), a.commitText(), a.failureText()),
 		fmt.Sprintf("accessbot: %d distinct Slack users; users.info calls to the fake Slack API: %d in the warm-up, %d measured (the client caches profiles for 10 min); %s",
 			r.opts.users, a.UsersInfoWarm, a.UsersInfo-a.UsersInfoWarm, workers),
-		fmt.Sprintf("baseline: %s answered in %s (+%s warm-up); failures: %s", thousands(int64(b.OK)), secs(b.Elapsed), r.opts.warmup, b.failureText()),
+		fmt.Sprintf("baseline: %s answered in %s (+%s warm-up); failures: %s", table.Thousands(int64(b.OK)), secs(b.Elapsed), r.opts.warmup, b.failureText()),
 		"latency is measured by the client, from sending the signed request to reading the whole answer; the clients sign and send from the same process, on the same cores",
-	}
-}
-
-func (r *report) print(w io.Writer) {
-	mode := "full"
-	if r.opts.quick {
-		mode = "quick"
-	}
-	fmt.Fprintf(w, "\naccessbot Slack benchmark (%s run, %s)\n", mode, r.finished.Sub(r.started).Round(time.Second))
-	fmt.Fprintf(w, "machine: %s, %d CPUs (GOMAXPROCS %d), %s, %s/%s, %s\n\n",
-		cpuModel(), runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), runtime.GOOS, runtime.GOARCH, r.started.UTC().Format(time.RFC3339))
-	header := row{"BENCHMARK", "MEASURE", "ACCESSBOT", "BASELINE (same run)", "RATIO", "GOAL", "MET"}
-	rows := r.rows()
-	if r.opts.markdown {
-		cells := func(x row) string {
-			return "| " + strings.Join([]string{x.bench, x.measure, x.value, x.baseline, x.ratio, x.goal, x.met}, " | ") + " |"
-		}
-		fmt.Fprintln(w, cells(header))
-		fmt.Fprintln(w, "|---|---|---:|---|---:|---|---|")
-		for _, x := range rows {
-			fmt.Fprintln(w, cells(x))
-		}
-	} else {
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		for _, x := range append([]row{header}, rows...) {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", x.bench, x.measure, x.value, x.baseline, x.ratio, x.goal, x.met)
-		}
-		tw.Flush()
-	}
-	fmt.Fprintln(w)
-	for _, n := range r.notes() {
-		fmt.Fprintln(w, "- "+n)
 	}
 }
 
@@ -225,48 +189,11 @@ func ms(d time.Duration) string {
 	return fmt.Sprintf("%.1f ms", m)
 }
 
-func perSec(r float64) string { return fmt.Sprintf("%s/s", thousands(int64(r+0.5))) }
-
-func thousands(n int64) string {
-	s := fmt.Sprint(n)
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
+func (r *report) print(w io.Writer) {
+	mode := "full"
+	if r.opts.quick {
+		mode = "quick"
 	}
-	return b.String()
-}
-
-func ratio(v, base float64) string {
-	if base == 0 {
-		return ""
-	}
-	r := v / base
-	if r >= 0.01 {
-		return fmt.Sprintf("%.2f", r)
-	}
-	return fmt.Sprintf("%.2g (1/%.0f)", r, 1/r)
-}
-
-func yesNo(ok bool) string {
-	if ok {
-		return "yes"
-	}
-	return "NO"
-}
-
-// cpuModel names the processor, from /proc/cpuinfo.
-func cpuModel() string {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return "unknown CPU"
-	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown CPU"
+	title := fmt.Sprintf("accessbot Slack benchmark (%s run, %s)", mode, r.finished.Sub(r.started).Round(time.Second))
+	table.Print(w, title, r.started, r.rows(), r.notes(), r.opts.markdown)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/accessbot/accessbot/bench/internal/table"
 	"io"
 	"net/http"
 	"os"
@@ -98,7 +99,7 @@ func (a *accessbotResult) commitText() string {
 		verdict = "MISMATCH"
 	}
 	return fmt.Sprintf("%s requests answered 200 (%s auto-approved), %s requests and %s grants in the database: %s",
-		thousands(int64(answered)), thousands(int64(auto)), thousands(int64(a.Requests)), thousands(int64(a.Grants)), verdict)
+		table.Thousands(int64(answered)), table.Thousands(int64(auto)), table.Thousands(int64(a.Requests)), table.Thousands(int64(a.Grants)), verdict)
 }
 
 // answer is the part of the command's answer the check reads.
