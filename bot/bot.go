@@ -424,27 +424,14 @@ func (b *Bot) Act(ctx context.Context, a grants.Actor, act Action) Reply {
 }
 
 // denyClick opens the deny form for someone who may deny the request. Anyone else gets the
-// Service's refusal, which records the refused click in the audit log: the Service checks who
-// may decide before it changes anything, so Deny is the call that refuses with a record.
+// Service's refusal, which CheckReview records in the audit log without touching the request.
 func (b *Bot) denyClick(ctx context.Context, a grants.Actor, requestID string) Reply {
 	r, err := b.svc.GetRequest(ctx, requestID)
 	if err != nil {
 		return b.fail(a, ActionDeny, err)
 	}
-	may := false
-	if a.ID != r.Requester && !grants.MatchesPerson(a, r.Requester) {
-		if may, err = b.svc.MayApprove(ctx, a, r.Resource); err != nil {
-			return b.fail(a, ActionDeny, err)
-		}
-	}
-	if !may {
-		if _, err := b.svc.Deny(ctx, a, requestID, ""); err != nil {
-			return b.fail(a, ActionDeny, err)
-		}
-		// Membership changed between the two questions: the click was an approver's, and the
-		// denial stands without a reason.
-		r, _ = b.svc.GetRequest(ctx, requestID)
-		return private(DeniedView(r))
+	if err := b.svc.CheckReview(ctx, a, requestID, grants.Deny); err != nil {
+		return b.fail(a, ActionDeny, err)
 	}
 	if r.State != grants.RequestPending {
 		return private(ErrorView(&grants.Error{Code: grants.ErrConflict, Reason: grants.ReasonAlreadyDecided,

@@ -341,30 +341,9 @@ func (s *Service) Deny(ctx context.Context, a Actor, requestID, reason string) (
 }
 
 func (s *Service) decide(ctx context.Context, a Actor, requestID string, d Decision, reason string) (Outcome, error) {
-	if a.ID == "" {
-		return Outcome{}, newError(ErrInvalid, ReasonUnknownActor, "accessbot does not know who you are.", nil)
-	}
-	req, err := s.GetRequest(ctx, requestID)
+	r, err := s.reviewer(ctx, a, requestID, d)
 	if err != nil {
 		return Outcome{}, err
-	}
-	r, err := s.lookup(req.Resource)
-	if err != nil {
-		return Outcome{}, err
-	}
-	if a.ID == req.Requester || MatchesPerson(a, req.Requester) {
-		return Outcome{}, s.refuseReview(ctx, a, req, d, newError(ErrForbidden, ReasonSelfApproval,
-			"You cannot decide your own request; another approver must.", nil))
-	}
-	ok, err := s.memberOfAny(ctx, a, r.Policy.ApproverGroups)
-	if err != nil {
-		return Outcome{}, fmt.Errorf("check approver for request %s: %w", requestID, err)
-	}
-	if !ok {
-		groups := strings.Join(r.Policy.ApproverGroups, ", ")
-		return Outcome{}, s.refuseReview(ctx, a, req, d, newError(ErrForbidden, ReasonNotApprover,
-			fmt.Sprintf("You are not an approver for %s; approvers are in %s.", r.Name, orNobody(groups)),
-			map[string]string{"allowed": groups}))
 	}
 
 	now := s.now()
