@@ -2,9 +2,10 @@ package config
 
 import (
 	"encoding/hex"
+	"maps"
 	"net/url"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 )
@@ -80,26 +81,48 @@ var snowflake = regexp.MustCompile(`^[0-9]{15,21}$`)
 // discordRolePrefix names a Discord role where a group is expected.
 const discordRolePrefix = "discord-role:"
 
+// discord checks the discord: section, one concern at a time; the order of the checks is the
+// order of the problems reported.
 func (v *validator) discord() {
 	d := &v.c.Discord
-	present := false
-	for path := range v.d.lines {
-		if strings.HasPrefix(path, "discord.") {
-			present = true
-			break
-		}
-	}
-	d.enabled = present && (d.Enabled == nil || *d.Enabled)
+	d.enabled = v.sectionSet("discord") && (d.Enabled == nil || *d.Enabled)
 	if !d.enabled {
 		return
 	}
+	v.discordApplicationID(d)
+	v.discordCredentials(d)
+	v.discordAPIURL(d)
+	v.discordIDs(d)
+	v.discordChannels(d)
+	v.discordApproverChannel(d)
+	v.discordUsers(d)
+	v.discordGuild(d)
+	v.positive("discord.role_cache_ttl", d.RoleCacheTTL)
+}
+
+// sectionSet reports whether the file sets any key of the named top-level section.
+func (v *validator) sectionSet(section string) bool {
+	for path := range v.d.lines {
+		if strings.HasPrefix(path, section+".") {
+			return true
+		}
+	}
+	return false
+}
+
+// discordApplicationID checks the application ID commands are registered under.
+func (v *validator) discordApplicationID(d *Discord) {
 	switch {
 	case d.ApplicationID == "":
 		v.add("discord.application_id", "required: the application ID from the Developer Portal's General Information page")
 	case !snowflake.MatchString(d.ApplicationID):
 		v.add("discord.application_id", "%s is not a Discord ID (a number such as 1234567890123456789)", v.quote("discord.application_id", d.ApplicationID))
 	}
-	// Messages name the key, never the value: these are credentials.
+}
+
+// discordCredentials checks the bot token and the public key. Messages name the key, never the
+// value: these are credentials.
+func (v *validator) discordCredentials(d *Discord) {
 	if d.BotToken == "" {
 		v.add("discord.bot_token", "required: the bot token from the Developer Portal's Bot page, e.g. \"${DISCORD_BOT_TOKEN}\"")
 	} else if strings.HasPrefix(string(d.BotToken), "Bot ") {
@@ -112,11 +135,19 @@ func (v *validator) discord() {
 	} else if k, err := hex.DecodeString(d.PublicKey); err != nil || len(k) != 32 {
 		v.add("discord.public_key", "is not an Ed25519 public key: expected 64 hex characters, as the Developer Portal shows it")
 	}
+}
+
+// discordAPIURL checks the REST API base URL and drops its trailing slashes.
+func (v *validator) discordAPIURL(d *Discord) {
 	if u, err := url.Parse(d.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		v.add("discord.api_url", "must be an absolute http:// or https:// URL, e.g. %s", DefaultDiscordAPIURL)
-	} else {
-		d.APIURL = strings.TrimRight(d.APIURL, "/")
+		return
 	}
+	d.APIURL = strings.TrimRight(d.APIURL, "/")
+}
+
+// discordIDs checks that the guild and channel IDs that are set look like Discord IDs.
+func (v *validator) discordIDs(d *Discord) {
 	for _, f := range []struct{ key, value string }{
 		{"guild_id", d.GuildID}, {"approver_channel", d.ApproverChannel}, {"security_channel", d.SecurityChannel},
 	} {
@@ -124,19 +155,17 @@ func (v *validator) discord() {
 			v.add("discord."+f.key, "%s is not a Discord ID: turn on Developer Mode (User Settings > Advanced), right-click and Copy ID", v.quote("discord."+f.key, f.value))
 		}
 	}
+}
 
+// discordChannels checks discord.channels: each names a known resource and a channel ID.
+func (v *validator) discordChannels(d *Discord) {
 	known := map[string]bool{}
 	var names []string
 	for _, r := range v.c.Resources {
 		known[r.Name] = true
 		names = append(names, r.Name)
 	}
-	channels := make([]string, 0, len(d.Channels))
-	for name := range d.Channels {
-		channels = append(channels, name)
-	}
-	sort.Strings(channels)
-	for _, name := range channels {
+	for _, name := range slices.Sorted(maps.Keys(d.Channels)) {
 		path := joinKey("discord.channels", name)
 		if !known[name] {
 			hint := ""
@@ -149,24 +178,27 @@ func (v *validator) discord() {
 			v.add(path, "%s is not a channel ID (right-click the channel > Copy Channel ID)", v.quote(path, ch))
 		}
 	}
-	if d.ApproverChannel == "" {
-		var missing []string
-		for _, r := range v.c.Resources {
-			if r.Name != "" && d.Channels[r.Name] == "" {
-				missing = append(missing, r.Name)
-			}
-		}
-		if len(missing) > 0 {
-			v.add("discord.approver_channel", "required: the channel ID for approval messages (resources without a channel under discord.channels: %s)", strings.Join(missing, ", "))
-		}
-	}
+}
 
-	users := make([]string, 0, len(d.Users))
-	for id := range d.Users {
-		users = append(users, id)
+// discordApproverChannel requires approver_channel when a resource has no channel of its own.
+func (v *validator) discordApproverChannel(d *Discord) {
+	if d.ApproverChannel != "" {
+		return
 	}
-	sort.Strings(users)
-	for _, id := range users {
+	var missing []string
+	for _, r := range v.c.Resources {
+		if r.Name != "" && d.Channels[r.Name] == "" {
+			missing = append(missing, r.Name)
+		}
+	}
+	if len(missing) > 0 {
+		v.add("discord.approver_channel", "required: the channel ID for approval messages (resources without a channel under discord.channels: %s)", strings.Join(missing, ", "))
+	}
+}
+
+// discordUsers checks discord.users: Discord user IDs mapped to people.
+func (v *validator) discordUsers(d *Discord) {
+	for _, id := range slices.Sorted(maps.Keys(d.Users)) {
 		path := joinKey("discord.users", id)
 		if !snowflake.MatchString(id) {
 			v.add(path, "%q is not a Discord user ID: turn on Developer Mode, right-click the person and Copy User ID", id)
@@ -175,13 +207,16 @@ func (v *validator) discord() {
 			v.add(path, "empty: write the person's email (their accessbot ID)")
 		}
 	}
+}
 
-	if d.GuildID == "" {
-		if group := v.firstDiscordRole(); group != "" {
-			v.add("discord.guild_id", "required: %q names a Discord role, which is looked up in this server (guild)", group)
-		}
+// discordGuild requires guild_id when a group names a Discord role: roles are looked up there.
+func (v *validator) discordGuild(d *Discord) {
+	if d.GuildID != "" {
+		return
 	}
-	v.positive("discord.role_cache_ttl", d.RoleCacheTTL)
+	if group := v.firstDiscordRole(); group != "" {
+		v.add("discord.guild_id", "required: %q names a Discord role, which is looked up in this server (guild)", group)
+	}
 }
 
 // firstDiscordRole returns the first group name in the config that names a Discord role.
