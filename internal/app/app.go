@@ -101,7 +101,7 @@ type App struct {
 
 // New builds an App: it opens and migrates the database, builds every resource's adapter,
 // records the config in force in the audit log, and prepares (but does not start) the
-// scheduler and HTTP server.
+// scheduler and HTTP server. When a step fails, what the earlier ones opened is closed.
 func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, o Options) (*App, error) {
 	if o.Clock == nil {
 		o.Clock = clock.Real{}
@@ -111,234 +111,349 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, o Options)
 		return nil, err
 	}
 	a := &App{Config: cfg, Log: log, DB: db, listener: o.Listener, clock: o.Clock}
-	ok := false
-	defer func() {
-		if !ok {
+	w := &wiring{App: a}
+	// The order matters: each step uses what the ones before it built.
+	steps := []func() error{
+		w.resources,
+		w.metrics,
+		w.chatClients,
+		w.auditSinks,
+		w.service,
+		w.scheduler,
+		w.scan,
+		w.bot,
+		w.links,
+		w.slack,
+		w.discord,
+		w.web,
+		w.sinkMetrics,
+		w.digest,
+		w.health,
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
 			a.Close()
+			return nil, err
 		}
-	}()
-
-	if a.Resources, err = cfg.BuildResourcesWith(config.BuildOptions{Log: log, PublicKeys: db}); err != nil {
-		return nil, fmt.Errorf("build resources: %w", err)
 	}
-	a.Metrics = ops.NewMetrics(db)
+	return a, nil
+}
 
-	// The chat platforms know who people are and which platform groups they are in; the
-	// Service asks them through one Directory. The Relay lets the Service be built before the
-	// Bot that hears from it.
-	var dir grants.Directory = cfg.Directory()
-	var slackClient *slack.Client
-	if cfg.Slack.IsEnabled() {
-		slackClient, err = slack.NewClient(slack.ClientOptions{
-			BotToken: cfg.Slack.BotToken.Reveal(),
-			APIURL:   cfg.Slack.APIURL,
-			UserTTL:  cfg.Slack.UserCacheTTL,
-			GroupTTL: cfg.Slack.GroupCacheTTL,
-			Clock:    o.Clock,
-			Log:      log,
+// wiring is the App under construction: each step of New sets the App's parts (embedded) and
+// hands the others what only the building needs (the fields below).
+type wiring struct {
+	*App
+
+	// dir answers who is in which group: the config's groups, then each chat platform's.
+	dir grants.Directory
+	// slackClient and discordClient are set when their platform is enabled.
+	slackClient   *slack.Client
+	discordClient *discord.Client
+	// relay lets the Service be built before the Bot that hears from it.
+	relay *bot.Relay
+	// notifier is the Service's one Notifier: the relay and every audit sink.
+	notifier sink.Notifiers
+	// handler answers the chat platforms: the Bot, wrapped by links when Discord is enabled.
+	handler      bot.Handler
+	discordLinks *discord.Links
+}
+
+// resources builds every resource's adapter.
+func (w *wiring) resources() error {
+	var err error
+	if w.Resources, err = w.Config.BuildResourcesWith(config.BuildOptions{Log: w.Log, PublicKeys: w.DB}); err != nil {
+		return fmt.Errorf("build resources: %w", err)
+	}
+	return nil
+}
+
+// metrics builds the Prometheus metrics the Service and /metrics share.
+func (w *wiring) metrics() error {
+	w.Metrics = ops.NewMetrics(w.DB)
+	return nil
+}
+
+// chatClients builds the enabled chat platforms' API clients. They know who people are and
+// which platform groups they are in; the Service asks them through one Directory.
+func (w *wiring) chatClients() error {
+	w.dir = w.Config.Directory()
+	if w.Config.Slack.IsEnabled() {
+		c, err := slack.NewClient(slack.ClientOptions{
+			BotToken: w.Config.Slack.BotToken.Reveal(),
+			APIURL:   w.Config.Slack.APIURL,
+			UserTTL:  w.Config.Slack.UserCacheTTL,
+			GroupTTL: w.Config.Slack.GroupCacheTTL,
+			Clock:    w.clock,
+			Log:      w.Log,
 		})
 		if err != nil {
-			return nil, fmt.Errorf("slack: %w", err)
+			return fmt.Errorf("slack: %w", err)
 		}
-		dir = slackClient.Directory(dir)
+		w.slackClient = c
+		w.dir = c.Directory(w.dir)
 	}
-	var discordClient *discord.Client
-	if cfg.Discord.IsEnabled() {
-		discordClient, err = discord.NewClient(discord.ClientOptions{
-			BotToken:      cfg.Discord.BotToken.Reveal(),
-			ApplicationID: cfg.Discord.ApplicationID,
-			APIURL:        cfg.Discord.APIURL,
-			GuildID:       cfg.Discord.GuildID,
-			Users:         cfg.Discord.Users,
-			Links:         db,
-			RoleTTL:       cfg.Discord.RoleCacheTTL,
-			Clock:         o.Clock,
-			Log:           log,
+	if w.Config.Discord.IsEnabled() {
+		c, err := discord.NewClient(discord.ClientOptions{
+			BotToken:      w.Config.Discord.BotToken.Reveal(),
+			ApplicationID: w.Config.Discord.ApplicationID,
+			APIURL:        w.Config.Discord.APIURL,
+			GuildID:       w.Config.Discord.GuildID,
+			Users:         w.Config.Discord.Users,
+			Links:         w.DB,
+			RoleTTL:       w.Config.Discord.RoleCacheTTL,
+			Clock:         w.clock,
+			Log:           w.Log,
 		})
 		if err != nil {
-			return nil, fmt.Errorf("discord: %w", err)
+			return fmt.Errorf("discord: %w", err)
 		}
-		dir = discordClient.Directory(dir)
+		w.discordClient = c
+		w.dir = c.Directory(w.dir)
 	}
-	relay := &bot.Relay{}
-	// The Service has one Notifier: fan it out to the chat relay and every audit sink.
-	notifier := sink.Notifiers{relay}
-	for _, sc := range cfg.AuditSinks {
-		f, err := newAuditSink(sc, db, o.Clock, log)
-		if err != nil {
-			return nil, fmt.Errorf("audit sink %s: %w", sc.Name, err)
-		}
-		a.Sinks = append(a.Sinks, f)
-		a.runners = append(a.runners, f.Run)
-		notifier = append(notifier, f)
-	}
+	return nil
+}
 
-	a.Service, err = grants.NewService(grants.Options{
-		Store:       db,
-		Resources:   a.Resources,
-		Notifier:    notifier,
-		Secrets:     relay,
-		Directory:   dir,
-		AdminUsers:  cfg.Admins.Users,
-		AdminGroups: cfg.Admins.Groups,
-		Groups:      sortedKeys(cfg.Groups),
-		Clock:       o.Clock,
-		Location:    cfg.Location(),
-		Log:         log,
-		Metrics:     a.Metrics,
+// auditSinks builds the forwarders to the SIEMs, and the Service's notifier, which fans out to
+// the chat relay and every sink.
+func (w *wiring) auditSinks() error {
+	w.relay = &bot.Relay{}
+	w.notifier = sink.Notifiers{w.relay}
+	for _, sc := range w.Config.AuditSinks {
+		f, err := newAuditSink(sc, w.DB, w.clock, w.Log)
+		if err != nil {
+			return fmt.Errorf("audit sink %s: %w", sc.Name, err)
+		}
+		w.Sinks = append(w.Sinks, f)
+		w.runners = append(w.runners, f.Run)
+		w.notifier = append(w.notifier, f)
+	}
+	return nil
+}
+
+// service builds the grants Service.
+func (w *wiring) service() error {
+	var err error
+	w.Service, err = grants.NewService(grants.Options{
+		Store:       w.DB,
+		Resources:   w.Resources,
+		Notifier:    w.notifier,
+		Secrets:     w.relay,
+		Directory:   w.dir,
+		AdminUsers:  w.Config.Admins.Users,
+		AdminGroups: w.Config.Admins.Groups,
+		Groups:      sortedKeys(w.Config.Groups),
+		Clock:       w.clock,
+		Location:    w.Config.Location(),
+		Log:         w.Log,
+		Metrics:     w.Metrics,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("start grants service: %w", err)
+		return fmt.Errorf("start grants service: %w", err)
 	}
-	a.Scheduler = grants.NewScheduler(a.Service, grants.SchedulerOptions{
-		Sweep:       cfg.Scheduler.Sweep,
-		CallTimeout: cfg.Scheduler.CallTimeout,
+	return nil
+}
+
+// scheduler builds the Scheduler that makes, revokes and retries grants.
+func (w *wiring) scheduler() error {
+	sc := w.Config.Scheduler
+	w.Scheduler = grants.NewScheduler(w.Service, grants.SchedulerOptions{
+		Sweep:       sc.Sweep,
+		CallTimeout: sc.CallTimeout,
 		Retry: grants.RetryPolicy{
-			Initial:  cfg.Scheduler.Retry.Initial,
-			Max:      cfg.Scheduler.Retry.Max,
-			Attempts: cfg.Scheduler.Retry.Attempts,
-			Slow:     cfg.Scheduler.Retry.Slow,
+			Initial:  sc.Retry.Initial,
+			Max:      sc.Retry.Max,
+			Attempts: sc.Retry.Attempts,
+			Slow:     sc.Retry.Slow,
 		},
 	})
-	if cfg.Scan.Enabled() {
-		// The standing-privilege scan: access at the targets that no active grant explains.
-		scanner, err := grants.NewScanner(a.Service, cfg.Scan.ScanOptions())
-		if err != nil {
-			return nil, fmt.Errorf("standing-privilege scan: %w", err)
-		}
-		runner, err := grants.NewScanRunner(scanner, cfg.Scan.Schedule, cfg.Location())
-		if err != nil {
-			return nil, fmt.Errorf("standing-privilege scan: %w", err)
-		}
-		// Replicas on one PostgreSQL take turns: each firing runs once.
-		runner.UseLocker(db)
-		a.runners = append(a.runners, runner.Run)
-	}
+	return nil
+}
 
-	a.Bot, err = bot.New(bot.Options{
-		Service: a.Service,
-		Store:   db,
-		Clock:   o.Clock,
-		Log:     log,
+// scan adds the standing-privilege scan, when configured: access at the targets that no active
+// grant explains.
+func (w *wiring) scan() error {
+	if !w.Config.Scan.Enabled() {
+		return nil
+	}
+	scanner, err := grants.NewScanner(w.Service, w.Config.Scan.ScanOptions())
+	if err != nil {
+		return fmt.Errorf("standing-privilege scan: %w", err)
+	}
+	runner, err := grants.NewScanRunner(scanner, w.Config.Scan.Schedule, w.Config.Location())
+	if err != nil {
+		return fmt.Errorf("standing-privilege scan: %w", err)
+	}
+	// Replicas on one PostgreSQL take turns: each firing runs once.
+	runner.UseLocker(w.DB)
+	w.runners = append(w.runners, runner.Run)
+	return nil
+}
+
+// bot builds the chat core, attaches it to the relay the Service notifies, and prepares the
+// HTTP mux the platforms mount on.
+func (w *wiring) bot() error {
+	var err error
+	w.Bot, err = bot.New(bot.Options{
+		Service: w.Service,
+		Store:   w.DB,
+		Clock:   w.clock,
+		Log:     w.Log,
 		Channels: map[string]bot.Channels{
 			slack.PlatformName: {
-				Approvals: cfg.Slack.ApproverChannel,
-				Resources: cfg.Slack.Channels,
-				Security:  cfg.Slack.AlertChannel(),
+				Approvals: w.Config.Slack.ApproverChannel,
+				Resources: w.Config.Slack.Channels,
+				Security:  w.Config.Slack.AlertChannel(),
 			},
 			discord.PlatformName: {
-				Approvals: cfg.Discord.ApproverChannel,
-				Resources: cfg.Discord.Channels,
-				Security:  cfg.Discord.AlertChannel(),
+				Approvals: w.Config.Discord.ApproverChannel,
+				Resources: w.Config.Discord.Channels,
+				Security:  w.Config.Discord.AlertChannel(),
 			},
 			web.PlatformName: {Approvals: web.ChannelApprovals, Security: web.ChannelSecurity},
 		},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("start chat: %w", err)
+		return fmt.Errorf("start chat: %w", err)
 	}
-	relay.Attach(a.Bot)
-	a.runners = append(a.runners, a.Bot.Run)
+	w.relay.Attach(w.Bot)
+	w.runners = append(w.runners, w.Bot.Run)
+	w.mux = http.NewServeMux()
+	w.handler = w.Bot
+	return nil
+}
 
-	a.mux = http.NewServeMux()
-	// `/access link` ties a Discord account to a person; it is answered on Slack too, where a
-	// person confirms their own link with the code Discord gave them.
-	var handler bot.Handler = a.Bot
-	var links *discord.Links
-	if discordClient != nil {
-		links, err = discord.NewLinks(discord.LinkOptions{
-			Store: db, Client: discordClient, IsAdmin: a.Service.IsAdmin, Clock: o.Clock, Log: log,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("discord: %w", err)
-		}
-		handler = links.Wrap(a.Bot)
+// links wraps the chat handler with `/access link` when Discord is enabled: it ties a Discord
+// account to a person, and is answered on Slack too, where a person confirms their own link
+// with the code Discord gave them.
+func (w *wiring) links() error {
+	if w.discordClient == nil {
+		return nil
 	}
-	if slackClient != nil {
-		if err := a.Bot.AddPlatform(slackClient); err != nil {
-			return nil, err
-		}
-		a.Slack, err = slack.NewServer(slackClient, slack.ServerOptions{
-			SigningSecret: cfg.Slack.SigningSecret.Reveal(),
-			AppToken:      cfg.Slack.AppToken.Reveal(),
-			Handler:       handler,
-			Audit:         db,
-			Clock:         o.Clock,
-			Log:           log,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("slack: %w", err)
-		}
-		if cfg.Slack.SocketMode {
-			a.runners = append(a.runners, a.Slack.RunSocketMode)
-		} else {
-			a.Slack.Mount(a.mux)
-		}
-		a.waiters = append(a.waiters, a.Slack.Wait)
+	var err error
+	w.discordLinks, err = discord.NewLinks(discord.LinkOptions{
+		Store: w.DB, Client: w.discordClient, IsAdmin: w.Service.IsAdmin, Clock: w.clock, Log: w.Log,
+	})
+	if err != nil {
+		return fmt.Errorf("discord: %w", err)
 	}
-	if discordClient != nil {
-		if err := a.Bot.AddPlatform(discordClient); err != nil {
-			return nil, err
-		}
-		a.Discord, err = discord.NewServer(discordClient, discord.ServerOptions{
-			PublicKey:   cfg.Discord.PublicKey,
-			Handler:     handler,
-			Links:       links,
-			Requestable: a.Service.Requestable,
-			Audit:       db,
-			Clock:       o.Clock,
-			Log:         log,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("discord: %w", err)
-		}
-		if cfg.Discord.Gateway {
-			a.runners = append(a.runners, a.Discord.RunGateway)
-		} else {
-			a.Discord.Mount(a.mux)
-		}
-		a.waiters = append(a.waiters, a.Discord.Wait)
-	}
-	if cfg.Web.Enabled {
-		if err := a.addWeb(cfg, o.Clock, log); err != nil {
-			return nil, err
-		}
-	}
+	w.handler = w.discordLinks.Wrap(w.Bot)
+	return nil
+}
 
-	for _, f := range a.Sinks {
-		name, f := f.Name(), f
-		a.Metrics.Registry().MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+// slack adds Slack as a platform and builds its server: mounted on the mux, or run over
+// Socket Mode.
+func (w *wiring) slack() error {
+	if w.slackClient == nil {
+		return nil
+	}
+	if err := w.Bot.AddPlatform(w.slackClient); err != nil {
+		return err
+	}
+	var err error
+	w.Slack, err = slack.NewServer(w.slackClient, slack.ServerOptions{
+		SigningSecret: w.Config.Slack.SigningSecret.Reveal(),
+		AppToken:      w.Config.Slack.AppToken.Reveal(),
+		Handler:       w.handler,
+		Audit:         w.DB,
+		Clock:         w.clock,
+		Log:           w.Log,
+	})
+	if err != nil {
+		return fmt.Errorf("slack: %w", err)
+	}
+	if w.Config.Slack.SocketMode {
+		w.runners = append(w.runners, w.Slack.RunSocketMode)
+	} else {
+		w.Slack.Mount(w.mux)
+	}
+	w.waiters = append(w.waiters, w.Slack.Wait)
+	return nil
+}
+
+// discord adds Discord as a platform and builds its interactions server: mounted on the mux, or
+// run over the gateway.
+func (w *wiring) discord() error {
+	if w.discordClient == nil {
+		return nil
+	}
+	if err := w.Bot.AddPlatform(w.discordClient); err != nil {
+		return err
+	}
+	var err error
+	w.Discord, err = discord.NewServer(w.discordClient, discord.ServerOptions{
+		PublicKey:   w.Config.Discord.PublicKey,
+		Handler:     w.handler,
+		Links:       w.discordLinks,
+		Requestable: w.Service.Requestable,
+		Audit:       w.DB,
+		Clock:       w.clock,
+		Log:         w.Log,
+	})
+	if err != nil {
+		return fmt.Errorf("discord: %w", err)
+	}
+	if w.Config.Discord.Gateway {
+		w.runners = append(w.runners, w.Discord.RunGateway)
+	} else {
+		w.Discord.Mount(w.mux)
+	}
+	w.waiters = append(w.waiters, w.Discord.Wait)
+	return nil
+}
+
+// web adds the local web chat when it is enabled.
+func (w *wiring) web() error {
+	if !w.Config.Web.Enabled {
+		return nil
+	}
+	return w.addWeb(w.Config, w.clock, w.Log)
+}
+
+// sinkMetrics exports each audit sink's lag on /metrics.
+func (w *wiring) sinkMetrics() error {
+	for _, f := range w.Sinks {
+		w.Metrics.Registry().MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name:        "accessbot_audit_sink_lag_events",
 			Help:        "Audit events not yet acknowledged by the SIEM sink.",
-			ConstLabels: prometheus.Labels{"sink": name},
+			ConstLabels: prometheus.Labels{"sink": f.Name()},
 		}, func() float64 { return float64(f.Lag()) }))
 	}
+	return nil
+}
 
-	if cfg.Digest.Enabled() {
-		// The weekly digest, posted to each platform's security channel unless configured.
-		start, end := cfg.Digest.WorkHours()
-		runner, err := bot.NewDigestRunner(a.Bot, bot.DigestOptions{
-			Store: db, Schedule: cfg.Digest.Schedule, Location: cfg.Location(), Period: cfg.Digest.Period,
-			Digest: digest.Options{WorkingHours: digest.WorkingHours{Days: cfg.Digest.WorkDays(), Start: start, End: end}},
-			Channels: cfg.Digest.ChannelsFor(map[string]string{slack.PlatformName: cfg.Slack.AlertChannel(),
-				discord.PlatformName: cfg.Discord.AlertChannel(), web.PlatformName: web.ChannelSecurity}),
-			Chart: cfg.Digest.ChartEnabled(), Log: log,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("digest: %w", err)
-		}
-		a.runners = append(a.runners, runner.Run)
+// digest adds the weekly digest, when configured, posted to each platform's security channel
+// unless the config names another.
+func (w *wiring) digest() error {
+	dc := w.Config.Digest
+	if !dc.Enabled() {
+		return nil
 	}
+	start, end := dc.WorkHours()
+	runner, err := bot.NewDigestRunner(w.Bot, bot.DigestOptions{
+		Store: w.DB, Schedule: dc.Schedule, Location: w.Config.Location(), Period: dc.Period,
+		Digest: digest.Options{WorkingHours: digest.WorkingHours{Days: dc.WorkDays(), Start: start, End: end}},
+		Channels: dc.ChannelsFor(map[string]string{slack.PlatformName: w.Config.Slack.AlertChannel(),
+			discord.PlatformName: w.Config.Discord.AlertChannel(), web.PlatformName: web.ChannelSecurity}),
+		Chart: dc.ChartEnabled(), Log: w.Log,
+	})
+	if err != nil {
+		return fmt.Errorf("digest: %w", err)
+	}
+	w.runners = append(w.runners, runner.Run)
+	return nil
+}
 
+// health mounts /healthz (the database and every adapter that can check its target) and
+// /metrics.
+func (w *wiring) health() error {
 	checkers := map[string]adapters.Checker{}
-	for _, r := range a.Resources {
+	for _, r := range w.Resources {
 		if c, ok := r.Adapter.(adapters.Checker); ok {
 			checkers[r.Name] = c
 		}
 	}
-	ops.Mount(a.mux, &ops.Health{DB: db, Checkers: checkers}, a.Metrics)
-	ok = true
-	return a, nil
+	ops.Mount(w.mux, &ops.Health{DB: w.DB, Checkers: checkers}, w.Metrics)
+	return nil
 }
 
 // addWeb wires the local web chat: its people from the config, the Bot as its handler, its
