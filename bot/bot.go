@@ -57,8 +57,15 @@ const replyTimeout = 2500 * time.Millisecond
 // Service, hears about changes (grants.Notifier), delivers secrets by DM (grants.SecretSink),
 // and runs one Dispatcher and one Outbox per platform (Run).
 type Bot struct {
-	svc      *grants.Service
-	store    Store
+	svc *grants.Service
+	// store is all of bot's storage: the Bot hands each of its workers (Dispatcher, Outbox,
+	// DigestRunner) the part it uses, and queues through it the notice of a secret it could not
+	// deliver.
+	store Store
+	// people and keys are the parts the Bot's answers use: where people are reached, and their
+	// SSH keys (sshkeys.go).
+	people   PersonDirectory
+	keys     SSHKeyStore
 	clock    clock.Clock
 	log      zerolog.Logger
 	baseLog  zerolog.Logger // for the workers, which name their own component
@@ -98,6 +105,8 @@ func New(o Options) (*Bot, error) {
 	b := &Bot{
 		svc:         o.Service,
 		store:       o.Store,
+		people:      o.Store,
+		keys:        o.Store,
 		clock:       o.Clock,
 		log:         o.Log.With().Str("component", "bot").Logger(),
 		baseLog:     o.Log,
@@ -209,7 +218,7 @@ func (b *Bot) remember(ctx context.Context, a grants.Actor) {
 		now.Sub(last.at) < time.Hour && now.After(last.at) {
 		return
 	}
-	if err := b.store.RememberPerson(ctx, p); err != nil {
+	if err := b.people.RememberPerson(ctx, p); err != nil {
 		b.log.Warn().Err(err).Str("actor", a.ID).Str("platform", a.Platform).Msg("could not remember where to reach a person")
 		return
 	}
@@ -555,7 +564,7 @@ func (b *Bot) DeliverSecret(ctx context.Context, g grants.Grant, s *adapters.Sec
 	if s == nil {
 		return nil
 	}
-	people, err := b.store.People(ctx, g.Subject)
+	people, err := b.people.People(ctx, g.Subject)
 	if err != nil {
 		return fmt.Errorf("deliver secret for grant %s: %w", g.ID, err)
 	}

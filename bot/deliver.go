@@ -73,7 +73,29 @@ const idleRetry = 200 * time.Millisecond
 // reader reads what messages show.
 type reader struct {
 	svc   *grants.Service
-	store Store
+	store readStore
+}
+
+// readStore is what a reader reads besides the Service: people's names and audit events.
+type readStore interface {
+	People(ctx context.Context, personID string) ([]Person, error)
+	ScanAudit(ctx context.Context, f audit.Filter, fn func(audit.Event) error) error
+}
+
+// DispatcherStore is what a Dispatcher uses: its cursor over the audit log, the events, the
+// people it addresses, and the queue it fills.
+type DispatcherStore interface {
+	Cursors
+	readStore
+	Enqueue(ctx context.Context, ds []Delivery, move *CursorMove) error
+}
+
+// OutboxStore is what an Outbox uses: the queue it sends from, the kept messages' references,
+// what the messages show, and the user IDs it DMs.
+type OutboxStore interface {
+	DeliveryQueue
+	readStore
+	PlatformUser(ctx context.Context, personID, platform string) (string, error)
 }
 
 // snapshot reads a request, its reviews, its grant and the names of the people involved.
@@ -145,7 +167,7 @@ func (r reader) event(ctx context.Context, seq int64) (audit.Event, error) {
 
 // DispatcherOptions configure a Dispatcher.
 type DispatcherOptions struct {
-	Store   Store
+	Store   DispatcherStore
 	Service *grants.Service
 	// Platform is the name of the platform the deliveries are for.
 	Platform string
@@ -408,7 +430,7 @@ func (c *planCache) request(ctx context.Context, svc *grants.Service, id string)
 	return &r, nil
 }
 
-func (c *planCache) homeOf(ctx context.Context, store Store, person string) (string, error) {
+func (c *planCache) homeOf(ctx context.Context, store DispatcherStore, person string) (string, error) {
 	if h, ok := c.home[person]; ok {
 		return h, nil
 	}
@@ -426,7 +448,7 @@ func (c *planCache) homeOf(ctx context.Context, store Store, person string) (str
 
 // OutboxOptions configure an Outbox.
 type OutboxOptions struct {
-	Store    Store
+	Store    OutboxStore
 	Service  *grants.Service
 	Platform Platform
 	// Channels give the security channel, told of deliveries given up.

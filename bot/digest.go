@@ -154,13 +154,23 @@ type DigestResult struct {
 
 // DigestRunner posts the digest on a schedule, timed by the Bot's clock.
 type DigestRunner struct {
-	b     *Bot
+	b *Bot
+	// store is the Bot's store, as far as the digest uses it.
+	store digestStore
 	o     DigestOptions
 	sched cron.Schedule
 	log   zerolog.Logger
 	// posted is told after each firing (tests).
 	posted  func(DigestResult, error)
 	uploads sync.WaitGroup
+}
+
+// digestStore is what a DigestRunner reads and writes through the Bot's store: the digest's
+// cursor, the audit log its digest.posted events are found in, and the queue its messages go to.
+type digestStore interface {
+	Cursor(ctx context.Context, name string) (int64, error)
+	ScanAudit(ctx context.Context, f audit.Filter, fn func(audit.Event) error) error
+	Enqueue(ctx context.Context, ds []Delivery, move *CursorMove) error
 }
 
 // NewDigestRunner checks the options and builds the runner of b's digest.
@@ -189,7 +199,7 @@ func NewDigestRunner(b *Bot, o DigestOptions) (*DigestRunner, error) {
 		o.UploadRetry = time.Minute
 	}
 	o.Digest.Location = o.Location
-	return &DigestRunner{b: b, o: o, sched: sched, log: o.Log.With().Str("component", "digest").Logger()}, nil
+	return &DigestRunner{b: b, store: b.store, o: o, sched: sched, log: o.Log.With().Str("component", "digest").Logger()}, nil
 }
 
 // OnPost sets a function told of every scheduled firing's result.
@@ -270,7 +280,7 @@ func (r *DigestRunner) missed(ctx context.Context, prev time.Time) (bool, error)
 
 // lastPosted reads the digest.posted event the cursor is at.
 func (r *DigestRunner) lastPosted(ctx context.Context) (digest.Posted, bool, error) {
-	cur, err := r.b.store.Cursor(ctx, DigestCursor)
+	cur, err := r.store.Cursor(ctx, DigestCursor)
 	if err != nil || cur == 0 {
 		return digest.Posted{}, false, err
 	}
@@ -296,7 +306,7 @@ func (r *DigestRunner) lastPosted(ctx context.Context) (digest.Posted, bool, err
 func (r *DigestRunner) Post(ctx context.Context, until time.Time) (DigestResult, error) {
 	since := digest.WindowStart(until, r.o.Period, r.o.Location)
 	var res DigestResult
-	cur, err := r.b.store.Cursor(ctx, DigestCursor)
+	cur, err := r.store.Cursor(ctx, DigestCursor)
 	if err != nil {
 		return res, fmt.Errorf("read the digest cursor: %w", err)
 	}
@@ -345,7 +355,7 @@ func (r *DigestRunner) Post(ctx context.Context, until time.Time) (DigestResult,
 			})
 		}
 	}
-	err = r.b.store.Enqueue(ctx, ds, &CursorMove{Name: DigestCursor, From: cur, To: ev.Seq})
+	err = r.store.Enqueue(ctx, ds, &CursorMove{Name: DigestCursor, From: cur, To: ev.Seq})
 	if errors.Is(err, ErrCursorMoved) {
 		// Another firing queued this window (or a later one) meanwhile.
 		if !found {
@@ -387,7 +397,7 @@ func (r *DigestRunner) findPosted(ctx context.Context, since, until time.Time) (
 	var found audit.Event
 	ok := false
 	key := digest.WindowKey(since, until)
-	err := r.b.store.ScanAudit(ctx, audit.Filter{Since: until}, func(e audit.Event) error {
+	err := r.store.ScanAudit(ctx, audit.Filter{Since: until}, func(e audit.Event) error {
 		if e.Type != digest.EventPosted || ok {
 			return nil
 		}

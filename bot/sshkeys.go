@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/accessbot/accessbot/grants"
 	"github.com/accessbot/accessbot/internal/sshkey"
@@ -46,49 +47,60 @@ func (b *Bot) sshKey(ctx context.Context, a grants.Actor, cmd Command) Reply {
 	now := b.clock.Now()
 	switch cmd.Sub {
 	case SSHKeyAdd:
-		k, err := ParseSSHKey(cmd.Key)
-		if err != nil {
-			var ke *SSHKeyError
-			if errors.As(err, &ke) && ke.PrivateKey {
-				// Never the text: only that it happened, for whoever watches the logs.
-				b.log.Warn().Str("actor", a.ID).Str("platform", a.Platform).
-					Msg("someone pasted a private key in /access ssh-key add; refused and not stored")
-			}
-			return private(SSHKeyRefusedView(err))
-		}
-		k.Person, k.AddedAt = a.ID, now
-		addErr := b.store.AddPublicKey(ctx, k)
-		if addErr != nil && !errors.Is(addErr, ErrKeyExists) && !errors.Is(addErr, ErrTooManyKeys) {
-			return b.fail(a, op, addErr)
-		}
-		keys, err := b.store.SSHKeys(ctx, a.ID)
-		if err != nil {
-			return b.fail(a, op, err)
-		}
-		switch {
-		case errors.Is(addErr, ErrKeyExists):
-			return private(SSHKeyExistsView(k, keys, now))
-		case errors.Is(addErr, ErrTooManyKeys):
-			return private(SSHKeyLimitView(keys, now))
-		}
-		return private(SSHKeyAddedView(k, keys, now))
+		return b.addSSHKey(ctx, a, op, cmd.Key, now)
 	case SSHKeyRemove:
-		k, rmErr := b.store.RemovePublicKey(ctx, a.ID, cmd.Key, now)
-		if rmErr != nil && !errors.Is(rmErr, ErrUnknownKey) {
-			return b.fail(a, op, rmErr)
-		}
-		keys, err := b.store.SSHKeys(ctx, a.ID)
-		if err != nil {
-			return b.fail(a, op, err)
-		}
-		if rmErr != nil {
-			return private(SSHKeyNotFoundView(cmd.Key, keys, now))
-		}
-		return private(SSHKeyRemovedView(k, keys, now))
+		return b.removeSSHKey(ctx, a, op, cmd.Key, now)
 	}
-	keys, err := b.store.SSHKeys(ctx, a.ID)
+	keys, err := b.keys.SSHKeys(ctx, a.ID)
 	if err != nil {
 		return b.fail(a, op, err)
 	}
 	return private(SSHKeysView(keys, now))
+}
+
+// addSSHKey registers the pasted key and answers with the actor's keys. A key they have
+// already, or one too many, is answered too: neither is an error of accessbot's.
+func (b *Bot) addSSHKey(ctx context.Context, a grants.Actor, op, text string, now time.Time) Reply {
+	k, err := ParseSSHKey(text)
+	if err != nil {
+		var ke *SSHKeyError
+		if errors.As(err, &ke) && ke.PrivateKey {
+			// Never the text: only that it happened, for whoever watches the logs.
+			b.log.Warn().Str("actor", a.ID).Str("platform", a.Platform).
+				Msg("someone pasted a private key in /access ssh-key add; refused and not stored")
+		}
+		return private(SSHKeyRefusedView(err))
+	}
+	k.Person, k.AddedAt = a.ID, now
+	addErr := b.keys.AddPublicKey(ctx, k)
+	if addErr != nil && !errors.Is(addErr, ErrKeyExists) && !errors.Is(addErr, ErrTooManyKeys) {
+		return b.fail(a, op, addErr)
+	}
+	keys, err := b.keys.SSHKeys(ctx, a.ID)
+	if err != nil {
+		return b.fail(a, op, err)
+	}
+	switch {
+	case errors.Is(addErr, ErrKeyExists):
+		return private(SSHKeyExistsView(k, keys, now))
+	case errors.Is(addErr, ErrTooManyKeys):
+		return private(SSHKeyLimitView(keys, now))
+	}
+	return private(SSHKeyAddedView(k, keys, now))
+}
+
+// removeSSHKey deletes the actor's key with the fingerprint and answers with the keys left.
+func (b *Bot) removeSSHKey(ctx context.Context, a grants.Actor, op, fingerprint string, now time.Time) Reply {
+	k, rmErr := b.keys.RemovePublicKey(ctx, a.ID, fingerprint, now)
+	if rmErr != nil && !errors.Is(rmErr, ErrUnknownKey) {
+		return b.fail(a, op, rmErr)
+	}
+	keys, err := b.keys.SSHKeys(ctx, a.ID)
+	if err != nil {
+		return b.fail(a, op, err)
+	}
+	if rmErr != nil {
+		return private(SSHKeyNotFoundView(fingerprint, keys, now))
+	}
+	return private(SSHKeyRemovedView(k, keys, now))
 }

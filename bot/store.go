@@ -100,17 +100,17 @@ type CursorMove struct {
 	From, To int64
 }
 
-// ErrUnknownPerson is returned by Store.PlatformUser for someone never seen on that platform.
+// ErrUnknownPerson is returned by PersonDirectory.PlatformUser for someone never seen on that platform.
 var ErrUnknownPerson = errors.New("person not known on this platform")
 
-// ErrCursorMoved is returned by Store.Enqueue when the cursor is no longer where the move
+// ErrCursorMoved is returned by DeliveryQueue.Enqueue when the cursor is no longer where the move
 // starts: another dispatcher handled those events first.
 var ErrCursorMoved = errors.New("cursor moved meanwhile")
 
 // MaxSSHKeys is the most keys one person may register.
 const MaxSSHKeys = sshkey.MaxKeys
 
-// Errors of the SSH key methods of Store.
+// Errors of the SSHKeyStore methods.
 var (
 	ErrKeyExists   = sshkey.ErrExists
 	ErrTooManyKeys = sshkey.ErrTooMany
@@ -118,25 +118,40 @@ var (
 )
 
 // Store is what bot keeps in the database: the people it can DM, the outbox of deliveries, the
-// references of kept messages and the dispatchers' cursors. storage implements it.
+// references of kept messages, the dispatchers' cursors and people's SSH keys; it also reads the
+// audit log. storage implements it. The Bot takes all of it and hands each of its parts only the
+// piece it uses: a Dispatcher a DispatcherStore, an Outbox an OutboxStore, and so on.
 type Store interface {
+	PersonDirectory
+	audit.Source
+	Cursors
+	DeliveryQueue
+	SSHKeyStore
+}
+
+// PersonDirectory is where a person can be reached: who they are on each chat platform.
+type PersonDirectory interface {
 	// RememberPerson records (or refreshes) where a person can be reached.
 	RememberPerson(ctx context.Context, p Person) error
 	// PlatformUser returns the person's user ID on the platform, or ErrUnknownPerson.
 	PlatformUser(ctx context.Context, personID, platform string) (string, error)
 	// People returns what is known of a person on every platform, most recently seen first.
 	People(ctx context.Context, personID string) ([]Person, error)
+}
 
+// Cursors keep how far each reader of the audit log (a platform's dispatcher, the digest) has
+// got.
+type Cursors interface {
 	// InitCursor creates the named cursor at the current end of the audit log if it does not
 	// exist (a new platform starts from now, not from the beginning of history), and returns it.
 	InitCursor(ctx context.Context, name string) (int64, error)
 	// Cursor returns the named cursor (0 when it does not exist).
 	Cursor(ctx context.Context, name string) (int64, error)
-	// ScanAudit reads audit events in sequence order, and AuditHead returns the end of the log
-	// (audit.Source).
-	ScanAudit(ctx context.Context, f audit.Filter, fn func(audit.Event) error) error
-	AuditHead(ctx context.Context) (audit.Head, error)
+}
 
+// DeliveryQueue is the outbox as stored: the deliveries and the references of the kept messages
+// they posted.
+type DeliveryQueue interface {
 	// Enqueue stores the deliveries whose keys are new and, when move is not nil, moves the
 	// cursor in the same transaction (ErrCursorMoved when it is not at move.From).
 	Enqueue(ctx context.Context, ds []Delivery, move *CursorMove) error
@@ -161,7 +176,10 @@ type Store interface {
 	MessageRef(ctx context.Context, platform, message string) (MessageRef, bool, error)
 	// PruneDeliveries deletes deliveries sent or failed before the given time.
 	PruneDeliveries(ctx context.Context, before time.Time) (int, error)
+}
 
+// SSHKeyStore keeps the SSH public keys people register with `/access ssh-key`.
+type SSHKeyStore interface {
 	// AddPublicKey registers k (every field set, Key parsed and checked by ParseSSHKey) and
 	// records audit.SSHKeyAdded, in one transaction. It returns ErrKeyExists when the person
 	// has a key with that fingerprint, ErrTooManyKeys when they already have MaxSSHKeys.
