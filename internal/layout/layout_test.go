@@ -28,18 +28,19 @@ var allowed = []struct {
 	{"audit", nil},
 	{"internal/backoff", nil},
 	{"internal/clock", nil},
+	{"internal/schedule", []string{"internal/clock"}},
 	{"internal/duration", nil},
 	{"internal/sshkey", nil},
 	// Test kits may build a real store under the domain they help test.
 	{"grants/grantstest", []string{"grants", "adapters", "audit", "internal/clock", "storage"}},
 	{"bot/bottest", []string{"bot", "grants", "audit", "adapters", "internal/clock", "internal/duration", "storage"}},
-	{"grants", []string{"grants", "adapters", "audit", "internal/backoff", "internal/clock"}},
+	{"grants", []string{"grants", "adapters", "audit", "internal/backoff", "internal/clock", "internal/schedule"}},
 	// storage implements the stores that grants and bot declare.
 	// It is also the key source the sshcert adapter reads (adapters.PublicKeySource).
 	{"storage", []string{"storage", "grants", "audit", "bot", "adapters", "internal/backoff", "internal/sshkey"}},
 	{"config", []string{"config", "grants", "adapters", "internal/duration", "internal/sshkey"}},
 	{"internal/ops", []string{"grants", "adapters"}},
-	{"bot", []string{"bot", "grants", "audit", "adapters", "internal/clock", "internal/duration", "internal/sshkey"}},
+	{"bot", []string{"bot", "grants", "audit", "adapters", "internal/clock", "internal/duration", "internal/schedule", "internal/sshkey"}},
 }
 
 func TestImportsFlowOneWay(t *testing.T) {
