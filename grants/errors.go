@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/accessbot/accessbot/internal/suggest"
 )
 
 // Error is a refusal by the domain: a code for programs (one of ErrNotFound, ErrForbidden,
@@ -104,7 +106,7 @@ func closestNames(s string, known []string) []string {
 	limit := len(s)/3 + 2
 	for _, k := range known {
 		lk := strings.ToLower(k)
-		d := editDistance(s, lk)
+		d := suggest.Distance(s, lk)
 		if s != "" && (strings.Contains(lk, s) || strings.Contains(s, lk)) && d > 1 {
 			// A part of the name is a good hint even when many letters are missing.
 			d = 1
@@ -124,26 +126,4 @@ func closestNames(s string, known []string) []string {
 		out = append(out, cands[i].name)
 	}
 	return out
-}
-
-// editDistance is the Levenshtein distance between a and b, over bytes (resource names are
-// ASCII identifiers).
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

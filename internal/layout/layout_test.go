@@ -31,16 +31,17 @@ var allowed = []struct {
 	{"internal/schedule", []string{"internal/clock"}},
 	{"internal/duration", nil},
 	{"internal/sshkey", nil},
+	{"internal/suggest", nil},
 	// Test kits may build a real store under the domain they help test.
 	{"grants/grantstest", []string{"grants", "adapters", "audit", "internal/clock", "storage"}},
 	{"bot/bottest", []string{"bot", "grants", "audit", "adapters", "internal/clock", "internal/duration", "storage"}},
-	{"grants", []string{"grants", "adapters", "audit", "internal/backoff", "internal/clock", "internal/schedule"}},
+	{"grants", []string{"grants", "adapters", "audit", "internal/backoff", "internal/clock", "internal/duration", "internal/schedule", "internal/suggest"}},
 	// storage implements the stores that grants and bot declare.
 	// It is also the key source the sshcert adapter reads (adapters.PublicKeySource).
 	{"storage", []string{"storage", "grants", "audit", "bot", "adapters", "internal/backoff", "internal/sshkey"}},
-	{"config", []string{"config", "grants", "adapters", "internal/duration", "internal/sshkey"}},
+	{"config", []string{"config", "grants", "adapters", "internal/duration", "internal/sshkey", "internal/suggest"}},
 	{"internal/ops", []string{"grants", "adapters"}},
-	{"bot", []string{"bot", "grants", "audit", "adapters", "internal/clock", "internal/duration", "internal/schedule", "internal/sshkey"}},
+	{"bot", []string{"bot", "grants", "audit", "adapters", "internal/clock", "internal/duration", "internal/schedule", "internal/sshkey", "internal/suggest"}},
 }
 
 func TestImportsFlowOneWay(t *testing.T) {
