@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/accessbot/accessbot/internal/duration"
 	"github.com/accessbot/accessbot/internal/suggest"
 )
 
@@ -66,33 +67,9 @@ func newError(code error, reason, msg string, details map[string]string) *Error 
 	return &Error{Code: code, Reason: reason, Message: msg, Details: details}
 }
 
-// fmtDuration prints a duration the way people write it: 4h, 1h30m, 90s, 2d.
-func fmtDuration(d time.Duration) string {
-	if d == 0 {
-		return "0s"
-	}
-	neg := d < 0
-	if neg {
-		d = -d
-	}
-	var b strings.Builder
-	if neg {
-		b.WriteByte('-')
-	}
-	if days := d / (24 * time.Hour); days > 0 && d%(24*time.Hour) == 0 {
-		fmt.Fprintf(&b, "%dd", days)
-		return b.String()
-	}
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	b.WriteString(s)
-	return b.String()
-}
+// fmtDuration writes a duration the way people write it and the config, the chat and the digest
+// show it (duration.Format): 4h, 1h30m, 2d, 1d12h.
+func fmtDuration(d time.Duration) string { return duration.Format(d) }
 
 // closestNames returns up to three known names nearest to s by edit distance (or containing it),
 // nearest first, for "did you mean" answers.
