@@ -7,9 +7,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
-	"sort"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -181,7 +182,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, o Options)
 		Directory:   dir,
 		AdminUsers:  cfg.Admins.Users,
 		AdminGroups: cfg.Admins.Groups,
-		Groups:      sortedKeys(cfg.Groups),
+		Groups:      slices.Sorted(maps.Keys(cfg.Groups)),
 		Clock:       o.Clock,
 		Location:    cfg.Location(),
 		Log:         log,
@@ -463,15 +464,6 @@ func (a *App) recordConfig(ctx context.Context) error {
 		return fmt.Errorf("record config in audit log: %w", err)
 	}
 	return nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // Close releases the adapters' connections and the database.
