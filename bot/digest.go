@@ -16,6 +16,7 @@ import (
 	"github.com/accessbot/accessbot/audit"
 	"github.com/accessbot/accessbot/audit/digest"
 	"github.com/accessbot/accessbot/grants"
+	"github.com/accessbot/accessbot/internal/schedule"
 )
 
 // The digest in chat: DigestView renders a digest.Digest as one message; a DigestRunner builds
@@ -232,25 +233,8 @@ func (r *DigestRunner) Run(ctx context.Context) error {
 			r.fire(ctx, prev)
 		}
 	}
-	timer := clk.NewTimer(time.Hour)
-	timer.Stop()
-	defer timer.Stop()
-	for {
-		now := clk.Now()
-		next := r.Next(now)
-		if next.IsZero() {
-			r.log.Warn().Msg("the digest schedule never fires again")
-			<-ctx.Done()
-			return nil
-		}
-		timer.Reset(next.Sub(now))
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-timer.C():
-		}
-		r.fire(ctx, next)
-	}
+	schedule.Loop{Name: "digest", Clock: clk, Next: r.Next, Log: r.log}.Run(ctx, r.fire)
+	return nil
 }
 
 func (r *DigestRunner) fire(ctx context.Context, until time.Time) {

@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/accessbot/accessbot/internal/duration"
+	"github.com/accessbot/accessbot/internal/suggest"
 )
 
 // Verbs of `/access`, as people type them.
@@ -340,29 +341,13 @@ func closestVerb(s string) string {
 	return best
 }
 
-// editDistance is the Levenshtein distance between a and b, by rune.
+// editDistance is the Levenshtein distance between a and b, by rune, over at most a's first 64
+// runes: nothing that long is a typo of a verb.
 func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	if len(ra) > 64 {
-		ra = ra[:64] // nothing that long is a typo of a verb
+	if ra := []rune(a); len(ra) > 64 {
+		a = string(ra[:64])
 	}
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
+	return suggest.Distance(a, b)
 }
 
 // truncate shortens s to at most n runes, marking the cut.

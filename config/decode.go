@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/accessbot/accessbot/internal/suggest"
 )
 
 // decoder decodes a yaml.v3 node tree into Go values strictly, collecting every problem instead
@@ -483,7 +485,7 @@ func unknownKey(key string, known []string) string {
 func closest(s string, known []string) string {
 	best, bestDist := "", -1
 	for _, k := range known {
-		if d := editDistance(s, k); bestDist < 0 || d < bestDist {
+		if d := suggest.Distance(s, k); bestDist < 0 || d < bestDist {
 			best, bestDist = k, d
 		}
 	}
@@ -496,27 +498,6 @@ func closest(s string, known []string) string {
 		return best
 	}
 	return ""
-}
-
-// editDistance is the Levenshtein distance between a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 var plainKey = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)

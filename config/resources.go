@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 
 	"github.com/rs/zerolog"
 
@@ -83,24 +82,9 @@ func (c *Config) lineOf(path string) int { return lineIn(c.lines, path) }
 // Matches reports whether a person-list entry from the config names the actor. An entry is an
 // email or accessbot ID (compared case-insensitively), a bare platform user ID ("U0123"), or a
 // platform-qualified one ("slack:U0123", "discord:81234"; the platform name in any case, the
-// user ID exactly).
-func Matches(a grants.Actor, entry string) bool {
-	entry = strings.TrimSpace(entry)
-	if entry == "" {
-		return false
-	}
-	if a.ID != "" && strings.EqualFold(entry, a.ID) || a.Email != "" && strings.EqualFold(entry, a.Email) {
-		return true
-	}
-	if a.PlatformID == "" {
-		return false
-	}
-	if entry == a.PlatformID {
-		return true
-	}
-	platform, id, ok := strings.Cut(entry, ":")
-	return ok && a.Platform != "" && strings.EqualFold(platform, a.Platform) && id == a.PlatformID
-}
+// user ID exactly). It is grants.MatchesPerson: who counts as the same person is decided in one
+// place, so the config's admins and groups name the same people as the domain's checks.
+func Matches(a grants.Actor, entry string) bool { return grants.MatchesPerson(a, entry) }
 
 // Directory returns the membership of config groups. Platform groups ("@handle",
 // "discord-role:...") are never matched here; each platform answers for its own, and the
@@ -119,7 +103,7 @@ func (d configDirectory) MemberOf(_ context.Context, a grants.Actor, group strin
 		return false, nil
 	}
 	for _, m := range d.groups[group] {
-		if Matches(a, m) {
+		if grants.MatchesPerson(a, m) {
 			return true, nil
 		}
 	}
@@ -131,7 +115,7 @@ func (d configDirectory) MemberOf(_ context.Context, a grants.Actor, group strin
 // error from dir is returned with false, so callers fail closed.
 func (c *Config) IsAdmin(ctx context.Context, a grants.Actor, dir grants.Directory) (bool, error) {
 	for _, u := range c.Admins.Users {
-		if Matches(a, u) {
+		if grants.MatchesPerson(a, u) {
 			return true, nil
 		}
 	}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -390,7 +392,7 @@ func (r *crashResult) print(w io.Writer, o crashOptions) {
 		return
 	}
 	fmt.Fprintln(w, "violations (distinct grants):")
-	for _, k := range sortedKeys(kinds) {
+	for _, k := range slices.Sorted(maps.Keys(kinds)) {
 		note := "FAILURE"
 		if expected(k) {
 			note = "known limitation: the dead process's claim (2 × scheduler.call_timeout) holds the grant"
@@ -402,19 +404,10 @@ func (r *crashResult) print(w io.Writer, o crashOptions) {
 
 func counted(m map[string]int) string {
 	var parts []string
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
 	}
 	return strings.Join(parts, ", ")
-}
-
-func sortedKeys(m map[string]int) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // pct is the nearest-rank percentile of sorted durations.

@@ -5,6 +5,9 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/accessbot/accessbot/internal/duration"
+	"github.com/accessbot/accessbot/internal/suggest"
 )
 
 // Error is a refusal by the domain: a code for programs (one of ErrNotFound, ErrForbidden,
@@ -64,33 +67,9 @@ func newError(code error, reason, msg string, details map[string]string) *Error 
 	return &Error{Code: code, Reason: reason, Message: msg, Details: details}
 }
 
-// fmtDuration prints a duration the way people write it: 4h, 1h30m, 90s, 2d.
-func fmtDuration(d time.Duration) string {
-	if d == 0 {
-		return "0s"
-	}
-	neg := d < 0
-	if neg {
-		d = -d
-	}
-	var b strings.Builder
-	if neg {
-		b.WriteByte('-')
-	}
-	if days := d / (24 * time.Hour); days > 0 && d%(24*time.Hour) == 0 {
-		fmt.Fprintf(&b, "%dd", days)
-		return b.String()
-	}
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	b.WriteString(s)
-	return b.String()
-}
+// fmtDuration writes a duration the way people write it and the config, the chat and the digest
+// show it (duration.Format): 4h, 1h30m, 2d, 1d12h.
+func fmtDuration(d time.Duration) string { return duration.Format(d) }
 
 // closestNames returns up to three known names nearest to s by edit distance (or containing it),
 // nearest first, for "did you mean" answers.
@@ -104,7 +83,7 @@ func closestNames(s string, known []string) []string {
 	limit := len(s)/3 + 2
 	for _, k := range known {
 		lk := strings.ToLower(k)
-		d := editDistance(s, lk)
+		d := suggest.Distance(s, lk)
 		if s != "" && (strings.Contains(lk, s) || strings.Contains(s, lk)) && d > 1 {
 			// A part of the name is a good hint even when many letters are missing.
 			d = 1
@@ -124,26 +103,4 @@ func closestNames(s string, known []string) []string {
 		out = append(out, cands[i].name)
 	}
 	return out
-}
-
-// editDistance is the Levenshtein distance between a and b, over bytes (resource names are
-// ASCII identifiers).
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

@@ -1,8 +1,9 @@
 package grants
 
 import (
-	"math/rand/v2"
 	"time"
+
+	"github.com/accessbot/accessbot/internal/backoff"
 )
 
 // RetryPolicy says how failed adapter calls are retried: exponential backoff from Initial,
@@ -51,23 +52,10 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 // Backoff returns the delay before the next try after the failures-th failure (from 1):
 // Initial·2^(failures-1), capped at Max, then moved by a random ±Jitter fraction.
 func (p RetryPolicy) Backoff(failures int) time.Duration {
-	p = p.withDefaults()
-	return p.jittered(p.base(failures))
+	return p.withDefaults().backoff().Delay(failures, nil)
 }
 
-// base is the delay before jitter.
-func (p RetryPolicy) base(failures int) time.Duration {
-	d := p.Initial
-	for i := 1; i < failures && d < p.Max; i++ {
-		d *= 2
-	}
-	return min(d, p.Max)
-}
-
-func (p RetryPolicy) jittered(d time.Duration) time.Duration {
-	if p.Jitter <= 0 {
-		return d
-	}
-	f := 1 + p.Jitter*(2*rand.Float64()-1)
-	return time.Duration(float64(d) * f)
+// backoff is the policy as internal/backoff reads it. p must have its defaults.
+func (p RetryPolicy) backoff() backoff.Policy {
+	return backoff.Policy{Base: p.Initial, Max: p.Max, Jitter: backoff.Spread(p.Jitter)}
 }

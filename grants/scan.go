@@ -18,6 +18,7 @@ import (
 
 	"github.com/accessbot/accessbot/adapters"
 	"github.com/accessbot/accessbot/audit"
+	"github.com/accessbot/accessbot/internal/schedule"
 )
 
 // The standing-privilege scan asks every target whose adapter can list (adapters.Lister) who
@@ -661,34 +662,21 @@ func (r *ScanRunner) Next(t time.Time) time.Time { return r.sched.Next(t.In(r.lo
 // Run scans at every time the schedule names until ctx is done. A scan that fails is logged and
 // the schedule goes on.
 func (r *ScanRunner) Run(ctx context.Context) error {
-	clk := r.sc.svc.clock
-	timer := clk.NewTimer(time.Hour)
-	timer.Stop()
-	defer timer.Stop()
-	for {
-		now := clk.Now()
-		next := r.Next(now)
-		if next.IsZero() {
-			r.log.Warn().Msg("the scan schedule never fires again")
-			<-ctx.Done()
-			return nil
-		}
-		timer.Reset(next.Sub(now))
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-timer.C():
-		}
-		rep, ran, err := r.RunScheduled(ctx, next)
-		if err != nil && ctx.Err() == nil {
-			r.log.Error().Err(err).Msg("scheduled standing-privilege scan failed")
-		}
-		if !ran && err == nil {
-			r.log.Debug().Time("slot", next).Msg("scheduled scan done by another replica")
-			continue
-		}
-		if r.ran != nil {
-			r.ran(rep, err)
-		}
+	schedule.Loop{Name: "scan", Clock: r.sc.svc.clock, Next: r.Next, Log: r.log}.Run(ctx, r.fire)
+	return nil
+}
+
+// fire does the scan of the firing at slot, logs a failure and tells OnScan's function.
+func (r *ScanRunner) fire(ctx context.Context, slot time.Time) {
+	rep, ran, err := r.RunScheduled(ctx, slot)
+	if err != nil && ctx.Err() == nil {
+		r.log.Error().Err(err).Msg("scheduled standing-privilege scan failed")
+	}
+	if !ran && err == nil {
+		r.log.Debug().Time("slot", slot).Msg("scheduled scan done by another replica")
+		return
+	}
+	if r.ran != nil {
+		r.ran(rep, err)
 	}
 }

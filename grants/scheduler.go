@@ -725,7 +725,7 @@ func (sc *Scheduler) settle(g *Grant, r result, now time.Time) (events []audit.E
 
 // backoff returns the delay after the failures-th failure.
 func (sc *Scheduler) backoff(failures int) time.Duration {
-	return sc.retry.jittered(sc.retry.base(failures))
+	return sc.retry.backoff().Delay(failures, nil)
 }
 
 func retryEvent(g Grant, op, errText string) audit.Event {

@@ -310,8 +310,8 @@ func (s *Service) record(ctx context.Context, e audit.Event) {
 }
 
 // MatchesPerson reports whether a person entry (an email or ID, compared case-insensitively; a
-// bare platform user ID "U0123"; or "platform:userid") names the actor. It follows
-// config.Matches.
+// bare platform user ID "U0123"; or "platform:userid") names the actor. It is the one copy of
+// that rule: config.Matches calls it for the config's admins and groups.
 func MatchesPerson(a Actor, entry string) bool {
 	entry = strings.TrimSpace(entry)
 	if entry == "" {

@@ -19,7 +19,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/url"
 	"strings"
 	"sync"
@@ -32,6 +31,7 @@ import (
 
 	"github.com/accessbot/accessbot/audit"
 	"github.com/accessbot/accessbot/grants"
+	"github.com/accessbot/accessbot/internal/backoff"
 )
 
 // Drivers.
@@ -239,9 +239,7 @@ func (db *DB) Update(ctx context.Context, fn func(grants.Tx) error) error {
 		if err == nil || !retryable(err) || attempt == maxAttempts {
 			return err
 		}
-		// Back off with jitter so the transactions that collided do not collide again.
-		wait := time.Duration(attempt*attempt)*5*time.Millisecond + rand.N(5*time.Millisecond)
-		t := time.NewTimer(wait)
+		t := time.NewTimer(collisionBackoff(attempt))
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -249,6 +247,13 @@ func (db *DB) Update(ctx context.Context, fn func(grants.Tx) error) error {
 		case <-t.C:
 		}
 	}
+}
+
+// collisionBackoff is the wait after the attempt-th serialization failure: 5ms·attempt² plus
+// up to 5ms at random, so the transactions that collided do not collide again.
+func collisionBackoff(attempt int) time.Duration {
+	p := backoff.Policy{Base: 5 * time.Millisecond, Growth: backoff.Quadratic, Jitter: backoff.Plus(5 * time.Millisecond)}
+	return p.Delay(attempt, nil)
 }
 
 func (db *DB) updateOnce(ctx context.Context, fn func(grants.Tx) error) (err error) {

@@ -20,7 +20,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -32,6 +31,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/accessbot/accessbot/adapters"
+	"github.com/accessbot/accessbot/internal/backoff"
 )
 
 // Header names of a signed request.
@@ -228,18 +228,16 @@ func New(cfg Config, log zerolog.Logger) *Webhook {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 		now:     time.Now,
-		backoff: backoff,
+		backoff: delayBeforeRetry,
 	}
 }
 
-// backoff is short and exponential with full jitter: the calls retry within one adapter call, and
+// delayBeforeRetry is the wait after the attempt-th failed attempt of one call: short and
+// exponential, half of each delay drawn at random. The calls retry within one adapter call, and
 // the scheduler does the long waits.
-func backoff(attempt int) time.Duration {
-	d := 200 * time.Millisecond << (attempt - 1)
-	if d > 2*time.Second {
-		d = 2 * time.Second
-	}
-	return d/2 + rand.N(d/2+1)
+func delayBeforeRetry(attempt int) time.Duration {
+	p := backoff.Policy{Base: 200 * time.Millisecond, Max: 2 * time.Second, Jitter: backoff.Half}
+	return p.Delay(attempt, nil)
 }
 
 // payload is the JSON body of every POST.

@@ -79,16 +79,21 @@ func zoneName(loc *time.Location) string {
 // when writes a time within the digest: "Tue 18 Nov 02:14".
 func when(t time.Time) string { return t.Format("Mon 2 Jan 15:04") }
 
+// dur writes a span as durations are written everywhere people read them (duration.Format), to
+// the precision a reader of the digest needs: milliseconds under a second (revocations),
+// seconds under an hour, minutes beyond. A span of zero or less (clock skew) is zero.
 func dur(d time.Duration) string {
 	switch {
 	case d <= 0:
-		return "0s"
+		d = 0
 	case d < time.Second:
-		return d.Round(time.Millisecond).String()
+		d = d.Round(time.Millisecond)
 	case d < time.Hour:
-		return duration.Format(d.Round(time.Second))
+		d = d.Round(time.Second)
+	default:
+		d = d.Round(time.Minute)
 	}
-	return duration.Format(d.Round(time.Minute))
+	return duration.Format(d)
 }
 
 func plural(n int, one, many string) string {

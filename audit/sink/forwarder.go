@@ -14,20 +14,21 @@
 // is and goes on from there, so the cursor never goes back and nothing is skipped. With a
 // Locker (Options.Locker) the replicas also take turns, and send each batch once.
 //
-// The package imports only audit, the clock and the webhook adapter's signing.
+// The package imports only audit, the clock, the backoff arithmetic and the webhook adapter's
+// signing.
 package sink
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/accessbot/accessbot/audit"
+	"github.com/accessbot/accessbot/internal/backoff"
 	"github.com/accessbot/accessbot/internal/clock"
 )
 
@@ -262,12 +263,8 @@ func (f *Forwarder) Run(ctx context.Context) error {
 
 // backoff is the delay after the failures-th consecutive failure.
 func (f *Forwarder) backoff(failures int) time.Duration {
-	d := f.o.RetryStart
-	for i := 1; i < failures && d < f.o.RetryMax; i++ {
-		d *= 2
-	}
-	d = min(d, f.o.RetryMax)
-	return time.Duration(float64(d) * (1 + retryJitter*(2*rand.Float64()-1)))
+	p := backoff.Policy{Base: f.o.RetryStart, Max: f.o.RetryMax, Jitter: backoff.Spread(retryJitter)}
+	return p.Delay(failures, nil)
 }
 
 // ForwardOnce sends every event past the cursor, a batch at a time, moving the cursor after

@@ -7,9 +7,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/user"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -130,28 +132,13 @@ func dispatch(e *env, args []string) error {
 
 func sub(e *env, name string, args []string, cmds map[string]func(*env, []string) error) error {
 	if len(args) == 0 {
-		return usageErr("%s needs a subcommand: %s", name, strings.Join(sortedKeys(cmds), ", "))
+		return usageErr("%s needs a subcommand: %s", name, strings.Join(slices.Sorted(maps.Keys(cmds)), ", "))
 	}
 	f, ok := cmds[args[0]]
 	if !ok {
-		return usageErr("unknown command %q %q: try %s", name, args[0], strings.Join(sortedKeys(cmds), ", "))
+		return usageErr("unknown command %q %q: try %s", name, args[0], strings.Join(slices.Sorted(maps.Keys(cmds)), ", "))
 	}
 	return f(e, args[1:])
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	for i := range keys {
-		for j := i + 1; j < len(keys); j++ {
-			if keys[j] < keys[i] {
-				keys[i], keys[j] = keys[j], keys[i]
-			}
-		}
-	}
-	return keys
 }
 
 // flags makes a FlagSet that takes --config and reports errors as one sentence.
@@ -654,7 +641,7 @@ func cmdScan(e *env, args []string) error {
 		return &exitError{code: 1, msg: strings.TrimSuffix(grants.ScanSummary(findings), ".")}
 	case len(errs) > 0:
 		return &exitError{code: exitScanIncomplete, msg: fmt.Sprintf("no standing access found, but %d resource(s) could not be listed: %s",
-			len(errs), strings.Join(sortedKeys(errs), ", "))}
+			len(errs), strings.Join(slices.Sorted(maps.Keys(errs)), ", "))}
 	}
 	return nil
 }

@@ -7,9 +7,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
-	"sort"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -241,7 +242,7 @@ func (w *wiring) service() error {
 		Directory:   w.dir,
 		AdminUsers:  w.Config.Admins.Users,
 		AdminGroups: w.Config.Admins.Groups,
-		Groups:      sortedKeys(w.Config.Groups),
+		Groups:      slices.Sorted(maps.Keys(w.Config.Groups)),
 		Clock:       w.clock,
 		Location:    w.Config.Location(),
 		Log:         w.Log,
@@ -578,15 +579,6 @@ func (a *App) recordConfig(ctx context.Context) error {
 		return fmt.Errorf("record config in audit log: %w", err)
 	}
 	return nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // Close releases the adapters' connections and the database.

@@ -18,25 +18,30 @@ var allowed = []struct {
 	pkg     string
 	imports []string
 }{
+	// The webhook adapter retries with the shared backoff arithmetic.
+	{"adapters/webhook", []string{"adapters", "internal/backoff"}},
 	{"adapters", []string{"adapters"}},
 	// The SIEM sinks follow the log and sign webhook batches like the webhook adapter.
-	{"audit/sink", []string{"audit", "internal/clock", "adapters/webhook"}},
+	{"audit/sink", []string{"audit", "internal/clock", "internal/backoff", "adapters/webhook"}},
 	// The digest reads the log; it formats durations as the config and chat write them.
 	{"audit/digest", []string{"audit", "internal/duration"}},
 	{"audit", nil},
+	{"internal/backoff", nil},
 	{"internal/clock", nil},
+	{"internal/schedule", []string{"internal/clock"}},
 	{"internal/duration", nil},
 	{"internal/sshkey", nil},
+	{"internal/suggest", nil},
 	// Test kits may build a real store under the domain they help test.
 	{"grants/grantstest", []string{"grants", "adapters", "audit", "internal/clock", "storage"}},
 	{"bot/bottest", []string{"bot", "grants", "audit", "adapters", "internal/clock", "internal/duration", "storage"}},
-	{"grants", []string{"grants", "adapters", "audit", "internal/clock"}},
+	{"grants", []string{"grants", "adapters", "audit", "internal/backoff", "internal/clock", "internal/duration", "internal/schedule", "internal/suggest"}},
 	// storage implements the stores that grants and bot declare.
 	// It is also the key source the sshcert adapter reads (adapters.PublicKeySource).
-	{"storage", []string{"storage", "grants", "audit", "bot", "adapters", "internal/sshkey"}},
-	{"config", []string{"config", "grants", "adapters", "internal/duration", "internal/sshkey"}},
+	{"storage", []string{"storage", "grants", "audit", "bot", "adapters", "internal/backoff", "internal/sshkey"}},
+	{"config", []string{"config", "grants", "adapters", "internal/duration", "internal/sshkey", "internal/suggest"}},
 	{"internal/ops", []string{"grants", "adapters"}},
-	{"bot", []string{"bot", "grants", "audit", "adapters", "internal/clock", "internal/duration", "internal/sshkey"}},
+	{"bot", []string{"bot", "grants", "audit", "adapters", "internal/clock", "internal/duration", "internal/schedule", "internal/sshkey", "internal/suggest"}},
 }
 
 func TestImportsFlowOneWay(t *testing.T) {

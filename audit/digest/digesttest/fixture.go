@@ -14,6 +14,7 @@ import (
 	_ "time/tzdata"
 
 	"github.com/accessbot/accessbot/audit"
+	"github.com/accessbot/accessbot/internal/duration"
 )
 
 // Location is the data set's time zone.
@@ -85,7 +86,7 @@ func (g *gen) request(t time.Time, r request) {
 		kind = "access"
 	}
 	g.add(t, audit.RequestCreated, r.person, r.resource, r.person, r.id, r.grantID, map[string]string{
-		"kind": kind, "duration": fmtDur(r.d), "reason": r.reason, "approvals_needed": "1",
+		"kind": kind, "duration": duration.Format(r.d), "reason": r.reason, "approvals_needed": "1",
 		"pending_until": utc(t.Add(24 * time.Hour)),
 	})
 }
@@ -93,7 +94,7 @@ func (g *gen) request(t time.Time, r request) {
 // grant makes the grant of an approved request and returns when it expires.
 func (g *gen) grant(t time.Time, r request, gid string, breakGlass bool) time.Time {
 	exp := t.Add(r.d)
-	data := map[string]string{"account": account(r.person), "duration": fmtDur(r.d), "expires_at": utc(exp)}
+	data := map[string]string{"account": account(r.person), "duration": duration.Format(r.d), "expires_at": utc(exp)}
 	if breakGlass {
 		data["breakglass"] = "true"
 	}
@@ -147,13 +148,6 @@ func account(email string) string {
 		}
 	}
 	return email
-}
-
-func fmtDur(d time.Duration) string {
-	if d%time.Hour == 0 {
-		return fmt.Sprintf("%dh", d/time.Hour)
-	}
-	return fmt.Sprintf("%dm", d/time.Minute)
 }
 
 // Events returns the data set, unsealed, in time order.

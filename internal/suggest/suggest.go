@@ -1,0 +1,29 @@
+// Package suggest measures how far a mistyped word is from the words that were meant, for the
+// "did you mean" hints of the config (unknown keys, groups, resources), the domain (unknown
+// resources) and the chat grammar (unknown verbs). Each caller keeps its own rule for what is
+// near enough; the distance is this one copy.
+package suggest
+
+// Distance is the Levenshtein distance between a and b: the fewest single-character
+// insertions, deletions and substitutions that turn one into the other. It counts characters
+// (runes), not bytes, so a mistyped "é" is one edit.
+func Distance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(rb)]
+}
