@@ -929,8 +929,10 @@ type IdentityUnlinkedData struct {
 func (IdentityUnlinkedData) EventType() string { return IdentityUnlinked }
 
 func (p IdentityUnlinkedData) encode(w *dataWriter) {
-	w.str(KeyPlatform, p.Platform)
-	w.str(KeyPlatformID, p.PlatformID)
+	// Each is left out when empty: the store decodes the event to add Person and must not add
+	// keys the caller left out.
+	w.opt(KeyPlatform, p.Platform)
+	w.opt(KeyPlatformID, p.PlatformID)
 	w.opt(KeyPerson, p.Person)
 }
 
