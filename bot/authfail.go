@@ -2,7 +2,6 @@ package bot
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"net/http"
 	"sync"
@@ -57,15 +56,11 @@ func (f *AuthFailures) Record(ctx context.Context, r *http.Request, reason error
 	if f.audit == nil {
 		return
 	}
-	data := map[string]string{"platform": f.platform, "path": path, "remote": remote, "reason": reason.Error()}
-	if suppressed > 0 {
-		data["suppressed"] = fmt.Sprint(suppressed)
-	}
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if _, err := f.audit.AppendAudit(actx, audit.Event{
-		At: now, Type: audit.AuthFailed, Actor: "unknown", Data: data,
-	}); err != nil {
+	if _, err := f.audit.AppendAudit(actx, audit.Event{At: now, Actor: "unknown"}.With(audit.AuthFailedData{
+		Platform: f.platform, Path: path, Remote: remote, Reason: reason.Error(), Suppressed: suppressed,
+	})); err != nil {
 		f.log.Error().Err(err).Msg("record auth.failed audit event")
 	}
 }

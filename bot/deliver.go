@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -331,7 +330,7 @@ var keptEvents = map[string]bool{
 func dmWanted(e audit.Event, r grants.Request) bool {
 	switch e.Type {
 	case audit.ReviewApproved:
-		_, _, partial := tally(e.Data["approvals"])
+		_, partial := partialTally(e)
 		return partial
 	case audit.RequestApproved:
 		return r.Kind != grants.KindExtend && r.Kind != grants.KindBreakGlass
@@ -339,7 +338,8 @@ func dmWanted(e audit.Event, r grants.Request) bool {
 		audit.GrantRevoked, audit.GrantRevokeFailed, audit.GrantWarned, audit.BreakGlassReviewed:
 		return true
 	case audit.GrantExtended:
-		return e.Actor != grants.System.ID && e.Data["target_extended"] != "false"
+		p, _ := audit.Decode[audit.GrantExtendedData](e)
+		return e.Actor != grants.System.ID && !p.TargetNotExtended
 	}
 	return false
 }
@@ -362,14 +362,14 @@ func (d *Dispatcher) plan(ctx context.Context, e audit.Event, c *planCache) ([]D
 	}
 	if e.Type == audit.AlertRaised {
 		// A break-glass use has its own, louder announcement in the same channel.
-		if e.Data["alert"] != "breakglass" && d.o.Channels.Security != "" {
+		if p, _ := audit.Decode[audit.AlertRaisedData](e); p.Alert != audit.AlertBreakGlass && d.o.Channels.Security != "" {
 			add("alert", Delivery{Kind: DeliverAlert, Channel: d.o.Channels.Security})
 		}
 		return out, nil
 	}
 	if e.Type == audit.ScanCompleted {
 		// A scan that found standing access is an alert; a clean scan is only recorded.
-		if n, _ := strconv.Atoi(e.Data["findings"]); n > 0 && d.o.Channels.Security != "" {
+		if p, _ := audit.Decode[audit.ScanCompletedData](e); p.Findings > 0 && d.o.Channels.Security != "" {
 			add("alert", Delivery{Kind: DeliverAlert, Channel: d.o.Channels.Security})
 		}
 		return out, nil

@@ -319,7 +319,7 @@ func (r *DigestRunner) Post(ctx context.Context, until time.Time) (DigestResult,
 		now := r.b.clock.Now()
 		err := r.o.Store.Update(ctx, func(tx grants.Tx) error {
 			var err error
-			ev, err = tx.Append(ctx, audit.Event{At: now, Type: digest.EventPosted, Actor: grants.System.ID, Data: d.PostedData()})
+			ev, err = tx.Append(ctx, audit.Event{At: now, Actor: grants.System.ID}.With(d.PostedPayload()))
 			return err
 		})
 		if err != nil {

@@ -255,13 +255,13 @@ func DMView(e audit.Event, s Snapshot, now time.Time) (v View, ok bool) {
 	}
 	switch e.Type {
 	case audit.ReviewApproved:
-		got, need, partial := tally(e.Data["approvals"])
+		t, partial := partialTally(e)
 		if !partial {
 			return View{}, false // request.approved follows in the same change
 		}
 		return View{
 			Title:  fmt.Sprintf("%s approved %s", n.of(e.Actor), what),
-			Text:   fmt.Sprintf("%d of %d approvals. Waiting for %d more until %s.", got, need, need-got, At(r.PendingUntil, now)),
+			Text:   fmt.Sprintf("%d of %d approvals. Waiting for %d more until %s.", t.Got, t.Need, t.Need-t.Got, At(r.PendingUntil, now)),
 			Tone:   TonePending,
 			Footer: footer,
 		}, true
@@ -283,8 +283,8 @@ func DMView(e audit.Event, s Snapshot, now time.Time) (v View, ok bool) {
 		}, true
 	case audit.RequestDenied:
 		text := "Denied by " + n.of(e.Actor)
-		if reason := e.Data["reason"]; reason != "" {
-			text += ": " + reason
+		if p, _ := audit.Decode[audit.RequestDeniedData](e); p.Reason != "" {
+			text += ": " + p.Reason
 		}
 		return View{Title: capitalize(what) + " was denied", Text: text + ".", Tone: ToneDanger, Footer: footer}, true
 	case audit.RequestExpired:
@@ -320,8 +320,8 @@ func DMView(e audit.Event, s Snapshot, now time.Time) (v View, ok bool) {
 		}, true
 	case audit.GrantFailed:
 		text := "Nothing was granted."
-		if reason := e.Data["error"]; reason != "" {
-			text = "The target refused: " + reason + ". Nothing was granted."
+		if p, _ := audit.Decode[audit.GrantFailedData](e); p.Error != "" {
+			text = "The target refused: " + p.Error + ". Nothing was granted."
 		}
 		return View{
 			Title:  "Your access to " + g.Resource + " could not be granted",
@@ -349,16 +349,17 @@ func DMView(e audit.Event, s Snapshot, now time.Time) (v View, ok bool) {
 			Footer: footer,
 		}, true
 	case audit.GrantExtended:
-		if e.Data["target_extended"] == "false" || e.Actor == grants.System.ID {
+		p, _ := audit.Decode[audit.GrantExtendedData](e)
+		if p.TargetNotExtended || e.Actor == grants.System.ID {
 			return View{}, false
 		}
 		until := g.ExpiresAt
-		if t, err := time.Parse(time.RFC3339, e.Data["expires_at"]); err == nil && g.State != grants.GrantActive {
-			until = t
+		if !p.ExpiresAt.IsZero() && g.State != grants.GrantActive {
+			until = p.ExpiresAt
 		}
 		return View{
 			Title:   "Your access to " + g.Resource + " was extended",
-			Text:    "By " + e.Data["by"] + ": it now ends " + At(until, now) + ".",
+			Text:    "By " + audit.FormatDuration(p.By) + ": it now ends " + At(until, now) + ".",
 			Buttons: grantButtons(g, now),
 			Tone:    ToneSuccess,
 			Footer:  footer,
@@ -370,8 +371,8 @@ func DMView(e audit.Event, s Snapshot, now time.Time) (v View, ok bool) {
 		return ExpiryWarningView(g, now), true
 	case audit.BreakGlassReviewed:
 		text := "Reviewed by " + n.of(e.Actor)
-		if note := e.Data["note"]; note != "" {
-			text += ": " + note
+		if p, _ := audit.Decode[audit.BreakGlassReviewedData](e); p.Note != "" {
+			text += ": " + p.Note
 		}
 		return View{Title: "Your break-glass use of " + g.Resource + " was reviewed", Text: text + ".", Tone: ToneNeutral, Footer: footer}, true
 	}
@@ -379,11 +380,10 @@ func DMView(e audit.Event, s Snapshot, now time.Time) (v View, ok bool) {
 }
 
 // tally reads a review's "2/3".
-func tally(s string) (got, need int, partial bool) {
-	if _, err := fmt.Sscanf(s, "%d/%d", &got, &need); err != nil {
-		return 0, 0, false
-	}
-	return got, need, got < need
+// partialTally is the approvals a review.approved counts, and whether more are needed.
+func partialTally(e audit.Event) (audit.Tally, bool) {
+	p, err := audit.Decode[audit.ReviewApprovedData](e)
+	return p.Approvals, err == nil && p.Approvals.Partial()
 }
 
 func capitalize(s string) string {
@@ -449,7 +449,8 @@ func AlertView(e audit.Event, now time.Time) View {
 	if e.Type == audit.ScanCompleted {
 		return ScanAlertView(e, now)
 	}
-	kind := e.Data["alert"]
+	p, _ := audit.Decode[audit.AlertRaisedData](e)
+	kind := p.Alert
 	title := "Alert"
 	switch kind {
 	case "revoke_failed":
@@ -463,7 +464,7 @@ func AlertView(e audit.Event, now time.Time) View {
 			title += " on " + e.Resource
 		}
 	}
-	v := View{Title: title, Text: e.Data["message"], Tone: ToneDanger}
+	v := View{Title: title, Text: p.Message, Tone: ToneDanger}
 	if e.Subject != "" {
 		v.Fields = append(v.Fields, Field{Label: "Person", Value: e.Subject})
 	}
@@ -487,7 +488,8 @@ func ScanAlertView(e audit.Event, now time.Time) View {
 	v := View{Tone: ToneDanger, Footer: fmt.Sprintf("Audit event #%d at %s", e.Seq, At(e.At, now))}
 	s, err := grants.DecodeScanEvent(e)
 	if err != nil {
-		v.Title, v.Text = "Standing access found", e.Data["message"]
+		p, _ := audit.Decode[audit.ScanCompletedData](e)
+		v.Title, v.Text = "Standing access found", p.Message
 		return v
 	}
 	var resources []string

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -101,10 +100,9 @@ func (s *Service) ask(ctx context.Context, a Actor, in RequestInput, kind Reques
 		if err := t.InsertRequest(ctx, req); err != nil {
 			return fmt.Errorf("insert request %s: %w", req.ID, err)
 		}
-		if err := t.event(ctx, requestEvent(audit.RequestCreated, a.ID, req, map[string]string{
-			"kind": string(kind), "duration": fmtDuration(d), "reason": reason,
-			"approvals_needed": strconv.Itoa(req.ApprovalsNeeded),
-			"pending_until":    req.PendingUntil.Format(time.RFC3339),
+		if err := t.event(ctx, requestEvent(a.ID, req, audit.RequestCreatedData{
+			Kind: string(kind), Duration: d, Reason: reason,
+			ApprovalsNeeded: req.ApprovalsNeeded, PendingUntil: req.PendingUntil,
 		})); err != nil {
 			return err
 		}
@@ -112,21 +110,21 @@ func (s *Service) ask(ctx context.Context, a Actor, in RequestInput, kind Reques
 			return nil
 		}
 		if auto {
-			if err := t.event(ctx, requestEvent(audit.RequestApproved, PolicyActor, req, map[string]string{
-				"rule": p.AutoApprove.Source, "approvals": "auto",
+			if err := t.event(ctx, requestEvent(PolicyActor, req, audit.RequestApprovedData{
+				Auto: true, Rule: p.AutoApprove.Source,
 			})); err != nil {
 				return err
 			}
 		}
 		if kind == KindBreakGlass {
-			if err := t.event(ctx, requestEvent(audit.BreakGlassUsed, a.ID, req, map[string]string{
-				"duration": fmtDuration(d), "reason": reason, "grant_id": req.GrantID,
+			if err := t.event(ctx, requestEvent(a.ID, req, audit.BreakGlassUsedData{
+				Duration: d, Reason: reason, GrantID: req.GrantID,
 			})); err != nil {
 				return err
 			}
-			alert := requestEvent(audit.AlertRaised, a.ID, req, map[string]string{
-				"alert":   "breakglass",
-				"message": fmt.Sprintf("%s used break-glass access to %s for %s: %s", displayName(a), r.Name, fmtDuration(d), reason),
+			alert := requestEvent(a.ID, req, audit.AlertRaisedData{
+				Alert:   audit.AlertBreakGlass,
+				Message: fmt.Sprintf("%s used break-glass access to %s for %s: %s", displayName(a), r.Name, fmtDuration(d), reason),
 			})
 			alert.GrantID = req.GrantID
 			if err := t.event(ctx, alert); err != nil {
@@ -166,31 +164,29 @@ func displayName(a Actor) string {
 	return a.ID
 }
 
-func requestEvent(typ, actor string, req Request, data map[string]string) audit.Event {
+// requestEvent is an event about a request, with its details p.
+func requestEvent(actor string, req Request, p audit.Payload) audit.Event {
 	e := audit.Event{
-		Type:      typ,
 		Actor:     actor,
 		Resource:  req.Resource,
 		Subject:   req.Requester,
 		RequestID: req.ID,
-		Data:      data,
-	}
+	}.With(p)
 	if req.Kind == KindExtend {
 		e.GrantID = req.GrantID
 	}
 	return e
 }
 
-func grantEvent(typ, actor string, g Grant, data map[string]string) audit.Event {
+// grantEvent is an event about a grant, with its details p.
+func grantEvent(actor string, g Grant, p audit.Payload) audit.Event {
 	return audit.Event{
-		Type:      typ,
 		Actor:     actor,
 		Resource:  g.Resource,
 		Subject:   g.Subject,
 		RequestID: g.RequestID,
 		GrantID:   g.ID,
-		Data:      data,
-	}
+	}.With(p)
 }
 
 // checkAsk applies the policy to an ask: who may ask, for how long, with what reason. It returns
@@ -247,11 +243,9 @@ func (s *Service) refuseAsk(ctx context.Context, a Actor, r *Resource, kind Requ
 	if !errors.As(err, &de) {
 		return fmt.Errorf("check request for %s: %w", r.Name, err)
 	}
-	data := map[string]string{"kind": string(kind), "refused": de.Reason, "reason": strings.TrimSpace(in.Reason)}
-	if in.Duration != 0 {
-		data["duration"] = fmtDuration(in.Duration)
-	}
-	s.record(ctx, audit.Event{Type: audit.RequestRefused, Actor: a.ID, Resource: r.Name, Subject: a.ID, Data: data})
+	s.record(ctx, audit.Event{Actor: a.ID, Resource: r.Name, Subject: a.ID}.With(audit.RequestRefusedData{
+		Kind: string(kind), Refused: de.Reason, Reason: strings.TrimSpace(in.Reason), Duration: in.Duration,
+	}))
 	return err
 }
 
@@ -304,15 +298,9 @@ func (s *Service) insertGrant(ctx context.Context, t *txn, req Request, r *Resou
 	if err := t.InsertGrant(ctx, g); err != nil {
 		return Grant{}, fmt.Errorf("insert grant %s: %w", g.ID, err)
 	}
-	data := map[string]string{
-		"account":    account,
-		"duration":   fmtDuration(req.Duration),
-		"expires_at": g.ExpiresAt.Format(time.RFC3339),
-	}
-	if breakGlass {
-		data["breakglass"] = "true"
-	}
-	if err := t.event(ctx, grantEvent(audit.GrantActivating, System.ID, g, data)); err != nil {
+	if err := t.event(ctx, grantEvent(System.ID, g, audit.GrantActivatingData{
+		Account: account, Duration: req.Duration, ExpiresAt: g.ExpiresAt, BreakGlass: breakGlass,
+	})); err != nil {
 		return Grant{}, err
 	}
 	return g, nil
@@ -377,10 +365,10 @@ func (s *Service) decide(ctx context.Context, a Actor, requestID string, d Decis
 		}
 		if d == Deny {
 			cur.State, cur.DecidedAt, cur.DecidedBy, cur.Note = RequestDenied, now, a.ID, reason
-			if err := t.event(ctx, requestEvent(audit.ReviewDenied, a.ID, cur, map[string]string{"reason": reason})); err != nil {
+			if err := t.event(ctx, requestEvent(a.ID, cur, audit.ReviewDeniedData{Reason: reason})); err != nil {
 				return err
 			}
-			if err := t.event(ctx, requestEvent(audit.RequestDenied, a.ID, cur, map[string]string{"reason": reason})); err != nil {
+			if err := t.event(ctx, requestEvent(a.ID, cur, audit.RequestDeniedData{Reason: reason})); err != nil {
 				return err
 			}
 			return updateRequest(ctx, t, &cur)
@@ -396,8 +384,8 @@ func (s *Service) decide(ctx context.Context, a Actor, requestID string, d Decis
 				approvals++
 			}
 		}
-		tally := fmt.Sprintf("%d/%d", approvals, cur.ApprovalsNeeded)
-		if err := t.event(ctx, requestEvent(audit.ReviewApproved, a.ID, cur, map[string]string{"approvals": tally})); err != nil {
+		tally := audit.Tally{Got: approvals, Need: cur.ApprovalsNeeded}
+		if err := t.event(ctx, requestEvent(a.ID, cur, audit.ReviewApprovedData{Approvals: tally})); err != nil {
 			return err
 		}
 		if approvals >= cur.ApprovalsNeeded {
@@ -405,7 +393,7 @@ func (s *Service) decide(ctx context.Context, a Actor, requestID string, d Decis
 			if cur.Kind != KindExtend {
 				cur.GrantID = s.newID("g-")
 			}
-			if err := t.event(ctx, requestEvent(audit.RequestApproved, a.ID, cur, map[string]string{"approvals": tally})); err != nil {
+			if err := t.event(ctx, requestEvent(a.ID, cur, audit.RequestApprovedData{Approvals: tally})); err != nil {
 				return err
 			}
 			if cur.Kind == KindExtend {
@@ -475,9 +463,7 @@ func updateGrant(ctx context.Context, t Tx, g *Grant) error {
 // refuseReview records a click by someone who may not decide (review.refused) and returns the
 // refusal.
 func (s *Service) refuseReview(ctx context.Context, a Actor, req Request, d Decision, e *Error) error {
-	s.record(ctx, requestEvent(audit.ReviewRefused, a.ID, req, map[string]string{
-		"decision": string(d), "refused": e.Reason,
-	}))
+	s.record(ctx, requestEvent(a.ID, req, audit.ReviewRefusedData{Decision: string(d), Refused: e.Reason}))
 	return e
 }
 
@@ -502,7 +488,7 @@ func (s *Service) Cancel(ctx context.Context, a Actor, requestID string) (Reques
 				fmt.Sprintf("Request %s is already %s.", req.ID, req.State), map[string]string{"state": string(req.State)})
 		}
 		req.State, req.DecidedAt, req.DecidedBy = RequestCancelled, now, a.ID
-		if err := t.event(ctx, requestEvent(audit.RequestCancelled, a.ID, req, nil)); err != nil {
+		if err := t.event(ctx, requestEvent(a.ID, req, audit.RequestCancelledData{})); err != nil {
 			return err
 		}
 		return updateRequest(ctx, t, &req)
@@ -582,18 +568,17 @@ func (s *Service) Extend(ctx context.Context, a Actor, grantID string, by time.D
 		if err := t.InsertRequest(ctx, req); err != nil {
 			return fmt.Errorf("insert request %s: %w", req.ID, err)
 		}
-		if err := t.event(ctx, requestEvent(audit.RequestCreated, a.ID, req, map[string]string{
-			"kind": string(KindExtend), "duration": fmtDuration(d), "reason": reason,
-			"approvals_needed": strconv.Itoa(req.ApprovalsNeeded),
-			"pending_until":    req.PendingUntil.Format(time.RFC3339),
+		if err := t.event(ctx, requestEvent(a.ID, req, audit.RequestCreatedData{
+			Kind: string(KindExtend), Duration: d, Reason: reason,
+			ApprovalsNeeded: req.ApprovalsNeeded, PendingUntil: req.PendingUntil,
 		})); err != nil {
 			return err
 		}
 		if !auto {
 			return nil
 		}
-		if err := t.event(ctx, requestEvent(audit.RequestApproved, PolicyActor, req, map[string]string{
-			"rule": p.AutoApprove.Source, "approvals": "auto",
+		if err := t.event(ctx, requestEvent(PolicyActor, req, audit.RequestApprovedData{
+			Auto: true, Rule: p.AutoApprove.Source,
 		})); err != nil {
 			return err
 		}
@@ -651,11 +636,8 @@ func (s *Service) applyExtension(ctx context.Context, t *txn, req Request, r *Re
 	if err := updateGrant(ctx, t, &g); err != nil {
 		return Grant{}, err
 	}
-	e := grantEvent(audit.GrantExtended, req.Requester, g, map[string]string{
-		"by":                  fmtDuration(req.Duration),
-		"expires_at":          g.ExpiresAt.Format(time.RFC3339),
-		"previous_expires_at": prev.Format(time.RFC3339),
-		"extend_request_id":   req.ID,
+	e := grantEvent(req.Requester, g, audit.GrantExtendedData{
+		By: req.Duration, ExpiresAt: g.ExpiresAt, PreviousExpiresAt: prev, ExtendRequestID: req.ID,
 	})
 	if err := t.event(ctx, e); err != nil {
 		return Grant{}, err
@@ -683,10 +665,7 @@ func (s *Service) afterExtend(ctx context.Context, r *Resource, g Grant) Grant {
 	if err != nil {
 		s.log.Error().Err(err).Str("grant_id", g.ID).Str("resource", r.Name).
 			Msg("extending the target's own expiry failed; access there ends at the old expiry")
-		s.record(ctx, grantEvent(audit.GrantExtended, System.ID, g, map[string]string{
-			"target_extended": "false",
-			"error":           err.Error(),
-		}))
+		s.record(ctx, grantEvent(System.ID, g, audit.GrantExtendedData{TargetNotExtended: true, Error: err.Error()}))
 	}
 	return g
 }

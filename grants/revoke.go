@@ -42,7 +42,7 @@ func (s *Service) Revoke(ctx context.Context, a Actor, grantID string) (Grant, e
 		if err != nil {
 			return fmt.Errorf("read grant %s: %w", grantID, err)
 		}
-		data := map[string]string{"early": "true", "expires_at": g.ExpiresAt.Format(time.RFC3339)}
+		data := audit.GrantRevokingData{Early: true, ExpiresAt: g.ExpiresAt}
 		switch g.State {
 		case GrantActive:
 			g.State = GrantRevoking
@@ -51,7 +51,7 @@ func (s *Service) Revoke(ctx context.Context, a Actor, grantID string) (Grant, e
 			g.LastError = ""
 		case GrantActivating:
 			// Leave NextAttemptAt alone: it may be the claim of an adapter call in flight.
-			data["state"] = string(GrantActivating)
+			data.State = string(GrantActivating)
 		default:
 			return newError(ErrConflict, ReasonNotActive,
 				fmt.Sprintf("Grant %s is already %s.", g.ID, stateWords(g.State)),
@@ -66,7 +66,7 @@ func (s *Service) Revoke(ctx context.Context, a Actor, grantID string) (Grant, e
 		if err := updateGrant(ctx, t, &g); err != nil {
 			return err
 		}
-		return t.event(ctx, grantEvent(audit.GrantRevoking, a.ID, g, data))
+		return t.event(ctx, grantEvent(a.ID, g, data))
 	})
 	if err != nil {
 		var de *Error
@@ -134,9 +134,8 @@ func (s *Service) ForceRevoke(ctx context.Context, a Actor, grantID, note string
 		if err := updateGrant(ctx, t, &g); err != nil {
 			return err
 		}
-		return t.event(ctx, grantEvent(audit.GrantRevoked, a.ID, g, map[string]string{
-			"forced": "true", "note": note, "previous_state": string(prev),
-			"attempts": fmt.Sprint(g.Attempts), "last_error": g.LastError,
+		return t.event(ctx, grantEvent(a.ID, g, audit.GrantRevokedData{
+			Forced: true, Note: note, PreviousState: string(prev), Attempts: g.Attempts, LastError: g.LastError,
 		}))
 	})
 	if err != nil {
@@ -165,7 +164,7 @@ func (s *Service) ReviewBreakGlass(ctx context.Context, a Actor, grantID, note s
 		return Grant{}, newError(ErrInvalid, ReasonNotBreakGlass, fmt.Sprintf("Grant %s was not a break-glass grant.", g.ID), nil)
 	}
 	if a.ID == g.Subject || MatchesPerson(a, g.Subject) {
-		s.record(ctx, grantEvent(audit.ReviewRefused, a.ID, g, map[string]string{"decision": "breakglass_review", "refused": ReasonSelfApproval}))
+		s.record(ctx, grantEvent(a.ID, g, audit.ReviewRefusedData{Decision: "breakglass_review", Refused: ReasonSelfApproval}))
 		return Grant{}, newError(ErrForbidden, ReasonSelfApproval, "You cannot review your own break-glass use.", nil)
 	}
 	admin, err := s.isAdmin(ctx, a)
@@ -178,7 +177,7 @@ func (s *Service) ReviewBreakGlass(ctx context.Context, a Actor, grantID, note s
 			return Grant{}, err
 		}
 		if !approver {
-			s.record(ctx, grantEvent(audit.ReviewRefused, a.ID, g, map[string]string{"decision": "breakglass_review", "refused": ReasonNotApprover}))
+			s.record(ctx, grantEvent(a.ID, g, audit.ReviewRefusedData{Decision: "breakglass_review", Refused: ReasonNotApprover}))
 			return Grant{}, newError(ErrForbidden, ReasonNotApprover,
 				fmt.Sprintf("Only an admin or an approver of %s can review its break-glass use.", g.Resource), nil)
 		}
@@ -199,7 +198,7 @@ func (s *Service) ReviewBreakGlass(ctx context.Context, a Actor, grantID, note s
 		if err := updateGrant(ctx, t, &g); err != nil {
 			return err
 		}
-		return t.event(ctx, grantEvent(audit.BreakGlassReviewed, a.ID, g, map[string]string{"note": note}))
+		return t.event(ctx, grantEvent(a.ID, g, audit.BreakGlassReviewedData{Note: note}))
 	})
 	if err != nil {
 		var de *Error

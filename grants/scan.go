@@ -2,12 +2,10 @@ package grants
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"path"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -133,21 +131,9 @@ func MatchHolder(pattern, account string) bool {
 	return err == nil && ok
 }
 
-// ScanFinding is one holder at a target that no active grant explains.
-type ScanFinding struct {
-	Resource string `json:"resource"`
-	// Account is the holder's account at the target, as the adapter lists it.
-	Account string `json:"account"`
-	// Detail says what the access is, in the target's words (a role, a group).
-	Detail string `json:"detail,omitempty"`
-	// GrantID is the grant the target names, or the grant of the account that no longer
-	// explains it (revoke_failed, overdue).
-	GrantID string `json:"grant_id,omitempty"`
-	// Reason is one of the Scan* reasons.
-	Reason string `json:"reason"`
-	// Why says it for people.
-	Why string `json:"why"`
-}
+// ScanFinding is one holder at a target that no active grant explains. It is the type the
+// scan.completed event lists, so that the audit payload and the scan share one definition.
+type ScanFinding = audit.ScanFinding
 
 // ResourceScan is what the scan saw at one resource.
 type ResourceScan struct {
@@ -459,13 +445,11 @@ func scanEvent(rep ScanReport) audit.Event {
 		names[i] = rs.Resource
 	}
 	findings, errs := rep.Findings(), rep.Errors()
-	data := map[string]string{
-		"resources": strings.Join(names, ","),
-		"findings":  strconv.Itoa(len(findings)),
-		"errors":    strconv.Itoa(len(errs)),
+	data := audit.ScanCompletedData{
+		Resources: names, Findings: len(findings), Errors: len(errs), Unlistable: rep.Unlistable,
 	}
-	if len(rep.Unlistable) > 0 {
-		data["unlistable"] = strings.Join(rep.Unlistable, ",")
+	if len(errs) > 0 {
+		data.ErrorList = errs
 	}
 	if len(findings) > 0 {
 		list := findings[:min(len(findings), maxEventFindings)]
@@ -474,14 +458,9 @@ func scanEvent(rep ScanReport) audit.Event {
 			f.Detail = clip(f.Detail, 200)
 			compact[i] = f
 		}
-		data["list"] = mustJSON(compact)
-		data["alert"] = ScanAlert
-		data["message"] = ScanSummary(findings)
+		data.List, data.Alert, data.Message = compact, ScanAlert, ScanSummary(findings)
 	}
-	if len(errs) > 0 {
-		data["error_list"] = mustJSON(errs)
-	}
-	return audit.Event{At: rep.At, Type: audit.ScanCompleted, Actor: rep.Actor, Data: data}
+	return audit.Event{At: rep.At, Actor: rep.Actor}.With(data)
 }
 
 // ScanSummary says in one line what findings amount to: "2 holders on prod-db no grant
@@ -521,43 +500,8 @@ type ScanEvent struct {
 
 // DecodeScanEvent reads a scan.completed event's data.
 func DecodeScanEvent(e audit.Event) (ScanEvent, error) {
-	if e.Type != audit.ScanCompleted {
-		return ScanEvent{}, fmt.Errorf("audit event %d is %s, not %s", e.Seq, e.Type, audit.ScanCompleted)
-	}
-	var s ScanEvent
-	split := func(v string) []string {
-		if v == "" {
-			return nil
-		}
-		return strings.Split(v, ",")
-	}
-	s.Resources, s.Unlistable = split(e.Data["resources"]), split(e.Data["unlistable"])
-	if v := e.Data["findings"]; v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return s, fmt.Errorf("audit event %d: findings %q is not a number", e.Seq, v)
-		}
-		s.Findings = n
-	}
-	if v := e.Data["list"]; v != "" {
-		if err := json.Unmarshal([]byte(v), &s.List); err != nil {
-			return s, fmt.Errorf("audit event %d: list: %w", e.Seq, err)
-		}
-	}
-	if v := e.Data["error_list"]; v != "" {
-		if err := json.Unmarshal([]byte(v), &s.Errors); err != nil {
-			return s, fmt.Errorf("audit event %d: error_list: %w", e.Seq, err)
-		}
-	}
-	return s, nil
-}
-
-func mustJSON(v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err) // strings, slices and maps of strings: cannot fail
-	}
-	return string(b)
+	p, err := audit.Decode[audit.ScanCompletedData](e)
+	return ScanEvent{Resources: p.Resources, Findings: p.Findings, List: p.List, Errors: p.ErrorList, Unlistable: p.Unlistable}, err
 }
 
 func uniqueStrings(list []string) []string {

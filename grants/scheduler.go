@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"time"
 
@@ -266,9 +265,7 @@ func (sc *Scheduler) expirePending(ctx context.Context) (int, error) {
 					}
 					return err
 				}
-				if err := t.event(ctx, requestEvent(audit.RequestExpired, System.ID, r, map[string]string{
-					"pending_until": r.PendingUntil.Format(time.RFC3339),
-				})); err != nil {
+				if err := t.event(ctx, requestEvent(System.ID, r, audit.RequestExpiredData{PendingUntil: r.PendingUntil})); err != nil {
 					return err
 				}
 				changed++
@@ -317,9 +314,8 @@ func (sc *Scheduler) warn(ctx context.Context) (int, error) {
 					return err
 				}
 				changed++
-				if err := t.event(ctx, grantEvent(audit.GrantWarned, System.ID, g, map[string]string{
-					"expires_at": g.ExpiresAt.Format(time.RFC3339),
-					"remaining":  fmtDuration(g.ExpiresAt.Sub(now).Round(time.Second)),
+				if err := t.event(ctx, grantEvent(System.ID, g, audit.GrantWarnedData{
+					ExpiresAt: g.ExpiresAt, Remaining: g.ExpiresAt.Sub(now).Round(time.Second),
 				})); err != nil {
 					return err
 				}
@@ -387,7 +383,7 @@ func (sc *Scheduler) claimOne(ctx context.Context, t *txn, g Grant) (job, bool, 
 			if g.ExpiresAt.After(now) {
 				return job{}, false, nil
 			}
-			revoked = toRevoking(&g, map[string]string{"expires_at": g.ExpiresAt.Format(time.RFC3339)})
+			revoked = toRevoking(&g, audit.GrantRevokingData{ExpiresAt: g.ExpiresAt})
 			op = opRevoke
 		case GrantActivating:
 			if g.NextAttemptAt.After(now) {
@@ -395,9 +391,7 @@ func (sc *Scheduler) claimOne(ctx context.Context, t *txn, g Grant) (job, bool, 
 			}
 			op = opGrant
 			if !g.ExpiresAt.After(now) {
-				revoked = toRevoking(&g, map[string]string{
-					"expires_at": g.ExpiresAt.Format(time.RFC3339), "from": string(GrantActivating),
-				})
+				revoked = toRevoking(&g, audit.GrantRevokingData{ExpiresAt: g.ExpiresAt, From: string(GrantActivating)})
 				op = opRevoke
 			}
 		case GrantRevoking, GrantRevokeFailed:
@@ -431,12 +425,12 @@ func (sc *Scheduler) claimOne(ctx context.Context, t *txn, g Grant) (job, bool, 
 }
 
 // toRevoking moves a grant to revoking and returns the event that records it.
-func toRevoking(g *Grant, data map[string]string) *audit.Event {
+func toRevoking(g *Grant, data audit.GrantRevokingData) *audit.Event {
 	g.State = GrantRevoking
 	g.Attempts = 0
 	g.LastError = ""
 	g.WarnAt = time.Time{}
-	e := grantEvent(audit.GrantRevoking, System.ID, *g, data)
+	e := grantEvent(System.ID, *g, data)
 	return &e
 }
 
@@ -641,9 +635,7 @@ func (sc *Scheduler) settle(g *Grant, r result, now time.Time) (events []audit.E
 			g.State = GrantActive
 			g.LeaseData = r.lease.Data
 			g.Attempts, g.LastError, g.NextAttemptAt = 0, "", time.Time{}
-			events = append(events, grantEvent(audit.GrantActive, System.ID, *g, map[string]string{
-				"attempts": strconv.Itoa(attempts), "expires_at": g.ExpiresAt.Format(time.RFC3339),
-			}))
+			events = append(events, grantEvent(System.ID, *g, audit.GrantActiveData{Attempts: attempts, ExpiresAt: g.ExpiresAt}))
 			if sec := r.lease.Secret; sec != nil {
 				pg := public(*g)
 				after = append(after, func() { sc.svc.deliverSecret(context.Background(), pg, sec) })
@@ -652,9 +644,7 @@ func (sc *Scheduler) settle(g *Grant, r result, now time.Time) (events []audit.E
 			g.State = GrantFailed
 			g.Attempts++
 			g.LastError, g.NextAttemptAt = errText, time.Time{}
-			events = append(events, grantEvent(audit.GrantFailed, System.ID, *g, map[string]string{
-				"error": errText, "attempts": strconv.Itoa(g.Attempts),
-			}))
+			events = append(events, grantEvent(System.ID, *g, audit.GrantFailedData{Error: errText, Attempts: g.Attempts}))
 			gid, res := g.ID, g.Resource
 			after = append(after, func() {
 				sc.log.Warn().Str("grant_id", gid).Str("resource", res).Str("error", errText).Msg("grant failed permanently")
@@ -680,10 +670,7 @@ func (sc *Scheduler) settle(g *Grant, r result, now time.Time) (events []audit.E
 			}
 			g.LeaseData = nil
 			g.LastError, g.NextAttemptAt = "", time.Time{}
-			events = append(events, grantEvent(audit.GrantRevoked, System.ID, *g, map[string]string{
-				"lateness_ms": strconv.FormatInt(lateness.Milliseconds(), 10),
-				"attempts":    strconv.Itoa(attempts),
-			}))
+			events = append(events, grantEvent(System.ID, *g, audit.GrantRevokedData{Lateness: lateness, Attempts: attempts}))
 			after = append(after, func() { sc.svc.metrics.RevokeLateness(lateness) })
 			break
 		}
@@ -698,13 +685,12 @@ func (sc *Scheduler) settle(g *Grant, r result, now time.Time) (events []audit.E
 			g.State = GrantRevokeFailed
 			g.NextAttemptAt = now.Add(sc.retry.Slow)
 			events = append(events,
-				grantEvent(audit.GrantRevokeFailed, System.ID, *g, map[string]string{
-					"error": errText, "attempts": strconv.Itoa(g.Attempts),
-					"next_attempt_at": g.NextAttemptAt.Format(time.RFC3339),
+				grantEvent(System.ID, *g, audit.GrantRevokeFailedData{
+					Error: errText, Attempts: g.Attempts, NextAttemptAt: g.NextAttemptAt,
 				}),
-				grantEvent(audit.AlertRaised, System.ID, *g, map[string]string{
-					"alert": "revoke_failed",
-					"message": fmt.Sprintf("Revoking %s's access to %s (grant %s) failed %d times: %s. It is retried every %s until it works or an admin forces it.",
+				grantEvent(System.ID, *g, audit.AlertRaisedData{
+					Alert: audit.AlertRevokeFailed,
+					Message: fmt.Sprintf("Revoking %s's access to %s (grant %s) failed %d times: %s. It is retried every %s until it works or an admin forces it.",
 						g.Subject, g.Resource, g.ID, g.Attempts, errText, fmtDuration(sc.retry.Slow)),
 				}))
 			gid, res := g.ID, g.Resource
@@ -729,9 +715,8 @@ func (sc *Scheduler) backoff(failures int) time.Duration {
 }
 
 func retryEvent(g Grant, op, errText string) audit.Event {
-	return grantEvent(audit.GrantRetry, System.ID, g, map[string]string{
-		"op": op, "attempt": strconv.Itoa(g.Attempts), "error": errText,
-		"next_attempt_at": g.NextAttemptAt.Format(time.RFC3339Nano),
+	return grantEvent(System.ID, g, audit.GrantRetryData{
+		Op: op, Attempt: g.Attempts, Error: errText, NextAttemptAt: g.NextAttemptAt,
 	})
 }
 

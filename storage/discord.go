@@ -174,10 +174,12 @@ func (db *DB) RemoveDiscordLink(ctx context.Context, userID string, e audit.Even
 			return fmt.Errorf("read Discord link of %s: %w", userID, err)
 		}
 		e.Subject = row.Person
-		if e.Data == nil {
-			e.Data = map[string]string{}
+		p, err := audit.Decode[audit.IdentityUnlinkedData](e)
+		if err != nil {
+			return fmt.Errorf("remove Discord link of %s: %w", userID, err)
 		}
-		e.Data["person"] = row.Person
+		p.Person = row.Person
+		e = e.With(p)
 		if _, err := t.Append(ctx, e); err != nil {
 			return err
 		}

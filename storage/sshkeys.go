@@ -67,8 +67,8 @@ func (db *DB) AddPublicKey(ctx context.Context, k bot.SSHKey) error {
 		}
 		// Appending locks the audit head until commit (PostgreSQL), so the count below runs
 		// after any other add has committed or rolled back: two adds at once cannot both pass.
-		if _, err := t.Append(ctx, audit.Event{At: k.AddedAt, Type: audit.SSHKeyAdded, Actor: k.Person,
-			Subject: k.Person, Data: map[string]string{"fingerprint": k.Fingerprint}}); err != nil {
+		if _, err := t.Append(ctx, audit.Event{At: k.AddedAt, Actor: k.Person, Subject: k.Person}.
+			With(audit.SSHKeyAddedData{Fingerprint: k.Fingerprint})); err != nil {
 			return err
 		}
 		var n int
@@ -139,8 +139,8 @@ func (db *DB) RemovePublicKey(ctx context.Context, personID, fingerprint string,
 			// Removed by a concurrent call between the read and the delete.
 			return fmt.Errorf("remove SSH key %s of %s: %w", fingerprint, personID, bot.ErrUnknownKey)
 		}
-		if _, err := t.Append(ctx, audit.Event{At: at, Type: audit.SSHKeyRemoved, Actor: personID,
-			Subject: personID, Data: map[string]string{"fingerprint": fingerprint}}); err != nil {
+		if _, err := t.Append(ctx, audit.Event{At: at, Actor: personID, Subject: personID}.
+			With(audit.SSHKeyRemovedData{Fingerprint: fingerprint})); err != nil {
 			return err
 		}
 		removed = row.key()

@@ -17,22 +17,19 @@ package digest
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/accessbot/accessbot/audit"
 )
 
-// EventPosted is the audit event a scheduled digest records before it is delivered. Its data:
-// since and until (RFC 3339, the window), head_seq and head_hash (the chain's head the digest
-// shows), and the counts it summarises.
-const EventPosted = "digest.posted"
+// EventPosted is the audit event a scheduled digest records before it is delivered. Its data
+// (audit.DigestPostedData): since and until (RFC 3339, the window), head_seq and head_hash (the
+// chain's head the digest shows), and the counts it summarises.
+const EventPosted = audit.DigestPosted
 
 // Event types and data values of the audit log that the digest reads. They are written by
 // grants; the digest keeps its own copy because the audit package tree imports nothing of the
@@ -40,7 +37,6 @@ const EventPosted = "digest.posted"
 const (
 	kindExtend     = "extend"
 	kindBreakGlass = "breakglass"
-	approvalsAuto  = "auto"
 	refusedSelf    = "self_approval"
 	// LateAfter is how far past its expiry a revocation may come and still be on time.
 	LateAfter = time.Second
@@ -475,7 +471,8 @@ func (b *builder) add(e audit.Event) {
 	b.d.Events++
 	switch e.Type {
 	case audit.RequestCreated:
-		switch e.Data["kind"] {
+		p, _ := audit.Decode[audit.RequestCreatedData](e)
+		switch p.Kind {
 		case kindBreakGlass:
 			b.d.Requests.BreakGlass++
 			return
@@ -488,7 +485,8 @@ func (b *builder) add(e audit.Event) {
 	case audit.ReviewApproved, audit.ReviewDenied:
 		b.decide(e, false)
 	case audit.RequestApproved:
-		auto := e.Data["approvals"] == approvalsAuto
+		p, _ := audit.Decode[audit.RequestApprovedData](e)
+		auto := p.Auto
 		if auto {
 			b.d.Requests.AutoApproved++
 		} else {
@@ -507,15 +505,16 @@ func (b *builder) add(e audit.Event) {
 	case audit.BreakGlassUsed:
 		bg := &b.d.BreakGlass
 		bg.Count++
+		p, _ := audit.Decode[audit.BreakGlassUsedData](e)
 		gid := e.GrantID
 		if gid == "" {
-			gid = e.Data["grant_id"]
+			gid = p.GrantID
 		}
 		b.breakGlass[gid] = true
 		if len(bg.Uses) < b.o.Limit {
 			bg.Uses = append(bg.Uses, BreakGlassUse{
 				At: e.At.In(b.o.Location), Person: e.Subject, Resource: e.Resource, GrantID: gid,
-				RequestID: e.RequestID, Duration: e.Data["duration"], Reason: e.Data["reason"],
+				RequestID: e.RequestID, Duration: durationText(p.Duration), Reason: p.Reason,
 			})
 			b.uses[gid] = len(bg.Uses) - 1
 		}
@@ -523,13 +522,14 @@ func (b *builder) add(e audit.Event) {
 		if i, ok := b.uses[e.GrantID]; ok {
 			u := &b.d.BreakGlass.Uses[i]
 			if u.ReviewedBy == "" {
-				u.ReviewedBy, u.ReviewedAt, u.Note = e.Actor, e.At.In(b.o.Location), e.Data["note"]
+				p, _ := audit.Decode[audit.BreakGlassReviewedData](e)
+				u.ReviewedBy, u.ReviewedAt, u.Note = e.Actor, e.At.In(b.o.Location), p.Note
 			}
 		} else if !b.breakGlass[e.GrantID] {
 			b.d.BreakGlass.EarlierReviewed++
 		}
 	case audit.GrantActivating:
-		if e.Data["breakglass"] == "true" {
+		if p, _ := audit.Decode[audit.GrantActivatingData](e); p.BreakGlass {
 			b.breakGlass[e.GrantID] = true
 		}
 	case audit.GrantActive:
@@ -537,8 +537,8 @@ func (b *builder) add(e audit.Event) {
 	case audit.GrantExtended:
 		b.d.Grants.Extended++
 		if g := b.grants[e.GrantID]; g != nil && !g.Revoked {
-			if t, err := time.Parse(time.RFC3339, e.Data["expires_at"]); err == nil {
-				g.End = t.In(b.o.Location)
+			if p, _ := audit.Decode[audit.GrantExtendedData](e); !p.ExpiresAt.IsZero() {
+				g.End = p.ExpiresAt.In(b.o.Location)
 			}
 		}
 	case audit.GrantFailed:
@@ -547,17 +547,18 @@ func (b *builder) add(e audit.Event) {
 		b.revoked(e)
 	case audit.GrantRevokeFailed:
 		b.d.RevocationCount.Failed++
-		attempts, _ := strconv.Atoi(e.Data["attempts"])
+		p, _ := audit.Decode[audit.GrantRevokeFailedData](e)
 		b.revocation(Revocation{At: e.At, Kind: RevocationFailed, GrantID: e.GrantID, Resource: e.Resource,
-			Person: e.Subject, Error: e.Data["error"], Attempts: attempts})
+			Person: e.Subject, Error: p.Error, Attempts: p.Attempts})
 	case audit.ReviewRefused:
 		b.d.RefusedCount++
-		if e.Data["refused"] == refusedSelf {
+		p, _ := audit.Decode[audit.ReviewRefusedData](e)
+		if p.Refused == refusedSelf {
 			b.d.RefusedSelf++
 		}
 		if len(b.d.Refused) < b.o.Limit {
 			b.d.Refused = append(b.d.Refused, RefusedClick{
-				At: e.At.In(b.o.Location), Actor: e.Actor, Decision: e.Data["decision"], Reason: e.Data["refused"],
+				At: e.At.In(b.o.Location), Actor: e.Actor, Decision: p.Decision, Reason: p.Refused,
 				RequestID: e.RequestID, GrantID: e.GrantID, Resource: e.Resource, Subject: e.Subject,
 			})
 		}
@@ -587,8 +588,8 @@ func (b *builder) active(e audit.Event) {
 		GrantID: e.GrantID, RequestID: e.RequestID, Resource: e.Resource, Person: e.Subject,
 		Start: e.At.In(loc), End: e.At.In(loc), BreakGlass: b.breakGlass[e.GrantID],
 	}
-	if t, err := time.Parse(time.RFC3339, e.Data["expires_at"]); err == nil && t.After(e.At) {
-		g.End = t.In(loc)
+	if p, _ := audit.Decode[audit.GrantActiveData](e); p.ExpiresAt.After(e.At) {
+		g.End = p.ExpiresAt.In(loc)
 	}
 	if _, seen := b.grants[g.GrantID]; !seen {
 		b.grants[g.GrantID] = g
@@ -621,22 +622,17 @@ func (b *builder) revoked(e audit.Event) {
 	if g := b.grants[e.GrantID]; g != nil {
 		g.End, g.Revoked = e.At.In(b.o.Location), true
 	}
-	if e.Data["forced"] == "true" {
+	p, _ := audit.Decode[audit.GrantRevokedData](e)
+	if p.Forced {
 		b.d.RevocationCount.Forced++
-		attempts, _ := strconv.Atoi(e.Data["attempts"])
 		b.revocation(Revocation{At: e.At, Kind: RevocationForced, GrantID: e.GrantID, Resource: e.Resource,
-			Person: e.Subject, By: e.Actor, Note: e.Data["note"], Error: e.Data["last_error"], Attempts: attempts})
+			Person: e.Subject, By: e.Actor, Note: p.Note, Error: p.LastError, Attempts: p.Attempts})
 		return
 	}
-	ms, err := strconv.ParseInt(e.Data["lateness_ms"], 10, 64)
-	if err != nil {
-		return
-	}
-	if late := time.Duration(ms) * time.Millisecond; late > LateAfter {
+	if late := p.Lateness; late > LateAfter {
 		b.d.RevocationCount.Late++
-		attempts, _ := strconv.Atoi(e.Data["attempts"])
 		b.revocation(Revocation{At: e.At, Kind: RevocationLate, GrantID: e.GrantID, Resource: e.Resource,
-			Person: e.Subject, Late: late, Attempts: attempts})
+			Person: e.Subject, Late: late, Attempts: p.Attempts})
 	}
 }
 
@@ -647,33 +643,29 @@ func (b *builder) revocation(r Revocation) {
 	}
 }
 
-// scanFinding is a finding as a scan.completed event lists it (grants.ScanFinding).
-type scanFinding struct {
-	Resource string `json:"resource"`
-	Account  string `json:"account"`
-	GrantID  string `json:"grant_id"`
-	Reason   string `json:"reason"`
-	Why      string `json:"why"`
+// durationText is a duration as the event wrote it, or nothing when it wrote none.
+func durationText(d time.Duration) string {
+	if d == 0 {
+		return ""
+	}
+	return audit.FormatDuration(d)
 }
 
 func (b *builder) scan(e audit.Event) {
 	s := &b.d.Scan
 	s.Runs++
-	n, _ := strconv.Atoi(e.Data["findings"])
+	p, _ := audit.Decode[audit.ScanCompletedData](e)
+	n := p.Findings
 	s.Last, s.LastFindings = e.At.In(b.o.Location), n
-	if errs, _ := strconv.Atoi(e.Data["errors"]); errs > 0 {
+	if p.Errors > 0 {
 		s.Incomplete++
 	}
 	if n == 0 {
 		return
 	}
 	s.WithFindings++
-	var list []scanFinding
-	if err := json.Unmarshal([]byte(e.Data["list"]), &list); err != nil {
-		return
-	}
 	at := e.At.In(b.o.Location)
-	for _, f := range list {
+	for _, f := range p.List {
 		key := f.Resource + "\x00" + strings.ToLower(f.Account) + "\x00" + f.Reason
 		if i, ok := b.findings[key]; ok {
 			s.Findings[i].Last = at
@@ -803,21 +795,20 @@ func WindowKey(since, until time.Time) string {
 	return since.UTC().Format(time.RFC3339) + "/" + until.UTC().Format(time.RFC3339)
 }
 
-// PostedData is the data of the digest.posted event of d.
-func (d Digest) PostedData() map[string]string {
-	return map[string]string{
-		"since":       d.Since.UTC().Format(time.RFC3339),
-		"until":       d.Until.UTC().Format(time.RFC3339),
-		"head_seq":    strconv.FormatInt(d.Head.Seq, 10),
-		"head_hash":   d.Head.Hash,
-		"events":      strconv.FormatInt(d.Events, 10),
-		"requests":    strconv.Itoa(d.Requests.Total()),
-		"grants":      strconv.Itoa(d.Grants.Activated),
-		"breakglass":  strconv.Itoa(d.BreakGlass.Count),
-		"unreviewed":  strconv.Itoa(d.BreakGlass.Unreviewed),
-		"revocations": strconv.Itoa(d.RevocationCount.Failed + d.RevocationCount.Late + d.RevocationCount.Forced),
-		"findings":    strconv.Itoa(len(d.Scan.Findings)),
+// PostedPayload is the payload of the digest.posted event of d.
+func (d Digest) PostedPayload() audit.DigestPostedData {
+	return audit.DigestPostedData{
+		Since: d.Since, Until: d.Until, Head: d.Head, Events: d.Events,
+		Requests: d.Requests.Total(), Grants: d.Grants.Activated,
+		BreakGlass: d.BreakGlass.Count, Unreviewed: d.BreakGlass.Unreviewed,
+		Revocations: d.RevocationCount.Failed + d.RevocationCount.Late + d.RevocationCount.Forced,
+		Findings:    len(d.Scan.Findings),
 	}
+}
+
+// PostedData is the data of the digest.posted event of d, as stored.
+func (d Digest) PostedData() map[string]string {
+	return audit.Event{}.With(d.PostedPayload()).Data
 }
 
 // Posted is what a digest.posted event says.
@@ -833,21 +824,21 @@ func DecodePosted(e audit.Event) (Posted, error) {
 	if e.Type != EventPosted {
 		return Posted{}, fmt.Errorf("audit event %d is %s, not %s", e.Seq, e.Type, EventPosted)
 	}
-	p := Posted{Seq: e.Seq, At: e.At}
-	var errs []error
-	var err error
-	if p.Since, err = time.Parse(time.RFC3339, e.Data["since"]); err != nil {
-		errs = append(errs, fmt.Errorf("since: %w", err))
+	d, err := audit.Decode[audit.DigestPostedData](e)
+	p := Posted{Seq: e.Seq, At: e.At, Since: d.Since, Until: d.Until, Head: d.Head}
+	if err != nil {
+		return p, err
 	}
-	if p.Until, err = time.Parse(time.RFC3339, e.Data["until"]); err != nil {
-		errs = append(errs, fmt.Errorf("until: %w", err))
+	// The window and the head are what a later run matches on: an event without them is
+	// broken, not an empty window.
+	var missing []string
+	for _, k := range []string{audit.KeySince, audit.KeyUntil, audit.KeyHeadSeq} {
+		if _, ok := e.Data[k]; !ok {
+			missing = append(missing, k)
+		}
 	}
-	if p.Head.Seq, err = strconv.ParseInt(e.Data["head_seq"], 10, 64); err != nil {
-		errs = append(errs, fmt.Errorf("head_seq: %w", err))
-	}
-	p.Head.Hash = e.Data["head_hash"]
-	if err := errors.Join(errs...); err != nil {
-		return p, fmt.Errorf("audit event %d (%s): %w", e.Seq, EventPosted, err)
+	if len(missing) > 0 {
+		return p, fmt.Errorf("audit event %d (%s): no %s", e.Seq, EventPosted, strings.Join(missing, ", "))
 	}
 	return p, nil
 }

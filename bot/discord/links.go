@@ -224,9 +224,8 @@ func (l *Links) request(ctx context.Context, a grants.Actor, email string) bot.R
 	now := l.clock.Now().UTC()
 	link := Link{UserID: a.PlatformID, Person: email, Name: a.Name, CodeHash: hash, RequestedAt: now}
 	err := l.store.RequestDiscordLink(ctx, link, audit.Event{
-		At: now, Type: audit.IdentityLinkRequested, Actor: PlatformName + ":" + a.PlatformID, Subject: email,
-		Data: map[string]string{"platform": PlatformName, "platform_id": a.PlatformID, "person": email, "name": a.Name},
-	})
+		At: now, Actor: PlatformName + ":" + a.PlatformID, Subject: email,
+	}.With(audit.IdentityLinkRequestedData{Platform: PlatformName, PlatformID: a.PlatformID, Person: email, Name: a.Name}))
 	switch {
 	case errors.Is(err, ErrAlreadyLinked):
 		return problem("Your Discord account is already linked", "An admin can remove the link with `/access link remove "+a.PlatformID+"`.")
@@ -289,10 +288,8 @@ func (l *Links) confirmByAdmin(ctx context.Context, a grants.Actor, userID strin
 
 func (l *Links) confirm(ctx context.Context, a grants.Actor, link Link, hash, via string, now time.Time) bot.Reply {
 	done, err := l.store.ConfirmDiscordLink(ctx, link.UserID, hash, a.ID, via, now, audit.Event{
-		At: now, Type: audit.IdentityLinked, Actor: a.ID, Subject: link.Person,
-		Data: map[string]string{"platform": PlatformName, "platform_id": link.UserID, "person": link.Person,
-			"via": via, "confirmed_on": a.Platform},
-	})
+		At: now, Actor: a.ID, Subject: link.Person,
+	}.With(audit.IdentityLinkedData{Platform: PlatformName, PlatformID: link.UserID, Person: link.Person, Via: via, ConfirmedOn: a.Platform}))
 	switch {
 	case errors.Is(err, ErrNoPendingLink):
 		return problem("No link to confirm", "That link is no longer waiting: it was confirmed, replaced or removed meanwhile.")
@@ -316,10 +313,8 @@ func (l *Links) remove(ctx context.Context, a grants.Actor, userID string) bot.R
 		return problem("Whose link?", "Say whose: `/access link remove <Discord user ID>`.")
 	}
 	now := l.clock.Now().UTC()
-	link, err := l.store.RemoveDiscordLink(ctx, userID, audit.Event{
-		At: now, Type: audit.IdentityUnlinked, Actor: a.ID,
-		Data: map[string]string{"platform": PlatformName, "platform_id": userID},
-	})
+	link, err := l.store.RemoveDiscordLink(ctx, userID,
+		audit.Event{At: now, Actor: a.ID}.With(audit.IdentityUnlinkedData{Platform: PlatformName, PlatformID: userID}))
 	switch {
 	case errors.Is(err, grants.ErrNotFound):
 		return problem("No such link", "Discord user "+userID+" has no link.")

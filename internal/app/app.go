@@ -565,16 +565,9 @@ func (a *App) Run(ctx context.Context) error {
 // recordConfig writes the policy in force to the audit log, so that an auditor sees when it
 // changed. The hash is of the file before ${...} expansion: no secret is in it.
 func (a *App) recordConfig(ctx context.Context) error {
-	_, err := a.DB.AppendAudit(ctx, audit.Event{
-		At:    a.clock.Now(),
-		Type:  audit.ConfigLoaded,
-		Actor: grants.System.ID,
-		Data: map[string]string{
-			"config_sha256": a.Config.Hash(),
-			"resources":     fmt.Sprint(len(a.Resources)),
-			"version":       Version,
-		},
-	})
+	_, err := a.DB.AppendAudit(ctx, audit.Event{At: a.clock.Now(), Actor: grants.System.ID}.With(audit.ConfigLoadedData{
+		ConfigSHA256: a.Config.Hash(), Resources: len(a.Resources), Version: Version,
+	}))
 	if err != nil {
 		return fmt.Errorf("record config in audit log: %w", err)
 	}
