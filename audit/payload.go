@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/accessbot/accessbot/internal/duration"
 )
 
 // An event's details are typed here, once: each event type has a payload struct (RequestCreatedData
@@ -159,43 +161,13 @@ func ParseTally(s string) (Tally, error) {
 	return Tally{Got: g, Need: n}, nil
 }
 
-// FormatDuration writes a duration the way event data has it: "1h30m", "45s", "2d" for whole
-// days (grants writes durations so, and Decode reads them back exactly).
-func FormatDuration(d time.Duration) string {
-	if d == 0 {
-		return "0s"
-	}
-	var b strings.Builder
-	if d < 0 {
-		b.WriteByte('-')
-		d = -d
-	}
-	if days := d / (24 * time.Hour); days > 0 && d%(24*time.Hour) == 0 {
-		fmt.Fprintf(&b, "%dd", days)
-		return b.String()
-	}
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	b.WriteString(s)
-	return b.String()
-}
+// FormatDuration writes a duration as people read it everywhere in accessbot
+// (internal/duration.Format: "1h30m", "1d12h", "0").
+func FormatDuration(d time.Duration) string { return duration.Format(d) }
 
-// ParseDuration reads what FormatDuration writes.
-func ParseDuration(s string) (time.Duration, error) {
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.ParseInt(days, 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("%q is not a duration", s)
-		}
-		return time.Duration(n) * 24 * time.Hour, nil
-	}
-	return time.ParseDuration(s)
-}
+// ParseDuration reads what FormatDuration writes, and the older spellings stored logs hold
+// ("36h", "0s").
+func ParseDuration(s string) (time.Duration, error) { return duration.Parse(s) }
 
 // dataWriter builds an Event.Data. Each method says whether an empty value is written or left
 // out, the way the producers did it.

@@ -204,15 +204,21 @@ func TestDurationText(t *testing.T) {
 		d    time.Duration
 		text string
 	}{
-		{0, "0s"}, {30 * time.Second, "30s"}, {90 * time.Minute, "1h30m"}, {time.Hour, "1h"},
-		{2 * time.Minute, "2m"}, {24 * time.Hour, "1d"}, {48 * time.Hour, "2d"}, {25 * time.Hour, "25h"},
-		{-time.Hour, "-1h"}, {-24 * time.Hour, "-1d"}, {1500 * time.Millisecond, "1.5s"}, {time.Hour + time.Second, "1h0m1s"},
+		{0, "0"}, {30 * time.Second, "30s"}, {90 * time.Minute, "1h30m"}, {time.Hour, "1h"},
+		{2 * time.Minute, "2m"}, {24 * time.Hour, "1d"}, {48 * time.Hour, "2d"}, {25 * time.Hour, "1d1h"},
+		{-time.Hour, "-1h"}, {-24 * time.Hour, "-1d"}, {1500 * time.Millisecond, "1.5s"}, {time.Hour + time.Second, "1h1s"},
 	} {
 		if got := audit.FormatDuration(tc.d); got != tc.text {
 			t.Errorf("FormatDuration(%v) = %q, want %q", tc.d, got, tc.text)
 		}
 		if got, err := audit.ParseDuration(tc.text); err != nil || got != tc.d {
 			t.Errorf("ParseDuration(%q) = %v, %v; want %v", tc.text, got, err, tc.d)
+		}
+	}
+	// Logs written before durations had one format spell some of them otherwise.
+	for text, want := range map[string]time.Duration{"0s": 0, "25h": 25 * time.Hour, "1h0m1s": time.Hour + time.Second} {
+		if got, err := audit.ParseDuration(text); err != nil || got != want {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v", text, got, err, want)
 		}
 	}
 }
