@@ -8,6 +8,12 @@ import (
 	"github.com/accessbot/accessbot/audit"
 )
 
+// How a link was confirmed.
+const (
+	LinkViaAdmin = "admin"
+	LinkViaCode  = "code"
+)
+
 // Link ties a chat account that gives bots no email (Discord's, today) to a person. It is
 // pending until an admin, or the person from another platform, confirms it. It lives here, not
 // in the platform's package, so that storage can keep links without knowing a chat platform.
@@ -30,12 +36,6 @@ type Link struct {
 
 // Confirmed reports whether the link is in force.
 func (l Link) Confirmed() bool { return !l.ConfirmedAt.IsZero() }
-
-// How a link was confirmed.
-const (
-	LinkViaAdmin = "admin"
-	LinkViaCode  = "code"
-)
 
 // Errors of LinkStore.
 var (
