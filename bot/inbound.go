@@ -111,13 +111,7 @@ func (a *Answerer[T]) Answer(ctx context.Context, work func(context.Context) T, 
 
 // Go runs f on its own goroutine, which Wait waits for: for a platform's other work that goes
 // on after its caller returns (answering over a websocket).
-func (a *Answerer[T]) Go(f func()) {
-	a.wg.Add(1)
-	go func() {
-		defer a.wg.Done()
-		f()
-	}()
-}
+func (a *Answerer[T]) Go(f func()) { a.wg.Go(f) }
 
 // Wait blocks until the work still running after its acknowledgement, and every Go, is done.
 func (a *Answerer[T]) Wait() { a.wg.Wait() }
@@ -127,8 +121,6 @@ func (a *Answerer[T]) safely(ctx context.Context, work func(context.Context) T) 
 	defer func() {
 		if p := recover(); p != nil {
 			a.Log.Error().Interface("panic", p).Str("stack", string(debug.Stack())).Msg("panic while handling " + a.What)
-			var zero T
-			result = zero
 			if a.Failed != nil {
 				result = a.Failed()
 			}
