@@ -8,14 +8,14 @@ import (
 	"time"
 
 	"github.com/accessbot/accessbot/audit"
-	"github.com/accessbot/accessbot/bot/discord"
+	"github.com/accessbot/accessbot/bot"
 	"github.com/accessbot/accessbot/grants"
 )
 
 // The discord_links table (migration 0005) ties Discord accounts to people: Discord gives bots
 // no email. Every change records its audit event in the same transaction.
 
-var _ discord.LinkStore = (*DB)(nil)
+var _ bot.LinkStore = (*DB)(nil)
 
 const linkCols = `user_id, person_id, name, code_hash, requested_at, confirmed_at, confirmed_by, via`
 
@@ -30,15 +30,15 @@ type linkRow struct {
 	Via         string `db:"via"`
 }
 
-func (r linkRow) link() discord.Link {
-	return discord.Link{UserID: r.UserID, Person: r.Person, Name: r.Name, CodeHash: r.CodeHash,
+func (r linkRow) link() bot.Link {
+	return bot.Link{UserID: r.UserID, Person: r.Person, Name: r.Name, CodeHash: r.CodeHash,
 		RequestedAt: fromMicros(r.RequestedAt), ConfirmedAt: fromMicros(r.ConfirmedAt),
 		ConfirmedBy: r.ConfirmedBy, Via: r.Via}
 }
 
 // RequestDiscordLink stores l as the user's pending link, replacing a pending one, and records
-// e; discord.ErrAlreadyLinked when the user has a confirmed link.
-func (db *DB) RequestDiscordLink(ctx context.Context, l discord.Link, e audit.Event) error {
+// e; bot.ErrAlreadyLinked when the user has a confirmed link.
+func (db *DB) RequestDiscordLink(ctx context.Context, l bot.Link, e audit.Event) error {
 	if l.UserID == "" || l.Person == "" || l.CodeHash == "" || l.RequestedAt.IsZero() {
 		return fmt.Errorf("request Discord link: %w: user, person, code and time are required", grants.ErrInvalid)
 	}
@@ -53,7 +53,7 @@ func (db *DB) RequestDiscordLink(ctx context.Context, l discord.Link, e audit.Ev
 		err := t.get(ctx, &confirmed, `SELECT confirmed_at FROM discord_links WHERE user_id = ?`, l.UserID)
 		switch {
 		case err == nil && confirmed != 0:
-			return fmt.Errorf("request Discord link of %s: %w", l.UserID, discord.ErrAlreadyLinked)
+			return fmt.Errorf("request Discord link of %s: %w", l.UserID, bot.ErrAlreadyLinked)
 		case err != nil && !errors.Is(err, sql.ErrNoRows):
 			return fmt.Errorf("read Discord link of %s: %w", l.UserID, err)
 		}
@@ -70,17 +70,17 @@ func (db *DB) RequestDiscordLink(ctx context.Context, l discord.Link, e audit.Ev
 
 // ConfirmDiscordLink confirms the user's pending link (the one with codeHash, unless it is
 // empty) and records e with the link's person as Subject.
-func (db *DB) ConfirmDiscordLink(ctx context.Context, userID, codeHash, by, via string, at time.Time, e audit.Event) (discord.Link, error) {
+func (db *DB) ConfirmDiscordLink(ctx context.Context, userID, codeHash, by, via string, at time.Time, e audit.Event) (bot.Link, error) {
 	if userID == "" || by == "" || via == "" || at.IsZero() {
-		return discord.Link{}, fmt.Errorf("confirm Discord link: %w: user, confirmer, via and time are required", grants.ErrInvalid)
+		return bot.Link{}, fmt.Errorf("confirm Discord link: %w: user, confirmer, via and time are required", grants.ErrInvalid)
 	}
-	var out discord.Link
+	var out bot.Link
 	err := db.Update(ctx, func(gt grants.Tx) error {
 		t := gt.(*tx)
 		var row linkRow
 		err := t.get(ctx, &row, `SELECT `+linkCols+` FROM discord_links WHERE user_id = ?`, userID)
 		if errors.Is(err, sql.ErrNoRows) || err == nil && (row.ConfirmedAt != 0 || codeHash != "" && row.CodeHash != codeHash) {
-			return fmt.Errorf("confirm Discord link of %s: %w", userID, discord.ErrNoPendingLink)
+			return fmt.Errorf("confirm Discord link of %s: %w", userID, bot.ErrNoPendingLink)
 		}
 		if err != nil {
 			return fmt.Errorf("read Discord link of %s: %w", userID, err)
@@ -94,7 +94,7 @@ func (db *DB) ConfirmDiscordLink(ctx context.Context, userID, codeHash, by, via 
 			return fmt.Errorf("read Discord links of %s: %w", row.Person, err)
 		}
 		if other > 0 {
-			return fmt.Errorf("confirm Discord link of %s to %s: %w", userID, row.Person, discord.ErrAlreadyLinked)
+			return fmt.Errorf("confirm Discord link of %s to %s: %w", userID, row.Person, bot.ErrAlreadyLinked)
 		}
 		res, err := t.exec(ctx, `UPDATE discord_links SET confirmed_at = ?, confirmed_by = ?, via = ?, code_hash = ''
 			WHERE user_id = ? AND confirmed_at = 0 AND code_hash = ?`, micros(at), by, via, userID, row.CodeHash)
@@ -102,7 +102,7 @@ func (db *DB) ConfirmDiscordLink(ctx context.Context, userID, codeHash, by, via 
 			return fmt.Errorf("confirm Discord link of %s: %w", userID, err)
 		}
 		if n, err := res.RowsAffected(); err != nil || n != 1 {
-			return fmt.Errorf("confirm Discord link of %s: %w", userID, discord.ErrNoPendingLink)
+			return fmt.Errorf("confirm Discord link of %s: %w", userID, bot.ErrNoPendingLink)
 		}
 		row.ConfirmedAt, row.ConfirmedBy, row.Via, row.CodeHash = micros(at), by, via, ""
 		out = row.link()
@@ -112,35 +112,35 @@ func (db *DB) ConfirmDiscordLink(ctx context.Context, userID, codeHash, by, via 
 }
 
 // DiscordLink returns the user's link, pending or confirmed.
-func (db *DB) DiscordLink(ctx context.Context, userID string) (discord.Link, bool, error) {
+func (db *DB) DiscordLink(ctx context.Context, userID string) (bot.Link, bool, error) {
 	var row linkRow
 	err := db.read.GetContext(ctx, &row, db.read.Rebind(`SELECT `+linkCols+` FROM discord_links WHERE user_id = ?`), userID)
 	if errors.Is(err, sql.ErrNoRows) {
-		return discord.Link{}, false, nil
+		return bot.Link{}, false, nil
 	}
 	if err != nil {
-		return discord.Link{}, false, fmt.Errorf("read Discord link of %s: %w", userID, err)
+		return bot.Link{}, false, fmt.Errorf("read Discord link of %s: %w", userID, err)
 	}
 	return row.link(), true, nil
 }
 
 // DiscordLinkOf returns the person's confirmed link.
-func (db *DB) DiscordLinkOf(ctx context.Context, person string) (discord.Link, bool, error) {
+func (db *DB) DiscordLinkOf(ctx context.Context, person string) (bot.Link, bool, error) {
 	var row linkRow
 	err := db.read.GetContext(ctx, &row, db.read.Rebind(`SELECT `+linkCols+` FROM discord_links
 		WHERE person_id = ? AND confirmed_at <> 0`), person)
 	if errors.Is(err, sql.ErrNoRows) {
-		return discord.Link{}, false, nil
+		return bot.Link{}, false, nil
 	}
 	if err != nil {
-		return discord.Link{}, false, fmt.Errorf("read Discord link of %s: %w", person, err)
+		return bot.Link{}, false, fmt.Errorf("read Discord link of %s: %w", person, err)
 	}
 	return row.link(), true, nil
 }
 
 // PendingDiscordLinks lists pending links, oldest first: the person's only, unless person is
 // empty.
-func (db *DB) PendingDiscordLinks(ctx context.Context, person string) ([]discord.Link, error) {
+func (db *DB) PendingDiscordLinks(ctx context.Context, person string) ([]bot.Link, error) {
 	q := `SELECT ` + linkCols + ` FROM discord_links WHERE confirmed_at = 0`
 	var args []any
 	if person != "" {
@@ -152,7 +152,7 @@ func (db *DB) PendingDiscordLinks(ctx context.Context, person string) ([]discord
 	if err := db.read.SelectContext(ctx, &rows, db.read.Rebind(q), args...); err != nil {
 		return nil, fmt.Errorf("read pending Discord links: %w", err)
 	}
-	out := make([]discord.Link, len(rows))
+	out := make([]bot.Link, len(rows))
 	for i, r := range rows {
 		out[i] = r.link()
 	}
@@ -161,8 +161,8 @@ func (db *DB) PendingDiscordLinks(ctx context.Context, person string) ([]discord
 
 // RemoveDiscordLink deletes the user's link and records e with the link's person as Subject;
 // grants.ErrNotFound when there is none.
-func (db *DB) RemoveDiscordLink(ctx context.Context, userID string, e audit.Event) (discord.Link, error) {
-	var out discord.Link
+func (db *DB) RemoveDiscordLink(ctx context.Context, userID string, e audit.Event) (bot.Link, error) {
+	var out bot.Link
 	err := db.Update(ctx, func(gt grants.Tx) error {
 		t := gt.(*tx)
 		var row linkRow

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/accessbot/accessbot/audit"
-	"github.com/accessbot/accessbot/bot/discord"
+	"github.com/accessbot/accessbot/bot"
 	"github.com/accessbot/accessbot/grants"
 )
 
@@ -17,7 +17,7 @@ func linkEvent(typ, actor string) audit.Event {
 func TestADiscordLinkIsAskedForConfirmedOnceAndRemovedWithItsAuditEvents(t *testing.T) {
 	eachBackend(t, func(t *testing.T, b backend) {
 		db, ctx := newDB(t, b), testCtx(t)
-		req := discord.Link{UserID: "623456789012345678", Person: "alice@example.com", Name: "alice",
+		req := bot.Link{UserID: "623456789012345678", Person: "alice@example.com", Name: "alice",
 			CodeHash: "hash-1", RequestedAt: base}
 		if err := db.RequestDiscordLink(ctx, req, linkEvent(audit.IdentityLinkRequested, "discord:623456789012345678")); err != nil {
 			t.Fatal(err)
@@ -39,30 +39,30 @@ func TestADiscordLinkIsAskedForConfirmedOnceAndRemovedWithItsAuditEvents(t *test
 		}
 
 		// The old code does not confirm it; the new one does, once.
-		if _, err := db.ConfirmDiscordLink(ctx, req.UserID, "hash-1", "alice@example.com", discord.LinkViaCode, base, linkEvent(audit.IdentityLinked, "alice@example.com")); !errors.Is(err, discord.ErrNoPendingLink) {
+		if _, err := db.ConfirmDiscordLink(ctx, req.UserID, "hash-1", "alice@example.com", bot.LinkViaCode, base, linkEvent(audit.IdentityLinked, "alice@example.com")); !errors.Is(err, bot.ErrNoPendingLink) {
 			t.Fatalf("confirm with the old code: %v, want ErrNoPendingLink", err)
 		}
-		got, err := db.ConfirmDiscordLink(ctx, req.UserID, "hash-2", "alice@example.com", discord.LinkViaCode, base.Add(2*time.Minute), linkEvent(audit.IdentityLinked, "alice@example.com"))
-		if err != nil || !got.Confirmed() || got.Via != discord.LinkViaCode || got.ConfirmedBy != "alice@example.com" {
+		got, err := db.ConfirmDiscordLink(ctx, req.UserID, "hash-2", "alice@example.com", bot.LinkViaCode, base.Add(2*time.Minute), linkEvent(audit.IdentityLinked, "alice@example.com"))
+		if err != nil || !got.Confirmed() || got.Via != bot.LinkViaCode || got.ConfirmedBy != "alice@example.com" {
 			t.Fatalf("confirm = %+v, %v", got, err)
 		}
-		if _, err := db.ConfirmDiscordLink(ctx, req.UserID, "", "erin@example.com", discord.LinkViaAdmin, base, linkEvent(audit.IdentityLinked, "erin@example.com")); !errors.Is(err, discord.ErrNoPendingLink) {
+		if _, err := db.ConfirmDiscordLink(ctx, req.UserID, "", "erin@example.com", bot.LinkViaAdmin, base, linkEvent(audit.IdentityLinked, "erin@example.com")); !errors.Is(err, bot.ErrNoPendingLink) {
 			t.Errorf("confirm twice: %v, want ErrNoPendingLink", err)
 		}
 		if of, ok, err := db.DiscordLinkOf(ctx, "alice@example.com"); err != nil || !ok || of.UserID != req.UserID {
 			t.Errorf("DiscordLinkOf(alice) = %+v, %v, %v", of, ok, err)
 		}
 		// A confirmed link cannot be replaced by asking again.
-		if err := db.RequestDiscordLink(ctx, req, linkEvent(audit.IdentityLinkRequested, "discord:623456789012345678")); !errors.Is(err, discord.ErrAlreadyLinked) {
+		if err := db.RequestDiscordLink(ctx, req, linkEvent(audit.IdentityLinkRequested, "discord:623456789012345678")); !errors.Is(err, bot.ErrAlreadyLinked) {
 			t.Errorf("ask again when linked: %v, want ErrAlreadyLinked", err)
 		}
 
 		// Another Discord account cannot be linked to alice as well.
-		other := discord.Link{UserID: "723456789012345678", Person: "alice@example.com", Name: "mallory", CodeHash: "hash-3", RequestedAt: base}
+		other := bot.Link{UserID: "723456789012345678", Person: "alice@example.com", Name: "mallory", CodeHash: "hash-3", RequestedAt: base}
 		if err := db.RequestDiscordLink(ctx, other, linkEvent(audit.IdentityLinkRequested, "discord:723456789012345678")); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := db.ConfirmDiscordLink(ctx, other.UserID, "", "erin@example.com", discord.LinkViaAdmin, base, linkEvent(audit.IdentityLinked, "erin@example.com")); !errors.Is(err, discord.ErrAlreadyLinked) {
+		if _, err := db.ConfirmDiscordLink(ctx, other.UserID, "", "erin@example.com", bot.LinkViaAdmin, base, linkEvent(audit.IdentityLinked, "erin@example.com")); !errors.Is(err, bot.ErrAlreadyLinked) {
 			t.Errorf("a second account for alice: %v, want ErrAlreadyLinked", err)
 		}
 		if all, err := db.PendingDiscordLinks(ctx, ""); err != nil || len(all) != 1 || all[0].UserID != other.UserID {

@@ -53,7 +53,7 @@ type ClientOptions struct {
 	// Users maps Discord user IDs to people (the config's discord.users).
 	Users map[string]string
 	// Links holds the links people asked for with `/access link`; nil means config only.
-	Links LinkStore
+	Links bot.LinkStore
 	// HTTPClient makes the calls; nil means one with connection and overall timeouts.
 	HTTPClient *http.Client
 	// CallTimeout bounds each call whose context has no earlier deadline (10s when 0).
@@ -74,7 +74,7 @@ type Client struct {
 	appID       string
 	guildID     string
 	users       map[string]string // Discord user ID -> person
-	links       LinkStore
+	links       bot.LinkStore
 	callTimeout time.Duration
 	clock       clock.Clock
 	log         zerolog.Logger

@@ -71,9 +71,7 @@ func (s *Server) RunGateway(ctx context.Context) error {
 // gatewayInteraction answers one interaction that came over the gateway, on its own goroutine
 // so a slow one does not hold up the others.
 func (s *Server) gatewayInteraction(ctx context.Context, ic *discordgo.Interaction) {
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
+	s.answerer.Go(func() {
 		resp := s.Handle(ctx, ic)
 		if ic.Type == discordgo.InteractionPing {
 			return
@@ -81,7 +79,7 @@ func (s *Server) gatewayInteraction(ctx context.Context, ic *discordgo.Interacti
 		if err := s.client.respond(context.WithoutCancel(ctx), ic.ID, ic.Token, resp); err != nil {
 			s.log.Error().Err(err).Msg("discord gateway: answer an interaction")
 		}
-	}()
+	})
 }
 
 // rebase sends the requests discordgo makes to Discord's API to another base URL (a proxy, a

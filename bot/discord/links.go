@@ -38,7 +38,7 @@ const DefaultCodeTTL = 24 * time.Hour
 // LinkOptions configure Links.
 type LinkOptions struct {
 	// Store keeps the links. Required.
-	Store LinkStore
+	Store bot.LinkStore
 	// Client tells the people the config maps (they need no link). May be nil.
 	Client *Client
 	// IsAdmin says whether someone may confirm and remove links (grants.Service.IsAdmin).
@@ -52,7 +52,7 @@ type LinkOptions struct {
 
 // Links answers `/access link` on every platform: Wrap puts it in front of the bot's handler.
 type Links struct {
-	store   LinkStore
+	store   bot.LinkStore
 	client  *Client
 	isAdmin func(context.Context, grants.Actor) bool
 	ttl     time.Duration
@@ -222,12 +222,12 @@ func (l *Links) request(ctx context.Context, a grants.Actor, email string) bot.R
 	}
 	code, hash := newCode()
 	now := l.clock.Now().UTC()
-	link := Link{UserID: a.PlatformID, Person: email, Name: a.Name, CodeHash: hash, RequestedAt: now}
+	link := bot.Link{UserID: a.PlatformID, Person: email, Name: a.Name, CodeHash: hash, RequestedAt: now}
 	err := l.store.RequestDiscordLink(ctx, link, audit.Event{
 		At: now, Actor: PlatformName + ":" + a.PlatformID, Subject: email,
 	}.With(audit.IdentityLinkRequestedData{Platform: PlatformName, PlatformID: a.PlatformID, Person: email, Name: a.Name}))
 	switch {
-	case errors.Is(err, ErrAlreadyLinked):
+	case errors.Is(err, bot.ErrAlreadyLinked):
 		return problem("Your Discord account is already linked", "An admin can remove the link with `/access link remove "+a.PlatformID+"`.")
 	case err != nil:
 		l.log.Error().Err(err).Str("discord_user", a.PlatformID).Msg("store a Discord link request")
@@ -255,7 +255,7 @@ func (l *Links) confirmByCode(ctx context.Context, a grants.Actor, code string) 
 		l.log.Error().Err(err).Str("actor", a.ID).Msg("read pending Discord links")
 		return problem("Sorry", "I could not read the pending links. Try again in a minute.")
 	}
-	var match *Link
+	var match *bot.Link
 	for i := range pending {
 		if subtle.ConstantTimeCompare([]byte(pending[i].CodeHash), []byte(hash)) == 1 {
 			match = &pending[i]
@@ -264,7 +264,7 @@ func (l *Links) confirmByCode(ctx context.Context, a grants.Actor, code string) 
 	if match == nil || now.Sub(match.RequestedAt) > l.ttl {
 		return problem("No link to confirm", "No Discord account asked to be linked to "+a.ID+" with that code (codes work for "+bot.Duration(l.ttl)+"). Ask again on Discord with `/access link "+a.ID+"`.")
 	}
-	return l.confirm(ctx, a, *match, hash, LinkViaCode, now)
+	return l.confirm(ctx, a, *match, hash, bot.LinkViaCode, now)
 }
 
 func (l *Links) confirmByAdmin(ctx context.Context, a grants.Actor, userID string) bot.Reply {
@@ -283,17 +283,17 @@ func (l *Links) confirmByAdmin(ctx context.Context, a grants.Actor, userID strin
 	if !ok || link.Confirmed() {
 		return problem("No link to confirm", "Discord user "+userID+" has no link waiting for confirmation (`/access link pending` lists them).")
 	}
-	return l.confirm(ctx, a, link, "", LinkViaAdmin, l.clock.Now().UTC())
+	return l.confirm(ctx, a, link, "", bot.LinkViaAdmin, l.clock.Now().UTC())
 }
 
-func (l *Links) confirm(ctx context.Context, a grants.Actor, link Link, hash, via string, now time.Time) bot.Reply {
+func (l *Links) confirm(ctx context.Context, a grants.Actor, link bot.Link, hash, via string, now time.Time) bot.Reply {
 	done, err := l.store.ConfirmDiscordLink(ctx, link.UserID, hash, a.ID, via, now, audit.Event{
 		At: now, Actor: a.ID, Subject: link.Person,
 	}.With(audit.IdentityLinkedData{Platform: PlatformName, PlatformID: link.UserID, Person: link.Person, Via: via, ConfirmedOn: a.Platform}))
 	switch {
-	case errors.Is(err, ErrNoPendingLink):
+	case errors.Is(err, bot.ErrNoPendingLink):
 		return problem("No link to confirm", "That link is no longer waiting: it was confirmed, replaced or removed meanwhile.")
-	case errors.Is(err, ErrAlreadyLinked):
+	case errors.Is(err, bot.ErrAlreadyLinked):
 		return problem("Already linked", link.Person+" is already linked to another Discord account; an admin can remove that link first with `/access link remove <Discord user ID>`.")
 	case err != nil:
 		l.log.Error().Err(err).Str("discord_user", link.UserID).Msg("confirm a Discord link")

@@ -5,12 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"runtime/debug"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/bwmarrin/discordgo"
@@ -78,11 +75,10 @@ type Server struct {
 	requestable  func(context.Context, grants.Actor) ([]*grants.Resource, error)
 	verifier     *Verifier
 	authFailures *bot.AuthFailures
-	clock        clock.Clock
 	log          zerolog.Logger
-	budget       time.Duration
-	lateTimeout  time.Duration
-	wg           sync.WaitGroup
+	// answerer answers within the budget and runs the rest after a deferred response; Wait
+	// waits for it.
+	answerer bot.Answerer[outcome]
 }
 
 // NewServer returns a Server that answers through c. A public key that is set must parse.
@@ -118,10 +114,14 @@ func NewServer(c *Client, o ServerOptions) (*Server, error) {
 		links:        o.Links,
 		requestable:  o.Requestable,
 		verifier:     &Verifier{Key: key, Window: o.Window, Clock: o.Clock, MaxEntries: o.ReplayEntries},
-		clock:        o.Clock,
 		log:          log,
-		budget:       o.Budget,
-		lateTimeout:  o.LateTimeout,
+		answerer: bot.Answerer[outcome]{
+			Budget: o.Budget, LateTimeout: o.LateTimeout, Clock: o.Clock, Log: log,
+			What: "a Discord interaction",
+			Failed: func() outcome {
+				return outcome{resp: message(problemView(bot.InternalErrorText), true)}
+			},
+		},
 	}, nil
 }
 
@@ -136,23 +136,13 @@ func (s *Server) Mount(mux *http.ServeMux) {
 }
 
 // Wait blocks until the work still running after a deferred response is done.
-func (s *Server) Wait() { s.wg.Wait() }
+func (s *Server) Wait() { s.answerer.Wait() }
 
 // ServeInteraction answers one interaction. The signature is checked before anything else: a
 // request that fails gets 401 and an auth.failed audit event, and nothing is parsed.
 func (s *Server) ServeInteraction(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-	if err != nil {
-		if _, tooBig := errors.AsType[*http.MaxBytesError](err); tooBig {
-			http.Error(w, "request too large", http.StatusRequestEntityTooLarge)
-			return
-		}
-		http.Error(w, "cannot read request", http.StatusBadRequest)
-		return
-	}
-	if err := s.verifier.Verify(r.Header, body); err != nil {
-		s.authFailures.Record(r.Context(), r, err)
-		http.Error(w, "invalid request signature", http.StatusUnauthorized)
+	body, ok := bot.ReadVerified(w, r, maxBody, s.verifier, s.authFailures)
+	if !ok {
 		return
 	}
 	var ic discordgo.Interaction
@@ -199,30 +189,10 @@ type outcome struct {
 
 // answer runs work and returns its response when it finishes within the budget, else ack; the
 // late message then replaces the deferred response when work finishes. Work runs on a context
-// detached from the request, bounded by lateTimeout.
+// detached from the request, bounded by the late timeout.
 func (s *Server) answer(ctx context.Context, ic *discordgo.Interaction, work func(context.Context) outcome, ack Response) Response {
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.lateTimeout)
-	done := make(chan outcome, 1)
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		done <- s.safely(wctx, work)
-	}()
-	timer := s.clock.NewTimer(s.budget)
-	defer timer.Stop()
-	select {
-	case o := <-done:
-		cancel()
-		return o.resp
-	case <-timer.C():
-	case <-ctx.Done():
-	}
 	token := ic.Token
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		defer cancel()
-		o := <-done
+	o, inTime := s.answerer.Answer(ctx, work, func(ctx context.Context, o outcome) {
 		if ack.Type != discordgo.InteractionResponseDeferredChannelMessageWithSource || token == "" {
 			return
 		}
@@ -235,23 +205,14 @@ func (s *Server) answer(ctx context.Context, ic *discordgo.Interaction, work fun
 				m = &fallback
 			}
 		}
-		if err := s.client.editOriginal(wctx, token, *m); err != nil {
+		if err := s.client.editOriginal(ctx, token, *m); err != nil {
 			s.log.Error().Err(err).Msg("deliver a late Discord reply")
 		}
-	}()
-	return ack
-}
-
-// safely runs work, turning a panic into an error reply: it runs on its own goroutine, where a
-// panic would end the process.
-func (s *Server) safely(ctx context.Context, work func(context.Context) outcome) (o outcome) {
-	defer func() {
-		if p := recover(); p != nil {
-			s.log.Error().Interface("panic", p).Str("stack", string(debug.Stack())).Msg("panic while handling a Discord interaction")
-			o = outcome{resp: message(problemView("Something went wrong on our side. Try again, and tell your admins if it keeps happening."), true)}
-		}
-	}()
-	return work(ctx)
+	})
+	if !inTime {
+		return ack
+	}
+	return o.resp
 }
 
 // deferredData is the data of a deferred response: only its flags count.

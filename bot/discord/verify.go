@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/accessbot/accessbot/bot"
 	"github.com/accessbot/accessbot/internal/clock"
 )
 
@@ -34,7 +35,7 @@ const DefaultWindow = 5 * time.Minute
 
 // DefaultReplayEntries bounds the replay cache. Only requests with a valid signature enter it,
 // so only Discord's own traffic fills it.
-const DefaultReplayEntries = 50_000
+const DefaultReplayEntries = bot.DefaultReplayEntries
 
 // ParsePublicKey reads the application's public key as the Developer Portal shows it (hex).
 func ParsePublicKey(s string) (ed25519.PublicKey, error) {
@@ -47,8 +48,8 @@ func ParsePublicKey(s string) (ed25519.PublicKey, error) {
 
 // Verifier checks Discord's interaction signatures: Ed25519 with the application's public key
 // over timestamp + body, a timestamp within Window of now, and each signature accepted once.
-// Discord sends requests with bad signatures on purpose to check that they are refused. It is
-// safe for concurrent use.
+// Discord sends requests with bad signatures on purpose to check that they are refused. Set its
+// fields before the first Verify; it is safe for concurrent use.
 type Verifier struct {
 	// Key is the application's public key.
 	Key ed25519.PublicKey
@@ -60,14 +61,10 @@ type Verifier struct {
 	// entry goes.
 	MaxEntries int
 
-	mu    sync.Mutex
-	seen  map[string]time.Time
-	order []seenEntry
-}
-
-type seenEntry struct {
-	sig string
-	at  time.Time
+	replayOnce sync.Once
+	// replay remembers the accepted signatures, configured from Window and MaxEntries at the
+	// first Verify.
+	replay bot.ReplayCache
 }
 
 // Verify checks the signature headers against body. It returns nil only for a request signed
@@ -99,41 +96,16 @@ func (v *Verifier) Verify(h http.Header, body []byte) error {
 	if !ed25519.Verify(v.Key, msg, sig) {
 		return ErrBadSignature
 	}
-
-	key := string(sig)
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.seen == nil {
-		v.seen = map[string]time.Time{}
-	}
-	v.pruneLocked(now)
-	if _, dup := v.seen[key]; dup {
+	if v.replayCache().Seen(string(sig), at, now) {
 		return ErrReplayed
 	}
-	maxEntries := v.MaxEntries
-	if maxEntries <= 0 {
-		maxEntries = DefaultReplayEntries
-	}
-	for len(v.order) >= maxEntries {
-		delete(v.seen, v.order[0].sig)
-		v.order = v.order[1:]
-	}
-	v.seen[key] = at
-	v.order = append(v.order, seenEntry{sig: key, at: at})
 	return nil
 }
 
-// pruneLocked drops the entries too old to pass the timestamp check anyway.
-func (v *Verifier) pruneLocked(now time.Time) {
-	cutoff := now.Add(-v.window())
-	i := 0
-	for i < len(v.order) && v.order[i].at.Before(cutoff) {
-		delete(v.seen, v.order[i].sig)
-		i++
-	}
-	if i > 0 {
-		v.order = v.order[i:]
-	}
+// replayCache returns the replay cache, configured from the fields at its first use.
+func (v *Verifier) replayCache() *bot.ReplayCache {
+	v.replayOnce.Do(func() { v.replay.Window, v.replay.MaxEntries = v.window(), v.MaxEntries })
+	return &v.replay
 }
 
 func (v *Verifier) window() time.Duration {

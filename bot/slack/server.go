@@ -9,10 +9,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"runtime/debug"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -72,12 +70,11 @@ type Server struct {
 	handler      bot.Handler
 	verifier     *Verifier
 	authFailures *bot.AuthFailures
-	clock        clock.Clock
 	log          zerolog.Logger
-	budget       time.Duration
-	lateTimeout  time.Duration
 	appToken     string
-	wg           sync.WaitGroup
+	// answerer answers within the budget and runs the rest after the acknowledgement; Wait
+	// waits for it.
+	answerer bot.Answerer[outcome]
 }
 
 // NewServer returns a Server that answers through c.
@@ -105,11 +102,15 @@ func NewServer(c *Client, o ServerOptions) (*Server, error) {
 		verifier: &Verifier{
 			Secret: []byte(o.SigningSecret), Window: o.Window, Clock: o.Clock, MaxEntries: o.ReplayEntries,
 		},
-		clock:       o.Clock,
-		log:         log,
-		budget:      o.Budget,
-		lateTimeout: o.LateTimeout,
-		appToken:    o.AppToken,
+		log:      log,
+		appToken: o.AppToken,
+		answerer: bot.Answerer[outcome]{
+			Budget: o.Budget, LateTimeout: o.LateTimeout, Clock: o.Clock, Log: log,
+			What: "a Slack request",
+			Failed: func() outcome {
+				return outcome{payload: newMessage(problemView(bot.InternalErrorText), true)}
+			},
+		},
 	}, nil
 }
 
@@ -125,7 +126,7 @@ func (s *Server) Mount(mux *http.ServeMux) {
 }
 
 // Wait blocks until the work still running after its acknowledgement is done.
-func (s *Server) Wait() { s.wg.Wait() }
+func (s *Server) Wait() { s.answerer.Wait() }
 
 // ServeCommand answers a slash command (form-encoded: command, text, user_id, trigger_id,
 // response_url, channel_id...).
@@ -162,21 +163,7 @@ func (s *Server) ServeInteraction(w http.ResponseWriter, r *http.Request) {
 // readVerified reads the body and checks its signature. A request that fails gets 401 and
 // nothing else: no parsing, no handler.
 func (s *Server) readVerified(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-	if err != nil {
-		if _, tooBig := errors.AsType[*http.MaxBytesError](err); tooBig {
-			http.Error(w, "request too large", http.StatusRequestEntityTooLarge)
-			return nil, false
-		}
-		http.Error(w, "cannot read request", http.StatusBadRequest)
-		return nil, false
-	}
-	if err := s.verifier.Verify(r.Header, body); err != nil {
-		s.authFailures.Record(r.Context(), r, err)
-		http.Error(w, "invalid request signature", http.StatusUnauthorized)
-		return nil, false
-	}
-	return body, true
+	return bot.ReadVerified(w, r, maxBody, s.verifier, s.authFailures)
 }
 
 // outcome is what handling a command or interaction produced: the payload to answer Slack with
@@ -188,46 +175,17 @@ type outcome struct {
 
 // answer runs work and returns the payload to answer with: work's own when it finishes within
 // the budget, else ack, and work's late step runs when it finishes. Work runs on a context
-// detached from the request (whose context ends with the answer), bounded by lateTimeout.
+// detached from the request (whose context ends with the answer), bounded by the late timeout.
 func (s *Server) answer(ctx context.Context, work func(context.Context) outcome, ack any) any {
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.lateTimeout)
-	done := make(chan outcome, 1)
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		done <- s.safely(wctx, work)
-	}()
-	timer := s.clock.NewTimer(s.budget)
-	defer timer.Stop()
-	select {
-	case o := <-done:
-		cancel()
-		return o.payload
-	case <-timer.C():
-	case <-ctx.Done():
+	o, inTime := s.answerer.Answer(ctx, work, func(ctx context.Context, o outcome) {
+		if o.late != nil {
+			o.late(ctx)
+		}
+	})
+	if !inTime {
+		return ack
 	}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		defer cancel()
-		if o := <-done; o.late != nil {
-			o.late(wctx)
-		}
-	}()
-	return ack
-}
-
-// safely runs work, turning a panic into an error reply: it runs on its own goroutine, where a
-// panic would end the process.
-func (s *Server) safely(ctx context.Context, work func(context.Context) outcome) (o outcome) {
-	defer func() {
-		if p := recover(); p != nil {
-			s.log.Error().Interface("panic", p).Str("stack", string(debug.Stack())).Msg("panic while handling a Slack request")
-			msg := newMessage(problemView("Something went wrong on our side. Try again, and tell your admins if it keeps happening."), true)
-			o = outcome{payload: msg}
-		}
-	}()
-	return work(ctx)
+	return o.payload
 }
 
 // message is a message in an answer or to a response_url.

@@ -84,11 +84,7 @@ func (s *Server) socketEvent(ctx context.Context, sm *socketmode.Client, evt soc
 }
 
 func (s *Server) ackLater(ctx context.Context, sm *socketmode.Client, envelopeID string, answer func() any) {
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		s.ack(ctx, sm, envelopeID, answer())
-	}()
+	s.answerer.Go(func() { s.ack(ctx, sm, envelopeID, answer()) })
 }
 
 func (s *Server) ack(ctx context.Context, sm *socketmode.Client, envelopeID string, payload any) {

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/accessbot/accessbot/bot"
 	"github.com/accessbot/accessbot/internal/clock"
 )
 
@@ -37,11 +38,12 @@ const DefaultWindow = 5 * time.Minute
 // DefaultReplayEntries bounds the replay cache. Only requests with a valid signature enter it,
 // so only Slack's own traffic fills it: 50,000 entries is more than 150 requests a second for
 // the whole window.
-const DefaultReplayEntries = 50_000
+const DefaultReplayEntries = bot.DefaultReplayEntries
 
 // Verifier checks Slack's request signatures: HMAC-SHA256 with the signing secret over
 // "v0:" + timestamp + ":" + body, a timestamp within Window of now, and each signature accepted
-// once. Its zero value with Secret set is ready to use; it is safe for concurrent use.
+// once. Its zero value with Secret set is ready to use (set the other fields before the first
+// Verify); it is safe for concurrent use.
 type Verifier struct {
 	// Secret is the app's signing secret.
 	Secret []byte
@@ -54,16 +56,10 @@ type Verifier struct {
 	// past MaxEntries signed requests within one Window.
 	MaxEntries int
 
-	mu sync.Mutex
-	// seen maps each accepted signature to its request's timestamp; order lists them as they
-	// were accepted, so expired entries are dropped from the front.
-	seen  map[string]time.Time
-	order []seenEntry
-}
-
-type seenEntry struct {
-	sig string
-	at  time.Time
+	replayOnce sync.Once
+	// replay remembers the accepted signatures, configured from Window and MaxEntries at the
+	// first Verify.
+	replay bot.ReplayCache
 }
 
 // NewVerifier returns a Verifier for the signing secret.
@@ -95,40 +91,16 @@ func (v *Verifier) Verify(h http.Header, body []byte) error {
 	if !hmac.Equal([]byte(want), []byte(sig)) {
 		return ErrBadSignature
 	}
-
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.seen == nil {
-		v.seen = map[string]time.Time{}
-	}
-	v.pruneLocked(now)
-	if _, dup := v.seen[sig]; dup {
+	if v.replayCache().Seen(sig, at, now) {
 		return ErrReplayed
 	}
-	maxEntries := v.MaxEntries
-	if maxEntries <= 0 {
-		maxEntries = DefaultReplayEntries
-	}
-	for len(v.order) >= maxEntries {
-		delete(v.seen, v.order[0].sig)
-		v.order = v.order[1:]
-	}
-	v.seen[sig] = at
-	v.order = append(v.order, seenEntry{sig: sig, at: at})
 	return nil
 }
 
-// pruneLocked drops the entries too old to pass the timestamp check anyway.
-func (v *Verifier) pruneLocked(now time.Time) {
-	cutoff := now.Add(-v.window())
-	i := 0
-	for i < len(v.order) && v.order[i].at.Before(cutoff) {
-		delete(v.seen, v.order[i].sig)
-		i++
-	}
-	if i > 0 {
-		v.order = v.order[i:]
-	}
+// replayCache returns the replay cache, configured from the fields at its first use.
+func (v *Verifier) replayCache() *bot.ReplayCache {
+	v.replayOnce.Do(func() { v.replay.Window, v.replay.MaxEntries = v.window(), v.MaxEntries })
+	return &v.replay
 }
 
 func (v *Verifier) window() time.Duration {

@@ -1,9 +1,11 @@
 // Package layout holds a test that keeps accessbot's import direction as DESIGN.md draws it:
 // adapters and audit import nothing of ours, the domain does not import storage or the chat
-// platforms, and only the wiring imports everything.
+// platforms, storage knows no chat platform, the platforms do not know one another, and only
+// the wiring imports everything.
 package layout
 
 import (
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -11,74 +13,150 @@ import (
 
 const module = "github.com/accessbot/accessbot"
 
-// allowed lists, for each package prefix (relative to the module), the prefixes of our own
-// packages it may import. The first matching rule applies; a package with no rule may import
-// anything of ours (the wiring: cmd/, internal/app).
+// A pattern names one package exactly, relative to the module ("bot" is bot alone, not
+// bot/slack); a pattern ending in "/..." names that package and every package below it, and is
+// written only where a whole family is meant (a platform and its test kit).
+
+// allowed lists, for each package, the packages of ours it may import. The first matching rule
+// applies; a package with no rule may import anything of ours (the wiring: cmd/, internal/app,
+// and the benchmarks and fault tests, which drive the whole program).
 var allowed = []struct {
 	pkg     string
 	imports []string
 }{
+	// The adapters know the adapter contract and nothing else of ours: a target kind can be
+	// added or read without the domain.
 	// The webhook adapter retries with the shared backoff arithmetic.
 	{"adapters/webhook", []string{"adapters", "internal/backoff"}},
-	{"adapters", []string{"adapters"}},
+	{"adapters/...", []string{"adapters/..."}},
+	// The audit log is the bottom of the domain: events and their hash chain stand alone (with
+	// the one duration format people read).
+	{"audit", []string{"internal/duration"}},
 	// The SIEM sinks follow the log and sign webhook batches like the webhook adapter.
 	{"audit/sink", []string{"audit", "internal/clock", "internal/backoff", "adapters/webhook"}},
 	// The digest reads the log; it formats durations as the config and chat write them.
-	{"audit/digest", []string{"audit", "internal/duration"}},
-	{"audit", nil},
-	{"internal/backoff", nil},
+	{"audit/digest/...", []string{"audit", "audit/digest/...", "internal/duration"}},
+	// Small leaf packages are shared by all and import nothing of ours.
 	{"internal/clock", nil},
+	{"internal/backoff", nil},
+	{"internal/suggest", nil},
+	// The schedule loop waits on the injected clock.
 	{"internal/schedule", []string{"internal/clock"}},
 	{"internal/duration", nil},
 	{"internal/sshkey", nil},
-	{"internal/suggest", nil},
 	// Test kits may build a real store under the domain they help test.
 	{"grants/grantstest", []string{"grants", "adapters", "audit", "internal/clock", "storage"}},
-	{"bot/bottest", []string{"bot", "grants", "audit", "adapters", "internal/clock", "internal/duration", "storage"}},
-	{"grants", []string{"grants", "adapters", "audit", "internal/backoff", "internal/clock", "internal/duration", "internal/schedule", "internal/suggest"}},
-	// storage implements the stores that grants and bot declare.
-	// It is also the key source the sshcert adapter reads (adapters.PublicKeySource).
-	{"storage", []string{"storage", "grants", "audit", "bot", "adapters", "internal/backoff", "internal/sshkey"}},
-	{"config", []string{"config", "grants", "adapters", "internal/duration", "internal/sshkey", "internal/suggest"}},
+	// The domain decides with the adapters it calls and the log it writes: no storage, no chat.
+	{"grants", []string{"adapters", "audit", "internal/backoff", "internal/clock", "internal/duration", "internal/schedule", "internal/suggest"}},
+	// The config names resources, policies and people; it knows no chat platform.
+	{"config", []string{"grants", "adapters", "internal/duration", "internal/sshkey", "internal/suggest"}},
 	{"internal/ops", []string{"grants", "adapters"}},
-	{"bot", []string{"bot", "grants", "audit", "adapters", "internal/clock", "internal/duration", "internal/schedule", "internal/sshkey", "internal/suggest"}},
+	// storage implements the stores that grants, audit and the chat core declare (the outbox,
+	// message references, SSH keys, identity links), and is the key source the sshcert adapter
+	// reads (adapters.PublicKeySource). It knows the chat core, never a platform.
+	{"storage/...", []string{"storage/...", "grants", "audit", "bot", "adapters", "internal/backoff", "internal/sshkey"}},
+	// The chat core is platform-neutral: it says what a message means, not how a platform
+	// shows it, so it imports no platform.
+	{"bot", []string{"grants", "audit", "audit/digest", "adapters", "internal/clock", "internal/duration", "internal/schedule", "internal/sshkey", "internal/suggest"}},
+	// The chat core's test kit drives the core over a real store, without a platform.
+	{"bot/bottest", []string{"bot", "grants", "grants/grantstest", "audit", "adapters", "internal/clock", "internal/duration", "storage"}},
+	// Each platform builds on the chat core and the domain types it shows, and on its own
+	// subpackages (its fake server), never on another platform.
+	{"bot/slack/...", platform("bot/slack/...")},
+	{"bot/discord/...", platform("bot/discord/...")},
+	{"bot/web/...", platform("bot/web/...")},
+	// A platform still without a rule of its own is held to the same: the core only.
+	{"bot/...", platform()},
 }
+
+// platform returns what a chat platform may import: the chat core, the domain types it shows,
+// the small leaf packages, and own (its own family).
+func platform(own ...string) []string {
+	return append(own, "bot", "grants", "audit", "adapters", "internal/clock", "internal/duration", "internal/sshkey")
+}
+
+// platforms are the chat platforms, each with its own subpackages.
+var platforms = []string{"bot/slack/...", "bot/discord/...", "bot/web/..."}
+
+// neutral are the packages that must know no chat platform at all, whatever their allowed list
+// says: the chat core and its kit, storage and the domain.
+var neutral = []string{"bot", "bot/bottest", "storage/...", "grants/...", "audit/...", "adapters/...", "config/..."}
+
+// match reports whether pkg (relative to the module) is named by pattern.
+func match(pattern, pkg string) bool {
+	if family, ok := strings.CutSuffix(pattern, "/..."); ok {
+		return pkg == family || strings.HasPrefix(pkg, family+"/")
+	}
+	return pkg == pattern
+}
+
+// matchAny returns the first of patterns that names pkg, or "".
+func matchAny(patterns []string, pkg string) string {
+	for _, p := range patterns {
+		if match(p, pkg) {
+			return p
+		}
+	}
+	return ""
+}
+
+// check reads `go list` lines ("<package> <import> <import>...", full import paths) and returns
+// the imports against the layout, and how many packages a rule applied to.
+func check(lines []string) (violations []string, checked int) {
+	for _, line := range lines {
+		fields := strings.Fields(line)
+		if len(fields) == 0 || !ours(fields[0]) {
+			continue
+		}
+		pkg := rel(fields[0])
+		rule := -1
+		for i, r := range allowed {
+			if match(r.pkg, pkg) {
+				rule = i
+				break
+			}
+		}
+		if rule >= 0 {
+			checked++
+		}
+		for _, imp := range fields[1:] {
+			if !ours(imp) || rel(imp) == pkg {
+				continue
+			}
+			if why := refused(pkg, rel(imp), rule); why != "" {
+				violations = append(violations, fmt.Sprintf("%s imports %s: %s, against the layout in DESIGN.md", pkg, rel(imp), why))
+			}
+		}
+	}
+	return violations, checked
+}
+
+// refused says why pkg may not import imp under allowed[rule] (no rule: -1), or "".
+func refused(pkg, imp string, rule int) string {
+	from, to := matchAny(platforms, pkg), matchAny(platforms, imp)
+	switch {
+	case from != "" && to != "" && from != to:
+		return "a platform never imports another"
+	case to != "" && matchAny(neutral, pkg) != "":
+		return "storage, the domain and the chat core never import a platform"
+	case rule >= 0 && matchAny(allowed[rule].imports, imp) == "":
+		return "not in its allowed imports"
+	}
+	return ""
+}
+
+func ours(path string) bool { return path == module || strings.HasPrefix(path, module+"/") }
+
+func rel(path string) string { return strings.TrimPrefix(strings.TrimPrefix(path, module), "/") }
 
 func TestImportsFlowOneWay(t *testing.T) {
 	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}} {{join .Imports \" \"}}", module+"/...").Output()
 	if err != nil {
 		t.Fatalf("go list: %v", err)
 	}
-	checked := 0
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		fields := strings.Fields(line)
-		pkg := strings.TrimPrefix(strings.TrimPrefix(fields[0], module), "/")
-		rule := -1
-		for i, r := range allowed {
-			if pkg == r.pkg || strings.HasPrefix(pkg, r.pkg+"/") {
-				rule = i
-				break
-			}
-		}
-		if rule < 0 {
-			continue
-		}
-		checked++
-		for _, imp := range fields[1:] {
-			if !strings.HasPrefix(imp, module+"/") {
-				continue
-			}
-			ours := strings.TrimPrefix(imp, module+"/")
-			ok := false
-			for _, a := range allowed[rule].imports {
-				if ours == a || strings.HasPrefix(ours, a+"/") {
-					ok = true
-				}
-			}
-			if !ok {
-				t.Errorf("%s imports %s, against the layout in DESIGN.md", pkg, ours)
-			}
-		}
+	violations, checked := check(strings.Split(strings.TrimSpace(string(out)), "\n"))
+	for _, v := range violations {
+		t.Error(v)
 	}
 	if checked < 5 {
 		t.Fatalf("checked only %d packages; is go list seeing the module?", checked)

@@ -1,0 +1,70 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/accessbot/accessbot/audit"
+)
+
+// How a link was confirmed.
+const (
+	LinkViaAdmin = "admin"
+	LinkViaCode  = "code"
+)
+
+// Link ties a chat account that gives bots no email (Discord's, today) to a person. It is
+// pending until an admin, or the person from another platform, confirms it. It lives here, not
+// in the platform's package, so that storage can keep links without knowing a chat platform.
+type Link struct {
+	// UserID is the account's user ID on its platform (a Discord user ID).
+	UserID string
+	// Person is the accessbot ID (lowercase email) the user says is theirs.
+	Person string
+	// Name is the platform name they had when they asked.
+	Name string
+	// CodeHash is the hex SHA-256 of the code that confirms the link from another platform.
+	CodeHash    string
+	RequestedAt time.Time
+	// ConfirmedAt is zero while the link is pending.
+	ConfirmedAt time.Time
+	ConfirmedBy string
+	// Via says how it was confirmed: LinkViaAdmin or LinkViaCode.
+	Via string
+}
+
+// Confirmed reports whether the link is in force.
+func (l Link) Confirmed() bool { return !l.ConfirmedAt.IsZero() }
+
+// Errors of LinkStore.
+var (
+	// ErrAlreadyLinked: the account has a confirmed link (or, on confirm, the person is
+	// already linked to another account on that platform).
+	ErrAlreadyLinked = errors.New("already linked")
+	// ErrNoPendingLink: nothing to confirm (no pending link, or another code).
+	ErrNoPendingLink = errors.New("no pending link")
+)
+
+// LinkStore keeps links; storage implements it (in the discord_links table). Every change
+// records its audit event in the same transaction.
+type LinkStore interface {
+	// RequestDiscordLink stores l (pending) as the user's link, replacing a pending one, and
+	// records e. ErrAlreadyLinked when the user has a confirmed link.
+	RequestDiscordLink(ctx context.Context, l Link, e audit.Event) error
+	// ConfirmDiscordLink confirms the user's pending link (only the one with codeHash, unless
+	// it is empty) at `at` by `by` via `via`, records e completed with the link's person, and
+	// returns the link. ErrNoPendingLink when there is none; ErrAlreadyLinked when the person
+	// has another confirmed Discord account.
+	ConfirmDiscordLink(ctx context.Context, userID, codeHash, by, via string, at time.Time, e audit.Event) (Link, error)
+	// DiscordLink returns the user's link, pending or confirmed.
+	DiscordLink(ctx context.Context, userID string) (Link, bool, error)
+	// DiscordLinkOf returns the person's confirmed link.
+	DiscordLinkOf(ctx context.Context, person string) (Link, bool, error)
+	// PendingDiscordLinks lists pending links, oldest first: the person's only, unless person
+	// is empty.
+	PendingDiscordLinks(ctx context.Context, person string) ([]Link, error)
+	// RemoveDiscordLink deletes the user's link, records e completed with the link's person,
+	// and returns the link; grants.ErrNotFound when there is none.
+	RemoveDiscordLink(ctx context.Context, userID string, e audit.Event) (Link, error)
+}
