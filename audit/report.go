@@ -1207,7 +1207,7 @@ func (s *spool) copyTo(w io.Writer) error {
 
 func (s *spool) close() {
 	if s.file != nil {
-		s.file.Close()
+		_ = s.file.Close()
 		os.Remove(s.file.Name())
 		s.file = nil
 	}

@@ -229,9 +229,9 @@ func (v *verifyRun) verifyRange(ctx context.Context, src Source, r seqRange) (ra
 	}
 	switch {
 	case r.hi != 0 && next <= r.hi:
-		fail(next, fmt.Sprintf("event missing: seq %d is followed by no event up to seq %d", next-1, r.hi+1))
+		_ = fail(next, fmt.Sprintf("event missing: seq %d is followed by no event up to seq %d", next-1, r.hi+1))
 	case r.hi == 0 && next <= v.head.Seq:
-		fail(next, fmt.Sprintf("events missing at the end: the stored head is seq %d, the last event is seq %d", v.head.Seq, next-1))
+		_ = fail(next, fmt.Sprintf("events missing at the end: the stored head is seq %d, the last event is seq %d", v.head.Seq, next-1))
 	default:
 		res.complete = true
 	}

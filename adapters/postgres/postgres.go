@@ -745,7 +745,7 @@ func (p *Postgres) inTx(ctx context.Context, name string, fn func(pgx.Tx) error)
 	if err != nil {
 		return classify(fmt.Errorf("begin: %w", err))
 	}
-	defer tx.Rollback(context.Background()) //nolint:errcheck // after Commit it is a no-op
+	defer tx.Rollback(context.Background()) // after Commit it is a no-op
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey(name)); err != nil {
 		return classify(fmt.Errorf("lock %s: %w", name, err))
 	}

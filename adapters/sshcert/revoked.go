@@ -202,18 +202,18 @@ func lockFile(ctx context.Context, path string) (unlock func(), err error) {
 		if err == nil {
 			return func() {
 				_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-				f.Close()
+				_ = f.Close()
 			}, nil
 		}
 		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
-			f.Close()
+			_ = f.Close()
 			return nil, fmt.Errorf("lock %s: %w", path, err)
 		}
 		t := time.NewTimer(lockPoll)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			f.Close()
+			_ = f.Close()
 			return nil, adapters.RetryableError(fmt.Errorf("wait for lock %s: %w", path, ctx.Err()))
 		case <-t.C:
 		}
@@ -251,7 +251,7 @@ func writeAtomic(path string, data []byte, perm os.FileMode) (err error) {
 	// The rename itself must survive a crash too.
 	if d, derr := os.Open(dir); derr == nil {
 		_ = d.Sync()
-		d.Close()
+		_ = d.Close()
 	}
 	return nil
 }

@@ -406,7 +406,7 @@ func (a *SSHCert) Check(ctx context.Context) error {
 		return fmt.Errorf("check: revocation list directory %s is not writable: %w", dir, fileError(err))
 	}
 	name := f.Name()
-	f.Close()
+	_ = f.Close()
 	os.Remove(name)
 	now := a.now()
 	if err := a.list.ensure(ctx, now, now.Add(a.cfg.MaxValidity)); err != nil {

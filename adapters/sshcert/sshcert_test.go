@@ -335,7 +335,7 @@ func TestConfigNeverPrintsTheKeyOrPassphrase(t *testing.T) {
 	j, _ := json.Marshal(c)
 	y, _ := yaml.Marshal(c)
 	for _, out := range []string{
-		fmt.Sprintf("%v", c), fmt.Sprintf("%+v", c), fmt.Sprintf("%#v", c), fmt.Sprintf("%s", c),
+		fmt.Sprintf("%v", c), fmt.Sprintf("%+v", c), fmt.Sprintf("%#v", c), c.String(),
 		fmt.Sprintf("%v", *c), fmt.Sprintf("%+v", *c), fmt.Sprintf("%#v", *c),
 		fmt.Sprintf("%v %s %q", c.CAKey, c.CAKey, c.CAKeyPassphrase),
 		string(j), string(y),

@@ -124,7 +124,7 @@ func (s *File) open() error {
 	}
 	fi, err := f.Stat()
 	if err != nil {
-		f.Close()
+		_ = f.Close()
 		return err
 	}
 	s.f, s.size = f, fi.Size()
@@ -132,7 +132,7 @@ func (s *File) open() error {
 		// A new file: make its name durable too.
 		if d, err := os.Open(filepath.Dir(s.o.Path)); err == nil {
 			_ = d.Sync()
-			d.Close()
+			_ = d.Close()
 		}
 	}
 	return nil

@@ -210,8 +210,8 @@ func TestWebhookFailuresAreErrorsWithoutTheURLsCredentials(t *testing.T) {
 		timeout time.Duration
 		want    string
 	}{
-		{"a 401", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "bad signature", 401) }, 0, "401"},
-		{"a 503", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "busy", 503) }, 0, "503"},
+		{"a 401", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "bad signature", http.StatusUnauthorized) }, 0, "401"},
+		{"a 503", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "busy", http.StatusServiceUnavailable) }, 0, "503"},
 		{"a redirect, not followed", func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, "http://elsewhere.example/", http.StatusTemporaryRedirect)
 		}, 0, "307"},

@@ -263,13 +263,13 @@ func start(name, bin string, args []string, dir, logFile string) (*process, erro
 	cmd.Stdout = f
 	cmd.Stderr = f
 	if err := cmd.Start(); err != nil {
-		f.Close()
+		_ = f.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	p := &process{name: name, cmd: cmd, done: make(chan struct{}), log: logFile}
 	go func() {
 		p.err = cmd.Wait()
-		f.Close()
+		_ = f.Close()
 		close(p.done)
 	}()
 	return p, nil
@@ -413,7 +413,7 @@ func copyFile(src, dst string) error {
 		return err
 	}
 	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
+		_ = out.Close()
 		return err
 	}
 	return out.Close()
@@ -465,5 +465,5 @@ func fileLogger(path string) (zerolog.Logger, func(), error) {
 	if err != nil {
 		return zerolog.Nop(), func() {}, err
 	}
-	return zerolog.New(f).Level(zerolog.WarnLevel).With().Timestamp().Logger(), func() { f.Close() }, nil
+	return zerolog.New(f).Level(zerolog.WarnLevel).With().Timestamp().Logger(), func() { _ = f.Close() }, nil
 }

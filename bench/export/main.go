@@ -149,7 +149,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		_, err = inProcess(ctx, path, "html")
 		pprof.StopCPUProfile()
-		f.Close()
+		if cerr := f.Close(); err == nil {
+			err = cerr // the profile is only whole once the file is closed
+		}
 		if err != nil {
 			return err
 		}

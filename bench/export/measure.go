@@ -136,7 +136,7 @@ func cli(ctx context.Context, bin, cfg, format string) (runStats, error) {
 	}
 	st := runStats{cpu: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		st.maxRSS = int64(ru.Maxrss) * 1024 // kilobytes on Linux
+		st.maxRSS = int64(ru.Maxrss) * 1024 //nolint:unconvert // Maxrss is kilobytes on Linux, and an int32 on 32-bit platforms
 	}
 	return st, nil
 }

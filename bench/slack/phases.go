@@ -187,7 +187,7 @@ func runAccessbot(ctx context.Context, tmp string, o options) (accessbotResult, 
 	stopped := false
 	defer func() {
 		if !stopped {
-			stop()
+			_ = stop()
 			srv.Wait()
 		}
 	}()

@@ -143,13 +143,6 @@ func decodePosted(t *testing.T, body []byte) posted {
 	return p
 }
 
-func (p posted) title() string {
-	if len(p.Embeds) == 0 {
-		return ""
-	}
-	return p.Embeds[0].Title
-}
-
 func (p posted) button(prefix string) string {
 	for _, row := range p.Components {
 		for _, b := range row.Components {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/accessbot/accessbot/adapters"
@@ -53,7 +54,7 @@ func NewMetrics(store grants.Store) *Metrics {
 		}, []string{"resource", "op"}),
 	}
 	m.reg.MustRegister(m.lateness, m.revokeFailures, m.adapterCalls, m.adapterSeconds,
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if store != nil {
 		m.reg.MustRegister(&stateCollector{store: store})
 	}

@@ -370,7 +370,7 @@ func (s *Server) run() error {
 	}
 	exited := make(chan struct{})
 	go func() {
-		cmd.Wait()
+		_ = cmd.Wait()
 		close(exited)
 	}()
 	s.mu.Lock()

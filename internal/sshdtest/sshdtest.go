@@ -308,7 +308,7 @@ func (s *Server) TrustCA(key ssh.PublicKey) error {
 		return fmt.Errorf("sshdtest: trust CA: %w", err)
 	}
 	if _, err := f.Write(ssh.MarshalAuthorizedKey(key)); err != nil {
-		f.Close()
+		_ = f.Close()
 		return fmt.Errorf("sshdtest: trust CA: %w", err)
 	}
 	return f.Close()
@@ -390,7 +390,7 @@ func (s *Server) run() error {
 	}
 	exited := make(chan struct{})
 	go func() {
-		cmd.Wait()
+		_ = cmd.Wait()
 		close(exited)
 	}()
 	s.mu.Lock()
