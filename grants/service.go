@@ -466,6 +466,11 @@ func publicAll(gs []Grant) []Grant {
 	return gs
 }
 
+// NotFound is the refusal for an unknown request ("request") or grant ("grant") ID. The chat
+// layer gives it too for an ID the person may not see, so that asking cannot tell whether the
+// ID exists.
+func NotFound(kind, id string) error { return notFound(kind, id) }
+
 func notFound(kind, id string) error {
 	reason := ReasonUnknownRequest
 	if kind == "grant" {
