@@ -300,7 +300,7 @@ func (b *Bot) Command(ctx context.Context, a grants.Actor, text string) Reply {
 		}
 		return private(ResourcesView(b.svc.Resources(), requestable))
 	case VerbStatus:
-		s, err := b.statusOf(ctx, cmd.ID)
+		s, err := b.statusOf(ctx, a, cmd.ID)
 		if err != nil {
 			return b.fail(a, cmd.Name, err)
 		}
@@ -355,12 +355,17 @@ func (b *Bot) grantID(ctx context.Context, id string) (string, error) {
 	return r.GrantID, nil
 }
 
-// statusOf reads the request behind a request or grant ID.
-func (b *Bot) statusOf(ctx context.Context, id string) (Snapshot, error) {
+// statusOf reads the request behind a request or grant ID, for a person who may see it: its
+// requester, an approver of its resource, or an admin. To anyone else it is not there: the
+// answer is the one for an unknown ID, so that nobody learns who asked for what, why, or
+// whether an ID exists.
+func (b *Bot) statusOf(ctx context.Context, a grants.Actor, id string) (Snapshot, error) {
 	requestID := id
 	if !strings.HasPrefix(id, "r-") {
 		g, err := b.svc.GetGrant(ctx, id)
 		switch {
+		case err == nil && !b.maySee(ctx, a, g.Subject, g.Resource):
+			return Snapshot{}, grants.NotFound("grant", id)
 		case err == nil && g.RequestID != "":
 			requestID = g.RequestID
 		case err == nil:
@@ -370,7 +375,36 @@ func (b *Bot) statusOf(ctx context.Context, id string) (Snapshot, error) {
 			return Snapshot{}, err
 		}
 	}
+	r, err := b.svc.GetRequest(ctx, requestID)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	if !b.maySee(ctx, a, r.Requester, r.Resource) {
+		if requestID != id {
+			return Snapshot{}, grants.NotFound("grant", id)
+		}
+		return Snapshot{}, grants.NotFound("request", id)
+	}
 	return b.read.snapshot(ctx, requestID)
+}
+
+// maySee reports whether the actor may see a request (or grant) of requester for resource: they
+// are the requester, may approve requests for the resource now, or are an admin.
+func (b *Bot) maySee(ctx context.Context, a grants.Actor, requester, resource string) bool {
+	if a.ID == "" {
+		return false
+	}
+	if a.ID == requester || grants.MatchesPerson(a, requester) || b.svc.IsAdmin(ctx, a) {
+		return true
+	}
+	ok, err := b.svc.MayApprove(ctx, a, resource)
+	var ge *grants.Error
+	if err != nil && !errors.As(err, &ge) {
+		// A directory outage hides the request (fail closed); a resource no longer configured
+		// has no approvers, which is not worth a log line.
+		b.log.Warn().Err(err).Str("actor", a.ID).Str("resource", resource).Msg("approver check for status failed")
+	}
+	return ok && err == nil
 }
 
 func (b *Bot) revoke(ctx context.Context, a grants.Actor, id string) Reply {

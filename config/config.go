@@ -55,6 +55,10 @@ type Config struct {
 	Scan Scan `yaml:"scan"`
 	// Digest is the access digest posted to chat on a schedule.
 	Digest Digest `yaml:"digest"`
+	// Limits cap the requests people make (see limits.go).
+	Limits Limits `yaml:"limits"`
+	// Ops tunes /readyz (see ops.go).
+	Ops Ops `yaml:"ops"`
 	// SSHKeys maps a person (their accessbot ID: email, or platform:userid) to SSH public keys
 	// in authorized_keys form, used after the keys they registered in chat (KeysFromConfig).
 	SSHKeys map[string][]string `yaml:"ssh_keys"`
@@ -263,6 +267,8 @@ func newConfig() *Config {
 		Discord: defaultDiscord(),
 		Scan:    defaultScan(),
 		Digest:  defaultDigest(),
+		Limits:  defaultLimits(),
+		Ops:     defaultOps(),
 	}
 }
 
@@ -323,6 +329,8 @@ func Parse(name string, data []byte, env func(string) (string, bool)) (*Config, 
 	v.web()
 	v.scan()
 	v.digest()
+	v.limits()
+	v.ops()
 	v.sshKeys()
 	if err := probs.err(c.secrets); err != nil {
 		return nil, err

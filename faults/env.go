@@ -175,6 +175,11 @@ scheduler:
     slow: "2s"
 scan:
   schedule: "off"
+# The load is a few people asking all the time: the request limits would refuse most of it.
+limits:
+  pending_per_person: 0
+  pending_per_resource: 0
+  requests_per_person_per_hour: 0
 resources:
   - name: %s
     adapter:

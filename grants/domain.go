@@ -157,6 +157,18 @@ type RequestFilter struct {
 	Limit     int
 }
 
+// AskCount selects the requests the request limits count (Limits). Empty fields match
+// everything.
+type AskCount struct {
+	Requester string
+	Resource  string
+	// PendingAt, when set, counts only requests still waiting for a decision at that time:
+	// pending, and not yet past their PendingUntil.
+	PendingAt time.Time
+	// Since, when set, counts only requests created after it.
+	Since time.Time
+}
+
 // GrantFilter selects grants for listing. Empty fields match everything.
 type GrantFilter struct {
 	States   []GrantState
@@ -217,6 +229,11 @@ type ReadTx interface {
 type Tx interface {
 	ReadTx
 	InsertRequest(ctx context.Context, r Request) error
+	// CountAsks counts the requests c selects, for the request limits. It runs in the write
+	// transaction that would store a new request and, on a database shared by replicas, first
+	// takes the lock every writer takes (the audit head), so that concurrent askers count one
+	// after the other and a limit holds exactly.
+	CountAsks(ctx context.Context, c AskCount) (int, error)
 	// UpdateRequest stores r if the stored version is still r.Version, and bumps the stored
 	// version; it returns the new version, or ErrConflict when someone changed the row first.
 	UpdateRequest(ctx context.Context, r Request) (int64, error)

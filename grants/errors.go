@@ -51,6 +51,8 @@ const (
 	ReasonNoteRequired       = "note_required"
 	ReasonUnknownActor       = "unknown_actor"
 	ReasonAccount            = "account_invalid"
+	// ReasonRateLimited refuses a request over one of the request limits (Limits).
+	ReasonRateLimited = "rate_limited"
 )
 
 func (e *Error) Error() string {

@@ -97,6 +97,9 @@ func (s *Service) ask(ctx context.Context, a Actor, in RequestInput, kind Reques
 
 	var g Grant
 	err = s.update(ctx, now, func(t *txn) error {
+		if err := s.checkLimits(ctx, t, req); err != nil {
+			return err
+		}
 		if err := t.InsertRequest(ctx, req); err != nil {
 			return fmt.Errorf("insert request %s: %w", req.ID, err)
 		}
@@ -135,6 +138,9 @@ func (s *Service) ask(ctx context.Context, a Actor, in RequestInput, kind Reques
 		g, err = s.insertGrant(ctx, t, req, r, acct, a.Email, kind == KindBreakGlass)
 		return err
 	})
+	if isRateLimited(err) {
+		return Outcome{}, s.refuseAsk(ctx, a, r, kind, in, err)
+	}
 	if err != nil {
 		return Outcome{}, fmt.Errorf("store %s request for %s: %w", kind, r.Name, err)
 	}
@@ -565,6 +571,9 @@ func (s *Service) Extend(ctx context.Context, a Actor, grantID string, by time.D
 		if err := extendable(cur, now); err != nil {
 			return err
 		}
+		if err := s.checkLimits(ctx, t, req); err != nil {
+			return err
+		}
 		if err := t.InsertRequest(ctx, req); err != nil {
 			return fmt.Errorf("insert request %s: %w", req.ID, err)
 		}
@@ -585,6 +594,9 @@ func (s *Service) Extend(ctx context.Context, a Actor, grantID string, by time.D
 		extended, err = s.applyExtension(ctx, t, req, r)
 		return err
 	})
+	if isRateLimited(err) {
+		return Outcome{}, s.refuseAsk(ctx, a, r, KindExtend, RequestInput{Resource: r.Name, Duration: by, Reason: reason}, err)
+	}
 	if err != nil {
 		var de *Error
 		if errors.As(err, &de) {

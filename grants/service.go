@@ -77,6 +77,8 @@ type Options struct {
 	Notifier Notifier
 	// CallTimeout bounds the calls the Service makes itself (Extender, SecretSink); default 10s.
 	CallTimeout time.Duration
+	// Limits cap the requests people make; the zero value caps nothing.
+	Limits Limits
 }
 
 // Service changes requests and grants. Every change is one Store.Update that writes the rows and
@@ -101,6 +103,7 @@ type Service struct {
 	secrets     SecretSink
 	notifier    Notifier
 	callTimeout time.Duration
+	limits      Limits
 
 	wakeMu sync.Mutex
 	wake   func()
@@ -125,6 +128,7 @@ func NewService(o Options) (*Service, error) {
 		secrets:     o.Secrets,
 		notifier:    o.Notifier,
 		callTimeout: o.CallTimeout,
+		limits:      o.Limits,
 	}
 	if s.clock == nil {
 		s.clock = clock.Real{}
@@ -461,6 +465,11 @@ func publicAll(gs []Grant) []Grant {
 	}
 	return gs
 }
+
+// NotFound is the refusal for an unknown request ("request") or grant ("grant") ID. The chat
+// layer gives it too for an ID the person may not see, so that asking cannot tell whether the
+// ID exists.
+func NotFound(kind, id string) error { return notFound(kind, id) }
 
 func notFound(kind, id string) error {
 	reason := ReasonUnknownRequest

@@ -247,6 +247,7 @@ func (w *wiring) service() error {
 		Location:    w.Config.Location(),
 		Log:         w.Log,
 		Metrics:     w.Metrics,
+		Limits:      w.Config.Limits.GrantsLimits(),
 	})
 	if err != nil {
 		return fmt.Errorf("start grants service: %w", err)
@@ -444,8 +445,8 @@ func (w *wiring) digest() error {
 	return nil
 }
 
-// health mounts /healthz (the database and every adapter that can check its target) and
-// /metrics.
+// health mounts /healthz, /readyz (the database and every adapter that can check its target,
+// checked at most once per ops.readiness_interval) and /metrics.
 func (w *wiring) health() error {
 	checkers := map[string]adapters.Checker{}
 	for _, r := range w.Resources {
@@ -453,7 +454,8 @@ func (w *wiring) health() error {
 			checkers[r.Name] = c
 		}
 	}
-	ops.Mount(w.mux, &ops.Health{DB: w.DB, Checkers: checkers}, w.Metrics)
+	ops.Mount(w.mux, &ops.Health{DB: w.DB, Checkers: checkers, Interval: w.Config.Ops.ReadinessInterval,
+		Clock: w.clock, Log: w.Log}, w.Metrics)
 	return nil
 }
 

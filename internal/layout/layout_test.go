@@ -50,7 +50,7 @@ var allowed = []struct {
 	{"grants", []string{"adapters", "audit", "internal/backoff", "internal/clock", "internal/duration", "internal/schedule", "internal/suggest"}},
 	// The config names resources, policies and people; it knows no chat platform.
 	{"config", []string{"grants", "adapters", "internal/duration", "internal/sshkey", "internal/suggest"}},
-	{"internal/ops", []string{"grants", "adapters"}},
+	{"internal/ops", []string{"grants", "adapters", "internal/clock"}},
 	// storage implements the stores that grants, audit and the chat core declare (the outbox,
 	// message references, SSH keys, identity links), and is the key source the sshcert adapter
 	// reads (adapters.PublicKeySource). It knows the chat core, never a platform.

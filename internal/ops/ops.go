@@ -1,14 +1,11 @@
 // Package ops serves what operators and orchestrators ask of a running accessbot: liveness
 // (/healthz), readiness (/readyz: the database answers and every adapter that can check its
-// target says it is healthy) and Prometheus metrics (/metrics).
+// target says it is healthy, answered from a cached check) and Prometheus metrics (/metrics).
 package ops
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
-	"sort"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -137,84 +134,4 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	// Access may exist while activating (the adapter may have acted), revoking and revoke_failed.
 	active := grs[grants.GrantActive] + grs[grants.GrantActivating] + grs[grants.GrantRevoking] + grs[grants.GrantRevokeFailed]
 	ch <- prometheus.MustNewConstMetric(activeDesc, prometheus.GaugeValue, float64(active))
-}
-
-// Pinger is the database check of /readyz.
-type Pinger interface {
-	Ping(ctx context.Context) error
-}
-
-// Health answers /healthz and /readyz.
-type Health struct {
-	DB Pinger
-	// Checkers are the adapters that can check their target, by resource name.
-	Checkers map[string]adapters.Checker
-	// Timeout bounds the whole readiness check.
-	Timeout time.Duration
-}
-
-// Check is one line of the readiness answer.
-type Check struct {
-	Name  string `json:"name"`
-	OK    bool   `json:"ok"`
-	Error string `json:"error,omitempty"`
-}
-
-// Ready runs every check concurrently and reports each.
-func (h *Health) Ready(ctx context.Context) (bool, []Check) {
-	timeout := h.Timeout
-	if timeout <= 0 {
-		timeout = 5 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	var (
-		mu     sync.Mutex
-		wg     sync.WaitGroup
-		checks []Check
-	)
-	run := func(name string, f func(context.Context) error) {
-		defer wg.Done()
-		err := f(ctx)
-		c := Check{Name: name, OK: err == nil}
-		if err != nil {
-			c.Error = err.Error()
-		}
-		mu.Lock()
-		checks = append(checks, c)
-		mu.Unlock()
-	}
-	wg.Add(1)
-	go run("database", h.DB.Ping)
-	for name, ch := range h.Checkers {
-		wg.Add(1)
-		go run("adapter:"+name, ch.Check)
-	}
-	wg.Wait()
-	sort.Slice(checks, func(i, j int) bool { return checks[i].Name < checks[j].Name })
-	ok := true
-	for _, c := range checks {
-		ok = ok && c.OK
-	}
-	return ok, checks
-}
-
-// Mount adds /healthz, /readyz and /metrics to mux.
-func Mount(mux *http.ServeMux, h *Health, m *Metrics) {
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write([]byte("ok\n"))
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ok, checks := h.Ready(r.Context())
-		w.Header().Set("Content-Type", "application/json")
-		if !ok {
-			w.WriteHeader(http.StatusServiceUnavailable)
-		}
-		_ = json.NewEncoder(w).Encode(struct {
-			Ready  bool    `json:"ready"`
-			Checks []Check `json:"checks"`
-		}{ok, checks})
-	})
-	mux.Handle("GET /metrics", m.Handler())
 }
