@@ -10,13 +10,20 @@ import (
 
 // How a link was confirmed.
 const (
+	// LinkViaAdmin marks links an admin confirmed alone, which older versions allowed. Such a
+	// link is not in force (an admin could make themselves anyone); an admin removes it and the
+	// person links again.
 	LinkViaAdmin = "admin"
-	LinkViaCode  = "code"
+	// LinkViaCode: the person typed the code on a platform that already knew them and confirmed
+	// what they were shown.
+	LinkViaCode = "code"
 )
 
 // Link ties a chat account that gives bots no email (Discord's, today) to a person. It is
-// pending until an admin, or the person from another platform, confirms it. It lives here, not
-// in the platform's package, so that storage can keep links without knowing a chat platform.
+// pending until the person confirms it from another platform where accessbot already knows them:
+// they type the code the account got and confirm the account they are shown. Nobody else, an
+// admin included, can confirm it. It lives here, not in the platform's package, so that storage
+// can keep links without knowing a chat platform.
 type Link struct {
 	// UserID is the account's user ID on its platform (a Discord user ID).
 	UserID string
@@ -34,8 +41,12 @@ type Link struct {
 	Via string
 }
 
-// Confirmed reports whether the link is in force.
+// Confirmed reports whether the link was confirmed (pending otherwise).
 func (l Link) Confirmed() bool { return !l.ConfirmedAt.IsZero() }
+
+// InForce reports whether the link makes the account its person: confirmed by the person
+// themselves. A link an admin confirmed alone is not.
+func (l Link) InForce() bool { return l.Confirmed() && l.Via != LinkViaAdmin }
 
 // Errors of LinkStore.
 var (
