@@ -63,8 +63,9 @@ type LinkStore interface {
 	// RequestDiscordLink stores l (pending) as the user's link, replacing a pending one, and
 	// records e. ErrAlreadyLinked when the user has a confirmed link.
 	RequestDiscordLink(ctx context.Context, l Link, e audit.Event) error
-	// ConfirmDiscordLink confirms the user's pending link (only the one with codeHash, unless
-	// it is empty) at `at` by `by` via `via`, records e completed with the link's person, and
+	// ConfirmDiscordLink confirms the user's pending link with codeHash (required: only the
+	// person, with the code, confirms) at `at` by `by` via `via`, records e completed with the
+	// link's person, makes the account where the person is reached on that platform (DMs), and
 	// returns the link. ErrNoPendingLink when there is none; ErrAlreadyLinked when the person
 	// has another confirmed Discord account.
 	ConfirmDiscordLink(ctx context.Context, userID, codeHash, by, via string, at time.Time, e audit.Event) (Link, error)
@@ -75,7 +76,8 @@ type LinkStore interface {
 	// PendingDiscordLinks lists pending links, oldest first: the person's only, unless person
 	// is empty.
 	PendingDiscordLinks(ctx context.Context, person string) ([]Link, error)
-	// RemoveDiscordLink deletes the user's link, records e completed with the link's person,
-	// and returns the link; grants.ErrNotFound when there is none.
+	// RemoveDiscordLink deletes the user's link, pending or confirmed, and the person's DM
+	// address on that account, records e completed with the link's person, and returns the
+	// link; grants.ErrNotFound when there is none.
 	RemoveDiscordLink(ctx context.Context, userID string, e audit.Event) (Link, error)
 }

@@ -74,18 +74,20 @@ func (db *DB) RequestDiscordLink(ctx context.Context, l bot.Link, e audit.Event)
 	})
 }
 
-// ConfirmDiscordLink confirms the user's pending link (the one with codeHash, unless it is
-// empty) and records e with the link's person as Subject.
+// ConfirmDiscordLink confirms the user's pending link with codeHash, records e with the link's
+// person as Subject, and makes the account where the person is reached on Discord.
 func (db *DB) ConfirmDiscordLink(ctx context.Context, userID, codeHash, by, via string, at time.Time, e audit.Event) (bot.Link, error) {
-	if userID == "" || by == "" || via == "" || at.IsZero() {
-		return bot.Link{}, fmt.Errorf("confirm Discord link: %w: user, confirmer, via and time are required", grants.ErrInvalid)
+	// Only the person, with the code, confirms a link (nobody confirms someone else's alone):
+	// the code's hash is required.
+	if userID == "" || codeHash == "" || by == "" || via == "" || at.IsZero() {
+		return bot.Link{}, fmt.Errorf("confirm Discord link: %w: user, code, confirmer, via and time are required", grants.ErrInvalid)
 	}
 	var out bot.Link
 	err := db.Update(ctx, func(gt grants.Tx) error {
 		t := gt.(*tx)
 		var row linkRow
 		err := t.get(ctx, &row, `SELECT `+linkCols+` FROM discord_links WHERE user_id = ?`, userID)
-		if errors.Is(err, sql.ErrNoRows) || err == nil && (row.ConfirmedAt != 0 || codeHash != "" && row.CodeHash != codeHash) {
+		if errors.Is(err, sql.ErrNoRows) || err == nil && (row.ConfirmedAt != 0 || row.CodeHash != codeHash) {
 			return fmt.Errorf("confirm Discord link of %s: %w", userID, bot.ErrNoPendingLink)
 		}
 		if err != nil {

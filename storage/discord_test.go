@@ -46,7 +46,7 @@ func TestADiscordLinkIsAskedForConfirmedOnceAndRemovedWithItsAuditEvents(t *test
 		if err != nil || !got.Confirmed() || got.Via != bot.LinkViaCode || got.ConfirmedBy != "alice@example.com" {
 			t.Fatalf("confirm = %+v, %v", got, err)
 		}
-		if _, err := db.ConfirmDiscordLink(ctx, req.UserID, "", "erin@example.com", bot.LinkViaAdmin, base, linkEvent(audit.IdentityLinked, "erin@example.com")); !errors.Is(err, bot.ErrNoPendingLink) {
+		if _, err := db.ConfirmDiscordLink(ctx, req.UserID, "hash-2", "alice@example.com", bot.LinkViaCode, base, linkEvent(audit.IdentityLinked, "alice@example.com")); !errors.Is(err, bot.ErrNoPendingLink) {
 			t.Errorf("confirm twice: %v, want ErrNoPendingLink", err)
 		}
 		if of, ok, err := db.DiscordLinkOf(ctx, "alice@example.com"); err != nil || !ok || of.UserID != req.UserID {
@@ -62,7 +62,7 @@ func TestADiscordLinkIsAskedForConfirmedOnceAndRemovedWithItsAuditEvents(t *test
 		if err := db.RequestDiscordLink(ctx, other, linkEvent(audit.IdentityLinkRequested, "discord:723456789012345678")); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := db.ConfirmDiscordLink(ctx, other.UserID, "", "erin@example.com", bot.LinkViaAdmin, base, linkEvent(audit.IdentityLinked, "erin@example.com")); !errors.Is(err, bot.ErrAlreadyLinked) {
+		if _, err := db.ConfirmDiscordLink(ctx, other.UserID, "hash-3", "alice@example.com", bot.LinkViaCode, base, linkEvent(audit.IdentityLinked, "alice@example.com")); !errors.Is(err, bot.ErrAlreadyLinked) {
 			t.Errorf("a second account for alice: %v, want ErrAlreadyLinked", err)
 		}
 		if all, err := db.PendingDiscordLinks(ctx, ""); err != nil || len(all) != 1 || all[0].UserID != other.UserID {
@@ -97,6 +97,39 @@ func TestADiscordLinkIsAskedForConfirmedOnceAndRemovedWithItsAuditEvents(t *test
 			if types[i] != want[i] {
 				t.Errorf("audit event %d = %s, want %s", i, types[i], want[i])
 			}
+		}
+	})
+}
+
+// Issue 13: nobody confirms a link without its code (the admin path is gone), and a confirmed
+// link is where DMs reach the person on Discord until it is removed: a grant's secret never goes
+// to an account whose link is gone.
+func TestALinkIsConfirmedOnlyWithItsCodeAndDMsFollowIt(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		db, ctx := newDB(t, b), testCtx(t)
+		// A stale address from an earlier account.
+		if err := db.RememberPerson(ctx, bot.Person{ID: "alice@example.com", Platform: "discord", PlatformID: "999", Name: "old", SeenAt: base}); err != nil {
+			t.Fatal(err)
+		}
+		req := bot.Link{UserID: "623456789012345678", Person: "alice@example.com", Name: "alice",
+			CodeHash: "hash-1", RequestedAt: base.Add(time.Minute)}
+		if err := db.RequestDiscordLink(ctx, req, linkEvent(audit.IdentityLinkRequested, "discord:623456789012345678")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ConfirmDiscordLink(ctx, req.UserID, "", "dana@example.com", bot.LinkViaAdmin, base, linkEvent(audit.IdentityLinked, "dana@example.com")); !errors.Is(err, grants.ErrInvalid) {
+			t.Errorf("confirm without the code: %v, want ErrInvalid", err)
+		}
+		if _, err := db.ConfirmDiscordLink(ctx, req.UserID, "hash-1", "alice@example.com", bot.LinkViaCode, base.Add(2*time.Minute), linkEvent(audit.IdentityLinked, "alice@example.com")); err != nil {
+			t.Fatal(err)
+		}
+		if id, err := db.PlatformUser(ctx, "alice@example.com", "discord"); err != nil || id != req.UserID {
+			t.Errorf("alice on Discord = %q, %v; want the linked account", id, err)
+		}
+		if _, err := db.RemoveDiscordLink(ctx, req.UserID, linkEvent(audit.IdentityUnlinked, "erin@example.com")); err != nil {
+			t.Fatal(err)
+		}
+		if id, err := db.PlatformUser(ctx, "alice@example.com", "discord"); !errors.Is(err, bot.ErrUnknownPerson) {
+			t.Errorf("alice on Discord after the removal = %q, %v; want unknown", id, err)
 		}
 	})
 }
