@@ -133,3 +133,43 @@ func TestALinkIsConfirmedOnlyWithItsCodeAndDMsFollowIt(t *testing.T) {
 		}
 	})
 }
+
+// Migration 0007: a person's Discord DM address that came from a link an admin confirmed alone
+// (finding 2 of issue 13: the admin's account got the person's DMs) is forgotten; others stay.
+func TestMigration7ForgetsDMAddressesOfAdminConfirmedLinks(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		db, ctx := newDB(t, b), testCtx(t)
+		for _, q := range []string{
+			`INSERT INTO discord_links (user_id, person_id, name, code_hash, requested_at, confirmed_at, confirmed_by, via)
+				VALUES ('100', 'bob@example.com', 'dana-alt', '', 1, 2, 'dana@example.com', 'admin')`,
+			`INSERT INTO discord_links (user_id, person_id, name, code_hash, requested_at, confirmed_at, confirmed_by, via)
+				VALUES ('200', 'alice@example.com', 'alice', '', 1, 2, 'alice@example.com', 'code')`,
+			`DELETE FROM schema_migrations WHERE version = 7`,
+		} {
+			if _, err := db.write.ExecContext(ctx, q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, p := range []bot.Person{
+			{ID: "bob@example.com", Platform: "discord", PlatformID: "100", Name: "dana-alt", SeenAt: base},
+			{ID: "bob@example.com", Platform: "slack", PlatformID: "U100", Name: "Bob", SeenAt: base},
+			{ID: "alice@example.com", Platform: "discord", PlatformID: "200", Name: "alice", SeenAt: base},
+		} {
+			if err := db.RememberPerson(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if applied, err := db.Migrate(ctx); err != nil || len(applied) != 1 || applied[0] != 7 {
+			t.Fatalf("migrate = %v, %v; want 7", applied, err)
+		}
+		if id, err := db.PlatformUser(ctx, "bob@example.com", "discord"); !errors.Is(err, bot.ErrUnknownPerson) {
+			t.Errorf("bob on Discord = %q, %v; want unknown", id, err)
+		}
+		if id, err := db.PlatformUser(ctx, "bob@example.com", "slack"); err != nil || id != "U100" {
+			t.Errorf("bob on Slack = %q, %v", id, err)
+		}
+		if id, err := db.PlatformUser(ctx, "alice@example.com", "discord"); err != nil || id != "200" {
+			t.Errorf("alice on Discord = %q, %v", id, err)
+		}
+	})
+}
