@@ -90,7 +90,23 @@ type linkHandler struct {
 	next  bot.Handler
 }
 
+// rememberer is the part of the Bot that records where a person is reached; a link command
+// or click is use of the platform like any other, and the DM that tells the person of their
+// link must reach them where they confirmed it.
+type rememberer interface {
+	Remember(ctx context.Context, a grants.Actor)
+}
+
+func (h linkHandler) remember(ctx context.Context, a grants.Actor) {
+	if r, ok := h.next.(rememberer); ok && a.ID != "" {
+		r.Remember(ctx, a)
+	}
+}
+
 func (h linkHandler) Command(ctx context.Context, a grants.Actor, text string) bot.Reply {
+	if IsLinkCommand(text) {
+		h.remember(ctx, a)
+	}
 	if r, ok := h.links.Command(ctx, a, text); ok {
 		return r
 	}
@@ -98,6 +114,9 @@ func (h linkHandler) Command(ctx context.Context, a grants.Actor, text string) b
 }
 
 func (h linkHandler) Act(ctx context.Context, a grants.Actor, act bot.Action) bot.Reply {
+	if act.ID == bot.ActionLinkConfirm || act.ID == bot.ActionLinkCancel {
+		h.remember(ctx, a)
+	}
 	if r, ok := h.links.Act(ctx, a, act); ok {
 		return r
 	}
