@@ -34,7 +34,8 @@ type (
 	LinkStore = bot.LinkStore
 )
 
-// How a link was confirmed: bot.LinkViaAdmin and bot.LinkViaCode.
+// How a link was confirmed: bot.LinkViaCode (by its person), or bot.LinkViaAdmin (by an
+// admin alone, in older versions: not in force).
 const (
 	LinkViaAdmin = bot.LinkViaAdmin
 	LinkViaCode  = bot.LinkViaCode

@@ -279,3 +279,21 @@ func TestTwoRolesWithOneNameAreAnErrorNamingBoth(t *testing.T) {
 		t.Errorf("a unique name = %v, %v", ok, err)
 	}
 }
+
+func TestAPersonConfirmsFromTheWebChatToo(t *testing.T) {
+	h := newHarness(t)
+	carolOnWeb := grants.Actor{ID: "carol@example.com", Email: "carol@example.com", Platform: "web", PlatformID: "carol"}
+	code := h.ask(t, dana, "carol@example.com")
+	prompt, _ := h.linker.Command(ctx(t), carolOnWeb, "/access link "+code)
+	if r := h.click(t, carolOnWeb, prompt, bot.ActionLinkConfirm); r.View == nil || r.View.Title != "Discord account linked" {
+		t.Fatalf("confirm from the web chat: %+v", r.View)
+	}
+	if e := h.links.last(); e.Type != audit.IdentityLinked {
+		t.Fatalf("last event = %s", e.Type)
+	} else if p, err := audit.Decode[audit.IdentityLinkedData](e); err != nil || p.ConfirmedOn != "web" || p.Name != "dana-alt" || p.Via != discord.LinkViaCode || e.Actor != "carol@example.com" {
+		t.Errorf("identity.linked = %+v, %v (actor %s)", p, err, e.Actor)
+	}
+	if who := h.linkedAs(t, dana); who != "carol@example.com" {
+		t.Errorf("the linked account acts as %q", who)
+	}
+}
