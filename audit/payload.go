@@ -873,6 +873,9 @@ type IdentityLinkedData struct {
 	Platform, PlatformID, Person string
 	Via                          string // how it was confirmed: by code or by an admin
 	ConfirmedOn                  string // the platform the confirmation came from
+	// Name is the account's display name when it asked, as the person was shown it before
+	// confirming; empty in events written before it was recorded.
+	Name string
 }
 
 // EventType implements Payload.
@@ -884,11 +887,13 @@ func (p IdentityLinkedData) encode(w *dataWriter) {
 	w.str(KeyPerson, p.Person)
 	w.str(KeyVia, p.Via)
 	w.str(KeyConfirmedOn, p.ConfirmedOn)
+	// Left out when empty, so that older events encode as they were written.
+	w.opt(KeyName, p.Name)
 }
 
 func (p *IdentityLinkedData) decode(r *dataReader) {
 	p.Platform, p.PlatformID, p.Person = r.str(KeyPlatform), r.str(KeyPlatformID), r.str(KeyPerson)
-	p.Via, p.ConfirmedOn = r.str(KeyVia), r.str(KeyConfirmedOn)
+	p.Via, p.ConfirmedOn, p.Name = r.str(KeyVia), r.str(KeyConfirmedOn), r.str(KeyName)
 }
 
 // IdentityUnlinkedData is the payload of identity.unlinked. Person is filled by the store,

@@ -202,6 +202,10 @@ func (b *Bot) Run(ctx context.Context) error {
 	return first
 }
 
+// Remember records where the actor can be reached, as every command and click does: for
+// handlers in front of the Bot that answer some commands themselves (`/access link`).
+func (b *Bot) Remember(ctx context.Context, a grants.Actor) { b.remember(ctx, a) }
+
 // remember records where the actor can be reached, unless nothing changed lately.
 func (b *Bot) remember(ctx context.Context, a grants.Actor) {
 	if a.ID == "" || a.Platform == "" || a.PlatformID == "" {

@@ -374,6 +374,19 @@ func (d *Dispatcher) plan(ctx context.Context, e audit.Event, c *planCache) ([]D
 		}
 		return out, nil
 	}
+	if v, ok := LinkNoticeView(e); ok {
+		// Every link and unlink is told to the person on every platform where they are reached
+		// (each platform's dispatcher sees the event), not only the one they used last: a link
+		// made behind their back is seen at once.
+		reached, err := d.reaches(ctx, e.Subject)
+		if err != nil {
+			return nil, err
+		}
+		if reached {
+			add("identity", Delivery{Kind: DeliverNotice, Person: e.Subject, Queue: "dm:" + e.Subject, View: &v})
+		}
+		return out, nil
+	}
 	if e.RequestID == "" || (!keptEvents[e.Type] && e.Type != audit.GrantWarned) {
 		return nil, nil
 	}
@@ -412,6 +425,23 @@ func (d *Dispatcher) plan(ctx context.Context, e audit.Event, c *planCache) ([]D
 		}
 	}
 	return out, nil
+}
+
+// reaches reports whether the person was seen on this platform, so a DM can reach them here.
+func (d *Dispatcher) reaches(ctx context.Context, person string) (bool, error) {
+	if person == "" {
+		return false, nil
+	}
+	people, err := d.o.Store.People(ctx, person)
+	if err != nil {
+		return false, err
+	}
+	for _, p := range people {
+		if p.Platform == d.o.Platform {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func (c *planCache) request(ctx context.Context, svc *grants.Service, id string) (*grants.Request, error) {

@@ -10,13 +10,20 @@ import (
 
 // How a link was confirmed.
 const (
+	// LinkViaAdmin marks links an admin confirmed alone, which older versions allowed. Such a
+	// link is not in force (an admin could make themselves anyone); an admin removes it and the
+	// person links again.
 	LinkViaAdmin = "admin"
-	LinkViaCode  = "code"
+	// LinkViaCode: the person typed the code on a platform that already knew them and confirmed
+	// what they were shown.
+	LinkViaCode = "code"
 )
 
 // Link ties a chat account that gives bots no email (Discord's, today) to a person. It is
-// pending until an admin, or the person from another platform, confirms it. It lives here, not
-// in the platform's package, so that storage can keep links without knowing a chat platform.
+// pending until the person confirms it from another platform where accessbot already knows them:
+// they type the code the account got and confirm the account they are shown. Nobody else, an
+// admin included, can confirm it. It lives here, not in the platform's package, so that storage
+// can keep links without knowing a chat platform.
 type Link struct {
 	// UserID is the account's user ID on its platform (a Discord user ID).
 	UserID string
@@ -34,8 +41,12 @@ type Link struct {
 	Via string
 }
 
-// Confirmed reports whether the link is in force.
+// Confirmed reports whether the link was confirmed (pending otherwise).
 func (l Link) Confirmed() bool { return !l.ConfirmedAt.IsZero() }
+
+// InForce reports whether the link makes the account its person: confirmed by the person
+// themselves. A link an admin confirmed alone is not.
+func (l Link) InForce() bool { return l.Confirmed() && l.Via != LinkViaAdmin }
 
 // Errors of LinkStore.
 var (
@@ -52,8 +63,9 @@ type LinkStore interface {
 	// RequestDiscordLink stores l (pending) as the user's link, replacing a pending one, and
 	// records e. ErrAlreadyLinked when the user has a confirmed link.
 	RequestDiscordLink(ctx context.Context, l Link, e audit.Event) error
-	// ConfirmDiscordLink confirms the user's pending link (only the one with codeHash, unless
-	// it is empty) at `at` by `by` via `via`, records e completed with the link's person, and
+	// ConfirmDiscordLink confirms the user's pending link with codeHash (required: only the
+	// person, with the code, confirms) at `at` by `by` via `via`, records e completed with the
+	// link's person, makes the account where the person is reached on that platform (DMs), and
 	// returns the link. ErrNoPendingLink when there is none; ErrAlreadyLinked when the person
 	// has another confirmed Discord account.
 	ConfirmDiscordLink(ctx context.Context, userID, codeHash, by, via string, at time.Time, e audit.Event) (Link, error)
@@ -64,7 +76,8 @@ type LinkStore interface {
 	// PendingDiscordLinks lists pending links, oldest first: the person's only, unless person
 	// is empty.
 	PendingDiscordLinks(ctx context.Context, person string) ([]Link, error)
-	// RemoveDiscordLink deletes the user's link, records e completed with the link's person,
-	// and returns the link; grants.ErrNotFound when there is none.
+	// RemoveDiscordLink deletes the user's link, pending or confirmed, and the person's DM
+	// address on that account, records e completed with the link's person, and returns the
+	// link; grants.ErrNotFound when there is none.
 	RemoveDiscordLink(ctx context.Context, userID string, e audit.Event) (Link, error)
 }

@@ -252,6 +252,18 @@ func goldenViews() map[string]any {
 	views["form_request"] = bot.RequestForm([]*grants.Resource{goldenResource(), other})
 	views["form_deny"] = bot.DenyForm(goldenRequest())
 	views["form_extend"] = bot.ExtendForm(*goldenGrant(grants.GrantActive), goldenResource())
+
+	pendingLink := bot.Link{UserID: "623456789012345678", Person: "alice@example.com", Name: "alice-dc", CodeHash: "h", RequestedAt: now.Add(-2 * time.Minute)}
+	views["link_prompt"] = bot.LinkPromptView(pendingLink, "discord", "623456789012345678:token", now)
+	views["link_linked"] = bot.LinkedView(pendingLink, "discord")
+	views["link_refused"] = bot.LinkRefusedView(pendingLink, "discord")
+	linked := audit.Event{Seq: 44, At: now, Type: audit.IdentityLinked, Actor: "alice@example.com", Subject: "alice@example.com"}.
+		With(audit.IdentityLinkedData{Platform: "discord", PlatformID: "623456789012345678", Person: "alice@example.com",
+			Via: bot.LinkViaCode, ConfirmedOn: "slack", Name: "alice-dc"})
+	views["dm_identity_linked"], _ = bot.LinkNoticeView(linked)
+	unlinked := audit.Event{Seq: 45, At: now, Type: audit.IdentityUnlinked, Actor: "erin@example.com", Subject: "alice@example.com"}.
+		With(audit.IdentityUnlinkedData{Platform: "discord", PlatformID: "623456789012345678", Person: "alice@example.com"})
+	views["dm_identity_unlinked"], _ = bot.LinkNoticeView(unlinked)
 	return views
 }
 

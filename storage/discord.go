@@ -15,6 +15,12 @@ import (
 // The discord_links table (migration 0005) ties Discord accounts to people: Discord gives bots
 // no email. Every change records its audit event in the same transaction.
 
+// discordPlatform is the chat_people platform of Discord accounts (bot/discord's PlatformName,
+// which storage may not import). A confirmed link makes the account where the person is reached
+// on Discord, and removing it stops DMs there, in the same transaction: a DM never goes to an
+// account whose link is gone.
+const discordPlatform = "discord"
+
 var _ bot.LinkStore = (*DB)(nil)
 
 const linkCols = `user_id, person_id, name, code_hash, requested_at, confirmed_at, confirmed_by, via`
@@ -68,18 +74,20 @@ func (db *DB) RequestDiscordLink(ctx context.Context, l bot.Link, e audit.Event)
 	})
 }
 
-// ConfirmDiscordLink confirms the user's pending link (the one with codeHash, unless it is
-// empty) and records e with the link's person as Subject.
+// ConfirmDiscordLink confirms the user's pending link with codeHash, records e with the link's
+// person as Subject, and makes the account where the person is reached on Discord.
 func (db *DB) ConfirmDiscordLink(ctx context.Context, userID, codeHash, by, via string, at time.Time, e audit.Event) (bot.Link, error) {
-	if userID == "" || by == "" || via == "" || at.IsZero() {
-		return bot.Link{}, fmt.Errorf("confirm Discord link: %w: user, confirmer, via and time are required", grants.ErrInvalid)
+	// Only the person, with the code, confirms a link (nobody confirms someone else's alone):
+	// the code's hash is required.
+	if userID == "" || codeHash == "" || by == "" || via == "" || at.IsZero() {
+		return bot.Link{}, fmt.Errorf("confirm Discord link: %w: user, code, confirmer, via and time are required", grants.ErrInvalid)
 	}
 	var out bot.Link
 	err := db.Update(ctx, func(gt grants.Tx) error {
 		t := gt.(*tx)
 		var row linkRow
 		err := t.get(ctx, &row, `SELECT `+linkCols+` FROM discord_links WHERE user_id = ?`, userID)
-		if errors.Is(err, sql.ErrNoRows) || err == nil && (row.ConfirmedAt != 0 || codeHash != "" && row.CodeHash != codeHash) {
+		if errors.Is(err, sql.ErrNoRows) || err == nil && (row.ConfirmedAt != 0 || row.CodeHash != codeHash) {
 			return fmt.Errorf("confirm Discord link of %s: %w", userID, bot.ErrNoPendingLink)
 		}
 		if err != nil {
@@ -103,6 +111,14 @@ func (db *DB) ConfirmDiscordLink(ctx context.Context, userID, codeHash, by, via 
 		}
 		if n, err := res.RowsAffected(); err != nil || n != 1 {
 			return fmt.Errorf("confirm Discord link of %s: %w", userID, bot.ErrNoPendingLink)
+		}
+		// The account is now where the person is reached on Discord: they used it when they
+		// asked, so that is when they were last seen there.
+		if _, err := t.exec(ctx, `INSERT INTO chat_people (person_id, platform, platform_id, name, seen_at)
+			VALUES (?, ?, ?, ?, ?) ON CONFLICT (person_id, platform) DO UPDATE SET
+			platform_id = excluded.platform_id, name = excluded.name, seen_at = excluded.seen_at`,
+			row.Person, discordPlatform, userID, row.Name, row.RequestedAt); err != nil {
+			return fmt.Errorf("remember the Discord account of %s: %w", row.Person, err)
 		}
 		row.ConfirmedAt, row.ConfirmedBy, row.Via, row.CodeHash = micros(at), by, via, ""
 		out = row.link()
@@ -185,6 +201,11 @@ func (db *DB) RemoveDiscordLink(ctx context.Context, userID string, e audit.Even
 		}
 		if _, err := t.exec(ctx, `DELETE FROM discord_links WHERE user_id = ?`, userID); err != nil {
 			return fmt.Errorf("remove Discord link of %s: %w", userID, err)
+		}
+		// DMs to the person no longer go to the account (a grant's secret, above all).
+		if _, err := t.exec(ctx, `DELETE FROM chat_people WHERE person_id = ? AND platform = ? AND platform_id = ?`,
+			row.Person, discordPlatform, userID); err != nil {
+			return fmt.Errorf("forget the Discord account of %s: %w", row.Person, err)
 		}
 		out = row.link()
 		return nil

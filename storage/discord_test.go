@@ -46,7 +46,7 @@ func TestADiscordLinkIsAskedForConfirmedOnceAndRemovedWithItsAuditEvents(t *test
 		if err != nil || !got.Confirmed() || got.Via != bot.LinkViaCode || got.ConfirmedBy != "alice@example.com" {
 			t.Fatalf("confirm = %+v, %v", got, err)
 		}
-		if _, err := db.ConfirmDiscordLink(ctx, req.UserID, "", "erin@example.com", bot.LinkViaAdmin, base, linkEvent(audit.IdentityLinked, "erin@example.com")); !errors.Is(err, bot.ErrNoPendingLink) {
+		if _, err := db.ConfirmDiscordLink(ctx, req.UserID, "hash-2", "alice@example.com", bot.LinkViaCode, base, linkEvent(audit.IdentityLinked, "alice@example.com")); !errors.Is(err, bot.ErrNoPendingLink) {
 			t.Errorf("confirm twice: %v, want ErrNoPendingLink", err)
 		}
 		if of, ok, err := db.DiscordLinkOf(ctx, "alice@example.com"); err != nil || !ok || of.UserID != req.UserID {
@@ -62,7 +62,7 @@ func TestADiscordLinkIsAskedForConfirmedOnceAndRemovedWithItsAuditEvents(t *test
 		if err := db.RequestDiscordLink(ctx, other, linkEvent(audit.IdentityLinkRequested, "discord:723456789012345678")); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := db.ConfirmDiscordLink(ctx, other.UserID, "", "erin@example.com", bot.LinkViaAdmin, base, linkEvent(audit.IdentityLinked, "erin@example.com")); !errors.Is(err, bot.ErrAlreadyLinked) {
+		if _, err := db.ConfirmDiscordLink(ctx, other.UserID, "hash-3", "alice@example.com", bot.LinkViaCode, base, linkEvent(audit.IdentityLinked, "alice@example.com")); !errors.Is(err, bot.ErrAlreadyLinked) {
 			t.Errorf("a second account for alice: %v, want ErrAlreadyLinked", err)
 		}
 		if all, err := db.PendingDiscordLinks(ctx, ""); err != nil || len(all) != 1 || all[0].UserID != other.UserID {
@@ -97,6 +97,79 @@ func TestADiscordLinkIsAskedForConfirmedOnceAndRemovedWithItsAuditEvents(t *test
 			if types[i] != want[i] {
 				t.Errorf("audit event %d = %s, want %s", i, types[i], want[i])
 			}
+		}
+	})
+}
+
+// Issue 13: nobody confirms a link without its code (the admin path is gone), and a confirmed
+// link is where DMs reach the person on Discord until it is removed: a grant's secret never goes
+// to an account whose link is gone.
+func TestALinkIsConfirmedOnlyWithItsCodeAndDMsFollowIt(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		db, ctx := newDB(t, b), testCtx(t)
+		// A stale address from an earlier account.
+		if err := db.RememberPerson(ctx, bot.Person{ID: "alice@example.com", Platform: "discord", PlatformID: "999", Name: "old", SeenAt: base}); err != nil {
+			t.Fatal(err)
+		}
+		req := bot.Link{UserID: "623456789012345678", Person: "alice@example.com", Name: "alice",
+			CodeHash: "hash-1", RequestedAt: base.Add(time.Minute)}
+		if err := db.RequestDiscordLink(ctx, req, linkEvent(audit.IdentityLinkRequested, "discord:623456789012345678")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ConfirmDiscordLink(ctx, req.UserID, "", "dana@example.com", bot.LinkViaAdmin, base, linkEvent(audit.IdentityLinked, "dana@example.com")); !errors.Is(err, grants.ErrInvalid) {
+			t.Errorf("confirm without the code: %v, want ErrInvalid", err)
+		}
+		if _, err := db.ConfirmDiscordLink(ctx, req.UserID, "hash-1", "alice@example.com", bot.LinkViaCode, base.Add(2*time.Minute), linkEvent(audit.IdentityLinked, "alice@example.com")); err != nil {
+			t.Fatal(err)
+		}
+		if id, err := db.PlatformUser(ctx, "alice@example.com", "discord"); err != nil || id != req.UserID {
+			t.Errorf("alice on Discord = %q, %v; want the linked account", id, err)
+		}
+		if _, err := db.RemoveDiscordLink(ctx, req.UserID, linkEvent(audit.IdentityUnlinked, "erin@example.com")); err != nil {
+			t.Fatal(err)
+		}
+		if id, err := db.PlatformUser(ctx, "alice@example.com", "discord"); !errors.Is(err, bot.ErrUnknownPerson) {
+			t.Errorf("alice on Discord after the removal = %q, %v; want unknown", id, err)
+		}
+	})
+}
+
+// Migration 0007: a person's Discord DM address that came from a link an admin confirmed alone
+// (finding 2 of issue 13: the admin's account got the person's DMs) is forgotten; others stay.
+func TestMigration7ForgetsDMAddressesOfAdminConfirmedLinks(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		db, ctx := newDB(t, b), testCtx(t)
+		for _, q := range []string{
+			`INSERT INTO discord_links (user_id, person_id, name, code_hash, requested_at, confirmed_at, confirmed_by, via)
+				VALUES ('100', 'bob@example.com', 'dana-alt', '', 1, 2, 'dana@example.com', 'admin')`,
+			`INSERT INTO discord_links (user_id, person_id, name, code_hash, requested_at, confirmed_at, confirmed_by, via)
+				VALUES ('200', 'alice@example.com', 'alice', '', 1, 2, 'alice@example.com', 'code')`,
+			`DELETE FROM schema_migrations WHERE version = 7`,
+		} {
+			if _, err := db.write.ExecContext(ctx, q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, p := range []bot.Person{
+			{ID: "bob@example.com", Platform: "discord", PlatformID: "100", Name: "dana-alt", SeenAt: base},
+			{ID: "bob@example.com", Platform: "slack", PlatformID: "U100", Name: "Bob", SeenAt: base},
+			{ID: "alice@example.com", Platform: "discord", PlatformID: "200", Name: "alice", SeenAt: base},
+		} {
+			if err := db.RememberPerson(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if applied, err := db.Migrate(ctx); err != nil || len(applied) != 1 || applied[0] != 7 {
+			t.Fatalf("migrate = %v, %v; want 7", applied, err)
+		}
+		if id, err := db.PlatformUser(ctx, "bob@example.com", "discord"); !errors.Is(err, bot.ErrUnknownPerson) {
+			t.Errorf("bob on Discord = %q, %v; want unknown", id, err)
+		}
+		if id, err := db.PlatformUser(ctx, "bob@example.com", "slack"); err != nil || id != "U100" {
+			t.Errorf("bob on Slack = %q, %v", id, err)
+		}
+		if id, err := db.PlatformUser(ctx, "alice@example.com", "discord"); err != nil || id != "200" {
+			t.Errorf("alice on Discord = %q, %v", id, err)
 		}
 	})
 }

@@ -67,7 +67,7 @@ func (f *fakeLinks) ConfirmDiscordLink(_ context.Context, userID, codeHash, by, 
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	l, ok := f.links[userID]
-	if !ok || l.Confirmed() || codeHash != "" && codeHash != l.CodeHash {
+	if !ok || l.Confirmed() || codeHash == "" || codeHash != l.CodeHash {
 		return discord.Link{}, discord.ErrNoPendingLink
 	}
 	for _, other := range f.links {

@@ -15,7 +15,9 @@ import (
 )
 
 // RolePrefix names a Discord role where the config expects a group: "discord-role:<role ID>"
-// or "discord-role:<role name>" (case-insensitive).
+// or "discord-role:<role name>" (case-insensitive). A name must be unique in the guild: when two
+// roles share it, membership is an error (fail closed) that names both IDs, never whichever
+// role came last.
 const RolePrefix = "discord-role:"
 
 // ErrNotLinked is returned by Actor for a Discord user the config does not map and who has no
@@ -32,7 +34,8 @@ type (
 	LinkStore = bot.LinkStore
 )
 
-// How a link was confirmed: bot.LinkViaAdmin and bot.LinkViaCode.
+// How a link was confirmed: bot.LinkViaCode (by its person), or bot.LinkViaAdmin (by an
+// admin alone, in older versions: not in force).
 const (
 	LinkViaAdmin = bot.LinkViaAdmin
 	LinkViaCode  = bot.LinkViaCode
@@ -68,7 +71,16 @@ func (c *Client) Actor(ctx context.Context, p Person) (grants.Actor, error) {
 		if err != nil {
 			return grants.Actor{}, fmt.Errorf("discord: read the link of %s: %w", p.ID, err)
 		}
-		if ok && l.Confirmed() {
+		switch {
+		case !ok || !l.Confirmed():
+		case !l.InForce():
+			c.log.Warn().Str("discord_user", p.ID).Str("person", l.Person).
+				Msg("ignored a Discord link an admin confirmed alone: an admin removes it and the person links again")
+		case c.MappedUser(l.Person) != "":
+			// The config gives the person another account: a link cannot make them two.
+			c.log.Warn().Str("discord_user", p.ID).Str("person", l.Person).
+				Msg("ignored a Discord link of a person discord.users maps to another account")
+		default:
 			a.ID = l.Person
 		}
 	}
@@ -84,6 +96,20 @@ func (c *Client) Actor(ctx context.Context, p Person) (grants.Actor, error) {
 // Mapped returns the person the config maps a Discord user to ("" for none).
 func (c *Client) Mapped(userID string) string { return c.users[userID] }
 
+// MappedUser returns the Discord user ID the config maps a person to ("" for none): such a
+// person has their account from the config and cannot link another.
+func (c *Client) MappedUser(person string) string {
+	if person == "" {
+		return ""
+	}
+	for id, p := range c.users {
+		if strings.EqualFold(p, person) {
+			return id
+		}
+	}
+	return ""
+}
+
 // userOf returns the Discord user ID of an actor: their own on Discord, else the one the
 // config or a confirmed link ties to their ID ("" for none).
 func (c *Client) userOf(ctx context.Context, a grants.Actor) (string, error) {
@@ -93,16 +119,14 @@ func (c *Client) userOf(ctx context.Context, a grants.Actor) (string, error) {
 	if a.ID == "" {
 		return "", nil
 	}
-	for id, person := range c.users {
-		if strings.EqualFold(person, a.ID) {
-			return id, nil
-		}
+	if id := c.MappedUser(a.ID); id != "" {
+		return id, nil
 	}
 	if c.links == nil {
 		return "", nil
 	}
 	l, ok, err := c.links.DiscordLinkOf(ctx, strings.ToLower(a.ID))
-	if err != nil || !ok {
+	if err != nil || !ok || !l.InForce() || c.users[l.UserID] != "" {
 		return "", err
 	}
 	return l.UserID, nil
@@ -167,7 +191,7 @@ type roleCache struct {
 	ttl time.Duration
 
 	mu         sync.Mutex
-	names      map[string]string // lowercase role name -> role ID
+	names      map[string][]string // lowercase role name -> the IDs of the roles so named
 	namesUntil time.Time
 	members    map[string]cachedRoles
 }
@@ -204,31 +228,56 @@ func (r *roleCache) has(ctx context.Context, userID, role string) (bool, error) 
 	return roles[roleID], nil
 }
 
+// ErrAmbiguousRole is returned when a role named in the config by name has namesakes in the
+// guild: the config must name it by ID.
+var ErrAmbiguousRole = errors.New("several Discord roles have this name")
+
+// roleID returns the ID of the one role named name ("" for none); ErrAmbiguousRole when
+// several roles have that name.
 func (r *roleCache) roleID(ctx context.Context, name string) (string, error) {
 	now := r.c.clock.Now()
 	r.mu.Lock()
-	if r.names != nil && now.Before(r.namesUntil) {
-		id := r.names[name]
-		r.mu.Unlock()
-		return id, nil
+	names := r.names
+	if names == nil || !now.Before(r.namesUntil) {
+		names = nil
 	}
 	r.mu.Unlock()
+	if names == nil {
+		var err error
+		if names, err = r.loadNames(ctx, now); err != nil {
+			return "", err
+		}
+	}
+	ids := names[name]
+	switch len(ids) {
+	case 0:
+		return "", nil
+	case 1:
+		return ids[0], nil
+	}
+	return "", fmt.Errorf("discord role %q: %w (IDs %s): name it by ID in the config, as %s<ID>",
+		name, ErrAmbiguousRole, strings.Join(ids, " and "), RolePrefix)
+}
+
+// loadNames reads the guild's roles and caches them by lowercase name.
+func (r *roleCache) loadNames(ctx context.Context, now time.Time) (map[string][]string, error) {
 	var list []struct {
 		ID   string `json:"id"`
 		Name string `json:"name"`
 	}
 	route := "GET /guilds/" + r.c.guildID + "/roles"
 	if err := r.c.call(ctx, http.MethodGet, "/guilds/"+url.PathEscape(r.c.guildID)+"/roles", route, true, nil, &list); err != nil {
-		return "", fmt.Errorf("discord %s: %w", route, err)
+		return nil, fmt.Errorf("discord %s: %w", route, err)
 	}
-	names := make(map[string]string, len(list))
+	names := make(map[string][]string, len(list))
 	for _, role := range list {
-		names[strings.ToLower(role.Name)] = role.ID
+		n := strings.ToLower(role.Name)
+		names[n] = append(names[n], role.ID)
 	}
 	r.mu.Lock()
 	r.names, r.namesUntil = names, now.Add(r.ttl)
 	r.mu.Unlock()
-	return names[name], nil
+	return names, nil
 }
 
 func (r *roleCache) memberRoles(ctx context.Context, userID string) (map[string]bool, error) {

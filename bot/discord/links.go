@@ -21,15 +21,20 @@ import (
 )
 
 // VerbLink is `/access link`: Discord gives bots no email, so a person ties their Discord
-// account to their work email themselves, and an admin or the person from another platform
-// confirms it.
+// account to their work email themselves, and proves it from a platform that already knows them
+// by that email (Slack, the web chat).
 //
 //	/access link <email>          on Discord: ask for a link; the answer holds a code
-//	/access link <code>           anywhere else, as that email: confirm it
-//	/access link confirm <id>     an admin, anywhere: confirm the link of Discord user <id>
-//	/access link remove <id>      an admin, anywhere: remove it
+//	/access link <code>           elsewhere, as that email: shows the account, with buttons
+//	                              to confirm it (only then is it linked) or refuse it
+//	/access link remove <id>      an admin, anywhere: remove the link of Discord user <id>
 //	/access link pending          an admin: the links waiting for confirmation
 //	/access link                  on Discord: your link
+//
+// An admin cannot confirm a link: that would let an admin become anyone (issue 13). Only the
+// person the link names, acting from a verified identity, makes it. People the config's
+// discord.users maps have their account from the config and cannot link another; a mapped
+// Discord account cannot be linked.
 const VerbLink = "link"
 
 // DefaultCodeTTL is how long a link's confirmation code works.
@@ -41,7 +46,8 @@ type LinkOptions struct {
 	Store bot.LinkStore
 	// Client tells the people the config maps (they need no link). May be nil.
 	Client *Client
-	// IsAdmin says whether someone may confirm and remove links (grants.Service.IsAdmin).
+	// IsAdmin says whether someone may list and remove links (grants.Service.IsAdmin); nobody
+	// but the person confirms one.
 	// Required.
 	IsAdmin func(ctx context.Context, a grants.Actor) bool
 	// CodeTTL is how long a code works (DefaultCodeTTL when 0).
@@ -84,7 +90,23 @@ type linkHandler struct {
 	next  bot.Handler
 }
 
+// rememberer is the part of the Bot that records where a person is reached; a link command
+// or click is use of the platform like any other, and the DM that tells the person of their
+// link must reach them where they confirmed it.
+type rememberer interface {
+	Remember(ctx context.Context, a grants.Actor)
+}
+
+func (h linkHandler) remember(ctx context.Context, a grants.Actor) {
+	if r, ok := h.next.(rememberer); ok && a.ID != "" {
+		r.Remember(ctx, a)
+	}
+}
+
 func (h linkHandler) Command(ctx context.Context, a grants.Actor, text string) bot.Reply {
+	if IsLinkCommand(text) {
+		h.remember(ctx, a)
+	}
 	if r, ok := h.links.Command(ctx, a, text); ok {
 		return r
 	}
@@ -92,6 +114,12 @@ func (h linkHandler) Command(ctx context.Context, a grants.Actor, text string) b
 }
 
 func (h linkHandler) Act(ctx context.Context, a grants.Actor, act bot.Action) bot.Reply {
+	if act.ID == bot.ActionLinkConfirm || act.ID == bot.ActionLinkCancel {
+		h.remember(ctx, a)
+	}
+	if r, ok := h.links.Act(ctx, a, act); ok {
+		return r
+	}
 	return h.next.Act(ctx, a, act)
 }
 
@@ -133,7 +161,8 @@ func (l *Links) Command(ctx context.Context, a grants.Actor, text string) (bot.R
 	case "":
 		return l.status(ctx, a), true
 	case "confirm", "approve":
-		return l.confirmByAdmin(ctx, a, arg), true
+		return problem("Admins cannot confirm links",
+			"A Discord account is linked only when its person confirms it: they type the code Discord gave them in Slack or the web chat, where accessbot already knows them, and confirm the account they are shown. Admins can list pending links (`/access link pending`) and remove links (`/access link remove <Discord user ID>`)."), true
 	case "remove", "unlink", "delete":
 		return l.remove(ctx, a, arg), true
 	case "pending", "list":
@@ -143,11 +172,23 @@ func (l *Links) Command(ctx context.Context, a grants.Actor, text string) (bot.R
 	case strings.Contains(sub, "@"):
 		return l.request(ctx, a, sub), true
 	case looksLikeCode(sub):
-		return l.confirmByCode(ctx, a, sub), true
+		return l.prompt(ctx, a, sub), true
 	case a.Platform == PlatformName:
 		return problem("That is not an email", "Type your work email, the one accessbot knows you by: `/access link you@example.com`."), true
 	}
 	return problem("That is not a code", "Type the code you got on Discord, like `/access link ABCD-EFGH`."), true
+}
+
+// Act answers a click on the buttons of the link prompt (ok true); other clicks are not
+// Links'.
+func (l *Links) Act(ctx context.Context, a grants.Actor, act bot.Action) (bot.Reply, bool) {
+	switch act.ID {
+	case bot.ActionLinkConfirm:
+		return l.decide(ctx, a, act.Value, true), true
+	case bot.ActionLinkCancel:
+		return l.decide(ctx, a, act.Value, false), true
+	}
+	return bot.Reply{}, false
 }
 
 // looksLikeCode reports whether s is a confirmation code, as typed (any case, dash or not).
@@ -176,7 +217,7 @@ func NotLinkedView(userID string) bot.View {
 	return bot.View{
 		Title: "Link your Discord account first",
 		Text: "accessbot knows people by their work email, and Discord does not share it with bots.\n\n" +
-			"Type `/access link you@example.com` with your work email. Then confirm it from Slack or the other chat where accessbot knows you, with the code you get, or ask an admin to confirm it.",
+			"Type `/access link you@example.com` with your work email. Then type the code you get in Slack or the other chat where accessbot knows you, and confirm that the account is yours.",
 		Footer: "Your Discord user ID: " + userID,
 		Tone:   bot.ToneWarning,
 	}
@@ -185,7 +226,7 @@ func NotLinkedView(userID string) bot.View {
 func (l *Links) status(ctx context.Context, a grants.Actor) bot.Reply {
 	if a.Platform != PlatformName {
 		return privateReply(bot.View{Title: "Linking a Discord account", Tone: bot.ToneNeutral,
-			Text: "On Discord, `/access link you@example.com` asks to link a Discord account to that email; the answer holds a code. Type `/access link <code>` here to confirm it.\n\nAdmins: `/access link pending`, `/access link confirm <Discord user ID>`, `/access link remove <Discord user ID>`."})
+			Text: "On Discord, `/access link you@example.com` asks to link a Discord account to that email; the answer holds a code. Type `/access link <code>` here, check the account you are shown, and confirm it: only you can.\n\nAdmins: `/access link pending`, `/access link remove <Discord user ID>`."})
 	}
 	if l.client != nil && l.client.Mapped(a.PlatformID) != "" {
 		return privateReply(bot.View{Title: "Your Discord account is linked", Tone: bot.ToneSuccess,
@@ -199,12 +240,18 @@ func (l *Links) status(ctx context.Context, a grants.Actor) bot.Reply {
 	switch {
 	case !ok:
 		return privateReply(NotLinkedView(a.PlatformID))
+	case link.Confirmed() && !link.InForce():
+		return privateReply(bot.View{Title: "Your link is not in force", Tone: bot.ToneWarning,
+			Text: "An admin confirmed your link to " + link.Person + " alone, which accessbot no longer accepts: only you can confirm it. Ask an admin to remove it with `/access link remove " + a.PlatformID + "`, then link again with `/access link you@example.com`."})
+	case link.Confirmed() && a.ID == "":
+		return privateReply(bot.View{Title: "Your link is not in force", Tone: bot.ToneWarning,
+			Text: "The config gives " + link.Person + " another Discord account, so this one is not linked. Ask an admin to remove this link with `/access link remove " + a.PlatformID + "`."})
 	case link.Confirmed():
 		return privateReply(bot.View{Title: "Your Discord account is linked", Tone: bot.ToneSuccess,
 			Text: "It is linked to " + link.Person + " (confirmed " + link.ConfirmedAt.UTC().Format("2006-01-02") + ")."})
 	}
 	return privateReply(bot.View{Title: "Your link is waiting for confirmation", Tone: bot.TonePending,
-		Text: "You asked to link this account to " + link.Person + ". Confirm it from another chat with the code you got, or ask an admin to run `/access link confirm " + a.PlatformID + "`. To start again, type `/access link <email>`."})
+		Text: "You asked to link this account to " + link.Person + ". Type the code you got in Slack or the other chat where accessbot knows you, and confirm the account there. To start again, type `/access link <email>`."})
 }
 
 // request records a pending link of the Discord user to email, with a new code.
@@ -219,6 +266,9 @@ func (l *Links) request(ctx context.Context, a grants.Actor, email string) bot.R
 	email = strings.ToLower(strings.Trim(email, "<>\"'`"))
 	if !plausibleEmail(email) {
 		return problem("That is not an email", "Type your work email, the one accessbot knows you by: `/access link you@example.com`.")
+	}
+	if r, taken := l.taken(ctx, a.PlatformID, email); taken {
+		return r
 	}
 	code, hash := newCode()
 	now := l.clock.Now().UTC()
@@ -235,21 +285,51 @@ func (l *Links) request(ctx context.Context, a grants.Actor, email string) bot.R
 	}
 	return privateReply(bot.View{
 		Title: "Almost linked: confirm it's you",
-		Text: "To link this Discord account to " + email + ", do one of these within " + bot.Duration(l.ttl) + ":\n\n" +
+		Text: "To link this Discord account to " + email + ", within " + bot.Duration(l.ttl) + ":\n\n" +
 			"• In Slack (or the other chat where accessbot knows you as " + email + "), type `/access link " + code + "`\n" +
-			"• Or ask an admin to type `/access link confirm " + a.PlatformID + "`",
+			"• Check that the account it shows is this one, and confirm it\n\n" +
+			"Only " + email + " can confirm it; nobody else, an admin included.",
 		Fields: []bot.Field{{Label: "Code", Value: code}, {Label: "Discord user ID", Value: a.PlatformID}},
 		Footer: "Until then, accessbot answers you here only about linking.",
 		Tone:   bot.TonePending,
 	})
 }
 
-func (l *Links) confirmByCode(ctx context.Context, a grants.Actor, code string) bot.Reply {
-	if a.ID == "" {
+// taken answers (true) when the Discord user or the person already has an account another way:
+// the config maps the user or the person, or the person has a link in force. It is checked when
+// a link is asked for, shown and confirmed, as the config may change meanwhile; the store checks
+// links again in the confirming transaction.
+func (l *Links) taken(ctx context.Context, userID, person string) (bot.Reply, bool) {
+	if l.client != nil {
+		if l.client.Mapped(userID) != "" {
+			return problem("This Discord account is in the config",
+				"accessbot's config maps Discord user "+userID+" to a person: it cannot be linked to anyone."), true
+		}
+		if l.client.MappedUser(person) != "" {
+			return problem("That email has its Discord account",
+				"accessbot's config maps "+person+" to another Discord account: a second one cannot be linked. If the config is wrong, ask an admin."), true
+		}
+	}
+	if other, ok, err := l.store.DiscordLinkOf(ctx, person); err != nil {
+		l.log.Error().Err(err).Str("person", person).Msg("read a person's Discord link")
+		return problem("Sorry", "I could not read the links. Try again in a minute."), true
+	} else if ok && other.UserID != userID {
+		return problem("That email is already linked",
+			person+" is linked to another Discord account; an admin can remove that link first with `/access link remove "+other.UserID+"`."), true
+	}
+	return bot.Reply{}, false
+}
+
+// prompt answers a code typed by the person it was made for, on a platform where accessbot
+// already knows them: it shows what would be linked and asks them to confirm. Typing the code
+// links nothing, so a person talked into typing someone's code sees whose account it is.
+func (l *Links) prompt(ctx context.Context, a grants.Actor, code string) bot.Reply {
+	if a.ID == "" || a.Platform == PlatformName {
 		return problem("Type the code in your other chat", "The code confirms that the email is yours: type `/access link "+code+"` in Slack, or the other chat where accessbot knows you by that email, not here.")
 	}
 	hash := hashCode(code)
 	now := l.clock.Now().UTC()
+	// Only the links that name the typist: someone else's code matches nothing.
 	pending, err := l.store.PendingDiscordLinks(ctx, strings.ToLower(a.ID))
 	if err != nil {
 		l.log.Error().Err(err).Str("actor", a.ID).Msg("read pending Discord links")
@@ -264,44 +344,74 @@ func (l *Links) confirmByCode(ctx context.Context, a grants.Actor, code string) 
 	if match == nil || now.Sub(match.RequestedAt) > l.ttl {
 		return problem("No link to confirm", "No Discord account asked to be linked to "+a.ID+" with that code (codes work for "+bot.Duration(l.ttl)+"). Ask again on Discord with `/access link "+a.ID+"`.")
 	}
-	return l.confirm(ctx, a, *match, hash, bot.LinkViaCode, now)
-}
-
-func (l *Links) confirmByAdmin(ctx context.Context, a grants.Actor, userID string) bot.Reply {
-	if r, ok := l.mustBeAdmin(ctx, a); !ok {
+	if r, taken := l.taken(ctx, match.UserID, match.Person); taken {
 		return r
 	}
-	userID = strings.Trim(userID, "<@!>")
-	if userID == "" {
-		return problem("Whose link?", "Say whose: `/access link confirm <Discord user ID>` (`/access link pending` lists them).")
+	return privateReply(bot.LinkPromptView(*match, PlatformName, match.UserID+":"+linkToken(*match), now))
+}
+
+// decide carries out a click on the prompt: the clicker must be the person the pending link
+// names, and the link the one the prompt showed (a link asked for again has another token).
+func (l *Links) decide(ctx context.Context, a grants.Actor, value string, confirm bool) bot.Reply {
+	if a.ID == "" || a.Platform == PlatformName {
+		return problem("Confirm it in your other chat", "A Discord link is confirmed from Slack, or the other chat where accessbot knows you, not here.")
+	}
+	userID, token, _ := strings.Cut(value, ":")
+	gone := problem("No link to confirm", "That request is no longer waiting: it was confirmed, replaced, removed, or is older than "+bot.Duration(l.ttl)+". Ask again on Discord with `/access link "+a.ID+"`.")
+	if userID == "" || token == "" || !isDigits(userID) {
+		return gone
 	}
 	link, ok, err := l.store.DiscordLink(ctx, userID)
 	if err != nil {
 		l.log.Error().Err(err).Str("discord_user", userID).Msg("read a Discord link")
 		return problem("Sorry", "I could not read the link. Try again in a minute.")
 	}
-	if !ok || link.Confirmed() {
-		return problem("No link to confirm", "Discord user "+userID+" has no link waiting for confirmation (`/access link pending` lists them).")
+	now := l.clock.Now().UTC()
+	if !ok || link.Confirmed() || now.Sub(link.RequestedAt) > l.ttl ||
+		subtle.ConstantTimeCompare([]byte(token), []byte(linkToken(link))) != 1 {
+		return gone
 	}
-	return l.confirm(ctx, a, link, "", bot.LinkViaAdmin, l.clock.Now().UTC())
-}
-
-func (l *Links) confirm(ctx context.Context, a grants.Actor, link bot.Link, hash, via string, now time.Time) bot.Reply {
-	done, err := l.store.ConfirmDiscordLink(ctx, link.UserID, hash, a.ID, via, now, audit.Event{
+	if !strings.EqualFold(link.Person, a.ID) {
+		// Only the person the link names decides; an admin, or whoever got the prompt's
+		// buttons, cannot.
+		l.log.Warn().Str("actor", a.ID).Str("discord_user", userID).Str("person", link.Person).
+			Msg("someone else clicked a Discord link prompt")
+		return problem("Not yours to confirm", "Only "+link.Person+" can confirm or refuse this link.")
+	}
+	if !confirm {
+		_, err := l.store.RemoveDiscordLink(ctx, userID,
+			audit.Event{At: now, Actor: a.ID}.With(audit.IdentityUnlinkedData{Platform: PlatformName, PlatformID: userID}))
+		if err != nil && !errors.Is(err, grants.ErrNotFound) {
+			l.log.Error().Err(err).Str("discord_user", userID).Msg("remove a refused Discord link")
+			return problem("Sorry", "I could not remove the request. Try again in a minute.")
+		}
+		return privateReply(bot.LinkRefusedView(link, PlatformName))
+	}
+	if r, taken := l.taken(ctx, link.UserID, link.Person); taken {
+		return r
+	}
+	done, err := l.store.ConfirmDiscordLink(ctx, link.UserID, link.CodeHash, a.ID, bot.LinkViaCode, now, audit.Event{
 		At: now, Actor: a.ID, Subject: link.Person,
-	}.With(audit.IdentityLinkedData{Platform: PlatformName, PlatformID: link.UserID, Person: link.Person, Via: via, ConfirmedOn: a.Platform}))
+	}.With(audit.IdentityLinkedData{Platform: PlatformName, PlatformID: link.UserID, Person: link.Person,
+		Via: bot.LinkViaCode, ConfirmedOn: a.Platform, Name: link.Name}))
 	switch {
 	case errors.Is(err, bot.ErrNoPendingLink):
-		return problem("No link to confirm", "That link is no longer waiting: it was confirmed, replaced or removed meanwhile.")
+		return gone
 	case errors.Is(err, bot.ErrAlreadyLinked):
 		return problem("Already linked", link.Person+" is already linked to another Discord account; an admin can remove that link first with `/access link remove <Discord user ID>`.")
 	case err != nil:
 		l.log.Error().Err(err).Str("discord_user", link.UserID).Msg("confirm a Discord link")
 		return problem("Sorry", "I could not confirm the link. Try again in a minute.")
 	}
-	return privateReply(bot.View{Title: "Discord account linked", Tone: bot.ToneSuccess,
-		Text:   "Discord user " + done.Name + " (" + done.UserID + ") is now " + done.Person + " in accessbot.",
-		Footer: "Confirmed by " + a.ID + " via " + via})
+	return privateReply(bot.LinkedView(done, PlatformName))
+}
+
+// linkToken ties a prompt's buttons to the pending link it showed. It is derived from the
+// code's hash, which only the store and the code's holder can produce, and changes when the
+// link is asked for again.
+func linkToken(l bot.Link) string {
+	sum := sha256.Sum256([]byte("accessbot-discord-link-confirm:" + l.UserID + ":" + l.CodeHash))
+	return hex.EncodeToString(sum[:16])
 }
 
 func (l *Links) remove(ctx context.Context, a grants.Actor, userID string) bot.Reply {
@@ -341,7 +451,7 @@ func (l *Links) pending(ctx context.Context, a grants.Actor) bot.Reply {
 		v.Text = "None."
 		return privateReply(v)
 	}
-	v.Text = "Confirm one with `/access link confirm <Discord user ID>` once you know the account is that person's."
+	v.Text = "Each waits for its person to type the code in another chat and confirm it; nobody else can. Remove one with `/access link remove <Discord user ID>`."
 	for i, link := range list {
 		if i == 20 {
 			v.Footer = fmt.Sprintf("and %d more", len(list)-20)
@@ -355,7 +465,7 @@ func (l *Links) pending(ctx context.Context, a grants.Actor) bot.Reply {
 
 func (l *Links) mustBeAdmin(ctx context.Context, a grants.Actor) (bot.Reply, bool) {
 	if a.ID == "" || !l.isAdmin(ctx, a) {
-		return problem("Only admins can do that", "Admins confirm and remove Discord links. To link your own account, type `/access link you@example.com` on Discord."), false
+		return problem("Only admins can do that", "Admins list and remove Discord links. To link your own account, type `/access link you@example.com` on Discord."), false
 	}
 	return bot.Reply{}, true
 }

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/accessbot/accessbot/audit"
-	"github.com/accessbot/accessbot/bot/discord"
+	"github.com/accessbot/accessbot/bot"
 	"github.com/accessbot/accessbot/bot/discord/discordtest"
 	"github.com/accessbot/accessbot/grants"
 )
@@ -45,8 +45,16 @@ func TestAPersonLinksTheirDiscordAccountAndConfirmsItFromAnotherPlatform(t *test
 	if r.View == nil || !strings.Contains(r.View.Title, "No link to confirm") {
 		t.Errorf("someone else's code: %+v", r.View)
 	}
+	// Typing the code shows what would be linked and links nothing yet.
 	r, ok := h.linker.Command(ctx(t), onSlack("eve@example.com"), "/access link "+strings.ToLower(code))
-	if !ok || r.View == nil || r.View.Title != "Discord account linked" || !r.Private {
+	if !ok || r.View == nil || r.View.Title != "Is this Discord account yours?" || !r.Private || len(r.View.Buttons) != 2 {
+		t.Fatalf("the code typed on Slack: %+v", r.View)
+	}
+	if got := h.links.types(); len(got) != 1 {
+		t.Fatalf("typing the code recorded %v", got)
+	}
+	r = h.click(t, onSlack("eve@example.com"), r, bot.ActionLinkConfirm)
+	if r.View == nil || r.View.Title != "Discord account linked" || !r.Private {
 		t.Fatalf("confirm from Slack: %+v", r.View)
 	}
 	if got := h.links.types(); len(got) != 2 || got[1] != audit.IdentityLinked {
@@ -72,27 +80,25 @@ func TestACodeWorksForADayOnly(t *testing.T) {
 	}
 }
 
-func TestAnAdminConfirmsListsAndRemovesLinksAndOthersCannot(t *testing.T) {
+func TestAnAdminListsAndRemovesLinksAndOthersCannot(t *testing.T) {
 	h := newHarness(t)
-	h.do(t, linkCmd(eve, "eve@example.com"))
-	// alice is not an admin; bob is (on Discord or anywhere).
-	if a := h.do(t, linkCmd(alice, "confirm "+eveID)); !strings.Contains(a.text(), "Only admins") {
-		t.Errorf("a non-admin confirming: %s", a.text())
-	}
-	if a := h.do(t, linkCmd(bob, "pending")); !strings.Contains(a.text(), "eve@example.com") || !strings.Contains(a.text(), eveID) {
-		t.Errorf("pending links: %s", a.text())
-	}
-	if a := h.do(t, linkCmd(bob, "confirm <@"+eveID+">")); !strings.Contains(a.text(), "Discord account linked") {
-		t.Fatalf("the admin's confirmation: %s", a.text())
-	}
-	h.links.mu.Lock()
-	link := h.links.links[eveID]
-	h.links.mu.Unlock()
-	if link.Via != discord.LinkViaAdmin || link.ConfirmedBy != "bob@example.com" {
-		t.Errorf("link = %+v", link)
+	h.link(t, eve, "eve@example.com")
+	h.do(t, linkCmd(alice, "")) // alice is not an admin; bob is (on Discord or anywhere).
+	if a := h.do(t, linkCmd(alice, "remove "+eveID)); !strings.Contains(a.text(), "Only admins") {
+		t.Errorf("a non-admin removing: %s", a.text())
 	}
 	if a := h.do(t, linkCmd(eve, "eve2@example.com")); !strings.Contains(a.text(), "already linked") {
 		t.Errorf("asking again once linked: %s", a.text())
+	}
+	code := codePattern.FindString(h.do(t, linkCmd(discordtest.User{ID: "600000000000000010", Username: "carl"}, "carol@example.com")).text())
+	if code == "" {
+		t.Fatal("no code")
+	}
+	if a := h.do(t, linkCmd(bob, "pending")); !strings.Contains(a.text(), "carol@example.com") || !strings.Contains(a.text(), "600000000000000010") {
+		t.Errorf("pending links: %s", a.text())
+	}
+	if a := h.do(t, linkCmd(alice, "pending")); !strings.Contains(a.text(), "Only admins") {
+		t.Errorf("a non-admin listing: %s", a.text())
 	}
 	r, _ := h.linker.Command(ctx(t), onSlack("bob@example.com"), "link remove "+eveID)
 	if r.View == nil || r.View.Title != "Discord link removed" {
@@ -101,9 +107,12 @@ func TestAnAdminConfirmsListsAndRemovesLinksAndOthersCannot(t *testing.T) {
 	if a := h.do(t, discordtest.Command(eve, "list")); !strings.Contains(a.text(), "Link your Discord account first") {
 		t.Errorf("eve after the removal: %s", a.text())
 	}
-	want := []string{audit.IdentityLinkRequested, audit.IdentityLinked, audit.IdentityUnlinked}
+	want := []string{audit.IdentityLinkRequested, audit.IdentityLinked, audit.IdentityLinkRequested, audit.IdentityUnlinked}
 	if got := h.links.types(); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("events = %v, want %v", got, want)
+	}
+	if e := h.links.last(); e.Actor != "bob@example.com" || e.Subject != "eve@example.com" {
+		t.Errorf("the unlink event = %+v", e)
 	}
 }
 

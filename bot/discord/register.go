@@ -68,7 +68,7 @@ func Commands() []*discordgo.ApplicationCommand {
 	for _, v := range bot.Verbs {
 		topic.Choices = append(topic.Choices, &discordgo.ApplicationCommandOptionChoice{Name: v, Value: v})
 	}
-	email := str(optEmail, "Your work email (or the code from Discord; admins: confirm <user ID>)", false)
+	email := str(optEmail, "Your work email (admins: pending, or remove <user ID>)", false)
 	email.MaxLength = 254
 	key := str(optKey, "Your public key: the one line of your .pub file", true)
 	key.MaxLength = 6000

@@ -408,7 +408,7 @@ func (w *wiring) web() error {
 	if !w.Config.Web.Enabled {
 		return nil
 	}
-	return w.addWeb(w.Config, w.clock, w.Log)
+	return w.addWeb(w.Config, w.clock, w.Log, w.handler)
 }
 
 // sinkMetrics exports each audit sink's lag on /metrics.
@@ -459,15 +459,16 @@ func (w *wiring) health() error {
 	return nil
 }
 
-// addWeb wires the local web chat: its people from the config, the Bot as its handler, its
-// page and API under /chat/.
-func (a *App) addWeb(cfg *config.Config, clk clock.Clock, log zerolog.Logger) error {
+// addWeb wires the local web chat: its people from the config, handler (the Bot, with
+// `/access link` in front when Discord is enabled, so a person confirms their link here too),
+// its page and API under /chat/.
+func (a *App) addWeb(cfg *config.Config, clk clock.Clock, log zerolog.Logger, handler bot.Handler) error {
 	var people []web.Person
 	for _, p := range cfg.WebPeople() {
 		people = append(people, web.Person{ID: p.ID, Name: p.Name, Email: p.Email, Role: p.Role})
 	}
 	chat, err := web.New(web.Options{
-		People: people, Handler: a.Bot, Clock: clk, Log: log, AllowRemote: cfg.Web.AllowRemote,
+		People: people, Handler: handler, Clock: clk, Log: log, AllowRemote: cfg.Web.AllowRemote,
 	})
 	if err != nil {
 		return err
