@@ -9,9 +9,9 @@ import (
 )
 
 // Web is the `web:` section: the local web chat under /chat/, a chat workspace in the browser
-// for trying accessbot out and for end-to-end tests. It has no login: whoever reaches it picks
-// who they are. It is off unless `enabled: true`, and it refuses a listen address other than
-// loopback unless `allow_remote: true`.
+// for trying accessbot out and for end-to-end tests. It has no login per person: whoever opens
+// its URL, which carries a per-run token, picks who they are. It is off unless `enabled: true`,
+// and it refuses a listen address other than loopback unless `allow_remote: true`.
 type Web struct {
 	// Enabled turns the web chat on. Default false.
 	Enabled bool `yaml:"enabled"`
@@ -21,7 +21,14 @@ type Web struct {
 	// People are who the person switcher offers. Empty means everyone the config names by
 	// email (admins.users and group members).
 	People []WebPerson `yaml:"people"`
+	// Token fixes the secret the URL to open carries, for scripts ("${WEB_TOKEN}"). Empty, the
+	// default, means a fresh random token at every start.
+	Token Secret `yaml:"token"`
 }
+
+// MinWebTokenLength is the shortest web.token accepted: a token must be as hard to guess as
+// a generated one (32 random bytes).
+const MinWebTokenLength = 32
 
 // WebPerson is one person of the web chat.
 type WebPerson struct {
@@ -35,7 +42,10 @@ type WebPerson struct {
 	Role string `yaml:"role"`
 }
 
-var webPersonID = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,31}$`)
+var (
+	webPersonID = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,31}$`)
+	webToken    = regexp.MustCompile(`^[A-Za-z0-9._~-]+$`)
+)
 
 func (v *validator) web() {
 	w := &v.c.Web
@@ -73,6 +83,17 @@ func (v *validator) web() {
 		}
 		if p.Name == "" {
 			p.Name = p.ID
+		}
+	}
+	// Messages name the key, never the value: the token is a credential.
+	if tok := string(w.Token); tok != "" {
+		switch {
+		case len(tok) < MinWebTokenLength:
+			v.add("web.token", "is too short: use at least %d characters, e.g. from `openssl rand -hex 32`, or leave it out for a random token at every start", MinWebTokenLength)
+		case !webToken.MatchString(tok):
+			// Characters a URL carries as they are: the token is the same in the config, the
+			// URL and the log's redaction.
+			v.add("web.token", "may hold only letters, digits and - _ . ~ (it goes into a URL as it is): use e.g. `openssl rand -hex 32`")
 		}
 	}
 	if !w.Enabled {
