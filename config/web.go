@@ -16,7 +16,7 @@ type Web struct {
 	// Enabled turns the web chat on. Default false.
 	Enabled bool `yaml:"enabled"`
 	// AllowRemote lets the web chat run when server.listen is not a loopback address. Anyone
-	// who can reach the port can then act as anyone in People.
+	// who can reach the port and has the URL (with its token) can then act as anyone in People.
 	AllowRemote bool `yaml:"allow_remote"`
 	// People are who the person switcher offers. Empty means everyone the config names by
 	// email (admins.users and group members).
@@ -106,7 +106,7 @@ func (v *validator) web() {
 		return
 	}
 	if listen := v.c.Server.Listen; !v.d.bad["server.listen"] && !IsLoopback(listen) {
-		v.add("web.enabled", "the web chat has no login, and server.listen %s is not a loopback address: listen on 127.0.0.1 (or localhost), or set web.allow_remote: true to let anyone who reaches the port act as anyone", v.quote("server.listen", listen))
+		v.add("web.enabled", "the web chat has no login per person, and server.listen %s is not a loopback address: listen on 127.0.0.1 (or localhost), or set web.allow_remote: true to let anyone who reaches the port with the URL act as anyone", v.quote("server.listen", listen))
 	}
 }
 

@@ -82,10 +82,11 @@ type Options struct {
 	// Clock stamps messages (the wall clock when nil).
 	Clock clock.Clock
 	Log   zerolog.Logger
-	// AllowRemote accepts requests from anywhere. Otherwise only requests from this machine,
-	// for a loopback host name (localhost, 127.0.0.1, [::1]) and not through a proxy, are
-	// served: a web page whose name resolves to 127.0.0.1 cannot read or drive the chat (DNS
-	// rebinding), nor can a reverse proxy put it on the internet by accident.
+	// AllowRemote accepts requests with the token from anywhere. Otherwise only requests from
+	// this machine, for a loopback host name (localhost, 127.0.0.1, [::1]) and not through a
+	// proxy that says so, are served: a web page whose name resolves to 127.0.0.1 cannot read
+	// or drive the chat (DNS rebinding). A forwarder or proxy that looks local passes these
+	// checks; the token is what stops it.
 	AllowRemote bool
 	// MaxMessages bounds each channel (DefaultMaxMessages when 0).
 	MaxMessages int
