@@ -9,19 +9,26 @@ import (
 )
 
 // Web is the `web:` section: the local web chat under /chat/, a chat workspace in the browser
-// for trying accessbot out and for end-to-end tests. It has no login: whoever reaches it picks
-// who they are. It is off unless `enabled: true`, and it refuses a listen address other than
-// loopback unless `allow_remote: true`.
+// for trying accessbot out and for end-to-end tests. It has no login per person: whoever opens
+// its URL, which carries a per-run token, picks who they are. It is off unless `enabled: true`,
+// and it refuses a listen address other than loopback unless `allow_remote: true`.
 type Web struct {
 	// Enabled turns the web chat on. Default false.
 	Enabled bool `yaml:"enabled"`
 	// AllowRemote lets the web chat run when server.listen is not a loopback address. Anyone
-	// who can reach the port can then act as anyone in People.
+	// who can reach the port and has the URL (with its token) can then act as anyone in People.
 	AllowRemote bool `yaml:"allow_remote"`
 	// People are who the person switcher offers. Empty means everyone the config names by
 	// email (admins.users and group members).
 	People []WebPerson `yaml:"people"`
+	// Token fixes the secret the URL to open carries, for scripts ("${WEB_TOKEN}"). Empty, the
+	// default, means a fresh random token at every start.
+	Token Secret `yaml:"token"`
 }
+
+// MinWebTokenLength is the shortest web.token accepted: a token must be as hard to guess as
+// a generated one (32 random bytes).
+const MinWebTokenLength = 32
 
 // WebPerson is one person of the web chat.
 type WebPerson struct {
@@ -35,7 +42,10 @@ type WebPerson struct {
 	Role string `yaml:"role"`
 }
 
-var webPersonID = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,31}$`)
+var (
+	webPersonID = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,31}$`)
+	webToken    = regexp.MustCompile(`^[A-Za-z0-9._~-]+$`)
+)
 
 func (v *validator) web() {
 	w := &v.c.Web
@@ -75,6 +85,17 @@ func (v *validator) web() {
 			p.Name = p.ID
 		}
 	}
+	// Messages name the key, never the value: the token is a credential.
+	if tok := string(w.Token); tok != "" {
+		switch {
+		case len(tok) < MinWebTokenLength:
+			v.add("web.token", "is too short: use at least %d characters, e.g. from `openssl rand -hex 32`, or leave it out for a random token at every start", MinWebTokenLength)
+		case !webToken.MatchString(tok):
+			// Characters a URL carries as they are: the token is the same in the config, the
+			// URL and the log's redaction.
+			v.add("web.token", "may hold only letters, digits and - _ . ~ (it goes into a URL as it is): use e.g. `openssl rand -hex 32`")
+		}
+	}
 	if !w.Enabled {
 		return
 	}
@@ -85,7 +106,7 @@ func (v *validator) web() {
 		return
 	}
 	if listen := v.c.Server.Listen; !v.d.bad["server.listen"] && !IsLoopback(listen) {
-		v.add("web.enabled", "the web chat has no login, and server.listen %s is not a loopback address: listen on 127.0.0.1 (or localhost), or set web.allow_remote: true to let anyone who reaches the port act as anyone", v.quote("server.listen", listen))
+		v.add("web.enabled", "the web chat has no login per person, and server.listen %s is not a loopback address: listen on 127.0.0.1 (or localhost), or set web.allow_remote: true to let anyone who reaches the port with the URL act as anyone", v.quote("server.listen", listen))
 	}
 }
 

@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -123,4 +124,37 @@ func parseErr(t *testing.T, src string, env map[string]string) string {
 		t.Fatalf("Parse accepted:\n%s", src)
 	}
 	return strings.Join(problemsOf(t, err), "\n")
+}
+
+func TestTheWebChatsTokenIsRandomUnlessConfigured(t *testing.T) {
+	c := mustParse(t, valid+"web:\n  enabled: true\n", nil)
+	if c.Web.Token != "" {
+		t.Errorf("token = %q without web.token, want empty (a random one at every start)", c.Web.Token.Reveal())
+	}
+	const secret = "0123456789abcdef0123456789abcdef-from-env"
+	c = mustParse(t, valid+"web:\n  enabled: true\n  token: ${WEB_TOKEN}\n", map[string]string{"WEB_TOKEN": secret})
+	if c.Web.Token.Reveal() != secret {
+		t.Errorf("token = %q, want the environment's", c.Web.Token.Reveal())
+	}
+	if !slices.Contains(c.Secrets(), secret) {
+		t.Error("the token from the environment is not among the secrets the log redacts")
+	}
+}
+
+func TestAWeakWebTokenIsRefusedWithoutShowingIt(t *testing.T) {
+	for _, tc := range []struct{ name, token, want string }{
+		{"a short token", "hunter2-short", "web.token: is too short"},
+		{"a token with a space", "hunter2 0123456789abcdef0123456789abcdef", "web.token: may hold only letters"},
+		{"a token that a URL would escape", "hunter2+0123456789abcdef/0123456789abcdef=", "web.token: may hold only letters"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := config.Parse(testFile, []byte(valid+"web:\n  enabled: true\n  token: ${T}\n"), envOf(map[string]string{"T": tc.token}))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("the error shows the token: %v", err)
+			}
+		})
+	}
 }

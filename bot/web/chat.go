@@ -7,9 +7,11 @@
 //
 // Chat is the bot.Platform the outbox delivers through, and the http.Handler of the page and its
 // JSON API. Messages live in memory only: the database keeps where they were, and a message
-// updated after a restart is shown again. There is no login: whoever reaches the page picks who
-// they are. The handler therefore accepts only loopback Host names unless told otherwise (no
-// DNS rebinding), refuses cross-origin state changes, and reads small JSON bodies only.
+// updated after a restart is shown again. There is no login per person: whoever gets in picks
+// who they are. Getting in takes the run's token (a secret given once in the URL to open, which
+// becomes a cookie), so that a TCP forwarder or a proxy in front of the port passes nobody who
+// was not given the URL. The handler also accepts only loopback Host names unless told otherwise
+// (no DNS rebinding), refuses cross-origin state changes, and reads small JSON bodies only.
 package web
 
 import (
@@ -80,13 +82,17 @@ type Options struct {
 	// Clock stamps messages (the wall clock when nil).
 	Clock clock.Clock
 	Log   zerolog.Logger
-	// AllowRemote accepts requests from anywhere. Otherwise only requests from this machine,
-	// for a loopback host name (localhost, 127.0.0.1, [::1]) and not through a proxy, are
-	// served: a web page whose name resolves to 127.0.0.1 cannot read or drive the chat (DNS
-	// rebinding), nor can a reverse proxy put it on the internet by accident.
+	// AllowRemote accepts requests with the token from anywhere. Otherwise only requests from
+	// this machine, for a loopback host name (localhost, 127.0.0.1, [::1]) and not through a
+	// proxy that says so, are served: a web page whose name resolves to 127.0.0.1 cannot read
+	// or drive the chat (DNS rebinding). A forwarder or proxy that looks local passes these
+	// checks; the token is what stops it.
 	AllowRemote bool
 	// MaxMessages bounds each channel (DefaultMaxMessages when 0).
 	MaxMessages int
+	// Token is the secret every request must carry (see URL). Empty means a fresh random one
+	// (NewToken), which is what a person running accessbot wants; a fixed one is for scripts.
+	Token string
 }
 
 // Message is one message in a channel.
@@ -127,6 +133,7 @@ type Chat struct {
 	epoch       string
 	http        http.Handler
 	allowRemote bool
+	key         key
 
 	mu       sync.Mutex
 	seq      uint64
@@ -158,6 +165,13 @@ func New(o Options) (*Chat, error) {
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, fmt.Errorf("web chat: %w", err)
 	}
+	if o.Token == "" {
+		t, err := NewToken()
+		if err != nil {
+			return nil, fmt.Errorf("web chat: %w", err)
+		}
+		o.Token = t
+	}
 	c := &Chat{
 		handler:     o.Handler,
 		clock:       o.Clock,
@@ -186,6 +200,7 @@ func New(o Options) (*Chat, error) {
 		c.byID[p.ID] = p
 	}
 	c.allowRemote = o.AllowRemote
+	c.key = newKey(o.Token)
 	c.http = c.routes()
 	return c, nil
 }

@@ -53,10 +53,18 @@ func securityHeaders(h http.Header) {
 	h.Set("Cache-Control", "no-store")
 }
 
-// Mount serves the web chat under /chat/ on mux.
+// Mount serves the web chat under /chat/ on mux. Everything under /chat/ needs the token (see
+// URL); /chat itself only sends a browser on to /chat/.
 func (c *Chat) Mount(mux *http.ServeMux) {
 	mux.Handle(Prefix, c)
-	mux.Handle("GET /chat", http.RedirectHandler(Prefix, http.StatusFound))
+	mux.HandleFunc("GET /chat", func(w http.ResponseWriter, r *http.Request) {
+		// The query goes along: it may hold the token of the URL to open.
+		to := Prefix
+		if r.URL.RawQuery != "" {
+			to += "?" + r.URL.RawQuery
+		}
+		http.Redirect(w, r, to, http.StatusFound)
+	})
 }
 
 // ServeHTTP serves the page, its assets and the JSON API.
@@ -103,6 +111,9 @@ func (c *Chat) routes() http.Handler {
 				writeError(w, http.StatusMisdirectedRequest, "the web chat answers only on localhost, from this machine (web.allow_remote is false)")
 				return
 			}
+		}
+		if !c.admit(w, r) {
+			return
 		}
 		defer func() {
 			if p := recover(); p != nil {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -86,7 +87,27 @@ func newChat(t *testing.T, h *fakeHandler) (*web.Chat, *httptest.Server) {
 		chat.Close()
 		srv.Close()
 	})
+	openWithToken(t, chat, srv)
 	return chat, srv
+}
+
+// openWithToken opens the chat's URL with srv's client as a person opens the link accessbot
+// printed: the client keeps the cookie, so the test's later requests get in.
+func openWithToken(t *testing.T, chat *web.Chat, srv *httptest.Server) {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Client().Jar = jar
+	resp, err := srv.Client().Get(chat.URL(srv.URL, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.RawQuery != "" {
+		t.Fatalf("opening the chat's URL: %s at %s", resp.Status, resp.Request.URL)
+	}
 }
 
 // postJSON posts body as the page does (same origin).
@@ -104,7 +125,7 @@ func postJSON(t *testing.T, srv *httptest.Server, path string, body any, header 
 		}
 		req.Header.Set(header[i], header[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := srv.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +157,7 @@ func openStream(t *testing.T, srv *httptest.Server, as string) *stream {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+web.PathEvents+"?as="+as, nil)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := srv.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +309,7 @@ func TestAPrivateReplyIsOnlyInThatPersonsStream(t *testing.T) {
 			t.Errorf("bob's state holds alice's message %+v", m)
 		}
 	}
-	resp, err := http.Get(srv.URL + web.PathState + "?as=alice")
+	resp, err := srv.Client().Get(srv.URL + web.PathState + "?as=alice")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -420,7 +441,7 @@ func TestCrossOriginAndForeignRequestsAreRefused(t *testing.T) {
 	// Reading is refused for a foreign host name too.
 	req, _ := http.NewRequest(http.MethodGet, srv.URL+web.PathState, nil)
 	req.Host = "attacker.example"
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := srv.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -433,7 +454,7 @@ func TestCrossOriginAndForeignRequestsAreRefused(t *testing.T) {
 func TestThePageIsSelfContained(t *testing.T) {
 	_, srv := newChat(t, &fakeHandler{})
 	for path, ctype := range map[string]string{"/chat/": "text/html", "/chat/app.js": "text/javascript", "/chat/app.css": "text/css"} {
-		resp, err := http.Get(srv.URL + path)
+		resp, err := srv.Client().Get(srv.URL + path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -468,7 +489,7 @@ func TestThePageIsSelfContained(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.Get(srv.URL + "/chat/nothing-here")
+	resp, err := srv.Client().Get(srv.URL + "/chat/nothing-here")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -483,7 +504,7 @@ func TestASlowStreamIsClosedNotWaitedFor(t *testing.T) {
 	ctx := context.Background()
 	// A stream nobody reads from: posting must not block on it.
 	req, _ := http.NewRequest(http.MethodGet, srv.URL+web.PathEvents+"?as=bob", nil)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := srv.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -510,7 +531,7 @@ func TestASlowStreamIsClosedNotWaitedFor(t *testing.T) {
 }
 
 func TestAllowRemoteServesOtherHostNames(t *testing.T) {
-	chat, err := web.New(web.Options{People: people, Handler: &fakeHandler{}, AllowRemote: true})
+	chat, err := web.New(web.Options{People: people, Handler: &fakeHandler{}, AllowRemote: true, Token: fixedToken})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -520,7 +541,8 @@ func TestAllowRemoteServesOtherHostNames(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodGet, srv.URL+web.PathState+"?as=bob", nil)
 	req.Host = "chat.lab.example"
 	req.Header.Set("X-Forwarded-For", "203.0.113.9")
-	resp, err := http.DefaultClient.Do(req)
+	req.Header.Set("Authorization", "Bearer "+fixedToken)
+	resp, err := srv.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -77,13 +77,21 @@ func cmdDemo(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	a, err := app.New(e.ctx, cfg, log, app.Options{Listener: ln})
+	// The demo prints the web chat's URL itself, so the token is not in its log too.
+	a, err := app.New(e.ctx, cfg, log, app.Options{Listener: ln, WebURLShown: true})
 	if err != nil {
 		return err
 	}
 
+	if a.Web == nil {
+		_ = a.Close()
+		return errors.New("the demo's own config has no web chat (please report this)")
+	}
 	addr := ln.Addr().String()
-	fmt.Fprintf(e.stdout, `accessbot demo: open http://%s/chat/?as=alice
+	fmt.Fprintf(e.stdout, `accessbot demo: open %s
+
+The link carries this run's token: the chat opens only with it (it becomes a cookie), so
+keep it to yourself. A new run has a new token.
 
 Try this:
   1. As Alice, send:  /access request prod-db 2m checking the demo
@@ -92,9 +100,9 @@ Try this:
 
 Who has access now: ls %s (the demo's exec adapter, %s, writes it).
 Ctrl-C stops the demo and deletes %s.
-`, addr, filepath.Join(dir, "access"), filepath.Join(dir, "access.sh"), dir)
+`, a.Web.URL("http://"+addr, "alice"), filepath.Join(dir, "access"), filepath.Join(dir, "access.sh"), dir)
 	if *keep {
-		fmt.Fprintf(e.stdout, "(--keep: the directory stays; `accessbot serve --config %s` runs it again.)\n", cfgPath)
+		fmt.Fprintf(e.stdout, "(--keep: the directory stays; `accessbot serve --config %s` runs it again, and logs the chat's URL with a new token.)\n", cfgPath)
 	}
 
 	runErr := a.Run(e.ctx)

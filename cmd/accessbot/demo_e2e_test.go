@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,10 +48,14 @@ type demoProcess struct {
 	done           chan error
 	// base is the web chat's origin (http://127.0.0.1:PORT); dir the demo's temporary directory.
 	base, dir string
+	// url is the link the demo printed, with its token; client has opened it and holds the
+	// cookie, as a browser does.
+	url    string
+	client *http.Client
 }
 
 var (
-	demoURL = regexp.MustCompile(`open (http://127\.0\.0\.1:\d+)/chat/\?as=alice`)
+	demoURL = regexp.MustCompile(`open ((http://127\.0\.0\.1:\d+)/chat/\?token=[A-Za-z0-9_-]{43}&as=alice)\n`)
 	demoDir = regexp.MustCompile(`Ctrl-C stops the demo and deletes (\S+)\.`)
 )
 
@@ -77,7 +82,12 @@ func startDemo(t *testing.T, bin, tmp string) *demoProcess {
 		out := p.stdout.String()
 		u, d := demoURL.FindStringSubmatch(out), demoDir.FindStringSubmatch(out)
 		if u != nil && d != nil {
-			p.base, p.dir = u[1], d[1]
+			p.url, p.base, p.dir = u[1], u[2], d[1]
+			jar, err := cookiejar.New(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.client = &http.Client{Jar: jar}
 			return p
 		}
 		select {
@@ -113,7 +123,7 @@ func (p *demoProcess) command(t *testing.T, as, text string) map[string]any {
 	req, _ := http.NewRequest(http.MethodPost, p.base+"/chat/api/command", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Origin", p.base)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := p.client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,14 +177,26 @@ func TestDemoEndToEnd(t *testing.T) {
 	tmp := t.TempDir()
 	p := startDemo(t, bin, tmp)
 
+	// Without the printed link the chat opens for nobody, whatever reaches the port: the
+	// answer says where the link is.
 	resp, err := http.Get(p.base + "/chat/")
 	if err != nil {
 		t.Fatal(err)
 	}
 	page, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(string(page), "accessbot") {
-		t.Fatalf("/chat/: %s", resp.Status)
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(page), "accessbot demo: open") {
+		t.Fatalf("/chat/ without the token: %s\n%s", resp.Status, page)
+	}
+	// With it, the chat opens and the token leaves the address.
+	resp, err = p.client.Get(p.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(page), "accessbot") || resp.Request.URL.String() != p.base+"/chat/?as=alice" {
+		t.Fatalf("%s: %s at %s", p.url, resp.Status, resp.Request.URL)
 	}
 
 	// The auto-approved resource: granted at once, by the demo's own script.
@@ -196,7 +218,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.base+"/chat/api/events?as=bob", nil)
-	stream, err := http.DefaultClient.Do(req)
+	stream, err := p.client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,6 +236,10 @@ func TestDemoEndToEnd(t *testing.T) {
 	}
 	if strings.Contains(p.stderr.String(), `"level":"error"`) {
 		t.Errorf("the demo logged errors:\n%s", p.stderr.String())
+	}
+	// The printed link is the one place the token appears.
+	if _, token, _ := strings.Cut(p.url, "token="); strings.Contains(p.stderr.String(), token[:43]) {
+		t.Errorf("the demo's log shows its token:\n%s", p.stderr.String())
 	}
 }
 
@@ -316,15 +342,21 @@ func browserFlow(t *testing.T, p *demoProcess) {
 		return fmt.Sprintf(`[...document.querySelectorAll(%q)].map(e => e.textContent).join("\n")`, sel)
 	}
 
-	// 1. Alice asks for prod-db, typing the command and pressing Enter.
+	// 1. Alice opens the link the demo printed and asks for prod-db, typing the command and
+	// pressing Enter.
 	step("open the chat as Alice",
-		chromedp.Navigate(p.base+"/chat/?as=alice"),
+		chromedp.Navigate(p.url),
 		chromedp.WaitVisible(chromedp.CSS(live)),
 		chromedp.SendKeys(chromedp.CSS("#composer-input"), "/access request prod-db 5s checking the demo"+kb.Enter),
 		chromedp.WaitVisible(chromedp.CSS(`li.msg.is-private[data-channel="dm:alice"] .card.tone-pending`)),
 	)
 	if got := text(`li.msg.is-private[data-channel="dm:alice"] .card.tone-pending .title`); !strings.Contains(got, "Request sent: prod-db") {
 		t.Errorf("Alice's answer: %q", got)
+	}
+	// The token left the address bar, and the page's script cannot read the cookie it became.
+	if leak, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`location.href.includes("token") || document.cookie.includes("accessbot_chat")`)); leak {
+		href, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + " | " + document.cookie`))
+		t.Errorf("the page shows the token or its cookie: %s", href)
 	}
 
 	// 2. She cannot approve her own request.

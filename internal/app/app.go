@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -66,6 +67,9 @@ type Options struct {
 	Clock clock.Clock
 	// Listener, when set, is used instead of listening on cfg.Server.Listen.
 	Listener net.Listener
+	// WebURLShown says the caller shows the web chat's URL, with its token, to the person
+	// itself (the demo prints it), so Run does not log it.
+	WebURLShown bool
 }
 
 // App is a running accessbot.
@@ -98,6 +102,8 @@ type App struct {
 	mux        *http.ServeMux
 	listener   net.Listener
 	clock      clock.Clock
+	// webURLShown is Options.WebURLShown.
+	webURLShown bool
 }
 
 // New builds an App: it opens and migrates the database, builds every resource's adapter,
@@ -111,7 +117,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, o Options)
 	if err != nil {
 		return nil, err
 	}
-	a := &App{Config: cfg, Log: log, DB: db, listener: o.Listener, clock: o.Clock}
+	a := &App{Config: cfg, Log: log, DB: db, listener: o.Listener, clock: o.Clock, webURLShown: o.WebURLShown}
 	w := &wiring{App: a}
 	// The order matters: each step uses what the ones before it built.
 	steps := []func() error{
@@ -469,6 +475,7 @@ func (a *App) addWeb(cfg *config.Config, clk clock.Clock, log zerolog.Logger, ha
 	}
 	chat, err := web.New(web.Options{
 		People: people, Handler: handler, Clock: clk, Log: log, AllowRemote: cfg.Web.AllowRemote,
+		Token: cfg.Web.Token.Reveal(),
 	})
 	if err != nil {
 		return err
@@ -480,6 +487,38 @@ func (a *App) addWeb(cfg *config.Config, clk clock.Clock, log zerolog.Logger, ha
 	a.Web = chat
 	a.onShutdown = append(a.onShutdown, chat.Close)
 	return nil
+}
+
+// logWebURL logs, once, the URL that opens the web chat: the one place a generated token
+// appears, for the person who started accessbot. A configured token (web.token) is never
+// logged: whoever configured it has it.
+func (a *App) logWebURL(addr net.Addr) {
+	if a.Web == nil || a.webURLShown {
+		return
+	}
+	origin := webOrigin(a.Config, addr)
+	if a.Config.Web.Token != "" {
+		a.Log.Info().Str("url", origin+web.Prefix).
+			Msg("web chat: open this URL with ?token= and the value of web.token")
+		return
+	}
+	a.Log.Info().Str("url", a.Web.URL(origin, "")).Msg("web chat: open this URL")
+}
+
+// webOrigin is where a browser reaches the web chat: server.public_url when the web chat
+// answers other host names (web.allow_remote), else the address the server listens on, with
+// 127.0.0.1 for "every interface".
+func webOrigin(cfg *config.Config, addr net.Addr) string {
+	if cfg.Web.AllowRemote && cfg.Server.PublicURL != "" {
+		return strings.TrimRight(cfg.Server.PublicURL, "/")
+	}
+	hostport := addr.String()
+	if host, port, err := net.SplitHostPort(hostport); err == nil {
+		if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+			hostport = net.JoinHostPort("127.0.0.1", port)
+		}
+	}
+	return "http://" + hostport
 }
 
 // Mux is the HTTP mux, for the chat platforms to mount their endpoints on.
@@ -510,6 +549,7 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	a.Log.Info().Str("listen", ln.Addr().String()).Int("resources", len(a.Resources)).
 		Str("storage", a.Config.Storage.Driver).Msg("accessbot serving")
+	a.logWebURL(ln.Addr())
 
 	errc := make(chan error, 2+len(a.runners))
 	go func() {

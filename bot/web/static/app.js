@@ -121,10 +121,25 @@
     es.onerror = () => {
       if (events !== es) return;
       setStatus('connecting', 'reconnecting…');
-      if (es.readyState === EventSource.CLOSED) {
-        retryTimer = setTimeout(connect, 2000);
-      }
+      if (es.readyState === EventSource.CLOSED) reconnectUnlessLockedOut(es);
     };
+  }
+
+  // reconnectUnlessLockedOut retries a refused stream in two seconds, unless the server refuses
+  // this page for good: accessbot restarted with a new token, so only its new link gets in.
+  async function reconnectUnlessLockedOut(es) {
+    let status = 0;
+    try {
+      status = (await fetch(url('api/state?as=' + encodeURIComponent(st.me)), { credentials: 'same-origin' })).status;
+    } catch (err) {
+      status = 0;
+    }
+    if (events !== es) return;
+    if (status === 403) {
+      setStatus('error', 'locked out: open the link accessbot printed or logged at its start (it carries a new token)');
+      return;
+    }
+    retryTimer = setTimeout(connect, 2000);
   }
 
   // ---- state ----
