@@ -58,6 +58,8 @@ type Config struct {
 	// SSHKeys maps a person (their accessbot ID: email, or platform:userid) to SSH public keys
 	// in authorized_keys form, used after the keys they registered in chat (KeysFromConfig).
 	SSHKeys map[string][]string `yaml:"ssh_keys"`
+	// Identity says who may use accessbot at all: email domains, and which Slack users.
+	Identity Identity `yaml:"identity"`
 
 	file    string
 	hash    string
@@ -66,6 +68,8 @@ type Config struct {
 	lines   map[string]int
 	// keys are SSHKeys checked and normalized, by lowercased person.
 	keys map[string][]string
+	// warnings are what `config validate` reports without refusing the file.
+	warnings []Problem
 }
 
 // Server is the HTTP listener.
@@ -324,6 +328,8 @@ func Parse(name string, data []byte, env func(string) (string, bool)) (*Config, 
 	v.scan()
 	v.digest()
 	v.sshKeys()
+	v.identity()
+	v.canonicalPeople()
 	if err := probs.err(c.secrets); err != nil {
 		return nil, err
 	}

@@ -345,7 +345,7 @@ func (v *validator) approversCheck(path string, m merged) {
 			return // a platform group, or an unknown one already reported
 		}
 		for _, m := range members {
-			people[strings.ToLower(strings.TrimSpace(m))] = true
+			people[grants.CanonicalEntry(m)] = true
 		}
 	}
 	if len(people) < p.Approvals {
@@ -416,17 +416,14 @@ func (v *validator) account(path string, r *ResourceConfig) {
 			}
 		}
 	}
-	// Person IDs are lowercase emails (see grants.Actor), so mapping keys are compared that way.
+	// Person IDs are in grants.CanonicalPerson's form, so mapping keys are compared that way.
 	if len(r.Accounts) > 0 {
 		norm := make(map[string]string, len(r.Accounts))
 		for id, acct := range r.Accounts {
 			if strings.TrimSpace(acct) == "" {
 				v.add(joinKey(path+".accounts", id), "empty account name")
 			}
-			if strings.Contains(id, "@") {
-				id = strings.ToLower(id)
-			}
-			norm[id] = acct
+			norm[grants.CanonicalEntry(id)] = acct
 		}
 		r.Accounts = norm
 	}

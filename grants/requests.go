@@ -47,6 +47,7 @@ func (s *Service) BreakGlass(ctx context.Context, a Actor, in RequestInput) (Out
 }
 
 func (s *Service) ask(ctx context.Context, a Actor, in RequestInput, kind RequestKind) (Outcome, error) {
+	a = a.Canonical()
 	if a.ID == "" {
 		return Outcome{}, newError(ErrInvalid, ReasonUnknownActor, "accessbot does not know who you are.", nil)
 	}
@@ -329,10 +330,11 @@ func (s *Service) Deny(ctx context.Context, a Actor, requestID, reason string) (
 }
 
 func (s *Service) decide(ctx context.Context, a Actor, requestID string, d Decision, reason string) (Outcome, error) {
-	r, err := s.reviewer(ctx, a, requestID, d)
+	r, who, err := s.reviewer(ctx, a, requestID, d)
 	if err != nil {
 		return Outcome{}, err
 	}
+	a = a.Canonical()
 
 	now := s.now()
 	reason = strings.TrimSpace(reason)
@@ -356,7 +358,7 @@ func (s *Service) decide(ctx context.Context, a Actor, requestID string, d Decis
 			return newError(ErrConflict, ReasonRequestExpired,
 				fmt.Sprintf("Request %s waited too long for a decision and has expired.", cur.ID), nil)
 		}
-		if err := t.InsertReview(ctx, Review{RequestID: cur.ID, Reviewer: a.ID, Decision: d, Reason: reason, At: now}); err != nil {
+		if err := t.InsertReview(ctx, Review{RequestID: cur.ID, Reviewer: who, Decision: d, Reason: reason, At: now}); err != nil {
 			if errors.Is(err, ErrConflict) {
 				return newError(ErrConflict, ReasonAlreadyReviewed,
 					fmt.Sprintf("You have already reviewed request %s.", cur.ID), nil)
@@ -378,12 +380,7 @@ func (s *Service) decide(ctx context.Context, a Actor, requestID string, d Decis
 		if err != nil {
 			return fmt.Errorf("read reviews of request %s: %w", cur.ID, err)
 		}
-		approvals := 0
-		for _, rv := range reviews {
-			if rv.Decision == Approve {
-				approvals++
-			}
-		}
+		approvals := approvalsOf(reviews, CanonicalPerson(cur.Requester))
 		tally := audit.Tally{Got: approvals, Need: cur.ApprovalsNeeded}
 		if err := t.event(ctx, requestEvent(a.ID, cur, audit.ReviewApprovedData{Approvals: tally})); err != nil {
 			return err
@@ -473,7 +470,7 @@ func (s *Service) Cancel(ctx context.Context, a Actor, requestID string) (Reques
 	if err != nil {
 		return Request{}, err
 	}
-	if a.ID == "" || a.ID != req.Requester {
+	if a = a.Canonical(); a.ID == "" || a.ID != CanonicalPerson(req.Requester) {
 		return Request{}, newError(ErrForbidden, ReasonNotRequester, "Only the person who made a request can cancel it.", nil)
 	}
 	now := s.now()
@@ -510,6 +507,7 @@ func (s *Service) Cancel(ctx context.Context, a Actor, requestID string) (Reques
 // target's own expiry too (if that call fails the target ends access at the old time: the safe
 // side).
 func (s *Service) Extend(ctx context.Context, a Actor, grantID string, by time.Duration, reason string) (Outcome, error) {
+	a = a.Canonical()
 	if a.ID == "" {
 		return Outcome{}, newError(ErrInvalid, ReasonUnknownActor, "accessbot does not know who you are.", nil)
 	}
@@ -521,7 +519,7 @@ func (s *Service) Extend(ctx context.Context, a Actor, grantID string, by time.D
 	if err != nil {
 		return Outcome{}, err
 	}
-	if a.ID != g.Subject {
+	if a.ID != CanonicalPerson(g.Subject) {
 		return Outcome{}, newError(ErrForbidden, ReasonNotOwner, "Only the person who holds a grant can extend it.", nil)
 	}
 	now := s.now()

@@ -94,7 +94,7 @@ func (c *Client) userOf(ctx context.Context, a grants.Actor) (string, error) {
 		return "", nil
 	}
 	for id, person := range c.users {
-		if strings.EqualFold(person, a.ID) {
+		if grants.CanonicalPerson(person) == grants.CanonicalPerson(a.ID) {
 			return id, nil
 		}
 	}

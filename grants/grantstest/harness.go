@@ -76,6 +76,8 @@ type Options struct {
 	Driver, DSN string
 	// NewID makes IDs; default grants.RandomID.
 	NewID func(string) string
+	// Aliases resolves platform person IDs (see grants.Aliases); nil for none.
+	Aliases grants.Aliases
 }
 
 // Harness is a Service and Scheduler over a real store, with a fake clock and fake adapter.
@@ -176,6 +178,7 @@ func (h *Harness) open() {
 		NewID:       h.o.NewID,
 		Secrets:     h.Secrets,
 		Notifier:    h.Events,
+		Aliases:     h.o.Aliases,
 	})
 	if err != nil {
 		h.T.Fatalf("new service: %v", err)

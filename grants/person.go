@@ -1,0 +1,106 @@
+package grants
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// CanonicalPerson is the one normal form of a person ID, used wherever a person is stored or
+// compared (requesters, reviewers, account owners, the config's people):
+//
+//   - an email is trimmed and case-folded: "  Alice@Example.COM" is "alice@example.com";
+//   - a platform ID "platform:ID" keeps the ID exactly as the platform gives it and lowercases
+//     only the platform name: "SLACK:U0ALICE" is "slack:U0ALICE" (Slack and Discord IDs are
+//     case-sensitive strings; folding them once made "slack:UNOMAIL" and "slack:unomail" two
+//     people, so one person could approve twice);
+//   - anything else (a bare word such as "accessbot", "policy") is trimmed and lowercased.
+//
+// A bare platform user ID ("U0ALICE") in the config is not a person ID but a way to name one;
+// MatchesPerson compares it with the actor's PlatformID exactly, and it is not passed here.
+func CanonicalPerson(id string) string {
+	id = strings.TrimSpace(id)
+	if id == "" || strings.Contains(id, "@") {
+		return strings.ToLower(id)
+	}
+	if platform, user, ok := strings.Cut(id, ":"); ok && isPlatformName(platform) && user != "" {
+		return strings.ToLower(platform) + ":" + strings.TrimSpace(user)
+	}
+	return strings.ToLower(id)
+}
+
+// isPlatformName reports whether s can be a platform name: letters, digits, '-' and '_',
+// starting with a letter.
+func isPlatformName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z':
+		case i > 0 && (r >= '0' && r <= '9' || r == '-' || r == '_'):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// Canonical returns the actor with ID and Email in their normal form (CanonicalPerson).
+// Platforms build actors this way; the Service applies it again to whatever it is handed, so a
+// caller that forgot cannot make one person two.
+func (a Actor) Canonical() Actor {
+	a.ID = CanonicalPerson(a.ID)
+	a.Email = CanonicalPerson(a.Email)
+	return a
+}
+
+// Aliases resolves a platform person ID ("slack:U0ALICE") to the person's canonical ID when the
+// platform knows more (their verified email). It is how a Discord account that the config maps
+// to "slack:U0ALICE" and the Slack user U0ALICE, whose ID is their email, are seen as one
+// person when approvals are counted and accounts are owned. An ID the resolver does not know is
+// returned as it is.
+type Aliases interface {
+	ResolvePerson(ctx context.Context, id string) (string, error)
+}
+
+// person returns the canonical, alias-resolved key of a person ID: the key under which a review
+// is stored and counted and an account is owned. A resolver failure is an error: who someone is
+// must not be guessed when it decides whether they count twice.
+func (s *Service) person(ctx context.Context, id string) (string, error) {
+	id = CanonicalPerson(id)
+	if id == "" || strings.Contains(id, "@") || s.aliases == nil {
+		return id, nil
+	}
+	resolved, err := s.aliases.ResolvePerson(ctx, id)
+	if err != nil {
+		return "", fmt.Errorf("resolve person %s: %w", id, err)
+	}
+	if resolved = CanonicalPerson(resolved); resolved == "" {
+		return id, nil
+	}
+	return resolved, nil
+}
+
+// actorPerson is person for an actor: their email when they have one, else their ID resolved.
+func (s *Service) actorPerson(ctx context.Context, a Actor) (string, error) {
+	if e := CanonicalPerson(a.Email); e != "" {
+		return e, nil
+	}
+	return s.person(ctx, a.ID)
+}
+
+// CanonicalEntry is the normal form of a person entry in the config (admins, groups,
+// requesters, mappings): an email or "platform:ID" becomes CanonicalPerson; a bare platform
+// user ID ("U0ALICE"), which MatchesPerson compares exactly with an actor's PlatformID, is
+// only trimmed.
+func CanonicalEntry(entry string) string {
+	entry = strings.TrimSpace(entry)
+	if strings.Contains(entry, "@") {
+		return CanonicalPerson(entry)
+	}
+	if platform, user, ok := strings.Cut(entry, ":"); ok && isPlatformName(platform) && user != "" {
+		return CanonicalPerson(entry)
+	}
+	return entry
+}
