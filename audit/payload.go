@@ -92,6 +92,9 @@ const (
 	// standing access says ScanCompletedData.Alert "standing_access".
 	AlertBreakGlass   = "breakglass"
 	AlertRevokeFailed = "revoke_failed"
+	// AlertAccountTaken: a request named an account at a target that is, or was, another
+	// person's (two people whose emails share a local part, say); it was refused.
+	AlertAccountTaken = "account_taken"
 )
 
 // DigestPosted records a scheduled digest before it is delivered (DigestPostedData).
@@ -714,7 +717,7 @@ func (p *BreakGlassReviewedData) decode(r *dataReader) { p.Note = r.str(KeyNote)
 
 // AlertRaisedData is the payload of alert.raised.
 type AlertRaisedData struct {
-	Alert   string // AlertBreakGlass, AlertRevokeFailed
+	Alert   string // AlertBreakGlass, AlertRevokeFailed, AlertAccountTaken
 	Message string
 }
 

@@ -158,6 +158,10 @@ type ResourceConfig struct {
 	Account string `yaml:"account"`
 	// Accounts maps a person's ID (email) to an account name, overriding Account.
 	Accounts map[string]string `yaml:"accounts"`
+	// AccountScope names the target whose accounts this resource's names are: resources on one
+	// target (roles on one PostgreSQL server, hosts trusting one SSH CA) give the same scope,
+	// so an account name belongs to one person across them. Empty: the resource's name.
+	AccountScope string `yaml:"account_scope"`
 	Policy   PolicyConfig      `yaml:"policy"`
 
 	account   *template.Template

@@ -396,6 +396,9 @@ func (v *validator) resources() {
 // account checks the account template by running it on a sample person, so a misspelt field
 // fails at load rather than at the first grant.
 func (v *validator) account(path string, r *ResourceConfig) {
+	if r.AccountScope != "" && !resourceName.MatchString(r.AccountScope) {
+		v.add(path+".account_scope", "%s is not a valid scope name (lowercase letters, digits, - _ and ., like a resource name)", v.quote(path+".account_scope", r.AccountScope))
+	}
 	if r.Account != "" {
 		t, err := template.New(r.Name).Option("missingkey=error").Parse(r.Account)
 		if err != nil {

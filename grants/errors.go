@@ -51,6 +51,9 @@ const (
 	ReasonNoteRequired       = "note_required"
 	ReasonUnknownActor       = "unknown_actor"
 	ReasonAccount            = "account_invalid"
+	// ReasonAccountTaken: the account name the request would use at the target is, or was,
+	// another person's.
+	ReasonAccountTaken = "account_taken"
 )
 
 func (e *Error) Error() string {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+
+	"github.com/accessbot/accessbot/audit"
 )
 
 // CanonicalPerson is the one normal form of a person ID, used wherever a person is stored or
@@ -103,4 +105,63 @@ func CanonicalEntry(entry string) string {
 		return CanonicalPerson(entry)
 	}
 	return entry
+}
+
+// accountTaken is the refusal of a request whose account belongs to another person. It unwraps
+// to the *Error people see, which never names the owner; the owner goes only to the alert.
+type accountTaken struct {
+	refusal *Error
+	owner   AccountOwner
+}
+
+func (e *accountTaken) Error() string { return e.refusal.Error() }
+func (e *accountTaken) Unwrap() error { return e.refusal }
+
+// claimAccount makes person the owner of the account on the resource's scope, in the
+// transaction that stores the request or the grant, or refuses with *accountTaken when the
+// account is, or was, another person's. message is the sentence for whoever acted.
+func (s *Service) claimAccount(ctx context.Context, t *txn, r *Resource, account, person, requestID, message string) error {
+	claim := AccountOwner{
+		Scope: r.accountScope(), Account: strings.ToLower(strings.TrimSpace(account)),
+		Person: person, RequestID: requestID, FirstSeen: t.now,
+	}
+	owner, err := t.ClaimAccount(ctx, claim)
+	if err != nil {
+		return fmt.Errorf("claim account %s on %s: %w", claim.Account, claim.Scope, err)
+	}
+	if owner.Person == person {
+		return nil
+	}
+	return &accountTaken{owner: owner, refusal: newError(ErrForbidden, ReasonAccountTaken, message,
+		map[string]string{"account": account})}
+}
+
+// raiseAccountTaken records, in its own transaction (the refused one rolled back), that someone
+// asked for another person's account: refused, when it was the request itself, and an alert for
+// the security channel in every case.
+func (s *Service) raiseAccountTaken(ctx context.Context, a Actor, req Request, account string, taken *accountTaken, refused *audit.RequestRefusedData) {
+	msg := fmt.Sprintf("%s (%s) asked for %s as account %q, which belongs to %s (first used by request %s); refused.",
+		displayName(a), req.Requester, req.Resource, account, taken.owner.Person, taken.owner.RequestID)
+	if a.ID != CanonicalPerson(req.Requester) {
+		msg = fmt.Sprintf("%s approved request %s of %s for %s as account %q, which belongs to %s (first used by request %s); refused.",
+			displayName(a), req.ID, req.Requester, req.Resource, account, taken.owner.Person, taken.owner.RequestID)
+	}
+	err := s.update(ctx, s.now(), func(t *txn) error {
+		if refused != nil {
+			e := audit.Event{Actor: a.ID, Resource: req.Resource, Subject: req.Requester}.With(*refused)
+			if err := t.event(ctx, e); err != nil {
+				return err
+			}
+		}
+		alert := audit.Event{Actor: a.ID, Resource: req.Resource, Subject: req.Requester}.With(audit.AlertRaisedData{
+			Alert: audit.AlertAccountTaken, Message: msg,
+		})
+		if refused == nil {
+			alert.RequestID = req.ID
+		}
+		return t.event(ctx, alert)
+	})
+	if err != nil {
+		s.log.Error().Err(err).Str("resource", req.Resource).Str("actor", a.ID).Msg("could not record a refused account claim")
+	}
 }

@@ -67,6 +67,11 @@ func (s *Service) ask(ctx context.Context, a Actor, in RequestInput, kind Reques
 			fmt.Sprintf("accessbot cannot work out your account name on %s; ask an admin to check its account mapping.", r.Name), nil)
 	}
 
+	person, err := s.actorPerson(ctx, a)
+	if err != nil {
+		return Outcome{}, fmt.Errorf("work out who asks for %s: %w", r.Name, err)
+	}
+
 	p := r.Policy
 	req := Request{
 		ID:              s.newID("r-"),
@@ -100,6 +105,11 @@ func (s *Service) ask(ctx context.Context, a Actor, in RequestInput, kind Reques
 	err = s.update(ctx, now, func(t *txn) error {
 		if err := t.InsertRequest(ctx, req); err != nil {
 			return fmt.Errorf("insert request %s: %w", req.ID, err)
+		}
+		if err := s.claimAccount(ctx, t, r, acct, person, req.ID, fmt.Sprintf(
+			"Your account name on %s would be %s, which belongs to another person; ask an admin to give you your own account name (resources' accounts mapping).",
+			r.Name, acct)); err != nil {
+			return err
 		}
 		if err := t.event(ctx, requestEvent(a.ID, req, audit.RequestCreatedData{
 			Kind: string(kind), Duration: d, Reason: reason,
@@ -136,6 +146,12 @@ func (s *Service) ask(ctx context.Context, a Actor, in RequestInput, kind Reques
 		g, err = s.insertGrant(ctx, t, req, r, acct, a.Email, kind == KindBreakGlass)
 		return err
 	})
+	if taken, ok := errors.AsType[*accountTaken](err); ok {
+		s.raiseAccountTaken(ctx, a, req, acct, taken, &audit.RequestRefusedData{
+			Kind: string(kind), Refused: ReasonAccountTaken, Reason: reason, Duration: in.Duration,
+		})
+		return Outcome{}, taken.refusal
+	}
 	if err != nil {
 		return Outcome{}, fmt.Errorf("store %s request for %s: %w", kind, r.Name, err)
 	}
@@ -330,11 +346,12 @@ func (s *Service) Deny(ctx context.Context, a Actor, requestID, reason string) (
 }
 
 func (s *Service) decide(ctx context.Context, a Actor, requestID string, d Decision, reason string) (Outcome, error) {
-	r, who, err := s.reviewer(ctx, a, requestID, d)
+	r, who, requester, err := s.reviewer(ctx, a, requestID, d)
 	if err != nil {
 		return Outcome{}, err
 	}
 	a = a.Canonical()
+	var acct string // the account a final approval claims for the requester
 
 	now := s.now()
 	reason = strings.TrimSpace(reason)
@@ -397,10 +414,17 @@ func (s *Service) decide(ctx context.Context, a Actor, requestID string, d Decis
 				g, err = s.applyExtension(ctx, t, cur, r)
 			} else {
 				subject := actorFromID(cur.Requester, cur.RequesterName)
-				acct, aerr := r.AccountFor(subject)
+				var aerr error
+				acct, aerr = r.AccountFor(subject)
 				if aerr != nil || acct == "" {
 					return newError(ErrInvalid, ReasonAccount,
 						fmt.Sprintf("accessbot cannot work out the account name of %s on %s; ask an admin to check its account mapping.", cur.Requester, r.Name), nil)
+				}
+				// Claimed again at the grant: a request stored before owners were recorded,
+				// or a mapping changed since, must not hand over another person's account.
+				if err := s.claimAccount(ctx, t, r, acct, requester, cur.ID, fmt.Sprintf(
+					"Request %s cannot be approved: its account name %s on %s belongs to another person.", cur.ID, acct, r.Name)); err != nil {
+					return err
 				}
 				g, err = s.insertGrant(ctx, t, cur, r, acct, subject.Email, false)
 			}
@@ -413,6 +437,10 @@ func (s *Service) decide(ctx context.Context, a Actor, requestID string, d Decis
 		// orders concurrent reviews, so two partial approvals cannot both miss each other.
 		return updateRequest(ctx, t, &cur)
 	})
+	if taken, ok := errors.AsType[*accountTaken](err); ok {
+		s.raiseAccountTaken(ctx, a, cur, acct, taken, nil)
+		return Outcome{}, taken.refusal
+	}
 	if err != nil {
 		var de *Error
 		if errors.As(err, &de) {
