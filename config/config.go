@@ -161,8 +161,8 @@ type ResourceConfig struct {
 	// AccountScope names the target whose accounts this resource's names are: resources on one
 	// target (roles on one PostgreSQL server, hosts trusting one SSH CA) give the same scope,
 	// so an account name belongs to one person across them. Empty: the resource's name.
-	AccountScope string `yaml:"account_scope"`
-	Policy   PolicyConfig      `yaml:"policy"`
+	AccountScope string       `yaml:"account_scope"`
+	Policy       PolicyConfig `yaml:"policy"`
 
 	account   *template.Template
 	effective grants.Policy
