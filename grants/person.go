@@ -107,6 +107,24 @@ func CanonicalEntry(entry string) string {
 	return entry
 }
 
+// isPerson reports whether the actor is the person id names, under any alias: the same
+// canonical ID, an entry MatchesPerson accepts, or the same person once aliases are resolved.
+func (s *Service) isPerson(ctx context.Context, a Actor, id string) (bool, error) {
+	a = a.Canonical()
+	if a.ID == CanonicalPerson(id) || MatchesPerson(a, id) {
+		return true, nil
+	}
+	who, err := s.actorPerson(ctx, a)
+	if err != nil {
+		return false, err
+	}
+	other, err := s.person(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	return who == other, nil
+}
+
 // accountTaken is the refusal of a request whose account belongs to another person. It unwraps
 // to the *Error people see, which never names the owner; the owner goes only to the alert.
 type accountTaken struct {

@@ -107,3 +107,17 @@ func TestNobodyApprovesTheirOwnRequestUnderAnotherAlias(t *testing.T) {
 		}
 	}
 }
+
+func TestNobodyReviewsTheirOwnBreakGlassUnderAnotherAlias(t *testing.T) {
+	for _, tt := range aliasCases() {
+		t.Run(tt.name, func(t *testing.T) {
+			h := aliasHarness(t)
+			out, err := h.Service.BreakGlass(h.Ctx, tt.first, grants.RequestInput{Resource: "prod-db", Reason: "INC-1"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = h.Service.ReviewBreakGlass(h.Ctx, tt.second, out.Grant.ID, "looked fine")
+			wantError(t, err, grants.ErrForbidden, grants.ReasonSelfApproval)
+		})
+	}
+}

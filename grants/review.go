@@ -44,8 +44,11 @@ func (s *Service) reviewer(ctx context.Context, a Actor, requestID string, d Dec
 	if err != nil {
 		return nil, "", "", fmt.Errorf("check requester of request %s: %w", requestID, err)
 	}
-	requester := CanonicalPerson(req.Requester)
-	if a.ID == requester || MatchesPerson(a, req.Requester) || who == owner || who == requester {
+	self, err := s.isPerson(ctx, a, req.Requester)
+	if err != nil {
+		return nil, "", "", fmt.Errorf("check reviewer of request %s: %w", requestID, err)
+	}
+	if self || who == CanonicalPerson(req.Requester) {
 		return nil, "", "", s.refuseReview(ctx, a, req, d, newError(ErrForbidden, ReasonSelfApproval,
 			"You cannot decide your own request; another approver must.", nil))
 	}
