@@ -127,23 +127,44 @@ func (c *Config) Warnings() []Problem {
 // It runs after the checks, which quote values as written.
 func (v *validator) canonicalPeople() {
 	c := v.c
-	c.Admins.Users = canonicalList(c.Admins.Users)
-	for name, members := range c.Groups {
-		c.Groups[name] = canonicalList(members)
+	c.Admins.Users = v.canonicalList("admins.users", c.Admins.Users)
+	for _, name := range slices.Sorted(maps.Keys(c.Groups)) {
+		c.Groups[name] = v.canonicalList(joinKey("groups", name), c.Groups[name])
 	}
 	if c.Defaults.Requesters != nil {
-		c.Defaults.Requesters.Users = canonicalList(c.Defaults.Requesters.Users)
+		c.Defaults.Requesters.Users = v.canonicalList("defaults.requesters.users", c.Defaults.Requesters.Users)
 	}
 	for i := range c.Resources {
 		r := &c.Resources[i]
 		if r.Policy.Requesters != nil {
-			r.Policy.Requesters.Users = canonicalList(r.Policy.Requesters.Users)
+			r.Policy.Requesters.Users = v.canonicalList(joinIndex("resources", i)+".policy.requesters.users", r.Policy.Requesters.Users)
 		}
 		r.effective.Requesters = canonicalList(r.effective.Requesters)
 	}
 	for _, id := range slices.Sorted(maps.Keys(c.Discord.Users)) {
-		c.Discord.Users[id] = grants.CanonicalEntry(c.Discord.Users[id])
+		c.Discord.Users[id] = v.canonicalEntry(joinKey("discord.users", id), c.Discord.Users[id])
 	}
+}
+
+func (v *validator) canonicalList(path string, list []string) []string {
+	if list == nil {
+		return nil
+	}
+	out := make([]string, len(list))
+	for i, p := range list {
+		out[i] = v.canonicalEntry(joinIndex(path, i), p)
+	}
+	return out
+}
+
+// canonicalEntry is grants.CanonicalEntry, with a warning for a Slack user ID in small letters:
+// Slack's IDs are capitals, and IDs are compared exactly, so it would name nobody.
+func (v *validator) canonicalEntry(path, entry string) string {
+	e := grants.CanonicalEntry(entry)
+	if id, ok := strings.CutPrefix(e, "slack:"); ok && id != strings.ToUpper(id) {
+		v.warn(path, "%s: Slack user IDs are capitals (slack:U024BE7LH) and are compared exactly, so this names nobody", v.quote(path, entry))
+	}
+	return e
 }
 
 func canonicalList(list []string) []string {

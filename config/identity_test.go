@@ -147,3 +147,15 @@ func TestAnAccountScopeIsANameLikeAResourceName(t *testing.T) {
 		t.Errorf("problems %q, want one at resources[0].account_scope", got)
 	}
 }
+
+func TestASlackIDInSmallLettersIsWarnedAbout(t *testing.T) {
+	src := strings.Replace(valid, "sre: [alice@example.com, bob@example.com]", `sre: [alice@example.com, "slack:u0bob"]`, 1)
+	c := mustParse(t, src, nil)
+	w := c.Warnings()
+	if len(w) != 1 || w[0].Key != "groups.sre[1]" || !strings.Contains(w[0].Msg, "capitals") {
+		t.Errorf("warnings = %v, want one at groups.sre[1] about capitals", w)
+	}
+	if c.Groups["sre"][1] != "slack:u0bob" {
+		t.Errorf("the entry became %q: an ID is never changed", c.Groups["sre"][1])
+	}
+}

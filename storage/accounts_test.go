@@ -54,3 +54,44 @@ func TestAnAccountKeepsItsFirstOwner(t *testing.T) {
 		}
 	})
 }
+
+// Accounts used before migration 0006 are owned by whoever used them first.
+func TestMigrationRecordsTheOwnersOfAccountsAlreadyUsed(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		ctx := testCtx(t)
+		db := newDB(t, b)
+		// Back to the schema before 0006, as a database an older accessbot left.
+		for _, q := range []string{`DROP TABLE account_owners`, `DELETE FROM schema_migrations WHERE version = 6`} {
+			if _, err := db.write.ExecContext(ctx, q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		for i, g := range []struct{ id, subject, account string }{
+			{"g1", "alice@example.com", "alice"},
+			{"g2", "alice@evil.example", "Alice"},
+			{"g3", "bob@example.com", "bob"},
+		} {
+			if _, err := db.write.ExecContext(ctx, db.write.Rebind(`INSERT INTO grants (id, request_id, resource, subject,
+				account, email, state, break_glass, reviewed_by, reviewed_at, reason, starts_at, expires_at, warn_at,
+				lease_data, attempts, next_attempt_at, last_error, revoked_at, revoked_by, created_at, updated_at, version)
+				VALUES (?, NULL, 'prod-ssh', ?, ?, '', 'revoked', 0, '', 0, '', 0, 0, 0, '{}', 0, 0, '', 0, '', ?, 0, 1)`),
+				g.id, g.subject, g.account, int64(100+i)); err != nil {
+				t.Fatalf("insert grant %s: %v", g.id, err)
+			}
+		}
+		if applied, err := db.Migrate(ctx); err != nil || len(applied) != 1 || applied[0] != 6 {
+			t.Fatalf("migrate applied %v, %v; want 0006 again", applied, err)
+		}
+		for account, want := range map[string]string{"alice": "alice@example.com", "bob": "bob@example.com"} {
+			var got grants.AccountOwner
+			err := db.Update(ctx, func(tx grants.Tx) error {
+				var err error
+				got, err = tx.ClaimAccount(ctx, grants.AccountOwner{Scope: "prod-ssh", Account: account, Person: "mallory@example.com", RequestID: "r9", FirstSeen: base})
+				return err
+			})
+			if err != nil || got.Person != want {
+				t.Errorf("owner of %s after the migration: %+v, %v; want %s", account, got, err, want)
+			}
+		}
+	})
+}

@@ -18,3 +18,15 @@ CREATE TABLE account_owners (
     PRIMARY KEY (scope, account)
 );
 CREATE INDEX account_owners_person ON account_owners (person_id);
+
+-- Accounts already used: each grant made before this migration names its owner, the earliest
+-- grant per resource and account winning. The scope is the resource's name (the config's
+-- account_scope is not known here); a person's ID is as the grant stored it.
+INSERT INTO account_owners (scope, account, person_id, request_id, first_seen)
+SELECT g.resource, LOWER(g.account), g.subject, COALESCE(g.request_id, ''), g.created_at
+FROM grants g
+WHERE g.account <> '' AND NOT EXISTS (
+    SELECT 1 FROM grants e
+    WHERE e.resource = g.resource AND LOWER(e.account) = LOWER(g.account)
+      AND (e.created_at < g.created_at OR (e.created_at = g.created_at AND e.id < g.id))
+);
