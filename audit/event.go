@@ -54,6 +54,11 @@ const (
 	IdentityLinkRequested = "identity.link_requested"
 	IdentityLinked        = "identity.linked"
 	IdentityUnlinked      = "identity.unlinked"
+	// IdentityRefused records a chat account accessbot will not act for: a guest, someone from
+	// another workspace or organization, an unconfirmed email, an email domain not allowed
+	// (data: platform, platform_id, refused, and what the platform showed: team, enterprise,
+	// person).
+	IdentityRefused = "identity.refused"
 )
 
 // Event is one append-only record.

@@ -78,6 +78,8 @@ const (
 	KeyHeadSeq           = "head_seq"
 	KeyHeadHash          = "head_hash"
 	KeyEvents            = "events"
+	KeyTeam              = "team"
+	KeyEnterprise        = "enterprise"
 	KeyRequests          = "requests"
 	KeyGrants            = "grants"
 	KeyUnreviewed        = "unreviewed"
@@ -92,6 +94,9 @@ const (
 	// standing access says ScanCompletedData.Alert "standing_access".
 	AlertBreakGlass   = "breakglass"
 	AlertRevokeFailed = "revoke_failed"
+	// AlertAccountTaken: a request named an account at a target that is, or was, another
+	// person's (two people whose emails share a local part, say); it was refused.
+	AlertAccountTaken = "account_taken"
 )
 
 // DigestPosted records a scheduled digest before it is delivered (DigestPostedData).
@@ -714,7 +719,7 @@ func (p *BreakGlassReviewedData) decode(r *dataReader) { p.Note = r.str(KeyNote)
 
 // AlertRaisedData is the payload of alert.raised.
 type AlertRaisedData struct {
-	Alert   string // AlertBreakGlass, AlertRevokeFailed
+	Alert   string // AlertBreakGlass, AlertRevokeFailed, AlertAccountTaken
 	Message string
 }
 
@@ -954,4 +959,40 @@ func (p *DigestPostedData) decode(r *dataReader) {
 	p.Events, p.Requests, p.Grants = r.int64(KeyEvents), r.int(KeyRequests), r.int(KeyGrants)
 	p.BreakGlass, p.Unreviewed = r.int(KeyBreakGlass), r.int(KeyUnreviewed)
 	p.Revocations, p.Findings = r.int(KeyRevocations), r.int(KeyFindings)
+}
+
+// Why identity.refused refused an account (IdentityRefusedData.Refused).
+const (
+	RefusedGuest            = "guest"             // a multi- or single-channel guest
+	RefusedExternal         = "external"          // from another organization (Slack Connect)
+	RefusedTeam             = "team"              // a workspace not among the allowed ones
+	RefusedEmailUnconfirmed = "email_unconfirmed" // the platform says the email is unconfirmed
+	RefusedEmailDomain      = "email_domain"      // no email, or one outside the allowed domains
+)
+
+// IdentityRefusedData is the payload of identity.refused: who the platform said the account
+// is, and why accessbot would not act for it.
+type IdentityRefusedData struct {
+	Platform, PlatformID string
+	Refused              string // one of the Refused* values
+	// Team and Enterprise are the workspace and Enterprise Grid organization the platform
+	// names for the account; Person is the email it shows. Each is left out when empty.
+	Team, Enterprise, Person string
+}
+
+// EventType implements Payload.
+func (IdentityRefusedData) EventType() string { return IdentityRefused }
+
+func (p IdentityRefusedData) encode(w *dataWriter) {
+	w.str(KeyPlatform, p.Platform)
+	w.str(KeyPlatformID, p.PlatformID)
+	w.str(KeyRefused, p.Refused)
+	w.opt(KeyTeam, p.Team)
+	w.opt(KeyEnterprise, p.Enterprise)
+	w.opt(KeyPerson, p.Person)
+}
+
+func (p *IdentityRefusedData) decode(r *dataReader) {
+	p.Platform, p.PlatformID, p.Refused = r.str(KeyPlatform), r.str(KeyPlatformID), r.str(KeyRefused)
+	p.Team, p.Enterprise, p.Person = r.str(KeyTeam), r.str(KeyEnterprise), r.str(KeyPerson)
 }

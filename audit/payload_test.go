@@ -107,6 +107,8 @@ func roundTrip(t *testing.T, e audit.Event) audit.Event {
 		p, err = audit.Decode[audit.IdentityUnlinkedData](e)
 	case audit.DigestPosted:
 		p, err = audit.Decode[audit.DigestPostedData](e)
+	case audit.IdentityRefused:
+		p, err = audit.Decode[audit.IdentityRefusedData](e)
 	default:
 		t.Fatalf("event %d: no payload for type %s", e.Seq, e.Type)
 	}

@@ -62,6 +62,8 @@ type Config struct {
 	// SSHKeys maps a person (their accessbot ID: email, or platform:userid) to SSH public keys
 	// in authorized_keys form, used after the keys they registered in chat (KeysFromConfig).
 	SSHKeys map[string][]string `yaml:"ssh_keys"`
+	// Identity says who may use accessbot at all: email domains, and which Slack users.
+	Identity Identity `yaml:"identity"`
 
 	file    string
 	hash    string
@@ -70,6 +72,8 @@ type Config struct {
 	lines   map[string]int
 	// keys are SSHKeys checked and normalized, by lowercased person.
 	keys map[string][]string
+	// warnings are what `config validate` reports without refusing the file.
+	warnings []Problem
 }
 
 // Server is the HTTP listener.
@@ -158,7 +162,11 @@ type ResourceConfig struct {
 	Account string `yaml:"account"`
 	// Accounts maps a person's ID (email) to an account name, overriding Account.
 	Accounts map[string]string `yaml:"accounts"`
-	Policy   PolicyConfig      `yaml:"policy"`
+	// AccountScope names the target whose accounts this resource's names are: resources on one
+	// target (roles on one PostgreSQL server, hosts trusting one SSH CA) give the same scope,
+	// so an account name belongs to one person across them. Empty: the resource's name.
+	AccountScope string       `yaml:"account_scope"`
+	Policy       PolicyConfig `yaml:"policy"`
 
 	account   *template.Template
 	effective grants.Policy
@@ -332,6 +340,8 @@ func Parse(name string, data []byte, env func(string) (string, bool)) (*Config, 
 	v.limits()
 	v.ops()
 	v.sshKeys()
+	v.identity()
+	v.canonicalPeople()
 	if err := probs.err(c.secrets); err != nil {
 		return nil, err
 	}

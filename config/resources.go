@@ -63,6 +63,8 @@ func (c *Config) BuildResourcesWith(o BuildOptions) ([]*grants.Resource, error) 
 			Policy:      p,
 			Account:     rc.account,
 			Accounts:    maps.Clone(rc.Accounts),
+			// Resources that share a target share account owners (grants.AccountOwner).
+			AccountScope: rc.AccountScope,
 		})
 	}
 	if err := probs.err(c.secrets); err != nil {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/accessbot/accessbot/adapters"
+	"github.com/accessbot/accessbot/grants"
 	"github.com/accessbot/accessbot/internal/sshkey"
 )
 
@@ -23,7 +24,7 @@ func (v *validator) sshKeys() {
 	firstPath := map[string]string{}
 	for _, person := range people {
 		path := joinKey("ssh_keys", person)
-		id := strings.ToLower(strings.TrimSpace(person))
+		id := grants.CanonicalPerson(person)
 		switch {
 		case id == "":
 			v.add(path, "a person's accessbot ID (their email) is needed")
@@ -83,5 +84,5 @@ func (c *Config) KeysFromConfig() adapters.PublicKeySource {
 type configKeys map[string][]string
 
 func (k configKeys) PublicKeys(_ context.Context, subjectID string) ([]string, error) {
-	return append([]string{}, k[strings.ToLower(subjectID)]...), nil
+	return append([]string{}, k[grants.CanonicalPerson(subjectID)]...), nil
 }

@@ -345,7 +345,7 @@ func (v *validator) approversCheck(path string, m merged) {
 			return // a platform group, or an unknown one already reported
 		}
 		for _, m := range members {
-			people[strings.ToLower(strings.TrimSpace(m))] = true
+			people[grants.CanonicalEntry(m)] = true
 		}
 	}
 	if len(people) < p.Approvals {
@@ -396,6 +396,9 @@ func (v *validator) resources() {
 // account checks the account template by running it on a sample person, so a misspelt field
 // fails at load rather than at the first grant.
 func (v *validator) account(path string, r *ResourceConfig) {
+	if r.AccountScope != "" && !resourceName.MatchString(r.AccountScope) {
+		v.add(path+".account_scope", "%s is not a valid scope name (lowercase letters, digits, - _ and ., like a resource name)", v.quote(path+".account_scope", r.AccountScope))
+	}
 	if r.Account != "" {
 		t, err := template.New(r.Name).Option("missingkey=error").Parse(r.Account)
 		if err != nil {
@@ -416,17 +419,14 @@ func (v *validator) account(path string, r *ResourceConfig) {
 			}
 		}
 	}
-	// Person IDs are lowercase emails (see grants.Actor), so mapping keys are compared that way.
+	// Person IDs are in grants.CanonicalPerson's form, so mapping keys are compared that way.
 	if len(r.Accounts) > 0 {
 		norm := make(map[string]string, len(r.Accounts))
 		for id, acct := range r.Accounts {
 			if strings.TrimSpace(acct) == "" {
 				v.add(joinKey(path+".accounts", id), "empty account name")
 			}
-			if strings.Contains(id, "@") {
-				id = strings.ToLower(id)
-			}
-			norm[id] = acct
+			norm[grants.CanonicalEntry(id)] = acct
 		}
 		r.Accounts = norm
 	}

@@ -141,6 +141,21 @@ type Grant struct {
 	Version       int64
 }
 
+// AccountOwner says which person an account at a target belongs to: the first person a
+// request named for it. An account never changes hands, so an account template that maps two
+// people to one name (alice@example.com and alice@evil.example both "alice") cannot give the
+// second person the first one's access.
+type AccountOwner struct {
+	// Scope is the resource's AccountScope (its name unless resources share a target).
+	Scope string
+	// Account is the account name, lowercased.
+	Account string
+	// Person is the owner's canonical person ID, aliases resolved.
+	Person    string
+	RequestID string
+	FirstSeen time.Time
+}
+
 // Errors carry a code; only the edge (chat, CLI) turns a code into words for people.
 var (
 	ErrNotFound  = errors.New("not found")
@@ -242,6 +257,9 @@ type Tx interface {
 	InsertGrant(ctx context.Context, g Grant) error
 	// UpdateGrant is UpdateRequest for grants.
 	UpdateGrant(ctx context.Context, g Grant) (int64, error)
+	// ClaimAccount records o as the owner of its account unless someone owns it already, and
+	// returns the owner after the claim: o, or the earlier owner, never changed.
+	ClaimAccount(ctx context.Context, o AccountOwner) (AccountOwner, error)
 	// Append seals e after the current head of the audit chain and stores it. Concurrent
 	// transactions append one after the other (the head row is locked until commit).
 	Append(ctx context.Context, e audit.Event) (audit.Event, error)

@@ -53,6 +53,9 @@ const (
 	ReasonAccount            = "account_invalid"
 	// ReasonRateLimited refuses a request over one of the request limits (Limits).
 	ReasonRateLimited = "rate_limited"
+	// ReasonAccountTaken: the account name the request would use at the target is, or was,
+	// another person's.
+	ReasonAccountTaken = "account_taken"
 )
 
 func (e *Error) Error() string {

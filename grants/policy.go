@@ -72,11 +72,24 @@ type Resource struct {
 	Account *template.Template
 	// Accounts maps a person's ID to an explicit account name, overriding Account.
 	Accounts map[string]string
+	// AccountScope names the set of accounts this resource's names live in, for account
+	// ownership (AccountOwner): resources on one target (two roles on one PostgreSQL server,
+	// SSH hosts that trust one CA) share a scope, so one account name is one person across them.
+	// Empty means the resource's own name.
+	AccountScope string
+}
+
+// accountScope is the resource's AccountScope, defaulting to its name.
+func (r *Resource) accountScope() string {
+	if r.AccountScope != "" {
+		return r.AccountScope
+	}
+	return r.Name
 }
 
 // AccountFor returns the person's account name at this resource's target.
 func (r *Resource) AccountFor(a Actor) (string, error) {
-	if acct, ok := r.Accounts[a.ID]; ok {
+	if acct, ok := r.Accounts[CanonicalPerson(a.ID)]; ok {
 		return acct, nil
 	}
 	local := a.ID

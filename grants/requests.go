@@ -47,6 +47,7 @@ func (s *Service) BreakGlass(ctx context.Context, a Actor, in RequestInput) (Out
 }
 
 func (s *Service) ask(ctx context.Context, a Actor, in RequestInput, kind RequestKind) (Outcome, error) {
+	a = a.Canonical()
 	if a.ID == "" {
 		return Outcome{}, newError(ErrInvalid, ReasonUnknownActor, "accessbot does not know who you are.", nil)
 	}
@@ -64,6 +65,11 @@ func (s *Service) ask(ctx context.Context, a Actor, in RequestInput, kind Reques
 		s.log.Error().Err(err).Str("resource", r.Name).Str("actor", a.ID).Msg("account template failed")
 		return Outcome{}, newError(ErrInvalid, ReasonAccount,
 			fmt.Sprintf("accessbot cannot work out your account name on %s; ask an admin to check its account mapping.", r.Name), nil)
+	}
+
+	person, err := s.actorPerson(ctx, a)
+	if err != nil {
+		return Outcome{}, fmt.Errorf("work out who asks for %s: %w", r.Name, err)
 	}
 
 	p := r.Policy
@@ -103,6 +109,11 @@ func (s *Service) ask(ctx context.Context, a Actor, in RequestInput, kind Reques
 		if err := t.InsertRequest(ctx, req); err != nil {
 			return fmt.Errorf("insert request %s: %w", req.ID, err)
 		}
+		if err := s.claimAccount(ctx, t, r, acct, person, req.ID, fmt.Sprintf(
+			"Your account name on %s would be %s, which belongs to another person; ask an admin to give you your own account name (resources' accounts mapping).",
+			r.Name, acct)); err != nil {
+			return err
+		}
 		if err := t.event(ctx, requestEvent(a.ID, req, audit.RequestCreatedData{
 			Kind: string(kind), Duration: d, Reason: reason,
 			ApprovalsNeeded: req.ApprovalsNeeded, PendingUntil: req.PendingUntil,
@@ -140,6 +151,12 @@ func (s *Service) ask(ctx context.Context, a Actor, in RequestInput, kind Reques
 	})
 	if isRateLimited(err) {
 		return Outcome{}, s.refuseAsk(ctx, a, r, kind, in, err)
+	}
+	if taken, ok := errors.AsType[*accountTaken](err); ok {
+		s.raiseAccountTaken(ctx, a, req, acct, taken, &audit.RequestRefusedData{
+			Kind: string(kind), Refused: ReasonAccountTaken, Reason: reason, Duration: in.Duration,
+		})
+		return Outcome{}, taken.refusal
 	}
 	if err != nil {
 		return Outcome{}, fmt.Errorf("store %s request for %s: %w", kind, r.Name, err)
@@ -335,10 +352,12 @@ func (s *Service) Deny(ctx context.Context, a Actor, requestID, reason string) (
 }
 
 func (s *Service) decide(ctx context.Context, a Actor, requestID string, d Decision, reason string) (Outcome, error) {
-	r, err := s.reviewer(ctx, a, requestID, d)
+	r, who, requester, err := s.reviewer(ctx, a, requestID, d)
 	if err != nil {
 		return Outcome{}, err
 	}
+	a = a.Canonical()
+	var acct string // the account a final approval claims for the requester
 
 	now := s.now()
 	reason = strings.TrimSpace(reason)
@@ -362,7 +381,7 @@ func (s *Service) decide(ctx context.Context, a Actor, requestID string, d Decis
 			return newError(ErrConflict, ReasonRequestExpired,
 				fmt.Sprintf("Request %s waited too long for a decision and has expired.", cur.ID), nil)
 		}
-		if err := t.InsertReview(ctx, Review{RequestID: cur.ID, Reviewer: a.ID, Decision: d, Reason: reason, At: now}); err != nil {
+		if err := t.InsertReview(ctx, Review{RequestID: cur.ID, Reviewer: who, Decision: d, Reason: reason, At: now}); err != nil {
 			if errors.Is(err, ErrConflict) {
 				return newError(ErrConflict, ReasonAlreadyReviewed,
 					fmt.Sprintf("You have already reviewed request %s.", cur.ID), nil)
@@ -384,12 +403,7 @@ func (s *Service) decide(ctx context.Context, a Actor, requestID string, d Decis
 		if err != nil {
 			return fmt.Errorf("read reviews of request %s: %w", cur.ID, err)
 		}
-		approvals := 0
-		for _, rv := range reviews {
-			if rv.Decision == Approve {
-				approvals++
-			}
-		}
+		approvals := approvalsOf(reviews, CanonicalPerson(cur.Requester))
 		tally := audit.Tally{Got: approvals, Need: cur.ApprovalsNeeded}
 		if err := t.event(ctx, requestEvent(a.ID, cur, audit.ReviewApprovedData{Approvals: tally})); err != nil {
 			return err
@@ -406,10 +420,17 @@ func (s *Service) decide(ctx context.Context, a Actor, requestID string, d Decis
 				g, err = s.applyExtension(ctx, t, cur, r)
 			} else {
 				subject := actorFromID(cur.Requester, cur.RequesterName)
-				acct, aerr := r.AccountFor(subject)
+				var aerr error
+				acct, aerr = r.AccountFor(subject)
 				if aerr != nil || acct == "" {
 					return newError(ErrInvalid, ReasonAccount,
 						fmt.Sprintf("accessbot cannot work out the account name of %s on %s; ask an admin to check its account mapping.", cur.Requester, r.Name), nil)
+				}
+				// Claimed again at the grant: a request stored before owners were recorded,
+				// or a mapping changed since, must not hand over another person's account.
+				if err := s.claimAccount(ctx, t, r, acct, requester, cur.ID, fmt.Sprintf(
+					"Request %s cannot be approved: its account name %s on %s belongs to another person.", cur.ID, acct, r.Name)); err != nil {
+					return err
 				}
 				g, err = s.insertGrant(ctx, t, cur, r, acct, subject.Email, false)
 			}
@@ -422,6 +443,10 @@ func (s *Service) decide(ctx context.Context, a Actor, requestID string, d Decis
 		// orders concurrent reviews, so two partial approvals cannot both miss each other.
 		return updateRequest(ctx, t, &cur)
 	})
+	if taken, ok := errors.AsType[*accountTaken](err); ok {
+		s.raiseAccountTaken(ctx, a, cur, acct, taken, nil)
+		return Outcome{}, taken.refusal
+	}
 	if err != nil {
 		var de *Error
 		if errors.As(err, &de) {
@@ -479,7 +504,7 @@ func (s *Service) Cancel(ctx context.Context, a Actor, requestID string) (Reques
 	if err != nil {
 		return Request{}, err
 	}
-	if a.ID == "" || a.ID != req.Requester {
+	if a = a.Canonical(); a.ID == "" || a.ID != CanonicalPerson(req.Requester) {
 		return Request{}, newError(ErrForbidden, ReasonNotRequester, "Only the person who made a request can cancel it.", nil)
 	}
 	now := s.now()
@@ -516,6 +541,7 @@ func (s *Service) Cancel(ctx context.Context, a Actor, requestID string) (Reques
 // target's own expiry too (if that call fails the target ends access at the old time: the safe
 // side).
 func (s *Service) Extend(ctx context.Context, a Actor, grantID string, by time.Duration, reason string) (Outcome, error) {
+	a = a.Canonical()
 	if a.ID == "" {
 		return Outcome{}, newError(ErrInvalid, ReasonUnknownActor, "accessbot does not know who you are.", nil)
 	}
@@ -527,7 +553,7 @@ func (s *Service) Extend(ctx context.Context, a Actor, grantID string, by time.D
 	if err != nil {
 		return Outcome{}, err
 	}
-	if a.ID != g.Subject {
+	if a.ID != CanonicalPerson(g.Subject) {
 		return Outcome{}, newError(ErrForbidden, ReasonNotOwner, "Only the person who holds a grant can extend it.", nil)
 	}
 	now := s.now()

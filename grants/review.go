@@ -13,38 +13,66 @@ import (
 // untouched. Whether the request is still pending is not checked: the decision itself answers
 // that, in its transaction.
 func (s *Service) CheckReview(ctx context.Context, a Actor, requestID string, d Decision) error {
-	_, err := s.reviewer(ctx, a, requestID, d)
+	_, _, _, err := s.reviewer(ctx, a, requestID, d)
 	return err
 }
 
-// reviewer checks that the actor may decide the request (they are not its requester, and they
-// are in one of its resource's approver groups) and returns the resource. A refusal is recorded
-// (review.refused) before it is returned.
-func (s *Service) reviewer(ctx context.Context, a Actor, requestID string, d Decision) (*Resource, error) {
+// reviewer checks that the actor may decide the request (they are not its requester, under any
+// of their aliases, and they are in one of its resource's approver groups) and returns the
+// resource, the reviewer's person key (their canonical, alias-resolved ID, under which the
+// review is stored and counted, so that one person is one review whatever platform or letter
+// case they click with) and the requester's. A refusal is recorded (review.refused) before it
+// is returned.
+func (s *Service) reviewer(ctx context.Context, a Actor, requestID string, d Decision) (r *Resource, who, owner string, err error) {
+	a = a.Canonical()
 	if a.ID == "" {
-		return nil, newError(ErrInvalid, ReasonUnknownActor, "accessbot does not know who you are.", nil)
+		return nil, "", "", newError(ErrInvalid, ReasonUnknownActor, "accessbot does not know who you are.", nil)
 	}
 	req, err := s.GetRequest(ctx, requestID)
 	if err != nil {
-		return nil, err
+		return nil, "", "", err
 	}
-	r, err := s.lookup(req.Resource)
+	r, err = s.lookup(req.Resource)
 	if err != nil {
-		return nil, err
+		return nil, "", "", err
 	}
-	if a.ID == req.Requester || MatchesPerson(a, req.Requester) {
-		return nil, s.refuseReview(ctx, a, req, d, newError(ErrForbidden, ReasonSelfApproval,
+	who, err = s.actorPerson(ctx, a)
+	if err != nil {
+		return nil, "", "", fmt.Errorf("check reviewer of request %s: %w", requestID, err)
+	}
+	owner, err = s.person(ctx, req.Requester)
+	if err != nil {
+		return nil, "", "", fmt.Errorf("check requester of request %s: %w", requestID, err)
+	}
+	self, err := s.isPerson(ctx, a, req.Requester)
+	if err != nil {
+		return nil, "", "", fmt.Errorf("check reviewer of request %s: %w", requestID, err)
+	}
+	if self || who == CanonicalPerson(req.Requester) {
+		return nil, "", "", s.refuseReview(ctx, a, req, d, newError(ErrForbidden, ReasonSelfApproval,
 			"You cannot decide your own request; another approver must.", nil))
 	}
 	ok, err := s.memberOfAny(ctx, a, r.Policy.ApproverGroups)
 	if err != nil {
-		return nil, fmt.Errorf("check approver for request %s: %w", requestID, err)
+		return nil, "", "", fmt.Errorf("check approver for request %s: %w", requestID, err)
 	}
 	if !ok {
 		groups := strings.Join(r.Policy.ApproverGroups, ", ")
-		return nil, s.refuseReview(ctx, a, req, d, newError(ErrForbidden, ReasonNotApprover,
+		return nil, "", "", s.refuseReview(ctx, a, req, d, newError(ErrForbidden, ReasonNotApprover,
 			fmt.Sprintf("You are not an approver for %s; approvers are in %s.", r.Name, orNobody(groups)),
 			map[string]string{"allowed": groups}))
 	}
-	return r, nil
+	return r, who, owner, nil
+}
+
+// approvalsOf counts the distinct people who approved, in their canonical form, leaving out the
+// requester: reviews stored before person keys were canonical may spell one person twice.
+func approvalsOf(reviews []Review, requester string) int {
+	seen := map[string]bool{}
+	for _, rv := range reviews {
+		if who := CanonicalPerson(rv.Reviewer); rv.Decision == Approve && who != requester {
+			seen[who] = true
+		}
+	}
+	return len(seen)
 }

@@ -163,7 +163,11 @@ func (s *Service) ReviewBreakGlass(ctx context.Context, a Actor, grantID, note s
 	if !g.BreakGlass {
 		return Grant{}, newError(ErrInvalid, ReasonNotBreakGlass, fmt.Sprintf("Grant %s was not a break-glass grant.", g.ID), nil)
 	}
-	if a.ID == g.Subject || MatchesPerson(a, g.Subject) {
+	self, err := s.isPerson(ctx, a, g.Subject)
+	if err != nil {
+		return Grant{}, fmt.Errorf("check reviewer of grant %s: %w", g.ID, err)
+	}
+	if self {
 		s.record(ctx, grantEvent(a.ID, g, audit.ReviewRefusedData{Decision: "breakglass_review", Refused: ReasonSelfApproval}))
 		return Grant{}, newError(ErrForbidden, ReasonSelfApproval, "You cannot review your own break-glass use.", nil)
 	}

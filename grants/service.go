@@ -75,6 +75,9 @@ type Options struct {
 	Secrets SecretSink
 	// Notifier, when set, hears about every committed change.
 	Notifier Notifier
+	// Aliases, when set, resolves platform person IDs to the person's email, so one person
+	// acting from several platforms counts once (see Aliases).
+	Aliases Aliases
 	// CallTimeout bounds the calls the Service makes itself (Extender, SecretSink); default 10s.
 	CallTimeout time.Duration
 	// Limits cap the requests people make; the zero value caps nothing.
@@ -102,6 +105,7 @@ type Service struct {
 	newID       func(string) string
 	secrets     SecretSink
 	notifier    Notifier
+	aliases     Aliases
 	callTimeout time.Duration
 	limits      Limits
 
@@ -127,6 +131,7 @@ func NewService(o Options) (*Service, error) {
 		newID:       o.NewID,
 		secrets:     o.Secrets,
 		notifier:    o.Notifier,
+		aliases:     o.Aliases,
 		callTimeout: o.CallTimeout,
 		limits:      o.Limits,
 	}
@@ -313,15 +318,17 @@ func (s *Service) record(ctx context.Context, e audit.Event) {
 	}
 }
 
-// MatchesPerson reports whether a person entry (an email or ID, compared case-insensitively; a
-// bare platform user ID "U0123"; or "platform:userid") names the actor. It is the one copy of
-// that rule: config.Matches calls it for the config's admins and groups.
+// MatchesPerson reports whether a person entry (an email or person ID, compared in their
+// normal form, see CanonicalPerson; a bare platform user ID "U0123"; or "platform:userid")
+// names the actor. It is the one copy of that rule: config.Matches calls it for the config's
+// admins and groups.
 func MatchesPerson(a Actor, entry string) bool {
 	entry = strings.TrimSpace(entry)
 	if entry == "" {
 		return false
 	}
-	if a.ID != "" && strings.EqualFold(entry, a.ID) || a.Email != "" && strings.EqualFold(entry, a.Email) {
+	canon := CanonicalPerson(entry)
+	if a.ID != "" && canon == CanonicalPerson(a.ID) || a.Email != "" && canon == CanonicalPerson(a.Email) {
 		return true
 	}
 	if a.PlatformID == "" {
@@ -331,7 +338,7 @@ func MatchesPerson(a Actor, entry string) bool {
 		return true
 	}
 	platform, id, ok := strings.Cut(entry, ":")
-	return ok && a.Platform != "" && strings.EqualFold(platform, a.Platform) && id == a.PlatformID
+	return ok && a.Platform != "" && strings.EqualFold(platform, a.Platform) && strings.TrimSpace(id) == a.PlatformID
 }
 
 func (s *Service) memberOfAny(ctx context.Context, a Actor, groups []string) (bool, error) {

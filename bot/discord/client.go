@@ -113,7 +113,8 @@ func NewClient(o ClientOptions) (*Client, error) {
 	}
 	users := make(map[string]string, len(o.Users))
 	for id, person := range o.Users {
-		users[strings.TrimSpace(id)] = strings.ToLower(strings.TrimSpace(person))
+		// One normal form for people: a mapping to "slack:UNOMAIL" keeps the Slack ID's case.
+		users[strings.TrimSpace(id)] = grants.CanonicalEntry(person)
 	}
 	c := &Client{
 		http:        o.HTTPClient,

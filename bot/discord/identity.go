@@ -103,7 +103,7 @@ func (c *Client) MappedUser(person string) string {
 		return ""
 	}
 	for id, p := range c.users {
-		if strings.EqualFold(p, person) {
+		if grants.CanonicalPerson(p) == grants.CanonicalPerson(person) {
 			return id
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -51,6 +52,9 @@ type ClientOptions struct {
 	// Clock tells the time for the caches (the wall clock when nil).
 	Clock clock.Clock
 	Log   zerolog.Logger
+	// Identity says which Slack users accessbot acts for; the zero value accepts members of
+	// the bot token's own workspace who are not guests and whose email is not unconfirmed.
+	Identity IdentityPolicy
 }
 
 // Client talks to the Slack Web API. It is the bot.Platform the outbox delivers through, and it
@@ -65,6 +69,11 @@ type Client struct {
 	log         zerolog.Logger
 	users       *userCache
 	groups      *groupCache
+	identity    IdentityPolicy
+
+	// teamMu guards team, the bot token's workspace once auth.test named it.
+	teamMu sync.Mutex
+	team   string
 }
 
 // NewClient returns a Client. It does not contact Slack; Check does.
@@ -106,6 +115,7 @@ func NewClient(o ClientOptions) (*Client, error) {
 		callTimeout: o.CallTimeout,
 		clock:       o.Clock,
 		log:         o.Log,
+		identity:    o.Identity,
 	}
 	c.users = newUserCache(c, o.UserTTL)
 	c.groups = newGroupCache(c, o.GroupTTL)
@@ -260,7 +270,8 @@ func deliveryError(what string, err error) error {
 }
 
 // Actor returns the person behind a Slack user ID: ID is their lowercase email (or
-// "slack:<user ID>" when Slack shows none), with their name. Profiles are cached for UserTTL.
+// "slack:<user ID>" when Slack shows none), with their name. A user the IdentityPolicy does not
+// accept gets a *RefusedError. Profiles and refusals are cached for UserTTL.
 func (c *Client) Actor(ctx context.Context, userID string) (grants.Actor, error) {
 	return c.users.actor(ctx, userID)
 }

@@ -26,7 +26,9 @@ type userCache struct {
 
 type cachedActor struct {
 	actor grants.Actor
-	until time.Time
+	// refused, when set, is why accessbot will not act for this user.
+	refused *RefusedError
+	until   time.Time
 }
 
 func newUserCache(c *Client, ttl time.Duration) *userCache {
@@ -42,20 +44,18 @@ func (u *userCache) actor(ctx context.Context, userID string) (grants.Actor, err
 	e, ok := u.entries[userID]
 	u.mu.Unlock()
 	if ok && now.Before(e.until) {
-		return e.actor, nil
+		return e.result()
 	}
 
-	ctx, cancel := u.c.deadline(ctx)
-	defer cancel()
-	user, err := u.c.api.GetUserInfoContext(ctx, userID)
+	user, err := u.c.userInfo(ctx, userID)
 	if err != nil {
-		return grants.Actor{}, fmt.Errorf("slack users.info for %s: %w", userID, err)
+		return grants.Actor{}, err
 	}
 	if user.Deleted {
-		return grants.Actor{}, fmt.Errorf("slack user %s is deactivated", userID)
+		return grants.Actor{}, fmt.Errorf("slack user %s: %w", userID, errDeactivated)
 	}
 	a := grants.Actor{Platform: PlatformName, PlatformID: userID, ID: PlatformName + ":" + userID}
-	if email := strings.ToLower(strings.TrimSpace(user.Profile.Email)); email != "" {
+	if email := grants.CanonicalPerson(user.Profile.Email); email != "" {
 		a.ID, a.Email = email, email
 	}
 	for _, name := range []string{user.Profile.RealName, user.RealName, user.Profile.DisplayName, user.Name, userID} {
@@ -64,6 +64,11 @@ func (u *userCache) actor(ctx context.Context, userID string) (grants.Actor, err
 			break
 		}
 	}
+	refused, err := u.c.verify(ctx, user, a)
+	if err != nil {
+		return grants.Actor{}, err
+	}
+	e = cachedActor{actor: a, refused: refused, until: now.Add(u.ttl)}
 
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -80,8 +85,16 @@ func (u *userCache) actor(ctx context.Context, userID string) (grants.Actor, err
 			delete(u.entries, id)
 		}
 	}
-	u.entries[userID] = cachedActor{actor: a, until: now.Add(u.ttl)}
-	return a, nil
+	u.entries[userID] = e
+	return e.result()
+}
+
+// result is the cached answer: the actor, or the refusal.
+func (e cachedActor) result() (grants.Actor, error) {
+	if e.refused != nil {
+		return grants.Actor{}, e.refused
+	}
+	return e.actor, nil
 }
 
 // groupCache answers user group membership from usergroups.list (handle to ID) and

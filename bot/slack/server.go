@@ -70,6 +70,7 @@ type Server struct {
 	handler      bot.Handler
 	verifier     *Verifier
 	authFailures *bot.AuthFailures
+	refusals     *refusals
 	log          zerolog.Logger
 	appToken     string
 	// answerer answers within the budget and runs the rest after the acknowledgement; Wait
@@ -99,6 +100,7 @@ func NewServer(c *Client, o ServerOptions) (*Server, error) {
 		client:       c,
 		handler:      o.Handler,
 		authFailures: bot.NewAuthFailures(PlatformName, o.Audit, o.Clock, log),
+		refusals:     newRefusals(o.Audit, o.Clock, log),
 		verifier: &Verifier{
 			Secret: []byte(o.SigningSecret), Window: o.Window, Clock: o.Clock, MaxEntries: o.ReplayEntries,
 		},
@@ -238,8 +240,7 @@ func (s *Server) command(ctx context.Context, cmd slackapi.SlashCommand) outcome
 	var reply bot.Reply
 	actor, err := s.client.Actor(ctx, cmd.UserID)
 	if err != nil {
-		log.Error().Err(err).Msg("resolve the Slack user of a command")
-		v := problemView(profileProblem)
+		v := s.actorProblem(ctx, log, err, "a command")
 		reply = bot.Reply{Private: true, View: &v}
 	} else {
 		reply = s.handler.Command(ctx, actor, cmd.Text)
@@ -292,8 +293,7 @@ func (s *Server) blockAction(ctx context.Context, log zerolog.Logger, ic slackap
 	to := target{responseURL: ic.ResponseURL, channel: ic.Channel.ID, user: ic.User.ID}
 	actor, err := s.client.Actor(ctx, ic.User.ID)
 	if err != nil {
-		log.Error().Err(err).Msg("resolve the Slack user of a click")
-		s.respond(ctx, log, to, problemView(profileProblem), true)
+		s.respond(ctx, log, to, s.actorProblem(ctx, log, err, "a click"), true)
 		return
 	}
 	reply := s.handler.Act(ctx, actor, bot.Action{ID: ba.ActionID, Value: value})
@@ -322,8 +322,7 @@ func (s *Server) viewSubmission(ctx context.Context, log zerolog.Logger, ic slac
 	}
 	actor, err := s.client.Actor(ctx, userID)
 	if err != nil {
-		log.Error().Err(err).Msg("resolve the Slack user of a form")
-		v := problemView(profileProblem)
+		v := s.actorProblem(ctx, log, err, "a form")
 		return outcome{payload: slackapi.NewUpdateViewSubmissionResponse(resultModal(v)), late: dm(v)}
 	}
 	reply := s.handler.Act(ctx, actor, bot.Action{

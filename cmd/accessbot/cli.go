@@ -259,6 +259,9 @@ func cmdConfigValidate(e *env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "%s is valid: %d resources, storage %s\n", *path, len(cfg.Resources), cfg.Storage.Driver)
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintf(e.stdout, "warning: %s\n", w)
+	}
 	return nil
 }
 

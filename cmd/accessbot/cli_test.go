@@ -56,6 +56,15 @@ func TestCommandsGiveOneSentenceAndAnExitCode(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("storage:\n  driver: sqlite\n  dsn: x.db\nresources:\n  - name: a\n    adapter: {type: nosuch}\n    policy: {approvers: [ghosts], max_duraton: 1h}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// Two email domains and the default account name (the local part): valid, with a warning.
+	twoDomains := filepath.Join(dir, "two-domains.yaml")
+	goodYAML, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(twoDomains, append(goodYAML, "identity:\n  email_domains: [example.com, corp.example]\n"...), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name     string
 		env      map[string]string
@@ -69,6 +78,8 @@ func TestCommandsGiveOneSentenceAndAnExitCode(t *testing.T) {
 		{name: "an unknown command is named", args: []string{"frobnicate"}, wantCode: 2, wantErr: []string{`unknown command "frobnicate"`}},
 		{name: "version prints the version", args: []string{"version"}, wantCode: 0, wantOut: "accessbot "},
 		{name: "a valid config validates", args: []string{"config", "validate", "--config", good}, wantCode: 0, wantOut: "is valid: 1 resources"},
+		{name: "a valid config with a risky account name validates with a warning", args: []string{"config", "validate", "--config", twoDomains},
+			wantCode: 0, wantOut: "warning: " + twoDomains + ":"},
 		{name: "the config comes from ACCESSBOT_CONFIG", env: map[string]string{"ACCESSBOT_CONFIG": good}, args: []string{"config", "validate"}, wantCode: 0, wantOut: "is valid"},
 		{name: "every problem of a bad config is listed with its line", args: []string{"config", "validate", "--config", bad}, wantCode: 1,
 			wantErr: []string{"bad.yaml:6", "nosuch", "bad.yaml:7", "max_duraton", "ghosts"}, notInErr: "goroutine"},

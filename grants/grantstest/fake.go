@@ -390,3 +390,17 @@ var Retryable = adapters.RetryableError(errors.New("target unreachable"))
 
 // Permanent is a permanent adapter error for tests.
 var Permanent = adapters.PermanentError(errors.New("no such user at the target"))
+
+// Aliases is a static grants.Aliases: platform person ID ("slack:U0ALICE") to the person's
+// email, as a platform that knows the email would answer.
+type Aliases map[string]string
+
+// ResolvePerson implements grants.Aliases.
+func (m Aliases) ResolvePerson(_ context.Context, id string) (string, error) {
+	if p, ok := m[id]; ok {
+		return p, nil
+	}
+	return id, nil
+}
+
+var _ grants.Aliases = Aliases(nil)

@@ -78,6 +78,8 @@ type Options struct {
 	NewID func(string) string
 	// Limits cap requests; default none.
 	Limits grants.Limits
+	// Aliases resolves platform person IDs (see grants.Aliases); nil for none.
+	Aliases grants.Aliases
 }
 
 // Harness is a Service and Scheduler over a real store, with a fake clock and fake adapter.
@@ -179,6 +181,7 @@ func (h *Harness) open() {
 		Secrets:     h.Secrets,
 		Notifier:    h.Events,
 		Limits:      h.o.Limits,
+		Aliases:     h.o.Aliases,
 	})
 	if err != nil {
 		h.T.Fatalf("new service: %v", err)

@@ -192,6 +192,13 @@ func (w *wiring) chatClients() error {
 			GroupTTL: w.Config.Slack.GroupCacheTTL,
 			Clock:    w.clock,
 			Log:      w.Log,
+			Identity: slack.IdentityPolicy{
+				Teams:         w.Config.Identity.Slack.Teams,
+				EnterpriseID:  w.Config.Identity.Slack.EnterpriseID,
+				AllowGuests:   w.Config.Identity.Slack.AllowGuests,
+				AllowExternal: w.Config.Identity.Slack.AllowExternal,
+				EmailDomains:  w.Config.Identity.EmailDomains,
+			},
 		})
 		if err != nil {
 			return fmt.Errorf("slack: %w", err)
@@ -254,11 +261,21 @@ func (w *wiring) service() error {
 		Log:         w.Log,
 		Metrics:     w.Metrics,
 		Limits:      w.Config.Limits.GrantsLimits(),
+		Aliases:     w.aliases(),
 	})
 	if err != nil {
 		return fmt.Errorf("start grants service: %w", err)
 	}
 	return nil
+}
+
+// aliases is who resolves "slack:U…" person IDs to emails: the Slack client when Slack is on.
+// (A nil *slack.Client must not become a non-nil grants.Aliases.)
+func (w *wiring) aliases() grants.Aliases {
+	if w.slackClient == nil {
+		return nil
+	}
+	return w.slackClient
 }
 
 // scheduler builds the Scheduler that makes, revokes and retries grants.

@@ -92,6 +92,18 @@ type User struct {
 	Email       string // empty: no email in the profile
 	IsBot       bool
 	Deleted     bool
+	// TeamID is the user's workspace; empty means the fake's own, T0FAKE (auth.test's).
+	TeamID string
+	// EnterpriseID, when set, makes the user an Enterprise Grid member (enterprise_user).
+	EnterpriseID string
+	// Guest makes a multi-channel guest (is_restricted); SingleChannelGuest a single-channel
+	// one (is_restricted and is_ultra_restricted, as Slack shows them).
+	Guest, SingleChannelGuest bool
+	// Stranger is a user from another organization seen through Slack Connect (is_stranger).
+	Stranger bool
+	// EmailUnconfirmed makes is_email_confirmed false; otherwise it is true for a user with an
+	// email. Slack leaves the field out for a user without one, and so does the fake.
+	EmailUnconfirmed bool
 }
 
 // UserGroup is a user group (usergroups.list).
@@ -518,10 +530,28 @@ func (s *Server) method(c Call) (map[string]any, string) {
 		if u.Email != "" {
 			profile["email"] = u.Email
 		}
-		return map[string]any{"user": map[string]any{
-			"id": u.ID, "team_id": "T0FAKE", "name": u.Name, "real_name": u.RealName,
+		team := u.TeamID
+		if team == "" {
+			team = "T0FAKE"
+		}
+		profile["team"] = team
+		user := map[string]any{
+			"id": u.ID, "team_id": team, "name": u.Name, "real_name": u.RealName,
 			"deleted": u.Deleted, "is_bot": u.IsBot, "profile": profile,
-		}}, ""
+			"is_restricted":       u.Guest || u.SingleChannelGuest,
+			"is_ultra_restricted": u.SingleChannelGuest,
+		}
+		if u.Stranger {
+			user["is_stranger"] = true
+		}
+		if u.Email != "" {
+			user["is_email_confirmed"] = !u.EmailUnconfirmed
+		}
+		if u.EnterpriseID != "" {
+			user["enterprise_user"] = map[string]any{"id": u.ID, "enterprise_id": u.EnterpriseID,
+				"enterprise_name": "Fake Org", "teams": []string{team}}
+		}
+		return map[string]any{"user": user}, ""
 	case "usergroups.list":
 		list := make([]map[string]any, 0, len(s.groups))
 		for _, g := range s.groups {
