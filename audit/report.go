@@ -99,10 +99,10 @@ const spoolInMemory = 4 << 20
 // were made, to a spool per section; the summary, known only at the end, is written first and
 // the spools are copied after it. Memory holds the requests still open, not the log.
 //
-// Everything taken from the log is escaped as html/template escapes it (the page by
-// html/template, the rows by htmlRow); the page has no script and loads nothing. A broken
-// chain is reported on the page (ReportResult.Verify), not as an error; the error is for
-// failing to read or write.
+// Everything taken from the log is escaped by html/template: the page around the rows is its
+// templates (report/*.tmpl), and the rows, built in Go for speed (htmlRow), escape each value
+// through it; the page has no script and loads nothing. A broken chain is reported on the
+// page (ReportResult.Verify), not as an error; the error is for failing to read or write.
 func WriteReport(ctx context.Context, src Source, o ReportOptions, w io.Writer) (ReportResult, error) {
 	if o.Now.IsZero() {
 		o.Now = time.Now()
@@ -152,6 +152,7 @@ type teeSource struct {
 
 const teeProgressEvery = 16 << 10
 
+// ScanAudit reads the log ahead of the model and the check (scanAhead).
 func (t *teeSource) ScanAudit(ctx context.Context, f Filter, fn func(Event) error) error {
 	return scanAhead(ctx, t.Source, f, func(e *Event) error { return t.handle(ctx, e, fn) })
 }

@@ -1,5 +1,8 @@
 package audit
 
+// The report's model of the log: requests and their grants, rebuilt event by event (add), a
+// row written to its section as soon as its story is over (end, emit).
+
 import (
 	"html/template"
 	"strconv"
@@ -44,6 +47,7 @@ type reportRow struct {
 	endAt  time.Time
 }
 
+// reportReview is a reviewer's approval or denial of a request.
 type reportReview struct {
 	who, decision, reason string
 	at                    time.Time
@@ -59,6 +63,7 @@ type reportExt struct {
 	expiresAt string
 }
 
+// configLoad is a run of starts with the same configuration (config.loaded).
 type configLoad struct {
 	first, last time.Time
 	hash        string
@@ -68,13 +73,15 @@ type configLoad struct {
 	before      bool // in force when the period began
 }
 
+// reportBuilder builds a report while the log is read: the summary, the policy in force, the
+// requests still followed, and each section's rows spooled as they are written.
 type reportBuilder struct {
 	o           ReportOptions
 	f           Filter
 	tmpl        *template.Template
 	rows        map[string]*reportRow // by request ID, extension requests included
-	byGrant     map[string]*reportRow
-	queue       []*reportRow // in the order requests were made, waiting to be written
+	byGrant     map[string]*reportRow // by grant ID, once granted
+	queue       []*reportRow          // in the order requests were made, waiting to be written
 	qhead       int
 	sum         ReportSummary
 	configs     []configLoad
@@ -85,9 +92,10 @@ type reportBuilder struct {
 	refusedOut  spool
 	scansOut    spool
 	eventsOut   spool
-	row         htmlRow
+	row         htmlRow // reused for every row
 }
 
+// newReportBuilder starts an empty report; close removes what it spooled.
 func newReportBuilder(o ReportOptions) *reportBuilder {
 	b := &reportBuilder{
 		o:       o,
@@ -102,16 +110,19 @@ func newReportBuilder(o ReportOptions) *reportBuilder {
 	return b
 }
 
+// spools are the sections' rows.
 func (b *reportBuilder) spools() []*spool {
 	return []*spool{&b.grantsOut, &b.requestsOut, &b.bgOut, &b.refusedOut, &b.scansOut, &b.eventsOut}
 }
 
+// close removes the sections' temporary files.
 func (b *reportBuilder) close() {
 	for _, s := range b.spools() {
 		s.close()
 	}
 }
 
+// inPeriod reports whether a time is in the period the filter selects.
 func (b *reportBuilder) inPeriod(at time.Time) bool {
 	return (b.f.Since.IsZero() || !at.Before(b.f.Since)) && (b.f.Until.IsZero() || at.Before(b.f.Until))
 }
@@ -445,6 +456,7 @@ func (b *reportBuilder) addExtensionEvent(r *reportRow, e *Event) {
 	}
 }
 
+// involve adds someone to the people who acted on a request.
 func (r *reportRow) involve(who string) {
 	if who == "" {
 		return
