@@ -40,15 +40,24 @@ func TestReportEscaperIsHTMLTemplates(t *testing.T) {
 				t.Errorf("pass %d, %q: escaper writes %q, html/template %q", pass, in, got, want.String())
 			}
 		}
-		// The fast path: text without htmlSpecial is what html/template writes.
-		var alone bytes.Buffer
-		if err := escapeTemplate.Execute(&alone, in); err != nil {
-			t.Fatal(err)
+		// The fast paths: html/template changes text exactly when needsEscaping says so, and
+		// without a '+', template.HTMLEscapeString writes what html/template writes.
+		if changed := escapeWithTemplate(t, in) != in; changed != needsEscaping(in) {
+			t.Errorf("%q: needsEscaping says %v, html/template changes it: %v", in, needsEscaping(in), changed)
 		}
-		if !strings.ContainsAny(in, htmlSpecial) && alone.String() != in {
-			t.Errorf("%q has none of htmlSpecial, but html/template writes %q", in, alone.String())
+		if noPlus := strings.ReplaceAll(in, "+", ""); template.HTMLEscapeString(noPlus) != escapeWithTemplate(t, noPlus) {
+			t.Errorf("%q: template.HTMLEscapeString writes %q, html/template %q", noPlus, template.HTMLEscapeString(noPlus), escapeWithTemplate(t, noPlus))
 		}
 	}
+}
+
+// escapeWithTemplate is what html/template writes for text.
+func escapeWithTemplate(t *testing.T, text string) string {
+	var b bytes.Buffer
+	if err := escapeTemplate.Execute(&b, text); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
 }
 
 // The escaper remembers what it escaped up to escaperRemembers values, then starts afresh,
@@ -56,8 +65,8 @@ func TestReportEscaperIsHTMLTemplates(t *testing.T) {
 func TestReportEscaperForgetsPastItsLimit(t *testing.T) {
 	var x escaper
 	for i := range escaperRemembers + 10 {
-		in := "<" + strconv.Itoa(i) + ">"
-		if got := string(x.append(nil, in)); got != "&lt;"+strconv.Itoa(i)+"&gt;" {
+		in := "<+" + strconv.Itoa(i) + ">"
+		if got := string(x.append(nil, in)); got != "&lt;&#43;"+strconv.Itoa(i)+"&gt;" {
 			t.Fatalf("%q escaped as %q", in, got)
 		}
 		if len(x.seen) > escaperRemembers {

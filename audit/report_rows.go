@@ -10,12 +10,12 @@ import (
 )
 
 // Rows are built in Go, not by executing html/template per row: a report has a row per grant
-// and, with Events, per event, and executing a template costs about half a microsecond per
-// value (reflection for the field, a reflected call of the escaper), 13 µs a grant row, more
-// than reading the log. The page around the rows is html/template (report/*.tmpl), and so is
-// the escaping of the rows: a value html/template would change goes through html/template
-// itself (escaper), and a value it leaves as it is is copied. Everything htmlRow.s writes is
-// a literal of this file.
+// and, with Events, per event, and a template execution costs about a microsecond per value
+// (reflection for the field, a reflected call of the escaper): 27 to 50 µs a grant row against
+// 1.3 to 2.8 µs built here, on the 125,133 grant rows of BENCHMARKS.md's million events some
+// 4 s more than the whole report takes. The page around the rows is html/template
+// (report/*.tmpl), and every value in a row is escaped exactly as html/template escapes it
+// (escaper). Everything htmlRow.s writes is a literal of this file.
 
 // htmlRow builds one row.
 type htmlRow struct {
@@ -37,19 +37,32 @@ func (w *htmlRow) e(text string) *htmlRow {
 	return w
 }
 
-// htmlSpecial are the bytes html/template replaces in text and quoted attributes; a string
-// without any is written as it is (TestReportEscaperIsHTMLTemplates checks every byte and the
-// runes around them against html/template).
-const htmlSpecial = "\x00\"&'+<>"
+// needsEscaping reports whether html/template would change text, in text or in a quoted
+// attribute: whether it has a NUL, a quote, &, +, < or >. Text without any is written as it
+// is. template.HTMLEscapeString replaces the same bytes with the same references but for '+',
+// which html/template also escapes (against UTF-7 sniffing). TestReportEscaperIsHTMLTemplates
+// holds all three to what html/template writes, for every byte and the runes around them.
+func needsEscaping(text string) bool {
+	for i := 0; i < len(text); i++ {
+		switch text[i] {
+		case 0, '"', '&', '\'', '+', '<', '>':
+			return true
+		}
+	}
+	return false
+}
 
 // escapeTemplate escapes one value in text: {{.}}, nothing else. It is only executed.
 var escapeTemplate = template.Must(template.New("text").Parse("{{.}}"))
 
-// escaperRemembers is how many escaped values an escaper keeps before it starts afresh.
+// escaperRemembers is how many values with a '+' an escaper keeps before it starts afresh.
 const escaperRemembers = 4096
 
-// escaper escapes text from the log with html/template. Text that needs escaping is rare and
-// repeats (a policy rule, a denial's reason), so what the template returned is remembered.
+// escaper escapes text from the log as html/template does. Most text needs nothing; text
+// with quotes, & or angle brackets (an apostrophe in a reason) goes through
+// template.HTMLEscapeString; text with a '+' goes through html/template itself, which costs
+// a template execution (some 2 µs), so what it returned is remembered: such text is rare and
+// repeats (a policy rule, an extension's "+30m" in the appendix).
 type escaper struct {
 	buf  bytes.Buffer
 	seen map[string]string
@@ -57,8 +70,11 @@ type escaper struct {
 
 // append appends text, escaped as html/template escapes it.
 func (x *escaper) append(dst []byte, text string) []byte {
-	if !strings.ContainsAny(text, htmlSpecial) {
+	if !needsEscaping(text) {
 		return append(dst, text...)
+	}
+	if strings.IndexByte(text, '+') < 0 {
+		return append(dst, template.HTMLEscapeString(text)...)
 	}
 	if v, ok := x.seen[text]; ok {
 		return append(dst, v...)
