@@ -1,8 +1,6 @@
 package audit
 
 import (
-	"bytes"
-	"html/template"
 	"sort"
 	"strconv"
 	"strings"
@@ -12,10 +10,10 @@ import (
 // Rows are built in Go, not by executing html/template per row: a report has a row per grant
 // and, with Events, per event, and a template execution costs about a microsecond per value
 // (reflection for the field, a reflected call of the escaper): 27 to 50 µs a grant row against
-// 1.3 to 2.8 µs built here, on the 125,133 grant rows of BENCHMARKS.md's million events some
-// 4 s more than the whole report takes. The page around the rows is html/template
-// (report/*.tmpl), and every value in a row is escaped exactly as html/template escapes it
-// (escaper). Everything htmlRow.s writes is a literal of this file.
+// 1.3 to 2.8 µs built here (on a busy VM), on the 125,133 grant rows of BENCHMARKS.md's
+// million events some 4 s more than the whole report takes. The page around the rows is
+// html/template (report/*.tmpl), and every value in a row is escaped exactly as html/template
+// escapes it (escaper, report_escape.go). Everything htmlRow.s writes is a literal of this file.
 
 // htmlRow builds one row.
 type htmlRow struct {
@@ -30,67 +28,11 @@ func (w *htmlRow) s(markup string) *htmlRow {
 	return w
 }
 
-// e appends text from the log, escaped by html/template, in text or in a quoted attribute
-// (html/template escapes a string the same way in both).
+// e appends text from the log, escaped as html/template escapes it in text and in quoted
+// attributes (the same way in both).
 func (w *htmlRow) e(text string) *htmlRow {
 	w.b = w.esc.append(w.b, text)
 	return w
-}
-
-// needsEscaping reports whether html/template would change text, in text or in a quoted
-// attribute: whether it has a NUL, a quote, &, +, < or >. Text without any is written as it
-// is. template.HTMLEscapeString replaces the same bytes with the same references but for '+',
-// which html/template also escapes (against UTF-7 sniffing). TestReportEscaperIsHTMLTemplates
-// holds all three to what html/template writes, for every byte and the runes around them.
-func needsEscaping(text string) bool {
-	for i := 0; i < len(text); i++ {
-		switch text[i] {
-		case 0, '"', '&', '\'', '+', '<', '>':
-			return true
-		}
-	}
-	return false
-}
-
-// escapeTemplate escapes one value in text: {{.}}, nothing else. It is only executed.
-var escapeTemplate = template.Must(template.New("text").Parse("{{.}}"))
-
-// escaperRemembers is how many values with a '+' an escaper keeps before it starts afresh.
-const escaperRemembers = 4096
-
-// escaper escapes text from the log as html/template does. Most text needs nothing; text
-// with quotes, & or angle brackets (an apostrophe in a reason) goes through
-// template.HTMLEscapeString; text with a '+' goes through html/template itself, which costs
-// a template execution (some 2 µs), so what it returned is remembered: such text is rare and
-// repeats (a policy rule, an extension's "+30m" in the appendix).
-type escaper struct {
-	buf  bytes.Buffer
-	seen map[string]string
-}
-
-// append appends text, escaped as html/template escapes it.
-func (x *escaper) append(dst []byte, text string) []byte {
-	if !needsEscaping(text) {
-		return append(dst, text...)
-	}
-	if strings.IndexByte(text, '+') < 0 {
-		return append(dst, template.HTMLEscapeString(text)...)
-	}
-	if v, ok := x.seen[text]; ok {
-		return append(dst, v...)
-	}
-	x.buf.Reset()
-	if err := escapeTemplate.Execute(&x.buf, text); err != nil {
-		// Executing {{.}} on a string into memory does not fail; were it to, the text is left
-		// out rather than written unescaped.
-		return dst
-	}
-	if x.seen == nil || len(x.seen) >= escaperRemembers {
-		x.seen = make(map[string]string)
-	}
-	v := x.buf.String()
-	x.seen[text] = v
-	return append(dst, v...)
 }
 
 // n appends a number.
