@@ -265,12 +265,18 @@ func (b *reportBuilder) addReview(r *reportRow, e *Event) error {
 // policy's rule.
 func (b *reportBuilder) addApproval(r *reportRow, e *Event) error {
 	r.decidedAt, r.decidedBy = e.At, e.Actor
-	if e.Data["approvals"] == "auto" {
-		r.decision, r.decisionNote = "auto", e.Data["rule"]
+	if auto, rule := approvalOf(e); auto {
+		r.decision, r.decisionNote = "auto", rule
 	} else {
 		r.decision = "approved"
 	}
 	return nil
+}
+
+// approvalOf reads a request.approved: by the policy's rule (auto) or by reviewers. It is read
+// for a request and for an extension request.
+func approvalOf(e *Event) (auto bool, rule string) {
+	return e.Data["approvals"] == "auto", e.Data["rule"]
 }
 
 // addBreakGlassUse records access taken without approval (breakglass.used).
@@ -342,8 +348,7 @@ func (b *reportBuilder) addGrantFailure(r *reportRow, e *Event) error {
 // addExtension records an extension of the grant (grant.extended), or the target's refusal
 // of it, and marks the extension request it applied as applied.
 func (b *reportBuilder) addExtension(r *reportRow, e *Event) error {
-	extended, expiresAt, errText := e.Data["target_extended"] != "false", e.Data["expires_at"], e.Data["error"]
-	id := e.Data["extend_request_id"]
+	extended, expiresAt, id, errText := extensionOf(e)
 	if !extended {
 		r.lastError = errText
 		return nil
@@ -357,6 +362,13 @@ func (b *reportBuilder) addExtension(r *reportRow, e *Event) error {
 		}
 	}
 	return nil
+}
+
+// extensionOf reads a grant.extended: whether the target extended the grant, the new expiry,
+// the extension request it applied, and the target's error when it did not. It is read for
+// the grant and for the extension request.
+func extensionOf(e *Event) (extended bool, expiresAt, extendRequestID, errText string) {
+	return e.Data["target_extended"] != "false", e.Data["expires_at"], e.Data["extend_request_id"], e.Data["error"]
 }
 
 // addRevoking records the start of a revocation (grant.revoking): early, by someone, or at
@@ -437,7 +449,7 @@ func (b *reportBuilder) addExtensionEvent(r *reportRow, e *Event) {
 	case ReviewApproved:
 		x.approvers = append(x.approvers, e.Actor)
 	case RequestApproved:
-		if e.Data["approvals"] == "auto" {
+		if auto, _ := approvalOf(e); auto {
 			x.state = "auto"
 		} else if x.state == "pending" {
 			x.state = "approved"
@@ -449,9 +461,9 @@ func (b *reportBuilder) addExtensionEvent(r *reportRow, e *Event) {
 	case RequestExpired:
 		x.state = "expired"
 	case GrantExtended:
-		if e.Data["target_extended"] != "false" {
-			x.state, x.expiresAt = "applied", e.Data["expires_at"]
-			r.expiresAt = e.Data["expires_at"]
+		if extended, expiresAt, _, _ := extensionOf(e); extended {
+			x.state, x.expiresAt = "applied", expiresAt
+			r.expiresAt = expiresAt
 		}
 	}
 }
