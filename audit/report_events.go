@@ -37,7 +37,8 @@ func (b *reportBuilder) add(e *Event) error {
 }
 
 // logEvents take the events that are not part of one request's story, or that start one;
-// selected says whether the filter selects the event.
+// selected says whether the filter selects the event. Like rowEvents, a table read only,
+// never changed.
 var logEvents = map[string]func(b *reportBuilder, e *Event, selected bool) error{
 	ConfigLoaded:   (*reportBuilder).addConfig,
 	ScanCompleted:  (*reportBuilder).addScan,
