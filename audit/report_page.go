@@ -1,0 +1,203 @@
+package audit
+
+import (
+	"bufio"
+	"embed"
+	"html/template"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// timeLayout is how the report shows a time (always UTC, said once on the page).
+const timeLayout = "2006-01-02 15:04:05"
+
+// fmtTime shows a time as the report shows times, and the zero time as nothing.
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(timeLayout)
+}
+
+// fmtRFC3339 shows an RFC 3339 time from event data as the report shows times.
+func fmtRFC3339(s string) string {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return fmtTime(t)
+	}
+	return s
+}
+
+// fmtDur writes a duration as 1h30m, 45m10s, 2d3h, or 350ms. It is the report's own spelling,
+// kept so the page does not change: unlike internal/duration.Format it rounds to the second
+// (90.4s is 1m30s, not 1m30.4s), writes what is under a second in whole milliseconds, and writes
+// zero and negative durations as 0ms.
+func fmtDur(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	if d < time.Second {
+		return strconv.FormatInt(d.Milliseconds(), 10) + "ms"
+	}
+	d = d.Round(time.Second)
+	var sb strings.Builder
+	if days := d / (24 * time.Hour); days > 0 {
+		sb.WriteString(strconv.FormatInt(int64(days), 10) + "d")
+		d -= days * 24 * time.Hour
+	}
+	if h := d / time.Hour; h > 0 {
+		sb.WriteString(strconv.FormatInt(int64(h), 10) + "h")
+		d -= h * time.Hour
+	}
+	if m := d / time.Minute; m > 0 {
+		sb.WriteString(strconv.FormatInt(int64(m), 10) + "m")
+		d -= m * time.Minute
+	}
+	if s := d / time.Second; s > 0 {
+		sb.WriteString(strconv.FormatInt(int64(s), 10) + "s")
+	}
+	return sb.String()
+}
+
+// pageView is the page around the sections.
+type pageView struct {
+	Title, Period, Generated, Version, Filters string
+	Verify                                     verifyView
+	Configs                                    []configView
+	Sum                                        ReportSummary
+	LateAfter                                  string
+	GrantsRows, RequestsRows, BGRows           int
+	RefusedRows, ScanRows, EventRows           int
+	Events                                     bool
+}
+
+// verifyView is the result of verifying the chain, as the page shows it.
+type verifyView struct {
+	Intact   bool
+	Empty    bool
+	Events   int64
+	HeadSeq  int64
+	HeadHash string
+	FirstBad int64
+	Problem  string
+	GoodUpTo int64
+}
+
+// configView is one line of the policy in force: a run of starts with the same configuration.
+type configView struct {
+	First, Last, Hash, Version, Resources string
+	Count                                 int
+	Before                                bool
+}
+
+// write writes the page: the parts known only now, then the spooled sections.
+func (b *reportBuilder) write(w io.Writer, rep Report) error {
+	bw := bufio.NewWriterSize(w, 256<<10)
+	p := b.page(rep)
+	if err := b.tmpl.ExecuteTemplate(bw, "top", p); err != nil {
+		return err
+	}
+	for _, sec := range b.sections() {
+		if err := b.tmpl.ExecuteTemplate(bw, sec.name+"-start", p); err != nil {
+			return err
+		}
+		if err := sec.rows.copyTo(bw); err != nil {
+			return err
+		}
+		if err := b.tmpl.ExecuteTemplate(bw, sec.name+"-end", p); err != nil {
+			return err
+		}
+	}
+	if err := b.tmpl.ExecuteTemplate(bw, "bottom", p); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// section is one section of the page: its templates (name-start, name-end) and its rows.
+type section struct {
+	name string
+	rows *spool
+}
+
+// sections are the page's sections in the order they are written; the appendix only with
+// ReportOptions.Events.
+func (b *reportBuilder) sections() []section {
+	s := []section{
+		{"grants", &b.grantsOut}, {"requests", &b.requestsOut}, {"breakglass", &b.bgOut},
+		{"refused", &b.refusedOut}, {"scans", &b.scansOut},
+	}
+	if b.o.Events {
+		s = append(s, section{"events", &b.eventsOut})
+	}
+	return s
+}
+
+// page is what the templates around the rows show, known once the log has been read.
+func (b *reportBuilder) page(rep Report) pageView {
+	period := periodOf(b.f)
+	version := b.o.Version
+	if version == "" {
+		version = "unknown"
+	}
+	p := pageView{
+		Title:     "Access report: " + period,
+		Period:    period,
+		Generated: b.o.Now.UTC().Format(timeLayout) + " UTC",
+		Version:   version,
+		Filters:   filtersOf(b.f),
+		Sum:       b.sum,
+		LateAfter: fmtDur(LateAfter),
+		Verify: verifyView{
+			Intact: rep.Intact(), Empty: rep.Intact() && rep.Head.Seq == 0, Events: rep.Events,
+			HeadSeq: rep.Head.Seq, HeadHash: rep.Head.Hash, FirstBad: rep.FirstBad, Problem: rep.Problem,
+			GoodUpTo: rep.FirstBad - 1,
+		},
+		GrantsRows: b.sum.Grants, RequestsRows: b.sum.Requests - b.sum.Grants,
+		BGRows: b.bgOut.rows, RefusedRows: b.refusedOut.rows, ScanRows: b.scansOut.rows,
+		EventRows: b.eventsOut.rows, Events: b.o.Events,
+	}
+	for _, c := range b.configs {
+		p.Configs = append(p.Configs, configView{First: fmtTime(c.first), Last: fmtTime(c.last), Hash: c.hash,
+			Version: c.version, Resources: c.resources, Count: c.count, Before: c.before})
+	}
+	return p
+}
+
+// periodOf says which period a report covers, in words.
+func periodOf(f Filter) string {
+	switch {
+	case !f.Since.IsZero() && !f.Until.IsZero():
+		return fmtTime(f.Since) + " to " + fmtTime(f.Until) + " UTC"
+	case !f.Since.IsZero():
+		return "from " + fmtTime(f.Since) + " UTC"
+	case !f.Until.IsZero():
+		return "until " + fmtTime(f.Until) + " UTC"
+	}
+	return "the whole audit log"
+}
+
+// filtersOf says which grants a report lists when it does not list them all ("" when it does).
+func filtersOf(f Filter) string {
+	var filters []string
+	if f.Resource != "" {
+		filters = append(filters, "resource "+f.Resource)
+	}
+	if f.Subject != "" {
+		filters = append(filters, "requests of "+f.Subject)
+	}
+	if f.Person != "" {
+		filters = append(filters, "requests "+f.Person+" took part in")
+	}
+	return strings.Join(filters, "; ")
+}
+
+// reportFiles hold the page around the rows: page.tmpl ("top": title, verification, policy,
+// summary; "bottom"), sections.tmpl (each section's start and end) and style.tmpl (the CSS).
+//
+//go:embed report/*.tmpl
+var reportFiles embed.FS
+
+// reportTemplate is parsed once: it is only executed, never changed, after that.
+var reportTemplate = template.Must(template.New("report").ParseFS(reportFiles, "report/*.tmpl"))
