@@ -69,7 +69,7 @@ func (s *spool) copyTo(w io.Writer) error {
 // close removes the temporary file, if there is one.
 func (s *spool) close() {
 	if s.file != nil {
-		s.file.Close()
+		_ = s.file.Close()
 		os.Remove(s.file.Name())
 		s.file = nil
 	}

@@ -40,8 +40,8 @@ func (c *countingChecker) fail(err error) {
 	c.mu.Unlock()
 }
 
-// leakyErr is what a target's driver says: an internal address and a user name.
-var leakyErr = errors.New(`dial tcp 10.20.30.40:5432: password authentication failed for user "accessbot_admin"`)
+// errLeaky is what a target's driver says: an internal address and a user name.
+var errLeaky = errors.New(`dial tcp 10.20.30.40:5432: password authentication failed for user "accessbot_admin"`)
 
 // serve sends one request to the handler as if from remoteAddr, with the given headers.
 func serve(h http.Handler, remoteAddr, path string, headers map[string]string) (int, string) {
@@ -194,7 +194,7 @@ func TestReadyzShowsChecksOnlyToLocalCallers(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			target := &countingChecker{}
-			target.fail(leakyErr)
+			target.fail(errLeaky)
 			mux := newReadyMux(t, clock.NewFake(time.Unix(0, 0)), &fakeStore{}, target, zerolog.Nop())
 			code, body := serve(mux, tt.remoteAddr, "/readyz", tt.headers)
 			if code != http.StatusServiceUnavailable {
@@ -226,7 +226,7 @@ func TestReadyzShowsChecksOnlyToLocalCallers(t *testing.T) {
 func TestReadinessChangesGoToMetricsAndToTheLogOncePerChange(t *testing.T) {
 	clk := clock.NewFake(time.Date(2026, 3, 3, 10, 0, 0, 0, time.UTC))
 	target := &countingChecker{}
-	target.fail(leakyErr)
+	target.fail(errLeaky)
 	var logs bytes.Buffer
 	mux := newReadyMux(t, clk, &fakeStore{}, target, zerolog.New(&logs))
 
