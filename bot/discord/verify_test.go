@@ -1,6 +1,7 @@
 package discord_test
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
@@ -79,7 +80,7 @@ func TestVerifyAcceptsOnlyFreshRequestsSignedWithTheApplicationKey(t *testing.T)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			v, key := newVerifier(t, clk)
-			err := v.Verify(tt.header(key), tt.body)
+			err := v.Verify(context.Background(), tt.header(key), tt.body)
 			if !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
 				t.Errorf("Verify = %v, want %v", err, tt.want)
 			}
@@ -91,10 +92,10 @@ func TestVerifyRefusesTheSameSignatureTwice(t *testing.T) {
 	v, key := newVerifier(t, clock.NewFake(t0))
 	body := []byte(`{"type":2,"id":"1"}`)
 	h := signed(key, t0, body)
-	if err := v.Verify(h, body); err != nil {
+	if err := v.Verify(context.Background(), h, body); err != nil {
 		t.Fatal(err)
 	}
-	if err := v.Verify(h, body); !errors.Is(err, discord.ErrReplayed) {
+	if err := v.Verify(context.Background(), h, body); !errors.Is(err, discord.ErrReplayed) {
 		t.Errorf("second Verify = %v, want ErrReplayed", err)
 	}
 }
@@ -104,11 +105,11 @@ func TestAReplayAfterTheWindowIsStaleAndTheCacheForgetsIt(t *testing.T) {
 	v, key := newVerifier(t, clk)
 	body := []byte(`{"type":2}`)
 	h := signed(key, t0, body)
-	if err := v.Verify(h, body); err != nil {
+	if err := v.Verify(context.Background(), h, body); err != nil {
 		t.Fatal(err)
 	}
 	clk.Advance(6 * time.Minute)
-	if err := v.Verify(h, body); !errors.Is(err, discord.ErrStale) {
+	if err := v.Verify(context.Background(), h, body); !errors.Is(err, discord.ErrStale) {
 		t.Errorf("Verify after the window = %v, want ErrStale", err)
 	}
 }
@@ -124,12 +125,12 @@ func TestTheReplayCacheIsBounded(t *testing.T) {
 		if i == 0 {
 			first, firstBody = h, body
 		}
-		if err := v.Verify(h, body); err != nil {
+		if err := v.Verify(context.Background(), h, body); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// The first entry was dropped to make room: it is the documented cost of the bound.
-	if err := v.Verify(first, firstBody); err != nil {
+	if err := v.Verify(context.Background(), first, firstBody); err != nil {
 		t.Errorf("Verify of the dropped entry = %v", err)
 	}
 }
@@ -138,7 +139,7 @@ func TestAVerifierWithoutAKeyRefusesEverything(t *testing.T) {
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
 	v := &discord.Verifier{}
 	body := []byte(`{"type":1}`)
-	if err := v.Verify(signed(priv, time.Now(), body), body); !errors.Is(err, discord.ErrNoKey) {
+	if err := v.Verify(context.Background(), signed(priv, time.Now(), body), body); !errors.Is(err, discord.ErrNoKey) {
 		t.Errorf("Verify = %v, want ErrNoKey", err)
 	}
 	if _, err := discord.ParsePublicKey("abcd"); err == nil {
@@ -154,7 +155,7 @@ func TestTheFakesSignatureVerifiesWithItsPublicKey(t *testing.T) {
 	}
 	v := &discord.Verifier{Key: key, Clock: clock.NewFake(t0)}
 	body := discordtest.Ping().JSON()
-	if err := v.Verify(signed(discordtest.PrivateKey(), t0, body), body); err != nil {
+	if err := v.Verify(context.Background(), signed(discordtest.PrivateKey(), t0, body), body); err != nil {
 		t.Errorf("Verify = %v", err)
 	}
 }
