@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/accessbot/accessbot/bot"
 	"github.com/accessbot/accessbot/bot/discord"
 	"github.com/accessbot/accessbot/bot/discord/discordtest"
 	"github.com/accessbot/accessbot/internal/clock"
@@ -157,5 +158,36 @@ func TestTheFakesSignatureVerifiesWithItsPublicKey(t *testing.T) {
 	body := discordtest.Ping().JSON()
 	if err := v.Verify(context.Background(), signed(discordtest.PrivateKey(), t0, body), body); err != nil {
 		t.Errorf("Verify = %v", err)
+	}
+}
+
+// storeDown is a replay store that cannot answer: the database is unreachable.
+type storeDown struct{}
+
+func (storeDown) Seen(context.Context, string, time.Time, time.Time) (bool, error) {
+	return false, errors.New("connection refused")
+}
+
+func TestVerifiersSharingAReplayStoreAcceptASignatureOnce(t *testing.T) {
+	shared := &bot.ReplayCache{}
+	one, priv := newVerifier(t, clock.NewFake(t0))
+	two := &discord.Verifier{Key: one.Key, Clock: clock.NewFake(t0), Replay: shared}
+	one.Replay = shared
+	body := []byte(`{"type":1}`)
+	h := signed(priv, t0, body)
+	if err := one.Verify(context.Background(), h, body); err != nil {
+		t.Fatalf("Verify on the first: %v", err)
+	}
+	if err := two.Verify(context.Background(), h, body); !errors.Is(err, discord.ErrReplayed) {
+		t.Errorf("Verify of the same request on the second = %v, want ErrReplayed", err)
+	}
+}
+
+func TestASignedRequestIsRefusedWhenTheReplayStoreCannotAnswer(t *testing.T) {
+	v, priv := newVerifier(t, clock.NewFake(t0))
+	v.Replay = storeDown{}
+	body := []byte(`{"type":1}`)
+	if err := v.Verify(context.Background(), signed(priv, t0, body), body); !errors.Is(err, bot.ErrReplayUnchecked) {
+		t.Errorf("Verify = %v, want ErrReplayUnchecked", err)
 	}
 }

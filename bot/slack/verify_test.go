@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/accessbot/accessbot/bot"
 	"github.com/accessbot/accessbot/bot/slack"
 	"github.com/accessbot/accessbot/bot/slack/slacktest"
 	"github.com/accessbot/accessbot/internal/clock"
@@ -176,5 +177,35 @@ func TestSlacksDocumentedExampleVerifies(t *testing.T) {
 	}
 	if ts, sig := slacktest.Sign("8f742231b10e8888abcd99yyyzzz85a5", time.Unix(1531420618, 0), body); ts != "1531420618" || sig != h.Get(slack.HeaderSignature) {
 		t.Errorf("slacktest.Sign = %s %s, not Slack's", ts, sig)
+	}
+}
+
+// storeDown is a replay store that cannot answer: the database is unreachable.
+type storeDown struct{}
+
+func (storeDown) Seen(context.Context, string, time.Time, time.Time) (bool, error) {
+	return false, errors.New("connection refused")
+}
+
+func TestVerifiersSharingAReplayStoreAcceptASignatureOnce(t *testing.T) {
+	shared := &bot.ReplayCache{}
+	one := &slack.Verifier{Secret: []byte(signingSecret), Clock: clock.NewFake(t0), Replay: shared}
+	two := &slack.Verifier{Secret: []byte(signingSecret), Clock: clock.NewFake(t0), Replay: shared}
+	body := []byte("payload=%7B%7D")
+	h := signed(signingSecret, t0, body)
+	if err := one.Verify(context.Background(), h, body); err != nil {
+		t.Fatalf("Verify on the first: %v", err)
+	}
+	if err := two.Verify(context.Background(), h, body); !errors.Is(err, slack.ErrReplayed) {
+		t.Errorf("Verify of the same request on the second = %v, want ErrReplayed", err)
+	}
+}
+
+func TestASignedRequestIsRefusedWhenTheReplayStoreCannotAnswer(t *testing.T) {
+	v := &slack.Verifier{Secret: []byte(signingSecret), Clock: clock.NewFake(t0), Replay: storeDown{}}
+	body := []byte("payload=%7B%7D")
+	err := v.Verify(context.Background(), signed(signingSecret, t0, body), body)
+	if !errors.Is(err, bot.ErrReplayUnchecked) {
+		t.Errorf("Verify = %v, want ErrReplayUnchecked", err)
 	}
 }
