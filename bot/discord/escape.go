@@ -6,10 +6,13 @@ import (
 )
 
 // Discord's markdown, as its clients render message content, embed descriptions, field values,
-// field names and (inline formatting only) embed titles; footers and button labels show text as
-// it is. Sources: discord.com/developers/docs/reference#message-formatting (mentions, emoji,
-// timestamps) and Discord's own "Markdown Text 101" help article (formatting, headings, subtext,
-// lists, quotes, code, masked links). The model Escape works to:
+// field names and (inline formatting only: no links or mentions since 2023, discord-api-docs
+// issue 6088) embed titles; footers and button labels show text as it is. Sources: Discord's
+// developer docs, discord.com/developers/docs/reference#message-formatting (mentions, emoji,
+// timestamps, guild navigation), and the guides for users, Discord's help article "Markdown
+// Text 101" and the community's "Markdown Text 101" and "Discord Markdown 201" (formatting,
+// headings, subtext, lists, quotes, code, masked links, backslash escapes). The model Escape
+// works to:
 //
 //   - Inline formatting: *italic* or _italic_, **bold**, __underline__, ~~strike~~, ||spoiler||.
 //   - Code: `inline` and ``inline``; ```code blocks```. Nothing inside code is formatted: no

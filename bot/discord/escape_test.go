@@ -176,7 +176,7 @@ func TestAnOddRunOfBackticksMakesNoMaskedLink(t *testing.T) {
 	}
 }
 
-func TestEscapeSeedsAreInert(t *testing.T) {
+func TestTheFuzzSeedsMakeNothingAndShowAsTyped(t *testing.T) {
 	for _, s := range escapeSeeds {
 		out := discord.Escape(s)
 		checkInert(t, "Escape", s, out)
@@ -186,7 +186,7 @@ func TestEscapeSeedsAreInert(t *testing.T) {
 	}
 }
 
-func TestEscape(t *testing.T) {
+func TestWhatEscapeEscapes(t *testing.T) {
 	tests := []struct {
 		name, in, want string
 	}{
