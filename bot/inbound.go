@@ -24,15 +24,17 @@ const InternalErrorText = "Something went wrong on our side. Try again, and tell
 
 // SignatureVerifier checks an inbound request's signature against its body (Slack's HMAC,
 // Discord's Ed25519). Verify returns nil only for a request the platform signed, fresh and not
-// seen before.
+// seen before; an error that wraps ErrReplayUnchecked means a signed request whose replay check
+// could not be made.
 type SignatureVerifier interface {
-	Verify(h http.Header, body []byte) error
+	Verify(ctx context.Context, h http.Header, body []byte) error
 }
 
 // ReadVerified reads r's body, at most maxBody bytes, and checks its signature with v. A
 // request that fails has been answered and ok is false: 413 or 400 when the body cannot be
-// read, 401 when the signature is refused, which failures records. Nothing of a refused request
-// is parsed, so forged input never reaches a parser.
+// read, 401 when the signature is refused, which failures records, and 503 when the replay
+// store could not be asked (fail closed: the request is not handled). Nothing of a refused
+// request is parsed, so forged input never reaches a parser.
 func ReadVerified(w http.ResponseWriter, r *http.Request, maxBody int64, v SignatureVerifier, failures *AuthFailures) (body []byte, ok bool) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
@@ -43,7 +45,12 @@ func ReadVerified(w http.ResponseWriter, r *http.Request, maxBody int64, v Signa
 		http.Error(w, "cannot read request", http.StatusBadRequest)
 		return nil, false
 	}
-	if err := v.Verify(r.Header, body); err != nil {
+	if err := v.Verify(r.Context(), r.Header, body); err != nil {
+		if errors.Is(err, ErrReplayUnchecked) {
+			failures.log.Error().Err(err).Str("path", r.URL.Path).Msg("refused a signed request: its replay check failed")
+			http.Error(w, "cannot check the request now; try again", http.StatusServiceUnavailable)
+			return nil, false
+		}
 		failures.Record(r.Context(), r, err)
 		http.Error(w, "invalid request signature", http.StatusUnauthorized)
 		return nil, false

@@ -3,6 +3,7 @@ package bot_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -19,7 +20,7 @@ import (
 // verifierFunc is a bot.SignatureVerifier from a function.
 type verifierFunc func(http.Header, []byte) error
 
-func (f verifierFunc) Verify(h http.Header, body []byte) error { return f(h, body) }
+func (f verifierFunc) Verify(_ context.Context, h http.Header, body []byte) error { return f(h, body) }
 
 // auditTypes is a bot.AuditLog that keeps the types of the events it is given. ReadVerified
 // records on the caller's goroutine, so it needs no lock.
@@ -34,6 +35,9 @@ func TestReadVerified(t *testing.T) {
 	errForged := errors.New("signature does not match")
 	accept := verifierFunc(func(http.Header, []byte) error { return nil })
 	refuse := verifierFunc(func(http.Header, []byte) error { return errForged })
+	storeDown := verifierFunc(func(http.Header, []byte) error {
+		return fmt.Errorf("%w: connection refused", bot.ErrReplayUnchecked)
+	})
 	tests := []struct {
 		name     string
 		body     string
@@ -44,6 +48,7 @@ func TestReadVerified(t *testing.T) {
 		{"a signed request's body is returned", "text=list", accept, http.StatusOK, nil},
 		{"a refused signature is answered 401 and recorded", "text=list", refuse, http.StatusUnauthorized, []string{audit.AuthFailed}},
 		{"a body over the limit is answered 413 and not verified", strings.Repeat("x", 65), refuse, http.StatusRequestEntityTooLarge, nil},
+		{"a signed request whose replay check fails is refused with 503, not audited as forged", "text=list", storeDown, http.StatusServiceUnavailable, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

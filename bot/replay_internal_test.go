@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"testing"
@@ -17,7 +18,8 @@ func TestTheReplayCache(t *testing.T) {
 	}
 	tests := []struct {
 		name string
-		// window and maxEntries configure the cache.
+		// window is how long after its request's timestamp an entry expires (the verifier's
+		// freshness window; five minutes when 0); maxEntries configures the cache.
 		window     time.Duration
 		maxEntries int
 		calls      []seen
@@ -39,10 +41,10 @@ func TestTheReplayCache(t *testing.T) {
 			{"sig-b", t0.Add(30 * time.Second), t0.Add(30 * time.Second), false},
 			{"sig-c", t0.Add(2 * time.Minute), t0.Add(2 * time.Minute), false},
 		}, 1},
-		{"the default window is five minutes", 0, 0, []seen{
+		{"an entry is remembered until the moment it expires", 5 * time.Minute, 0, []seen{
 			{"sig-a", t0, t0, false},
-			{"sig-a", t0, t0.Add(DefaultReplayWindow), true},
-			{"sig-a", t0, t0.Add(DefaultReplayWindow + time.Second), false},
+			{"sig-a", t0, t0.Add(5 * time.Minute), true},
+			{"sig-a", t0, t0.Add(5*time.Minute + time.Second), false},
 		}, 1},
 		{"a full cache drops its oldest entry", 0, 2, []seen{
 			{"sig-a", t0, t0, false},
@@ -55,9 +57,17 @@ func TestTheReplayCache(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := &ReplayCache{Window: tt.window, MaxEntries: tt.maxEntries}
+			c := &ReplayCache{MaxEntries: tt.maxEntries}
+			window := tt.window
+			if window == 0 {
+				window = 5 * time.Minute
+			}
 			for i, call := range tt.calls {
-				if got := c.Seen(call.key, call.at, call.now); got != call.want {
+				got, err := c.Seen(context.Background(), call.key, call.now, call.at.Add(window))
+				if err != nil {
+					t.Fatalf("call %d: Seen: %v", i, err)
+				}
+				if got != call.want {
 					t.Errorf("call %d: Seen(%q, %s, %s) = %v, want %v", i, call.key,
 						call.at.Format(time.TimeOnly), call.now.Format(time.TimeOnly), got, call.want)
 				}
@@ -79,7 +89,7 @@ func TestTheReplayCacheAcceptsARequestOnceUnderConcurrency(t *testing.T) {
 	for i := range 64 {
 		wg.Go(func() {
 			key := fmt.Sprintf("sig-%d", i%8)
-			if !c.Seen(key, t0, t0) {
+			if replayed, _ := c.Seen(context.Background(), key, t0, t0.Add(time.Minute)); !replayed {
 				mu.Lock()
 				accepted[key]++
 				mu.Unlock()

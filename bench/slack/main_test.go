@@ -31,7 +31,7 @@ func TestBodiesAreSlashCommandsThatVerifyOnce(t *testing.T) {
 		h := http.Header{}
 		h.Set(slack.HeaderTimestamp, ts)
 		h.Set(slack.HeaderSignature, sig)
-		if err := v.Verify(h, body); err != nil {
+		if err := v.Verify(context.Background(), h, body); err != nil {
 			t.Errorf("body %d: %v", n, err)
 		}
 	}

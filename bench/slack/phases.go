@@ -37,7 +37,7 @@ func runBaseline(ctx context.Context, o options) (phaseResult, error) {
 			http.Error(w, "cannot read request", http.StatusBadRequest)
 			return
 		}
-		if err := verifier.Verify(r.Header, body); err != nil {
+		if err := verifier.Verify(r.Context(), r.Header, body); err != nil {
 			http.Error(w, "invalid request signature", http.StatusUnauthorized)
 			return
 		}

@@ -186,14 +186,14 @@ type multipartBody struct {
 	data        []byte
 }
 
-// Upload posts a file to a channel with title as the message text: POST
+// Upload posts a file to a channel with title, escaped, as the message text: POST
 // /channels/{channel}/messages as multipart/form-data, with payload_json and files[0], as
 // Discord documents for attachments.
 func (c *Client) Upload(ctx context.Context, channel, filename string, data []byte, title string) error {
 	var buf bytes.Buffer
 	w := multipart.NewWriter(&buf)
 	payload, err := json.Marshal(map[string]any{
-		"content":          title,
+		"content":          Escape(title),
 		"allowed_mentions": map[string]any{"parse": []string{}},
 		"attachments":      []map[string]any{{"id": 0, "filename": filename}},
 	})

@@ -103,8 +103,8 @@ var buttonStyle = map[bot.ButtonStyle]discordgo.ButtonStyle{
 
 // Render renders v as a message: one embed (title with the tone's emoji, the text, label/value
 // fields, the footer, the tone's colour) and rows of buttons whose custom_id is
-// "<action ID>:<value>". Text a person may have typed is escaped: no masked link, mention or
-// formatting gets through, and the message pings nobody.
+// "<action ID>:<value>". Text a person may have typed is escaped (Escape): no masked link,
+// mention, heading or formatting gets through, and the message pings nobody.
 func Render(v bot.View) Message {
 	return Message{
 		Embeds:          []*discordgo.MessageEmbed{Embed(v)},
@@ -119,8 +119,9 @@ func Embed(v bot.View) *discordgo.MessageEmbed {
 	if e.Color == 0 {
 		e.Color = toneColor[bot.ToneNeutral]
 	}
-	// Titles and footers show no markdown: they are cut, not escaped.
-	e.Title = truncate(title(v), maxEmbedTitle)
+	// Titles and field names show inline formatting, so they are escaped like the text (names
+	// in titles are typed by people). Footers show none: they are only cut.
+	e.Title = truncateEscaped(Escape(title(v)), maxEmbedTitle)
 	budget := maxEmbedTotal - utf8.RuneCountInString(e.Title)
 	if f := strings.TrimSpace(v.Footer); f != "" {
 		e.Footer = &discordgo.MessageEmbedFooter{Text: truncate(f, maxFooter)}
@@ -140,7 +141,7 @@ func Embed(v bot.View) *discordgo.MessageEmbed {
 			name = "\u200b" // a field needs a name
 		}
 		ef := &discordgo.MessageEmbedField{
-			Name:   truncate(name, maxFieldName),
+			Name:   truncateEscaped(Escape(name), maxFieldName),
 			Value:  truncateEscaped(value, maxFieldValue),
 			Inline: utf8.RuneCountInString(f.Value) <= inlineField && !strings.Contains(f.Value, "\n"),
 		}
@@ -299,51 +300,6 @@ func Modal(f bot.Form) ModalData {
 	return m
 }
 
-// Escape makes s safe in Discord markdown, outside code spans (`...`), which show text as it
-// is: backslash before the characters that format, quote, mention or make a masked link, and
-// before # at the start of a line (a heading). A lone backtick is escaped too.
-func Escape(s string) string {
-	var b strings.Builder
-	b.Grow(len(s) + 8)
-	parts := strings.Split(s, "`")
-	closed := len(parts)%2 == 1 // an even number of backticks: every span closes
-	lineStart := true
-	for i, p := range parts {
-		inCode := i%2 == 1 && (closed || i < len(parts)-1)
-		if i > 0 {
-			if !inCode && i%2 == 1 {
-				b.WriteString("\\`") // the unmatched last one
-			} else {
-				b.WriteByte('`')
-			}
-		}
-		if inCode {
-			b.WriteString(p)
-			lineStart = false
-			continue
-		}
-		for _, r := range p {
-			switch r {
-			case '\\', '*', '_', '~', '|', '<', '>', '[', ']':
-				b.WriteByte('\\')
-			case '#':
-				if lineStart {
-					b.WriteByte('\\')
-				}
-			}
-			b.WriteRune(r)
-			switch r {
-			case '\n':
-				lineStart = true
-			case ' ', '\t':
-			default:
-				lineStart = false
-			}
-		}
-	}
-	return b.String()
-}
-
 // truncate shortens s to at most max runes, marking the cut with an ellipsis.
 func truncate(s string, max int) string {
 	if utf8.RuneCountInString(s) <= max {
@@ -351,20 +307,4 @@ func truncate(s string, max int) string {
 	}
 	r := []rune(s)
 	return string(r[:max-1]) + "…"
-}
-
-// truncateEscaped is truncate for escaped text: it does not leave a lone backslash at the cut.
-func truncateEscaped(s string, max int) string {
-	if utf8.RuneCountInString(s) <= max {
-		return s
-	}
-	r := []rune(s)[:max-1]
-	n := 0
-	for i := len(r) - 1; i >= 0 && r[i] == '\\'; i-- {
-		n++
-	}
-	if n%2 == 1 {
-		r = r[:len(r)-1]
-	}
-	return string(r) + "…"
 }

@@ -62,8 +62,12 @@ type ServerOptions struct {
 	LateTimeout time.Duration
 	// Window is the signature timestamp window (DefaultWindow when 0).
 	Window time.Duration
-	// ReplayEntries bounds the replay cache (DefaultReplayEntries when 0).
+	// ReplayEntries bounds the replay cache of this process (DefaultReplayEntries when 0).
 	ReplayEntries int
+	// ReplayStore remembers the accepted signatures instead of a cache of this process:
+	// replicas share one (storage's, on PostgreSQL) so that a captured request is accepted
+	// once by the whole deployment. Nil: the cache of this process.
+	ReplayStore bot.ReplayStore
 }
 
 // Server receives Discord interactions, over HTTP (Mount) or the gateway (RunGateway), and
@@ -113,7 +117,7 @@ func NewServer(c *Client, o ServerOptions) (*Server, error) {
 		authFailures: bot.NewAuthFailures(PlatformName, o.Audit, o.Clock, log),
 		links:        o.Links,
 		requestable:  o.Requestable,
-		verifier:     &Verifier{Key: key, Window: o.Window, Clock: o.Clock, MaxEntries: o.ReplayEntries},
+		verifier:     &Verifier{Key: key, Window: o.Window, Clock: o.Clock, MaxEntries: o.ReplayEntries, Replay: o.ReplayStore},
 		log:          log,
 		answerer: bot.Answerer[outcome]{
 			Budget: o.Budget, LateTimeout: o.LateTimeout, Clock: o.Clock, Log: log,

@@ -1,6 +1,7 @@
 package discord
 
 import (
+	"context"
 	"crypto/ed25519"
 	"encoding/hex"
 	"errors"
@@ -57,20 +58,23 @@ type Verifier struct {
 	Window time.Duration
 	// Clock tells the time (the wall clock when nil).
 	Clock clock.Clock
-	// MaxEntries bounds the replay cache (DefaultReplayEntries when 0); when full, the oldest
-	// entry goes.
+	// MaxEntries bounds the replay cache of this process (DefaultReplayEntries when 0), when
+	// Replay is nil; when full, the oldest entry goes.
 	MaxEntries int
+	// Replay remembers the accepted signatures; replicas share one (the database's) so that
+	// the deployment accepts a request once. Nil: a cache in this process.
+	Replay bot.ReplayStore
 
 	replayOnce sync.Once
-	// replay remembers the accepted signatures, configured from Window and MaxEntries at the
-	// first Verify.
-	replay bot.ReplayCache
+	// replay is Replay, or the cache of this process, set at the first Verify.
+	replay bot.ReplayStore
 }
 
 // Verify checks the signature headers against body. It returns nil only for a request signed
 // with the application's key, fresh, and not seen before; the error is or wraps one of the
-// Err* values and never includes the body or the signature.
-func (v *Verifier) Verify(h http.Header, body []byte) error {
+// Err* values, or bot.ErrReplayUnchecked when the replay store could not answer (the request
+// is refused), and never includes the body or the signature.
+func (v *Verifier) Verify(ctx context.Context, h http.Header, body []byte) error {
 	if len(v.Key) != ed25519.PublicKeySize {
 		return ErrNoKey
 	}
@@ -96,16 +100,28 @@ func (v *Verifier) Verify(h http.Header, body []byte) error {
 	if !ed25519.Verify(v.Key, msg, sig) {
 		return ErrBadSignature
 	}
-	if v.replayCache().Seen(string(sig), at, now) {
+	// The key is the signature in lower-case hex, however it was written, and names the
+	// platform: replicas may share one store for Slack and Discord.
+	replayed, err := bot.CheckReplay(ctx, v.replayStore(), "discord:"+hex.EncodeToString(sig), now, at.Add(v.window()))
+	if err != nil {
+		return err
+	}
+	if replayed {
 		return ErrReplayed
 	}
 	return nil
 }
 
-// replayCache returns the replay cache, configured from the fields at its first use.
-func (v *Verifier) replayCache() *bot.ReplayCache {
-	v.replayOnce.Do(func() { v.replay.Window, v.replay.MaxEntries = v.window(), v.MaxEntries })
-	return &v.replay
+// replayStore returns Replay, or else a cache of this process bounded by MaxEntries, chosen
+// at its first use.
+func (v *Verifier) replayStore() bot.ReplayStore {
+	v.replayOnce.Do(func() {
+		v.replay = v.Replay
+		if v.replay == nil {
+			v.replay = &bot.ReplayCache{MaxEntries: v.MaxEntries}
+		}
+	})
+	return v.replay
 }
 
 func (v *Verifier) window() time.Duration {

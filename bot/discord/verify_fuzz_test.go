@@ -2,6 +2,7 @@ package discord_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"encoding/hex"
 	"errors"
@@ -37,7 +38,7 @@ func FuzzVerify(f *testing.F) {
 
 		// Arbitrary headers: an error, unless they carry a valid signature of a fresh request.
 		v := newVerifier()
-		err := v.Verify(fuzzHeader(tsText, sigHex), body)
+		err := v.Verify(context.Background(), fuzzHeader(tsText, sigHex), body)
 		if err == nil {
 			sig, _ := hex.DecodeString(sigHex)
 			if !ed25519.Verify(pub, append([]byte(tsText), body...), sig) {
@@ -59,35 +60,35 @@ func FuzzVerify(f *testing.F) {
 		if len(body) > 0 {
 			b := append([]byte(nil), body...)
 			b[flip%uint(len(b))] ^= byte(1 + flip%255)
-			if err := v.Verify(good, b); err == nil || (fresh && !errors.Is(err, discord.ErrBadSignature)) {
+			if err := v.Verify(context.Background(), good, b); err == nil || (fresh && !errors.Is(err, discord.ErrBadSignature)) {
 				t.Fatalf("Verify of a changed body = %v, want %v", err, discord.ErrBadSignature)
 			}
 		}
 		s := append([]byte(nil), sig...)
 		s[flip%uint(len(s))] ^= byte(1 + flip%255)
-		if err := v.Verify(fuzzHeader(ts, hex.EncodeToString(s)), body); err == nil || (fresh && !errors.Is(err, discord.ErrBadSignature)) {
+		if err := v.Verify(context.Background(), fuzzHeader(ts, hex.EncodeToString(s)), body); err == nil || (fresh && !errors.Is(err, discord.ErrBadSignature)) {
 			t.Fatalf("Verify of a changed signature = %v, want %v", err, discord.ErrBadSignature)
 		}
 		tsb := []byte(ts)
 		tsb[flip%uint(len(tsb))] ^= byte(1 + flip%255)
-		if err := v.Verify(fuzzHeader(string(tsb), hex.EncodeToString(sig)), body); err == nil {
+		if err := v.Verify(context.Background(), fuzzHeader(string(tsb), hex.EncodeToString(sig)), body); err == nil {
 			t.Fatalf("Verify with the timestamp changed to %q accepted it", tsb)
 		}
 
 		if !fresh {
-			if err := v.Verify(good, body); !errors.Is(err, discord.ErrStale) {
+			if err := v.Verify(context.Background(), good, body); !errors.Is(err, discord.ErrStale) {
 				t.Fatalf("Verify %v off = %v, want %v", at.Sub(t0), err, discord.ErrStale)
 			}
 			return
 		}
-		if err := v.Verify(good, body); err != nil {
+		if err := v.Verify(context.Background(), good, body); err != nil {
 			t.Fatalf("Verify of a request signed %v off = %v", at.Sub(t0), err)
 		}
-		if err := v.Verify(good, body); !errors.Is(err, discord.ErrReplayed) {
+		if err := v.Verify(context.Background(), good, body); !errors.Is(err, discord.ErrReplayed) {
 			t.Fatalf("Verify of the same request again = %v, want %v", err, discord.ErrReplayed)
 		}
 		// The same signature spelt in upper-case hex is the same signature.
-		if err := v.Verify(fuzzHeader(ts, strings.ToUpper(hex.EncodeToString(sig))), body); !errors.Is(err, discord.ErrReplayed) {
+		if err := v.Verify(context.Background(), fuzzHeader(ts, strings.ToUpper(hex.EncodeToString(sig))), body); !errors.Is(err, discord.ErrReplayed) {
 			t.Fatalf("Verify of the same signature in upper case = %v, want %v", err, discord.ErrReplayed)
 		}
 	})

@@ -1,6 +1,7 @@
 package discord_test
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/accessbot/accessbot/bot"
 	"github.com/accessbot/accessbot/bot/discord"
 	"github.com/accessbot/accessbot/bot/discord/discordtest"
 	"github.com/accessbot/accessbot/internal/clock"
@@ -79,7 +81,7 @@ func TestVerifyAcceptsOnlyFreshRequestsSignedWithTheApplicationKey(t *testing.T)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			v, key := newVerifier(t, clk)
-			err := v.Verify(tt.header(key), tt.body)
+			err := v.Verify(context.Background(), tt.header(key), tt.body)
 			if !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
 				t.Errorf("Verify = %v, want %v", err, tt.want)
 			}
@@ -91,10 +93,10 @@ func TestVerifyRefusesTheSameSignatureTwice(t *testing.T) {
 	v, key := newVerifier(t, clock.NewFake(t0))
 	body := []byte(`{"type":2,"id":"1"}`)
 	h := signed(key, t0, body)
-	if err := v.Verify(h, body); err != nil {
+	if err := v.Verify(context.Background(), h, body); err != nil {
 		t.Fatal(err)
 	}
-	if err := v.Verify(h, body); !errors.Is(err, discord.ErrReplayed) {
+	if err := v.Verify(context.Background(), h, body); !errors.Is(err, discord.ErrReplayed) {
 		t.Errorf("second Verify = %v, want ErrReplayed", err)
 	}
 }
@@ -104,11 +106,11 @@ func TestAReplayAfterTheWindowIsStaleAndTheCacheForgetsIt(t *testing.T) {
 	v, key := newVerifier(t, clk)
 	body := []byte(`{"type":2}`)
 	h := signed(key, t0, body)
-	if err := v.Verify(h, body); err != nil {
+	if err := v.Verify(context.Background(), h, body); err != nil {
 		t.Fatal(err)
 	}
 	clk.Advance(6 * time.Minute)
-	if err := v.Verify(h, body); !errors.Is(err, discord.ErrStale) {
+	if err := v.Verify(context.Background(), h, body); !errors.Is(err, discord.ErrStale) {
 		t.Errorf("Verify after the window = %v, want ErrStale", err)
 	}
 }
@@ -124,12 +126,12 @@ func TestTheReplayCacheIsBounded(t *testing.T) {
 		if i == 0 {
 			first, firstBody = h, body
 		}
-		if err := v.Verify(h, body); err != nil {
+		if err := v.Verify(context.Background(), h, body); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// The first entry was dropped to make room: it is the documented cost of the bound.
-	if err := v.Verify(first, firstBody); err != nil {
+	if err := v.Verify(context.Background(), first, firstBody); err != nil {
 		t.Errorf("Verify of the dropped entry = %v", err)
 	}
 }
@@ -138,7 +140,7 @@ func TestAVerifierWithoutAKeyRefusesEverything(t *testing.T) {
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
 	v := &discord.Verifier{}
 	body := []byte(`{"type":1}`)
-	if err := v.Verify(signed(priv, time.Now(), body), body); !errors.Is(err, discord.ErrNoKey) {
+	if err := v.Verify(context.Background(), signed(priv, time.Now(), body), body); !errors.Is(err, discord.ErrNoKey) {
 		t.Errorf("Verify = %v, want ErrNoKey", err)
 	}
 	if _, err := discord.ParsePublicKey("abcd"); err == nil {
@@ -154,7 +156,38 @@ func TestTheFakesSignatureVerifiesWithItsPublicKey(t *testing.T) {
 	}
 	v := &discord.Verifier{Key: key, Clock: clock.NewFake(t0)}
 	body := discordtest.Ping().JSON()
-	if err := v.Verify(signed(discordtest.PrivateKey(), t0, body), body); err != nil {
+	if err := v.Verify(context.Background(), signed(discordtest.PrivateKey(), t0, body), body); err != nil {
 		t.Errorf("Verify = %v", err)
+	}
+}
+
+// storeDown is a replay store that cannot answer: the database is unreachable.
+type storeDown struct{}
+
+func (storeDown) Seen(context.Context, string, time.Time, time.Time) (bool, error) {
+	return false, errors.New("connection refused")
+}
+
+func TestVerifiersSharingAReplayStoreAcceptASignatureOnce(t *testing.T) {
+	shared := &bot.ReplayCache{}
+	one, priv := newVerifier(t, clock.NewFake(t0))
+	two := &discord.Verifier{Key: one.Key, Clock: clock.NewFake(t0), Replay: shared}
+	one.Replay = shared
+	body := []byte(`{"type":1}`)
+	h := signed(priv, t0, body)
+	if err := one.Verify(context.Background(), h, body); err != nil {
+		t.Fatalf("Verify on the first: %v", err)
+	}
+	if err := two.Verify(context.Background(), h, body); !errors.Is(err, discord.ErrReplayed) {
+		t.Errorf("Verify of the same request on the second = %v, want ErrReplayed", err)
+	}
+}
+
+func TestASignedRequestIsRefusedWhenTheReplayStoreCannotAnswer(t *testing.T) {
+	v, priv := newVerifier(t, clock.NewFake(t0))
+	v.Replay = storeDown{}
+	body := []byte(`{"type":1}`)
+	if err := v.Verify(context.Background(), signed(priv, t0, body), body); !errors.Is(err, bot.ErrReplayUnchecked) {
+		t.Errorf("Verify = %v, want ErrReplayUnchecked", err)
 	}
 }

@@ -59,8 +59,12 @@ type ServerOptions struct {
 	LateTimeout time.Duration
 	// Window is the signature timestamp window (DefaultWindow when 0).
 	Window time.Duration
-	// ReplayEntries bounds the replay cache (DefaultReplayEntries when 0).
+	// ReplayEntries bounds the replay cache of this process (DefaultReplayEntries when 0).
 	ReplayEntries int
+	// ReplayStore remembers the accepted signatures instead of a cache of this process:
+	// replicas share one (storage's, on PostgreSQL) so that a captured request is accepted
+	// once by the whole deployment. Nil: the cache of this process.
+	ReplayStore bot.ReplayStore
 }
 
 // Server receives Slack's slash commands and interactions, over HTTP (Mount) or Socket Mode
@@ -102,7 +106,7 @@ func NewServer(c *Client, o ServerOptions) (*Server, error) {
 		authFailures: bot.NewAuthFailures(PlatformName, o.Audit, o.Clock, log),
 		refusals:     newRefusals(o.Audit, o.Clock, log),
 		verifier: &Verifier{
-			Secret: []byte(o.SigningSecret), Window: o.Window, Clock: o.Clock, MaxEntries: o.ReplayEntries,
+			Secret: []byte(o.SigningSecret), Window: o.Window, Clock: o.Clock, MaxEntries: o.ReplayEntries, Replay: o.ReplayStore,
 		},
 		log:      log,
 		appToken: o.AppToken,

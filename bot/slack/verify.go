@@ -1,6 +1,7 @@
 package slack
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -51,15 +52,17 @@ type Verifier struct {
 	Window time.Duration
 	// Clock tells the time (the wall clock when nil).
 	Clock clock.Clock
-	// MaxEntries bounds the replay cache (DefaultReplayEntries when 0). When it is full the
-	// oldest entry is dropped: a replay of that request would then pass, which only matters
-	// past MaxEntries signed requests within one Window.
+	// MaxEntries bounds the replay cache of this process (DefaultReplayEntries when 0), when
+	// Replay is nil. When it is full the oldest entry is dropped: a replay of that request
+	// would then pass, which only matters past MaxEntries signed requests within one Window.
 	MaxEntries int
+	// Replay remembers the accepted signatures; replicas share one (the database's) so that
+	// the deployment accepts a request once. Nil: a cache in this process.
+	Replay bot.ReplayStore
 
 	replayOnce sync.Once
-	// replay remembers the accepted signatures, configured from Window and MaxEntries at the
-	// first Verify.
-	replay bot.ReplayCache
+	// replay is Replay, or the cache of this process, set at the first Verify.
+	replay bot.ReplayStore
 }
 
 // NewVerifier returns a Verifier for the signing secret.
@@ -68,9 +71,10 @@ func NewVerifier(secret string, clk clock.Clock) *Verifier {
 }
 
 // Verify checks the signature headers against body. It returns nil only for a request signed
-// with the secret, fresh, and not seen before; the error wraps one of the Err* values. It never
-// includes the body or the expected signature in the error.
-func (v *Verifier) Verify(h http.Header, body []byte) error {
+// with the secret, fresh, and not seen before; the error wraps one of the Err* values, or
+// bot.ErrReplayUnchecked when the replay store could not answer (the request is refused). It
+// never includes the body or the expected signature in the error.
+func (v *Verifier) Verify(ctx context.Context, h http.Header, body []byte) error {
 	if len(v.Secret) == 0 {
 		return ErrNoSecret
 	}
@@ -91,16 +95,27 @@ func (v *Verifier) Verify(h http.Header, body []byte) error {
 	if !hmac.Equal([]byte(want), []byte(sig)) {
 		return ErrBadSignature
 	}
-	if v.replayCache().Seen(sig, at, now) {
+	// The key names the platform: replicas may share one store for Slack and Discord.
+	replayed, err := bot.CheckReplay(ctx, v.replayStore(), "slack:"+sig, now, at.Add(v.window()))
+	if err != nil {
+		return err
+	}
+	if replayed {
 		return ErrReplayed
 	}
 	return nil
 }
 
-// replayCache returns the replay cache, configured from the fields at its first use.
-func (v *Verifier) replayCache() *bot.ReplayCache {
-	v.replayOnce.Do(func() { v.replay.Window, v.replay.MaxEntries = v.window(), v.MaxEntries })
-	return &v.replay
+// replayStore returns Replay, or else a cache of this process bounded by MaxEntries, chosen
+// at its first use.
+func (v *Verifier) replayStore() bot.ReplayStore {
+	v.replayOnce.Do(func() {
+		v.replay = v.Replay
+		if v.replay == nil {
+			v.replay = &bot.ReplayCache{MaxEntries: v.MaxEntries}
+		}
+	})
+	return v.replay
 }
 
 func (v *Verifier) window() time.Duration {

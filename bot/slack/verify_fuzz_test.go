@@ -1,6 +1,7 @@
 package slack_test
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -35,7 +36,7 @@ func FuzzVerify(f *testing.F) {
 		h := http.Header{}
 		h.Set(slack.HeaderTimestamp, tsText)
 		h.Set(slack.HeaderSignature, sig)
-		err := v.Verify(h, body)
+		err := v.Verify(context.Background(), h, body)
 		if err == nil && sig != fuzzSign(tsText, body) {
 			t.Fatalf("Verify(ts %q, sig %q) accepted a signature that is not the secret's", tsText, sig)
 		}
@@ -53,7 +54,7 @@ func FuzzVerify(f *testing.F) {
 		if len(body) > 0 {
 			b := append([]byte(nil), body...)
 			b[flip%uint(len(b))] ^= byte(1 + flip%255)
-			if err := v.Verify(good, b); err == nil || (fresh && !errors.Is(err, slack.ErrBadSignature)) {
+			if err := v.Verify(context.Background(), good, b); err == nil || (fresh && !errors.Is(err, slack.ErrBadSignature)) {
 				t.Fatalf("Verify of a changed body = %v, want %v", err, slack.ErrBadSignature)
 			}
 		}
@@ -61,20 +62,20 @@ func FuzzVerify(f *testing.F) {
 		s[flip%uint(len(s))] ^= byte(1 + flip%255)
 		bad := good.Clone()
 		bad.Set(slack.HeaderSignature, string(s))
-		if err := v.Verify(bad, body); err == nil {
+		if err := v.Verify(context.Background(), bad, body); err == nil {
 			t.Fatalf("Verify of a changed signature %q accepted it", s)
 		}
 
 		if !fresh {
-			if err := v.Verify(good, body); !errors.Is(err, slack.ErrStale) {
+			if err := v.Verify(context.Background(), good, body); !errors.Is(err, slack.ErrStale) {
 				t.Fatalf("Verify %v off = %v, want %v", at.Sub(t0), err, slack.ErrStale)
 			}
 			return
 		}
-		if err := v.Verify(good, body); err != nil {
+		if err := v.Verify(context.Background(), good, body); err != nil {
 			t.Fatalf("Verify of a request signed %v off = %v", at.Sub(t0), err)
 		}
-		if err := v.Verify(good, body); !errors.Is(err, slack.ErrReplayed) {
+		if err := v.Verify(context.Background(), good, body); !errors.Is(err, slack.ErrReplayed) {
 			t.Fatalf("Verify of the same request again = %v, want %v", err, slack.ErrReplayed)
 		}
 	})

@@ -1,12 +1,14 @@
 package slack_test
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/accessbot/accessbot/bot"
 	"github.com/accessbot/accessbot/bot/slack"
 	"github.com/accessbot/accessbot/bot/slack/slacktest"
 	"github.com/accessbot/accessbot/internal/clock"
@@ -70,7 +72,7 @@ func TestVerifyAcceptsOnlyFreshRequestsSignedWithTheSecret(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			v := slack.NewVerifier(signingSecret, clock.NewFake(t0))
-			err := v.Verify(tt.header(), tt.body)
+			err := v.Verify(context.Background(), tt.header(), tt.body)
 			if !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
 				t.Errorf("Verify = %v, want %v", err, tt.want)
 			}
@@ -82,14 +84,14 @@ func TestVerifyRefusesTheSameSignatureTwice(t *testing.T) {
 	v := slack.NewVerifier(signingSecret, clock.NewFake(t0))
 	body := []byte("payload=%7B%7D")
 	h := signed(signingSecret, t0, body)
-	if err := v.Verify(h, body); err != nil {
+	if err := v.Verify(context.Background(), h, body); err != nil {
 		t.Fatalf("first Verify: %v", err)
 	}
-	if err := v.Verify(h, body); !errors.Is(err, slack.ErrReplayed) {
+	if err := v.Verify(context.Background(), h, body); !errors.Is(err, slack.ErrReplayed) {
 		t.Errorf("second Verify = %v, want ErrReplayed", err)
 	}
 	// A forged request does not enter the cache, so it cannot push a real one out.
-	if err := v.Verify(signed("forged", t0, body), body); !errors.Is(err, slack.ErrBadSignature) {
+	if err := v.Verify(context.Background(), signed("forged", t0, body), body); !errors.Is(err, slack.ErrBadSignature) {
 		t.Errorf("forged Verify = %v", err)
 	}
 }
@@ -99,11 +101,11 @@ func TestAReplayAfterTheWindowIsStaleNotAccepted(t *testing.T) {
 	v := slack.NewVerifier(signingSecret, clk)
 	body := []byte("text=list")
 	h := signed(signingSecret, t0, body)
-	if err := v.Verify(h, body); err != nil {
+	if err := v.Verify(context.Background(), h, body); err != nil {
 		t.Fatal(err)
 	}
 	clk.Advance(5*time.Minute + time.Second)
-	if err := v.Verify(h, body); !errors.Is(err, slack.ErrStale) {
+	if err := v.Verify(context.Background(), h, body); !errors.Is(err, slack.ErrStale) {
 		t.Errorf("Verify after the window = %v, want ErrStale", err)
 	}
 }
@@ -112,15 +114,15 @@ func TestTheReplayCacheIsBounded(t *testing.T) {
 	v := &slack.Verifier{Secret: []byte(signingSecret), Clock: clock.NewFake(t0), MaxEntries: 2}
 	bodies := [][]byte{[]byte("a=1"), []byte("a=2"), []byte("a=3")}
 	for _, b := range bodies {
-		if err := v.Verify(signed(signingSecret, t0, b), b); err != nil {
+		if err := v.Verify(context.Background(), signed(signingSecret, t0, b), b); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// The newest two are remembered; the oldest was dropped to keep the bound.
-	if err := v.Verify(signed(signingSecret, t0, bodies[2]), bodies[2]); !errors.Is(err, slack.ErrReplayed) {
+	if err := v.Verify(context.Background(), signed(signingSecret, t0, bodies[2]), bodies[2]); !errors.Is(err, slack.ErrReplayed) {
 		t.Errorf("newest replay = %v, want ErrReplayed", err)
 	}
-	if err := v.Verify(signed(signingSecret, t0, bodies[0]), bodies[0]); err != nil {
+	if err := v.Verify(context.Background(), signed(signingSecret, t0, bodies[0]), bodies[0]); err != nil {
 		t.Errorf("oldest replay after eviction = %v, want accepted", err)
 	}
 }
@@ -128,7 +130,7 @@ func TestTheReplayCacheIsBounded(t *testing.T) {
 func TestAVerifierWithoutASecretRefusesEverything(t *testing.T) {
 	v := slack.NewVerifier("", clock.NewFake(t0))
 	body := []byte("a=1")
-	if err := v.Verify(signed("", t0, body), body); !errors.Is(err, slack.ErrNoSecret) {
+	if err := v.Verify(context.Background(), signed("", t0, body), body); !errors.Is(err, slack.ErrNoSecret) {
 		t.Errorf("Verify = %v, want ErrNoSecret", err)
 	}
 }
@@ -144,7 +146,7 @@ func FuzzVerifyAcceptsOnlyTheRightSignature(f *testing.F) {
 		h := http.Header{}
 		h.Set(slack.HeaderTimestamp, ts)
 		h.Set(slack.HeaderSignature, sig)
-		if err := v.Verify(h, body); err == nil && !validAt(ts, sig, body) {
+		if err := v.Verify(context.Background(), h, body); err == nil && !validAt(ts, sig, body) {
 			t.Fatalf("accepted timestamp %q signature %q", ts, sig)
 		}
 	})
@@ -170,10 +172,40 @@ func TestSlacksDocumentedExampleVerifies(t *testing.T) {
 	h.Set(slack.HeaderTimestamp, "1531420618")
 	h.Set(slack.HeaderSignature, "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503")
 	v := slack.NewVerifier("8f742231b10e8888abcd99yyyzzz85a5", clock.NewFake(time.Unix(1531420618, 0).Add(time.Minute)))
-	if err := v.Verify(h, body); err != nil {
+	if err := v.Verify(context.Background(), h, body); err != nil {
 		t.Errorf("Verify(Slack's example) = %v", err)
 	}
 	if ts, sig := slacktest.Sign("8f742231b10e8888abcd99yyyzzz85a5", time.Unix(1531420618, 0), body); ts != "1531420618" || sig != h.Get(slack.HeaderSignature) {
 		t.Errorf("slacktest.Sign = %s %s, not Slack's", ts, sig)
+	}
+}
+
+// storeDown is a replay store that cannot answer: the database is unreachable.
+type storeDown struct{}
+
+func (storeDown) Seen(context.Context, string, time.Time, time.Time) (bool, error) {
+	return false, errors.New("connection refused")
+}
+
+func TestVerifiersSharingAReplayStoreAcceptASignatureOnce(t *testing.T) {
+	shared := &bot.ReplayCache{}
+	one := &slack.Verifier{Secret: []byte(signingSecret), Clock: clock.NewFake(t0), Replay: shared}
+	two := &slack.Verifier{Secret: []byte(signingSecret), Clock: clock.NewFake(t0), Replay: shared}
+	body := []byte("payload=%7B%7D")
+	h := signed(signingSecret, t0, body)
+	if err := one.Verify(context.Background(), h, body); err != nil {
+		t.Fatalf("Verify on the first: %v", err)
+	}
+	if err := two.Verify(context.Background(), h, body); !errors.Is(err, slack.ErrReplayed) {
+		t.Errorf("Verify of the same request on the second = %v, want ErrReplayed", err)
+	}
+}
+
+func TestASignedRequestIsRefusedWhenTheReplayStoreCannotAnswer(t *testing.T) {
+	v := &slack.Verifier{Secret: []byte(signingSecret), Clock: clock.NewFake(t0), Replay: storeDown{}}
+	body := []byte("payload=%7B%7D")
+	err := v.Verify(context.Background(), signed(signingSecret, t0, body), body)
+	if !errors.Is(err, bot.ErrReplayUnchecked) {
+		t.Errorf("Verify = %v, want ErrReplayUnchecked", err)
 	}
 }

@@ -62,6 +62,17 @@ func OpenStore(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*st
 	return db, nil
 }
 
+// ReplayStore is where the Slack and Discord servers remember the signed requests they
+// accepted: on PostgreSQL, where replicas may share the database, the database's table, so
+// that a captured request is accepted once by the whole deployment; on SQLite (one process),
+// nil, for each server's cache in memory.
+func ReplayStore(db *storage.DB) bot.ReplayStore {
+	if db.Driver() == storage.Postgres {
+		return db.ReplayStore()
+	}
+	return nil
+}
+
 // Options adjust an App for tests.
 type Options struct {
 	Clock clock.Clock
@@ -382,6 +393,7 @@ func (w *wiring) slack() error {
 		Audit:         w.DB,
 		Clock:         w.clock,
 		Log:           w.Log,
+		ReplayStore:   ReplayStore(w.DB),
 	})
 	if err != nil {
 		return fmt.Errorf("slack: %w", err)
@@ -413,6 +425,7 @@ func (w *wiring) discord() error {
 		Audit:       w.DB,
 		Clock:       w.clock,
 		Log:         w.Log,
+		ReplayStore: ReplayStore(w.DB),
 	})
 	if err != nil {
 		return fmt.Errorf("discord: %w", err)
