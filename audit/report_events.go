@@ -1,15 +1,20 @@
 package audit
 
 // How each type of event changes the report: add hands an event to the method for its type,
-// and each method is the one place that reads its type's Data keys.
+// and each method reads its type's typed payload (payload.go). A value that does not parse
+// reads as zero, as Decode leaves it; the appendix still shows the event's data as stored.
 
-import "strconv"
+import (
+	"strconv"
+	"strings"
+	"time"
+)
 
 // add takes in one event, in sequence order: it counts it and lists it in the appendix when
 // the filter selects it, then hands it to the method for its type. Events about the log as a
 // whole (logEvents) are taken as they come; any other event is about a request or its grant
 // (rowEvents), and an event of an extension request goes to the grant's row as an extension.
-// Each of those methods is the one place that reads its type's Data keys.
+// Each of those methods is the one place that reads its type's payload.
 func (b *reportBuilder) add(e *Event) error {
 	b.lastAt = e.At
 	selected := b.selects(e)
@@ -97,7 +102,8 @@ func (b *reportBuilder) addAuthFailure(_ *Event, selected bool) error {
 // addRequest starts a request's row (request.created), in the order requests were made, or
 // an extension of the grant it is about. A request made after the period is not listed.
 func (b *reportBuilder) addRequest(e *Event, _ bool) error {
-	kind, duration, reason := e.Data["kind"], e.Data["duration"], e.Data["reason"]
+	p, _ := Decode[RequestCreatedData](*e)
+	kind, duration, reason := p.Kind, durationText(p.Duration), p.Reason
 	if kind == "extend" {
 		if r := b.byGrant[e.GrantID]; r != nil {
 			b.rows[e.RequestID] = r
@@ -127,7 +133,12 @@ func (b *reportBuilder) addReview(r *reportRow, e *Event) error {
 	if e.Type == ReviewDenied {
 		d = "denied"
 	}
-	r.reviews = append(r.reviews, reportReview{who: e.Actor, decision: d, reason: e.Data["reason"], at: e.At})
+	reason := "" // an approval has no reason
+	if e.Type == ReviewDenied {
+		p, _ := Decode[ReviewDeniedData](*e)
+		reason = p.Reason
+	}
+	r.reviews = append(r.reviews, reportReview{who: e.Actor, decision: d, reason: reason, at: e.At})
 	return nil
 }
 
@@ -146,21 +157,24 @@ func (b *reportBuilder) addApproval(r *reportRow, e *Event) error {
 // approvalOf reads a request.approved: by the policy's rule (auto) or by reviewers. It is read
 // for a request and for an extension request.
 func approvalOf(e *Event) (auto bool, rule string) {
-	return e.Data["approvals"] == "auto", e.Data["rule"]
+	p, _ := Decode[RequestApprovedData](*e)
+	return p.Auto, p.Rule
 }
 
 // addBreakGlassUse records access taken without approval (breakglass.used).
 func (b *reportBuilder) addBreakGlassUse(r *reportRow, e *Event) error {
 	r.kind, r.decision, r.decidedAt, r.decidedBy = "breakglass", "breakglass", e.At, e.Actor
 	if r.reason == "" {
-		r.reason = e.Data["reason"]
+		p, _ := Decode[BreakGlassUsedData](*e)
+		r.reason = p.Reason
 	}
 	return nil
 }
 
 // addDenial ends a request with its denial (request.denied).
 func (b *reportBuilder) addDenial(r *reportRow, e *Event) error {
-	r.decision, r.decidedAt, r.decidedBy, r.decisionNote = "denied", e.At, e.Actor, e.Data["reason"]
+	p, _ := Decode[RequestDeniedData](*e)
+	r.decision, r.decidedAt, r.decidedBy, r.decisionNote = "denied", e.At, e.Actor, p.Reason
 	return b.end(r, e.At)
 }
 
@@ -178,7 +192,8 @@ func (b *reportBuilder) addExpiry(r *reportRow, e *Event) error {
 
 // addActivating records the start of a grant (grant.activating): its ID, account and expiry.
 func (b *reportBuilder) addActivating(r *reportRow, e *Event) error {
-	account, expiresAt, breakGlass := e.Data["account"], e.Data["expires_at"], e.Data["breakglass"] == "true"
+	p, _ := Decode[GrantActivatingData](*e)
+	account, expiresAt, breakGlass := p.Account, p.ExpiresAt, p.BreakGlass
 	if r.grantID == "" {
 		r.grantID = e.GrantID
 		b.byGrant[e.GrantID] = r
@@ -197,21 +212,23 @@ func (b *reportBuilder) addActive(r *reportRow, e *Event) error {
 		r.grantedAt = e.At
 	}
 	r.state = "active"
-	if v := e.Data["expires_at"]; v != "" {
-		r.expiresAt = v
+	if p, _ := Decode[GrantActiveData](*e); !p.ExpiresAt.IsZero() {
+		r.expiresAt = p.ExpiresAt
 	}
 	return nil
 }
 
 // addRetry keeps the error of a grant being retried (grant.retry).
 func (b *reportBuilder) addRetry(r *reportRow, e *Event) error {
-	r.lastError = e.Data["error"]
+	p, _ := Decode[GrantRetryData](*e)
+	r.lastError = p.Error
 	return nil
 }
 
 // addGrantFailure ends a grant the target refused (grant.failed).
 func (b *reportBuilder) addGrantFailure(r *reportRow, e *Event) error {
-	r.state, r.lastError = "failed", e.Data["error"]
+	p, _ := Decode[GrantFailedData](*e)
+	r.state, r.lastError = "failed", p.Error
 	return b.end(r, e.At)
 }
 
@@ -223,7 +240,7 @@ func (b *reportBuilder) addExtension(r *reportRow, e *Event) error {
 		r.lastError = errText
 		return nil
 	}
-	if expiresAt != "" {
+	if !expiresAt.IsZero() {
 		r.expiresAt = expiresAt
 	}
 	for i := range r.exts {
@@ -237,14 +254,16 @@ func (b *reportBuilder) addExtension(r *reportRow, e *Event) error {
 // extensionOf reads a grant.extended: whether the target extended the grant, the new expiry,
 // the extension request it applied, and the target's error when it did not. It is read for
 // the grant and for the extension request.
-func extensionOf(e *Event) (extended bool, expiresAt, extendRequestID, errText string) {
-	return e.Data["target_extended"] != "false", e.Data["expires_at"], e.Data["extend_request_id"], e.Data["error"]
+func extensionOf(e *Event) (extended bool, expiresAt time.Time, extendRequestID, errText string) {
+	p, _ := Decode[GrantExtendedData](*e)
+	return !p.TargetNotExtended, p.ExpiresAt, p.ExtendRequestID, p.Error
 }
 
 // addRevoking records the start of a revocation (grant.revoking): early, by someone, or at
 // expiry, and possibly while the grant itself was still in flight.
 func (b *reportBuilder) addRevoking(r *reportRow, e *Event) error {
-	early, from := e.Data["early"] == "true", e.Data["state"]
+	p, _ := Decode[GrantRevokingData](*e)
+	early, from := p.Early, p.State
 	if early && r.earlyBy == "" {
 		r.earlyBy, r.earlyAt = e.Actor, e.At
 	}
@@ -259,7 +278,8 @@ func (b *reportBuilder) addRevoking(r *reportRow, e *Event) error {
 
 // addRevokeFailure records a failed revocation, still being retried (grant.revoke_failed).
 func (b *reportBuilder) addRevokeFailure(r *reportRow, e *Event) error {
-	r.state, r.lastError = "revoke_failed", e.Data["error"]
+	p, _ := Decode[GrantRevokeFailedData](*e)
+	r.state, r.lastError = "revoke_failed", p.Error
 	if r.failingSince.IsZero() {
 		r.failingSince = e.At
 	}
@@ -269,7 +289,8 @@ func (b *reportBuilder) addRevokeFailure(r *reportRow, e *Event) error {
 // addRevoked ends a grant with its revocation (grant.revoked): how late it was, and whether
 // an admin forced it after failures.
 func (b *reportBuilder) addRevoked(r *reportRow, e *Event) error {
-	forced, note, lateness := e.Data["forced"] == "true", e.Data["note"], e.Data["lateness_ms"]
+	p, _ := Decode[GrantRevokedData](*e)
+	forced, note := p.Forced, p.Note
 	r.state, r.revokedAt, r.revokedBy = "revoked", e.At, e.Actor
 	if forced {
 		r.forcedNote = note
@@ -277,14 +298,15 @@ func (b *reportBuilder) addRevoked(r *reportRow, e *Event) error {
 			r.forcedNote = "-"
 		}
 	}
-	r.latenessMs, _ = strconv.ParseInt(lateness, 10, 64)
+	r.latenessMs = p.Lateness.Milliseconds()
 	return b.end(r, e.At)
 }
 
 // addBreakGlassReview records the review of a break-glass use (breakglass.reviewed); a use
 // whose grant is over ends with it.
 func (b *reportBuilder) addBreakGlassReview(r *reportRow, e *Event) error {
-	r.bgReviewedBy, r.bgReviewedAt, r.bgNote = e.Actor, e.At, e.Data["note"]
+	p, _ := Decode[BreakGlassReviewedData](*e)
+	r.bgReviewedBy, r.bgReviewedAt, r.bgNote = e.Actor, e.At, p.Note
 	if r.state == "revoked" || r.state == "failed" {
 		return b.end(r, r.endAt)
 	}
@@ -335,8 +357,9 @@ func (b *reportBuilder) addConfig(e *Event, _ bool) error {
 	if !before {
 		b.sum.ConfigLoads++
 	}
-	c := configLoad{first: e.At, last: e.At, hash: e.Data["config_sha256"], version: e.Data["version"],
-		resources: e.Data["resources"], count: 1, before: before}
+	p, _ := Decode[ConfigLoadedData](*e)
+	c := configLoad{first: e.At, last: e.At, hash: p.ConfigSHA256, version: p.Version,
+		resources: strconv.Itoa(p.Resources), count: 1, before: before}
 	if n := len(b.configs); n > 0 {
 		p := &b.configs[n-1]
 		if p.hash == c.hash && p.version == c.version && p.resources == c.resources && p.before == c.before {
@@ -365,14 +388,14 @@ func (b *reportBuilder) addScan(e *Event, selected bool) error {
 	if !selected {
 		return nil
 	}
-	findings, _ := strconv.Atoi(e.Data["findings"])
-	errs, _ := strconv.Atoi(e.Data["errors"])
+	p, _ := Decode[ScanCompletedData](*e)
+	findings, errs := p.Findings, p.Errors
 	b.sum.Scans++
 	b.sum.ScanFindings += findings
 	if findings == 0 && errs == 0 {
 		return nil
 	}
-	sc := scanRow{e: e, resources: e.Data["resources"], message: e.Data["message"], findings: findings, errors: errs}
+	sc := scanRow{e: e, resources: strings.Join(p.Resources, ","), message: p.Message, findings: findings, errors: errs}
 	return b.writeRow(&b.scansOut, func(w *htmlRow) { w.scan(&sc) })
 }
 
@@ -391,16 +414,18 @@ func (b *reportBuilder) addRefused(e *Event, selected bool) error {
 	if !selected {
 		return nil
 	}
-	x := refusedRow{e: e, why: e.Data["refused"], reason: e.Data["reason"], target: e.RequestID}
+	x := refusedRow{e: e, target: e.RequestID}
 	if e.GrantID != "" {
 		x.target = e.GrantID
 	}
 	if e.Type == RequestRefused {
+		p, _ := Decode[RequestRefusedData](*e)
 		b.sum.RefusedRequests++
-		x.what = refusedRequest(e.Data["kind"], e.Data["duration"])
+		x.why, x.reason, x.what = p.Refused, p.Reason, refusedRequest(p.Kind, durationText(p.Duration))
 	} else {
+		p, _ := Decode[ReviewRefusedData](*e)
 		b.sum.RefusedClicks++
-		x.what = refusedDecision(e.Data["decision"])
+		x.why, x.what = p.Refused, refusedDecision(p.Decision)
 	}
 	return b.writeRow(&b.refusedOut, func(w *htmlRow) { w.refused(&x) })
 }
@@ -426,4 +451,13 @@ func refusedDecision(decision string) string {
 		return "decision"
 	}
 	return decision
+}
+
+// durationText writes a duration from event data as people read it everywhere (FormatDuration),
+// and none as nothing.
+func durationText(d time.Duration) string {
+	if d == 0 {
+		return ""
+	}
+	return FormatDuration(d)
 }

@@ -26,7 +26,7 @@ type reportRow struct {
 	decisionNote string // the rule, or the denial's reason
 	// The grant.
 	grantedAt    time.Time
-	expiresAt    string
+	expiresAt    time.Time
 	state        string // the grant's last state
 	exts         []reportExt
 	earlyBy      string
@@ -59,7 +59,7 @@ type reportExt struct {
 	at        time.Time
 	state     string // pending, approved, auto, denied, cancelled, expired, applied
 	approvers []string
-	expiresAt string
+	expiresAt time.Time
 }
 
 // configLoad is a run of starts with the same configuration (config.loaded).

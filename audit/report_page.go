@@ -21,18 +21,9 @@ func fmtTime(t time.Time) string {
 	return t.UTC().Format(timeLayout)
 }
 
-// fmtRFC3339 shows an RFC 3339 time from event data as the report shows times.
-func fmtRFC3339(s string) string {
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return fmtTime(t)
-	}
-	return s
-}
-
-// fmtDur writes a duration as 1h30m, 45m10s, 2d3h, or 350ms. It is the report's own spelling,
-// kept so the page does not change: unlike internal/duration.Format it rounds to the second
-// (90.4s is 1m30s, not 1m30.4s), writes what is under a second in whole milliseconds, and writes
-// zero and negative durations as 0ms.
+// fmtDur writes how long something took in the one format people read (FormatDuration), to
+// the second: an access held 1h30m12.4s reads 1h30m12s. What is under a second, as a lateness
+// often is, is written in whole milliseconds, and nothing below zero is written (0ms).
 func fmtDur(d time.Duration) string {
 	if d < 0 {
 		d = 0
@@ -40,24 +31,7 @@ func fmtDur(d time.Duration) string {
 	if d < time.Second {
 		return strconv.FormatInt(d.Milliseconds(), 10) + "ms"
 	}
-	d = d.Round(time.Second)
-	var sb strings.Builder
-	if days := d / (24 * time.Hour); days > 0 {
-		sb.WriteString(strconv.FormatInt(int64(days), 10) + "d")
-		d -= days * 24 * time.Hour
-	}
-	if h := d / time.Hour; h > 0 {
-		sb.WriteString(strconv.FormatInt(int64(h), 10) + "h")
-		d -= h * time.Hour
-	}
-	if m := d / time.Minute; m > 0 {
-		sb.WriteString(strconv.FormatInt(int64(m), 10) + "m")
-		d -= m * time.Minute
-	}
-	if s := d / time.Second; s > 0 {
-		sb.WriteString(strconv.FormatInt(int64(s), 10) + "s")
-	}
-	return sb.String()
+	return FormatDuration(d.Round(time.Second))
 }
 
 // pageView is the page around the sections.

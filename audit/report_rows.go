@@ -103,7 +103,7 @@ func (w *htmlRow) grant(r *reportRow, carried bool, outcome, how, held string) {
 	}
 	w.s("</td>\n")
 	w.s(`<td class="when" data-field="granted">`).t(r.grantedAt).s("</td>\n")
-	w.s(`<td><span class="when" data-field="expires">`).e(fmtRFC3339(r.expiresAt)).s("</span>")
+	w.s(`<td><span class="when" data-field="expires">`).t(r.expiresAt).s("</span>")
 	for _, x := range r.exts {
 		w.s(`<br><span class="small">extension +`).e(x.by).s(" asked ").t(x.at).s(": ").e(x.state)
 		if len(x.approvers) > 0 {
