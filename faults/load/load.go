@@ -120,6 +120,10 @@ slack:
   security_channel: "CSECURITY"
 scan:
   schedule: "off"
+# A burst of many people asking for one resource at once: the per-resource limit on waiting
+# requests (made for floods) would refuse most of it.
+limits:
+  pending_per_resource: 0
 resources:
   - name: %s
     adapter:
