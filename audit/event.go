@@ -54,6 +54,10 @@ const (
 	IdentityLinkRequested = "identity.link_requested"
 	IdentityLinked        = "identity.linked"
 	IdentityUnlinked      = "identity.unlinked"
+	// StepUpRefused records an approval that needed the approver to log in again at the
+	// identity provider and was refused there (wrong person, stale login, no MFA, a replayed
+	// or forged state, an expired link, an error of the provider).
+	StepUpRefused = "stepup.refused"
 )
 
 // Event is one append-only record.

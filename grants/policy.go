@@ -72,6 +72,8 @@ type Resource struct {
 	Account *template.Template
 	// Accounts maps a person's ID to an explicit account name, overriding Account.
 	Accounts map[string]string
+	// StepUp says which decisions wait for a fresh login at the identity provider.
+	StepUp StepUp
 }
 
 // AccountFor returns the person's account name at this resource's target.
