@@ -58,6 +58,8 @@ type Config struct {
 	// SSHKeys maps a person (their accessbot ID: email, or platform:userid) to SSH public keys
 	// in authorized_keys form, used after the keys they registered in chat (KeysFromConfig).
 	SSHKeys map[string][]string `yaml:"ssh_keys"`
+	// OIDC is the identity provider of step-up approval (resources with step_up: oidc).
+	OIDC OIDC `yaml:"oidc"`
 
 	file    string
 	hash    string
@@ -155,6 +157,9 @@ type ResourceConfig struct {
 	// Accounts maps a person's ID (email) to an account name, overriding Account.
 	Accounts map[string]string `yaml:"accounts"`
 	Policy   PolicyConfig      `yaml:"policy"`
+	// StepUp, when "oidc", makes approvals count only after the approver logs in again at the
+	// `oidc:` identity provider.
+	StepUp string `yaml:"step_up"`
 
 	account   *template.Template
 	effective grants.Policy
@@ -324,6 +329,7 @@ func Parse(name string, data []byte, env func(string) (string, bool)) (*Config, 
 	v.scan()
 	v.digest()
 	v.sshKeys()
+	v.stepUp()
 	if err := probs.err(c.secrets); err != nil {
 		return nil, err
 	}

@@ -63,6 +63,7 @@ func (c *Config) BuildResourcesWith(o BuildOptions) ([]*grants.Resource, error) 
 			Policy:      p,
 			Account:     rc.account,
 			Accounts:    maps.Clone(rc.Accounts),
+			StepUp:      grants.StepUp{Approve: rc.StepUp == StepUpOIDC},
 		})
 	}
 	if err := probs.err(c.secrets); err != nil {
