@@ -27,8 +27,8 @@ import (
 	"github.com/accessbot/accessbot/config"
 	"github.com/accessbot/accessbot/grants"
 	"github.com/accessbot/accessbot/internal/clock"
-	"github.com/accessbot/accessbot/internal/stepup"
 	"github.com/accessbot/accessbot/internal/ops"
+	"github.com/accessbot/accessbot/internal/stepup"
 	"github.com/accessbot/accessbot/storage"
 
 	// Adapter types register themselves by name.
