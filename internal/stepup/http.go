@@ -37,6 +37,10 @@ const (
 // state): nobody known clicked.
 const unknownActor = "unknown"
 
+// clockSkew is how far ahead of accessbot's clock a login time may be (the provider's clock
+// runs a little fast).
+const clockSkew = time.Minute
+
 // callbackTimeout bounds the callback's calls to the provider and the database.
 const callbackTimeout = 15 * time.Second
 
@@ -225,6 +229,10 @@ func (s *Service) check(ctx context.Context, at *Attempt, code string, now time.
 	default:
 		return p, RefusedStaleLogin, "The ID token has no auth_time.",
 			"The identity provider did not say when you logged in." + retry
+	}
+	if p.AuthTime.After(now.Add(clockSkew)) {
+		return p, RefusedStaleLogin, fmt.Sprintf("The login time %s is ahead of accessbot's clock.", p.AuthTime.Format(time.RFC3339)),
+			"The identity provider's login time does not make sense; check the clocks." + retry
 	}
 	if age := now.Sub(p.AuthTime); age > s.o.MaxAge {
 		return p, RefusedStaleLogin, fmt.Sprintf("The login is %s old; at most %s is allowed.", age.Truncate(time.Second), s.o.MaxAge),
