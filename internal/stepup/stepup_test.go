@@ -23,7 +23,7 @@ import (
 // world is one accessbot (a grants harness over SQLite, a step-up Service behind an HTTP
 // server) and one Dex, started by the test, that knows bob and carol (approvers) and alice.
 type world struct {
-	t       *testing.T
+	t       testing.TB
 	h       *grantstest.Harness
 	dex     *dextest.Server
 	srv     *httptest.Server
@@ -37,7 +37,7 @@ var passwords = map[string]string{
 	"carol@example.com": "carol-pw",
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	w := &world{t: t}
 	w.srv = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
