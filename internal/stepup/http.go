@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -263,15 +264,56 @@ func showsMFA(amr []string) bool {
 }
 
 // refuse records stepup.refused and answers the browser with the sentence. at is nil when no
-// attempt explains the request (a forged link or state).
+// attempt explains the request (a forged link or state). Those, and replays, can be sent by
+// anyone any number of times, so they are recorded at most RepeatRefusalsPerMinute a minute
+// (the rest counted in the next one); every other refusal ends an attempt that an approver's
+// click made, and is always recorded.
 func (s *Service) refuse(ctx context.Context, w http.ResponseWriter, at *Attempt, code, detail, subject string, status int, msg string) {
 	actor, requestID, d := grants.Actor{ID: unknownActor}, "", grants.Approve
 	if at != nil {
 		actor, requestID, d = at.Actor, at.RequestID, at.Decision
 	}
-	s.o.Log.Warn().Str("refused", code).Str("actor", actor.ID).Str("request_id", requestID).Msg("step-up refused")
-	s.grants.RefuseStepUp(ctx, actor, requestID, d, code, detail, subject)
+	record, suppressed := true, 0
+	if at == nil || code == RefusedReplayed || code == RefusedUsedLink {
+		record, suppressed = s.repeats.allow(s.o.Clock.Now())
+	}
+	if record {
+		if suppressed > 0 {
+			detail += fmt.Sprintf(" (%d more like it were not recorded)", suppressed)
+		}
+		s.o.Log.Warn().Str("refused", code).Str("actor", actor.ID).Str("request_id", requestID).Msg("step-up refused")
+		s.grants.RefuseStepUp(ctx, actor, requestID, d, code, detail, subject)
+	}
 	s.page(w, status, "Approval not recorded", msg)
+}
+
+// RepeatRefusalsPerMinute bounds the stepup.refused events of forged and replayed links and
+// states, so that a flood of them cannot flood the audit log.
+const RepeatRefusalsPerMinute = 30
+
+// limiter lets through at most RepeatRefusalsPerMinute a minute and counts what it held back.
+type limiter struct {
+	mu         sync.Mutex
+	start      time.Time
+	n          int
+	suppressed int
+}
+
+// allow reports whether to record one more, and how many were held back since the last one.
+func (l *limiter) allow(now time.Time) (bool, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.start) >= time.Minute || now.Before(l.start) {
+		l.start, l.n = now, 0
+	}
+	if l.n >= RepeatRefusalsPerMinute {
+		l.suppressed++
+		return false, 0
+	}
+	l.n++
+	held := l.suppressed
+	l.suppressed = 0
+	return true, held
 }
 
 // fail answers an unexpected error with a generic sentence; the log has the chain.

@@ -131,6 +131,9 @@ type Service struct {
 	grants  Approver
 	baseURL string
 
+	// repeats bounds the audit events of forged and replayed links and states.
+	repeats limiter
+
 	mu       sync.Mutex
 	provider *oidc.Provider
 	oauth    *oauth2.Config
