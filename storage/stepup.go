@@ -49,7 +49,11 @@ func (r stepUpRow) attempt() stepup.Attempt {
 	}
 }
 
-// CreateStepUp stores a new, unstarted attempt.
+// stepUpKeep is how long attempts are kept: past their link's life and the login's max age
+// they serve nothing (the audit log has what happened), so each new one removes older ones.
+const stepUpKeep = 24 * time.Hour
+
+// CreateStepUp stores a new, unstarted attempt, and removes attempts older than stepUpKeep.
 func (db *DB) CreateStepUp(ctx context.Context, a stepup.Attempt) error {
 	if a.LinkHash == "" || a.RequestID == "" || a.Actor.ID == "" || a.CreatedAt.IsZero() || a.LinkExpiresAt.IsZero() {
 		return fmt.Errorf("store step-up: %w: link, request, actor and times are required", grants.ErrInvalid)
@@ -62,6 +66,9 @@ func (db *DB) CreateStepUp(ctx context.Context, a stepup.Attempt) error {
 			a.Actor.Platform, a.Actor.PlatformID, micros(a.CreatedAt), micros(a.LinkExpiresAt))
 		if err != nil {
 			return fmt.Errorf("store step-up for request %s: %w", a.RequestID, err)
+		}
+		if _, err := t.exec(ctx, `DELETE FROM stepup_attempts WHERE created_at < ?`, micros(a.CreatedAt.Add(-stepUpKeep))); err != nil {
+			return fmt.Errorf("remove old step-ups: %w", err)
 		}
 		return nil
 	})

@@ -82,3 +82,23 @@ func TestConcurrentCallbacksOfOneStateFinishItOnce(t *testing.T) {
 		}
 	})
 }
+
+func TestOldStepUpsAreRemovedWhenANewOneIsStored(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		db, ctx := newDB(t, b), testCtx(t)
+		if err := db.CreateStepUp(ctx, sampleAttempt("link-old")); err != nil {
+			t.Fatal(err)
+		}
+		fresh := sampleAttempt("link-new")
+		fresh.CreatedAt, fresh.LinkExpiresAt = base.Add(25*time.Hour), base.Add(25*time.Hour+5*time.Minute)
+		if err := db.CreateStepUp(ctx, fresh); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.StartStepUp(ctx, "link-old", "s", "n", "v", fresh.CreatedAt); !errors.Is(err, stepup.ErrNotFound) {
+			t.Errorf("a day-old attempt is still there: %v", err)
+		}
+		if _, err := db.StartStepUp(ctx, "link-new", "s", "n", "v", fresh.CreatedAt); err != nil {
+			t.Errorf("the new attempt: %v", err)
+		}
+	})
+}
