@@ -107,6 +107,8 @@ func (s *Service) start(w http.ResponseWriter, r *http.Request) {
 		opts = append(opts, oauth2.SetAuthURLParam("acr_values", strings.Join(s.o.ACRValues, " ")))
 	}
 	w.Header().Set("Cache-Control", "no-store")
+	// The link's ID stays out of the provider's logs.
+	w.Header().Set("Referrer-Policy", "no-referrer")
 	http.Redirect(w, r, oc.AuthCodeURL(state, opts...), http.StatusFound)
 }
 
@@ -333,6 +335,7 @@ func (s *Service) page(w http.ResponseWriter, status int, title, text string) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+	w.Header().Set("Referrer-Policy", "no-referrer")
 	w.WriteHeader(status)
 	_ = pageTmpl.Execute(w, struct{ Title, Text string }{title, text})
 }

@@ -263,6 +263,17 @@ func TestAStepUpLoginIsRefused(t *testing.T) {
 			wantCode:   stepup.RefusedNoMFA,
 		},
 		{
+			name:      "when acr_values are asked for and Dex's token has no acr",
+			configure: func(o *stepup.Options) { o.ACRValues = []string{"urn:example:mfa"} },
+			run: func(t *testing.T, id string) (int, string) {
+				b := w.browser()
+				return w.get(b, w.login(b, w.link(id), "bob@example.com"))
+			},
+			wantStatus: http.StatusForbidden,
+			wantText:   "Your login did not use the strong authentication this approval needs.",
+			wantCode:   stepup.RefusedNoMFA,
+		},
+		{
 			name: "when the provider's token carries no auth_time and iat is not accepted for it",
 			configure: func(o *stepup.Options) {
 				o.AuthTimeFromIAT = false
