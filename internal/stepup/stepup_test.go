@@ -86,7 +86,13 @@ func (w *world) configure(change func(o *stepup.Options)) {
 // request has alice ask for prod-db and returns the request's ID.
 func (w *world) request() string {
 	w.t.Helper()
-	out, err := w.h.Service.Request(w.h.Ctx, grantstest.Alice, grants.RequestInput{Resource: "prod-db", Duration: time.Hour, Reason: "INC-42 fix the index"})
+	return w.requestBy(grantstest.Alice)
+}
+
+// requestBy has a asks for prod-db and returns the request's ID.
+func (w *world) requestBy(a grants.Actor) string {
+	w.t.Helper()
+	out, err := w.h.Service.Request(w.h.Ctx, a, grants.RequestInput{Resource: "prod-db", Duration: time.Hour, Reason: "INC-42 fix the index"})
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -319,6 +325,23 @@ func TestAStepUpLoginIsRefused(t *testing.T) {
 			wantText:   "This login did not start at accessbot.",
 			wantCode:   stepup.RefusedBadState,
 			unknown:    true,
+		},
+		{
+			name: "when the code of one login comes back with the state of another",
+			run: func(t *testing.T, id string) (int, string) {
+				b := w.browser()
+				cb := w.login(b, w.link(id), "bob@example.com")
+				other := w.login(w.browser(), w.link(w.requestBy(grantstest.Carol)), "bob@example.com")
+				u, _ := url.Parse(cb)
+				o, _ := url.Parse(other)
+				q := u.Query()
+				q.Set("code", o.Query().Get("code"))
+				u.RawQuery = q.Encode()
+				return w.get(b, u.String())
+			},
+			wantStatus: http.StatusForbidden,
+			wantText:   "token belongs to another login.",
+			wantCode:   stepup.RefusedBadToken,
 		},
 		{
 			name: "when the link is opened after it expired",
