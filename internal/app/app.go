@@ -294,7 +294,6 @@ func (w *wiring) scan() error {
 // bot builds the chat core, attaches it to the relay the Service notifies, and prepares the
 // HTTP mux the platforms mount on.
 func (w *wiring) bot() error {
-	var err error
 	stepUp, err := w.stepUp()
 	if err != nil {
 		return err
