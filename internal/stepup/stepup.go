@@ -83,7 +83,6 @@ type Store interface {
 
 // Approver is the part of grants.Service that step-up uses.
 type Approver interface {
-	CheckReview(ctx context.Context, a grants.Actor, requestID string, d grants.Decision) error
 	ApproveVerified(ctx context.Context, a grants.Actor, requestID string, p grants.Proof) (grants.Outcome, error)
 	RefuseStepUp(ctx context.Context, a grants.Actor, requestID string, d grants.Decision, refused, detail, subject string)
 }
@@ -172,7 +171,8 @@ func New(o Options, store Store, approver Approver) (*Service, error) {
 
 // Link issues a one-time link for the actor to confirm decision d on the request by logging in
 // at the identity provider, valid for LinkTTL. The caller has checked that the actor may
-// decide (CheckReview): the link is given only to someone whose login could count.
+// decide (grants.Service.CheckReview): the link is given only to someone whose login could
+// count.
 func (s *Service) Link(ctx context.Context, a grants.Actor, requestID string, d grants.Decision) (string, time.Time, error) {
 	id, err := randomToken()
 	if err != nil {
@@ -186,9 +186,6 @@ func (s *Service) Link(ctx context.Context, a grants.Actor, requestID string, d 
 	}
 	return s.baseURL + StartPath + "?s=" + url.QueryEscape(id), at.LinkExpiresAt, nil
 }
-
-// LinkTTL is how long a link stays valid.
-func (s *Service) LinkTTL() time.Duration { return s.o.LinkTTL }
 
 func (s *Service) now() time.Time { return s.o.Clock.Now().UTC().Truncate(time.Microsecond) }
 
