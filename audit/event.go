@@ -59,6 +59,10 @@ const (
 	// (data: platform, platform_id, refused, and what the platform showed: team, enterprise,
 	// person).
 	IdentityRefused = "identity.refused"
+	// StepUpRefused records an approval that needed the approver to log in again at the
+	// identity provider and was refused there (wrong person, stale login, no MFA, a replayed
+	// or forged state, an expired link, an error of the provider).
+	StepUpRefused = "stepup.refused"
 )
 
 // Event is one append-only record.

@@ -84,6 +84,11 @@ const (
 	KeyGrants            = "grants"
 	KeyUnreviewed        = "unreviewed"
 	KeyRevocations       = "revocations"
+	KeyStepUpIssuer      = "stepup_issuer"
+	KeyStepUpSubject     = "stepup_sub"
+	KeyStepUpAMR         = "stepup_amr"
+	KeyStepUpACR         = "stepup_acr"
+	KeyStepUpAuthTime    = "stepup_auth_time"
 )
 
 // Values some keys hold.
@@ -382,12 +387,31 @@ func (p *RequestApprovedData) decode(r *dataReader) {
 type ReviewApprovedData struct {
 	// Approvals counts the approvals so far, this one included.
 	Approvals Tally
+	// The StepUp fields say how the approver re-authenticated at the identity provider when
+	// the resource asks for step-up approval: the provider (issuer), the person's subject
+	// there, the authentication methods (amr) and context class (acr) it reported, and when
+	// the login happened. They are left out when empty, so an approval without step-up (and
+	// every event written before step-up existed) encodes and hashes as before.
+	StepUpIssuer   string
+	StepUpSubject  string
+	StepUpAMR      []string
+	StepUpACR      string
+	StepUpAuthTime time.Time
 }
 
 // EventType implements Payload.
 func (ReviewApprovedData) EventType() string { return ReviewApproved }
 
-func (p ReviewApprovedData) encode(w *dataWriter) { w.str(KeyApprovals, p.Approvals.String()) }
+func (p ReviewApprovedData) encode(w *dataWriter) {
+	w.str(KeyApprovals, p.Approvals.String())
+	w.opt(KeyStepUpIssuer, p.StepUpIssuer)
+	w.opt(KeyStepUpSubject, p.StepUpSubject)
+	w.optList(KeyStepUpAMR, p.StepUpAMR)
+	w.opt(KeyStepUpACR, p.StepUpACR)
+	if !p.StepUpAuthTime.IsZero() {
+		w.time(KeyStepUpAuthTime, p.StepUpAuthTime.UTC(), time.RFC3339)
+	}
+}
 
 func (p *ReviewApprovedData) decode(r *dataReader) {
 	if v, ok := r.m[KeyApprovals]; ok {
@@ -397,6 +421,34 @@ func (p *ReviewApprovedData) decode(r *dataReader) {
 		}
 		p.Approvals = t
 	}
+	p.StepUpIssuer, p.StepUpSubject, p.StepUpACR = r.str(KeyStepUpIssuer), r.str(KeyStepUpSubject), r.str(KeyStepUpACR)
+	p.StepUpAMR = r.list(KeyStepUpAMR)
+	p.StepUpAuthTime = r.time(KeyStepUpAuthTime)
+}
+
+// StepUpRefusedData is the payload of stepup.refused: an approval that waited for the
+// approver to re-authenticate at the identity provider and was not recorded.
+type StepUpRefusedData struct {
+	Decision string // approve
+	Refused  string // why: wrong_person, stale_login, no_mfa, bad_state, expired_link, idp_error, ...
+	// Detail is a short explanation for the auditor (never a token or a code).
+	Detail string
+	// Subject is the identity provider's subject of the login, when one was checked.
+	Subject string
+}
+
+// EventType implements Payload.
+func (StepUpRefusedData) EventType() string { return StepUpRefused }
+
+func (p StepUpRefusedData) encode(w *dataWriter) {
+	w.str(KeyDecision, p.Decision)
+	w.str(KeyRefused, p.Refused)
+	w.opt(KeyReason, p.Detail)
+	w.opt(KeyStepUpSubject, p.Subject)
+}
+
+func (p *StepUpRefusedData) decode(r *dataReader) {
+	p.Decision, p.Refused, p.Detail, p.Subject = r.str(KeyDecision), r.str(KeyRefused), r.str(KeyReason), r.str(KeyStepUpSubject)
 }
 
 // ReviewDeniedData is the payload of review.denied.

@@ -65,6 +65,8 @@ func roundTrip(t *testing.T, e audit.Event) audit.Event {
 		p, err = audit.Decode[audit.ReviewDeniedData](e)
 	case audit.ReviewRefused:
 		p, err = audit.Decode[audit.ReviewRefusedData](e)
+	case audit.StepUpRefused:
+		p, err = audit.Decode[audit.StepUpRefusedData](e)
 	case audit.GrantActivating:
 		p, err = audit.Decode[audit.GrantActivatingData](e)
 	case audit.GrantActive:
@@ -155,7 +157,7 @@ func TestPayloadsKeepTheHashedBytes(t *testing.T) {
 		audit.GrantExtended, audit.GrantWarned, audit.BreakGlassUsed, audit.BreakGlassReviewed,
 		audit.AlertRaised, audit.ConfigLoaded, audit.AuthFailed, audit.SSHKeyAdded,
 		audit.SSHKeyRemoved, audit.ScanCompleted, audit.IdentityLinkRequested, audit.IdentityLinked,
-		audit.IdentityUnlinked, audit.DigestPosted,
+		audit.IdentityUnlinked, audit.DigestPosted, audit.StepUpRefused,
 	} {
 		if !types[typ] {
 			t.Errorf("the fixture has no %s event", typ)

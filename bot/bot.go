@@ -47,6 +47,8 @@ type Options struct {
 	// Platforms deliver messages; more may be added with AddPlatform before Run.
 	Platforms []Platform
 	Delivery  DeliveryOptions
+	// StepUp issues the links of step-up approval; nil when no resource uses it.
+	StepUp StepUpLinker
 }
 
 // replyTimeout bounds the work of one command or click: chat platforms want an answer within
@@ -72,6 +74,7 @@ type Bot struct {
 	channels map[string]Channels
 	delivery DeliveryOptions
 	read     reader
+	stepUp   StepUpLinker
 
 	mu          sync.Mutex
 	platforms   map[string]Platform
@@ -113,6 +116,7 @@ func New(o Options) (*Bot, error) {
 		channels:    o.Channels,
 		delivery:    o.Delivery.withDefaults(),
 		read:        reader{svc: o.Service, store: o.Store},
+		stepUp:      o.StepUp,
 		platforms:   map[string]Platform{},
 		dispatchers: map[string]*Dispatcher{},
 		outboxes:    map[string]*Outbox{},
@@ -442,6 +446,11 @@ func (b *Bot) Act(ctx context.Context, a grants.Actor, act Action) Reply {
 	b.remember(ctx, a)
 	switch act.ID {
 	case ActionApprove:
+		if b.stepUp != nil {
+			if r, ok := b.stepUpApprove(ctx, a, act.Value); ok {
+				return r
+			}
+		}
 		out, err := b.svc.Approve(ctx, a, act.Value)
 		if err != nil {
 			return b.fail(a, act.ID, err)

@@ -64,6 +64,8 @@ type Config struct {
 	SSHKeys map[string][]string `yaml:"ssh_keys"`
 	// Identity says who may use accessbot at all: email domains, and which Slack users.
 	Identity Identity `yaml:"identity"`
+	// OIDC is the identity provider of step-up approval (resources with step_up: oidc).
+	OIDC OIDC `yaml:"oidc"`
 
 	file    string
 	hash    string
@@ -167,6 +169,9 @@ type ResourceConfig struct {
 	// so an account name belongs to one person across them. Empty: the resource's name.
 	AccountScope string       `yaml:"account_scope"`
 	Policy       PolicyConfig `yaml:"policy"`
+	// StepUp, when "oidc", makes approvals count only after the approver logs in again at the
+	// `oidc:` identity provider.
+	StepUp string `yaml:"step_up"`
 
 	account   *template.Template
 	effective grants.Policy
@@ -342,6 +347,7 @@ func Parse(name string, data []byte, env func(string) (string, bool)) (*Config, 
 	v.sshKeys()
 	v.identity()
 	v.canonicalPeople()
+	v.stepUp()
 	if err := probs.err(c.secrets); err != nil {
 		return nil, err
 	}

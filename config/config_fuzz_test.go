@@ -59,6 +59,8 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte("time_zone: ${TZ}\nserver: {listen: \"127.0.0.1:${PORT}\"}\n" + valid))
 	f.Add([]byte("x: &a \"${PASS}\"\ntime_zone: *a\n" + valid))
 	f.Add([]byte("d: &d {approvals: 1}\ndefaults: {<<: *d}\n" + valid))
+	f.Add([]byte(strings.Replace(valid, "  - name: prod-db\n", "  - name: prod-db\n    step_up: oidc\n", 1) +
+		"oidc: {issuer: \"${PASS}\", client_id: x, client_secret: \"${TOKEN}\", redirect_url: \"${URL}/stepup/callback\", max_age: 2h, acr_values: [\"${PASS}\"]}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if reads := filesRead(data); reads != "" {
 			t.Skipf("names a file outside the sandbox: %q", reads)

@@ -77,6 +77,8 @@ type Resource struct {
 	// SSH hosts that trust one CA) share a scope, so one account name is one person across them.
 	// Empty means the resource's own name.
 	AccountScope string
+	// StepUp says which decisions wait for a fresh login at the identity provider.
+	StepUp StepUp
 }
 
 // accountScope is the resource's AccountScope, defaulting to its name.

@@ -342,19 +342,28 @@ func warnAt(p Policy, expires, now time.Time) time.Time {
 // approved and, in the same transaction, the grant is stored (to be made by the scheduler) or,
 // for an extend request, the grant's expiry moves.
 func (s *Service) Approve(ctx context.Context, a Actor, requestID string) (Outcome, error) {
-	return s.decide(ctx, a, requestID, Approve, "")
+	return s.decide(ctx, a, requestID, Approve, "", nil)
 }
 
 // Deny denies the request; any one approver's denial decides it.
 func (s *Service) Deny(ctx context.Context, a Actor, requestID, reason string) (Request, error) {
-	out, err := s.decide(ctx, a, requestID, Deny, reason)
+	out, err := s.decide(ctx, a, requestID, Deny, reason, nil)
 	return out.Request, err
 }
 
-func (s *Service) decide(ctx context.Context, a Actor, requestID string, d Decision, reason string) (Outcome, error) {
+// decide records one review. proof, for an approval, is the approver's fresh login at the
+// identity provider (ApproveVerified); a step-up resource refuses an approval without one.
+func (s *Service) decide(ctx context.Context, a Actor, requestID string, d Decision, reason string, proof *Proof) (Outcome, error) {
 	r, who, requester, err := s.reviewer(ctx, a, requestID, d)
 	if err != nil {
 		return Outcome{}, err
+	}
+	if d == Approve && r.StepUp.Approve && proof == nil {
+		req, err := s.GetRequest(ctx, requestID)
+		if err != nil {
+			return Outcome{}, err
+		}
+		return Outcome{}, s.refuseReview(ctx, a, req, d, stepUpRefusal(r))
 	}
 	a = a.Canonical()
 	var acct string // the account a final approval claims for the requester
@@ -405,7 +414,12 @@ func (s *Service) decide(ctx context.Context, a Actor, requestID string, d Decis
 		}
 		approvals := approvalsOf(reviews, CanonicalPerson(cur.Requester))
 		tally := audit.Tally{Got: approvals, Need: cur.ApprovalsNeeded}
-		if err := t.event(ctx, requestEvent(a.ID, cur, audit.ReviewApprovedData{Approvals: tally})); err != nil {
+		approved := audit.ReviewApprovedData{Approvals: tally}
+		if proof != nil {
+			approved.StepUpIssuer, approved.StepUpSubject = proof.Issuer, proof.Subject
+			approved.StepUpAMR, approved.StepUpACR, approved.StepUpAuthTime = proof.AMR, proof.ACR, proof.AuthTime
+		}
+		if err := t.event(ctx, requestEvent(a.ID, cur, approved)); err != nil {
 			return err
 		}
 		if approvals >= cur.ApprovalsNeeded {

@@ -42,6 +42,8 @@ type Options struct {
 	// users).
 	Platform string
 	Delivery bot.DeliveryOptions
+	// StepUp issues step-up links; nil means none (as without an oidc: section).
+	StepUp bot.StepUpLinker
 	// Driver and DSN choose the store; default SQLite in a temporary directory.
 	Driver, DSN string
 }
@@ -169,6 +171,7 @@ func (h *Harness) open() {
 		Channels:  map[string]bot.Channels{h.Platform.Name(): *h.o.Channels},
 		Platforms: []bot.Platform{h.Platform},
 		Delivery:  h.o.Delivery,
+		StepUp:    h.o.StepUp,
 	})
 	if err != nil {
 		h.T.Fatalf("new bot: %v", err)

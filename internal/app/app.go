@@ -29,6 +29,7 @@ import (
 	"github.com/accessbot/accessbot/grants"
 	"github.com/accessbot/accessbot/internal/clock"
 	"github.com/accessbot/accessbot/internal/ops"
+	"github.com/accessbot/accessbot/internal/stepup"
 	"github.com/accessbot/accessbot/storage"
 
 	// Adapter types register themselves by name.
@@ -328,12 +329,21 @@ func (w *wiring) scan() error {
 // bot builds the chat core, attaches it to the relay the Service notifies, and prepares the
 // HTTP mux the platforms mount on.
 func (w *wiring) bot() error {
-	var err error
+	stepUp, err := w.stepUp()
+	if err != nil {
+		return err
+	}
+	// A nil *stepup.Service in the interface would not be nil there.
+	var linker bot.StepUpLinker
+	if stepUp != nil {
+		linker = stepUp
+	}
 	w.Bot, err = bot.New(bot.Options{
 		Service: w.Service,
 		Store:   w.DB,
 		Clock:   w.clock,
 		Log:     w.Log,
+		StepUp:  linker,
 		Channels: map[string]bot.Channels{
 			slack.PlatformName: {
 				Approvals: w.Config.Slack.ApproverChannel,
@@ -354,8 +364,31 @@ func (w *wiring) bot() error {
 	w.relay.Attach(w.Bot)
 	w.runners = append(w.runners, w.Bot.Run)
 	w.mux = http.NewServeMux()
+	if stepUp != nil {
+		h := stepUp.Handler()
+		w.mux.Handle("GET "+stepup.StartPath, h)
+		w.mux.Handle("GET "+stepup.CallbackPath, h)
+	}
 	w.handler = w.Bot
 	return nil
+}
+
+// stepUp builds step-up approval when the config has an oidc: section (which a resource with
+// step_up: oidc requires); nil otherwise.
+func (w *wiring) stepUp() (*stepup.Service, error) {
+	o := w.Config.OIDC
+	if !o.Enabled() {
+		return nil, nil
+	}
+	s, err := stepup.New(stepup.Options{
+		Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: o.ClientSecret.Reveal(), RedirectURL: o.RedirectURL,
+		Claim: o.Claim, MaxAge: o.MaxAge, RequireMFA: o.RequireMFA, ACRValues: o.ACRValues, LinkTTL: o.LinkTTL,
+		AuthTimeFromIAT: o.AuthTimeFromIAT, Clock: w.clock, Log: w.Log,
+	}, w.DB, w.Service)
+	if err != nil {
+		return nil, fmt.Errorf("step-up approval: %w", err)
+	}
+	return s, nil
 }
 
 // links wraps the chat handler with `/access link` when Discord is enabled: it ties a Discord

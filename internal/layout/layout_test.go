@@ -51,10 +51,13 @@ var allowed = []struct {
 	// The config names resources, policies and people; it knows no chat platform.
 	{"config", []string{"grants", "adapters", "internal/duration", "internal/sshkey", "internal/suggest"}},
 	{"internal/ops", []string{"grants", "adapters", "internal/clock"}},
+	// Step-up approval checks a login at the identity provider and records the approval
+	// through the domain; it declares the store of its logins, which storage implements.
+	{"internal/stepup", []string{"grants", "internal/clock"}},
 	// storage implements the stores that grants, audit and the chat core declare (the outbox,
-	// message references, SSH keys, identity links), and is the key source the sshcert adapter
+	// message references, SSH keys, identity links, step-up logins), and is the key source the sshcert adapter
 	// reads (adapters.PublicKeySource). It knows the chat core, never a platform.
-	{"storage/...", []string{"storage/...", "grants", "audit", "bot", "adapters", "internal/backoff", "internal/sshkey"}},
+	{"storage/...", []string{"storage/...", "grants", "audit", "bot", "adapters", "internal/backoff", "internal/sshkey", "internal/stepup"}},
 	// The chat core is platform-neutral: it says what a message means, not how a platform
 	// shows it, so it imports no platform.
 	{"bot", []string{"grants", "audit", "audit/digest", "adapters", "internal/clock", "internal/duration", "internal/schedule", "internal/sshkey", "internal/suggest"}},
