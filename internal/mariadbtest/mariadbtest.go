@@ -21,7 +21,6 @@
 package mariadbtest
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
@@ -34,7 +33,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -60,9 +58,7 @@ type Server struct {
 	mariadbd string
 	cred     *syscall.Credential
 
-	mu      sync.Mutex
-	cmd     *exec.Cmd
-	exited  chan struct{}
+	proc    servertest.Process
 	dbCount atomic.Int64
 }
 
@@ -151,6 +147,15 @@ func start(dir string) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{Dir: dir, mariadbd: server, cred: cred, Socket: filepath.Join(dir, "mysqld.sock")}
+	s.proc = servertest.Process{
+		Name:   "mariadbd",
+		Output: filepath.Join(dir, "mariadbd.out"),
+		// The server writes why it stopped to its error log, not to its output.
+		Logs: []string{s.logPath()},
+		// SIGTERM is a clean shutdown.
+		StopSignal: syscall.SIGTERM,
+		StopGrace:  30 * time.Second,
+	}
 	if len(s.Socket) > 100 {
 		return nil, fmt.Errorf("mariadbtest: socket path %s is too long for a unix socket; set MARIADBTEST_DIR to a shorter directory", s.Socket)
 	}
@@ -168,16 +173,10 @@ func start(dir string) (*Server, error) {
 	if err := s.installDB(install); err != nil {
 		return nil, err
 	}
-	// A port can be taken between finding it free and the server binding it: try a few.
-	for attempt := 0; ; attempt++ {
-		if s.Port, err = servertest.FreePort(); err != nil {
-			return nil, err
-		}
-		err = s.run()
-		if err == nil || attempt == 2 || !strings.Contains(err.Error(), "already in use") {
-			break
-		}
-	}
+	err = servertest.OnFreePort(func(port int) error {
+		s.Port = port
+		return s.run()
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -276,13 +275,8 @@ func (s *Server) socketDSN() string {
 	return cfg.FormatDSN()
 }
 
-// run starts mariadbd on s.Port and waits until it accepts connections.
+// run starts mariadbd on s.Port and waits until it accepts connections on its socket.
 func (s *Server) run() error {
-	logFile, err := os.OpenFile(filepath.Join(s.Dir, "mariadbd.out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return fmt.Errorf("mariadbtest: %w", err)
-	}
-	defer logFile.Close()
 	args := []string{
 		"--no-defaults", // must come first
 		"--datadir=" + s.dataDir(),
@@ -308,51 +302,15 @@ func (s *Server) run() error {
 		// If the test binary dies without cleaning up, the server shuts down with it.
 		Pdeathsig: syscall.SIGTERM,
 	}
-	cmd.Stdout = logFile
-	cmd.Stderr = logFile
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("mariadbtest: start mariadbd: %w", err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	s.mu.Lock()
-	s.cmd, s.exited = cmd, exited
-	s.mu.Unlock()
-	if err := s.waitReady(exited, 60*time.Second); err != nil {
-		s.Stop()
-		return fmt.Errorf("%w\n%s", err, tail(s.logPath(), 20))
-	}
-	return nil
-}
-
-// waitReady polls until the server accepts a connection on its socket, exits, or the deadline
-// passes.
-func (s *Server) waitReady(exited <-chan struct{}, within time.Duration) error {
 	db, err := sql.Open("mysql", s.socketDSN())
 	if err != nil {
 		return fmt.Errorf("mariadbtest: %w", err)
 	}
 	defer db.Close()
-	deadline := time.Now().Add(within)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := db.PingContext(ctx)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-exited:
-			return fmt.Errorf("mariadbtest: mariadbd exited before accepting connections: %v", err)
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("mariadbtest: mariadbd did not accept connections within %s: %v", within, err)
-		}
+	if err := s.proc.Run(cmd, 60*time.Second, db.PingContext); err != nil {
+		return fmt.Errorf("mariadbtest: %w", err)
 	}
+	return nil
 }
 
 // ensureTCPRoot makes sure root can log in over TCP from 127.0.0.1 (Debian's install script
@@ -384,36 +342,9 @@ func (s *Server) ensureTCPRoot() error {
 	return nil
 }
 
-func tail(path string, lines int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	ls := bytes.Split(bytes.TrimSpace(b), []byte("\n"))
-	if len(ls) > lines {
-		ls = ls[len(ls)-lines:]
-	}
-	return "mariadbd log:\n" + string(bytes.Join(ls, []byte("\n")))
-}
-
 // Stop shuts the server down (SIGTERM, a clean shutdown) and waits for it to exit. Stopping a
 // stopped server does nothing.
-func (s *Server) Stop() {
-	s.mu.Lock()
-	cmd, exited := s.cmd, s.exited
-	s.cmd = nil
-	s.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-exited:
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		<-exited
-	}
-}
+func (s *Server) Stop() { s.proc.Stop() }
 
 // Restart stops the server and starts it again on the same data directory and port: what a
 // database restart looks like to a client.
@@ -449,10 +380,7 @@ func (s *Server) NewDatabase(t testing.TB) string {
 		t.Fatalf("mariadbtest: create database %s: %v", name, err)
 	}
 	t.Cleanup(func() {
-		s.mu.Lock()
-		running := s.cmd != nil
-		s.mu.Unlock()
-		if !running {
+		if !s.proc.Running() {
 			return
 		}
 		admin, err := sql.Open("mysql", s.DSN)

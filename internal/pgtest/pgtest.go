@@ -20,7 +20,6 @@
 package pgtest
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
@@ -33,7 +32,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -56,9 +54,7 @@ type Server struct {
 	bin  string
 	cred *syscall.Credential
 
-	mu      sync.Mutex
-	cmd     *exec.Cmd
-	exited  chan struct{}
+	proc    servertest.Process
 	dbCount atomic.Int64
 }
 
@@ -135,7 +131,13 @@ func start(dir string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Dir: dir, bin: bin, cred: cred}
+	s := &Server{Dir: dir, bin: bin, cred: cred, proc: servertest.Process{
+		Name:   "postgres",
+		Output: filepath.Join(dir, "postgres.log"),
+		// SIGINT is a fast shutdown: open sessions are rolled back, nothing waits for them.
+		StopSignal: syscall.SIGINT,
+		StopGrace:  30 * time.Second,
+	}}
 	if cred != nil {
 		if err := s.handOver(); err != nil {
 			return nil, err
@@ -156,16 +158,10 @@ func start(dir string) (*Server, error) {
 	if out, err := initdb.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("pgtest: initdb: %w\n%s", err, out)
 	}
-	// A port can be taken between finding it free and the server binding it: try a few.
-	for attempt := 0; ; attempt++ {
-		if s.Port, err = servertest.FreePort(); err != nil {
-			return nil, err
-		}
-		err = s.run()
-		if err == nil || attempt == 2 || !strings.Contains(err.Error(), "already in use") {
-			break
-		}
-	}
+	err = servertest.OnFreePort(func(port int) error {
+		s.Port = port
+		return s.run()
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -220,12 +216,6 @@ func (s *Server) dsn(database string) string {
 
 // run starts postgres on s.Port and waits until it accepts connections.
 func (s *Server) run() error {
-	logPath := filepath.Join(s.Dir, "postgres.log")
-	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return fmt.Errorf("pgtest: %w", err)
-	}
-	defer logFile.Close()
 	socketDir := filepath.Join(s.Dir, "s")
 	if len(socketDir)+len("/.s.PGSQL.65535") > 100 {
 		// Too long for a unix socket path: TCP is all the tests use.
@@ -245,82 +235,20 @@ func (s *Server) run() error {
 		"-c", "deadlock_timeout=100ms",
 	)
 	s.prepare(cmd)
-	cmd.Stdout = logFile
-	cmd.Stderr = logFile
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("pgtest: start postgres: %w", err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	s.mu.Lock()
-	s.cmd, s.exited = cmd, exited
-	s.mu.Unlock()
-	if err := s.waitReady(exited, 60*time.Second); err != nil {
-		s.Stop()
-		return fmt.Errorf("%w\n%s", err, tail(logPath, 20))
-	}
-	return nil
-}
-
-// waitReady polls until the server accepts a connection, exits, or the deadline passes.
-func (s *Server) waitReady(exited <-chan struct{}, within time.Duration) error {
 	db, err := sql.Open("pgx", s.dsn("postgres"))
 	if err != nil {
 		return fmt.Errorf("pgtest: %w", err)
 	}
 	defer db.Close()
-	deadline := time.Now().Add(within)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := db.PingContext(ctx)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-exited:
-			return fmt.Errorf("pgtest: postgres exited before accepting connections: %v", err)
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("pgtest: postgres did not accept connections within %s: %v", within, err)
-		}
+	if err := s.proc.Run(cmd, 60*time.Second, db.PingContext); err != nil {
+		return fmt.Errorf("pgtest: %w", err)
 	}
-}
-
-func tail(path string, lines int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	ls := bytes.Split(bytes.TrimSpace(b), []byte("\n"))
-	if len(ls) > lines {
-		ls = ls[len(ls)-lines:]
-	}
-	return "postgres log:\n" + string(bytes.Join(ls, []byte("\n")))
+	return nil
 }
 
 // Stop shuts the server down (a fast shutdown: SIGINT) and waits for it to exit. Stopping a
 // stopped server does nothing.
-func (s *Server) Stop() {
-	s.mu.Lock()
-	cmd, exited := s.cmd, s.exited
-	s.cmd = nil
-	s.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-exited:
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		<-exited
-	}
-}
+func (s *Server) Stop() { s.proc.Stop() }
 
 // Restart stops the server and starts it again on the same data directory and port: what a
 // database restart looks like to a client.
@@ -355,10 +283,7 @@ func (s *Server) NewDatabase(t testing.TB) string {
 		t.Fatalf("pgtest: create database %s: %v", name, err)
 	}
 	t.Cleanup(func() {
-		s.mu.Lock()
-		running := s.cmd != nil
-		s.mu.Unlock()
-		if !running {
+		if !s.proc.Running() {
 			return
 		}
 		admin, err := sql.Open("pgx", s.DSN)

@@ -23,7 +23,6 @@
 package slapdtest
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -38,7 +37,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -97,10 +95,7 @@ type Server struct {
 
 	slapd, slapadd string
 	cred           *syscall.Credential
-
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	exited chan struct{}
+	proc           servertest.Process
 }
 
 // Start starts a server of its own for t and stops it when t ends.
@@ -184,6 +179,12 @@ func start(dir string, opts Options) (*Server, error) {
 	}
 	s := &Server{Dir: dir, slapd: slapd, slapadd: slapadd, cred: cred,
 		RootPassword: randomHex(16), ConfigPassword: randomHex(16)}
+	s.proc = servertest.Process{
+		Name:       "slapd",
+		Output:     s.logPath(),
+		StopSignal: syscall.SIGTERM,
+		StopGrace:  15 * time.Second,
+	}
 	if err := s.handOver(); err != nil {
 		return nil, err
 	}
@@ -211,24 +212,18 @@ func start(dir string, opts Options) (*Server, error) {
 	if err := s.load(1, "base.ldif", baseLDIF); err != nil {
 		return nil, err
 	}
-	// A port can be taken between finding it free and the server binding it: try a few.
-	for attempt := 0; ; attempt++ {
-		if s.Port, err = servertest.FreePort(); err != nil {
-			return nil, err
-		}
-		s.URL = "ldap://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port))
+	err = servertest.OnFreePort(func(port int) error {
+		s.Port = port
+		s.URL = "ldap://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		if s.TLS != nil {
-			port, err := servertest.FreePort()
+			ldapsPort, err := servertest.FreePort()
 			if err != nil {
-				return nil, err
+				return err
 			}
-			s.LDAPSURL = "ldaps://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+			s.LDAPSURL = "ldaps://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(ldapsPort))
 		}
-		err = s.run()
-		if err == nil || attempt == 2 || !strings.Contains(err.Error(), "Address already in use") {
-			break
-		}
-	}
+		return s.run()
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -352,11 +347,6 @@ func (s *Server) prepare(cmd *exec.Cmd) {
 
 // run starts slapd on s.Port in the foreground and waits until the root DN can bind.
 func (s *Server) run() error {
-	logFile, err := os.OpenFile(s.logPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return fmt.Errorf("slapdtest: %w", err)
-	}
-	defer logFile.Close()
 	// -d keeps slapd in the foreground; level 0 logs only what stops it from starting.
 	listen := s.URL + "/"
 	if s.LDAPSURL != "" {
@@ -364,71 +354,22 @@ func (s *Server) run() error {
 	}
 	cmd := exec.Command(s.slapd, "-F", s.configDir(), "-h", listen, "-d", "0")
 	s.prepare(cmd)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("slapdtest: start slapd: %w", err)
+	bindRoot := func(context.Context) error {
+		conn, err := s.bind(RootDN, s.RootPassword)
+		if err == nil {
+			conn.Close()
+		}
+		return err
 	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	s.mu.Lock()
-	s.cmd, s.exited = cmd, exited
-	s.mu.Unlock()
-	if err := s.waitReady(exited, 30*time.Second); err != nil {
-		s.Stop()
-		return fmt.Errorf("%w\n%s", err, s.logTail(20))
+	if err := s.proc.Run(cmd, 30*time.Second, bindRoot); err != nil {
+		return fmt.Errorf("slapdtest: %w", err)
 	}
 	return nil
 }
 
-func (s *Server) waitReady(exited <-chan struct{}, within time.Duration) error {
-	deadline := time.Now().Add(within)
-	for {
-		conn, err := s.bind(RootDN, s.RootPassword)
-		if err == nil {
-			conn.Close()
-			return nil
-		}
-		select {
-		case <-exited:
-			return fmt.Errorf("slapdtest: slapd exited before accepting binds: %v", err)
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("slapdtest: slapd did not accept a bind within %s: %v", within, err)
-		}
-	}
-}
-
-func (s *Server) logTail(lines int) string {
-	b, _ := os.ReadFile(s.logPath())
-	ls := bytes.Split(bytes.TrimSpace(b), []byte("\n"))
-	if len(ls) > lines {
-		ls = ls[len(ls)-lines:]
-	}
-	return "slapd log:\n" + string(bytes.Join(ls, []byte("\n")))
-}
-
 // Stop shuts the server down (SIGTERM) and waits for it to exit. Stopping a stopped server does
 // nothing.
-func (s *Server) Stop() {
-	s.mu.Lock()
-	cmd, exited := s.cmd, s.exited
-	s.cmd = nil
-	s.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-exited:
-	case <-time.After(15 * time.Second):
-		_ = cmd.Process.Kill()
-		<-exited
-	}
-}
+func (s *Server) Stop() { s.proc.Stop() }
 
 // Restart stops the server and starts it again on the same directory and port, with its data.
 func (s *Server) Restart() error {
@@ -437,12 +378,6 @@ func (s *Server) Restart() error {
 		return fmt.Errorf("slapdtest: restart: %w", err)
 	}
 	return nil
-}
-
-func (s *Server) running() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.cmd != nil
 }
 
 // ClientTLS returns a client TLS config that trusts the server's CA, or nil without TLS.
@@ -503,7 +438,7 @@ func (s *Server) AddEntry(t testing.TB, dn string, attrs map[string][]string) {
 		t.Fatalf("slapdtest: add %s: %v", dn, err)
 	}
 	t.Cleanup(func() {
-		if !s.running() {
+		if !s.proc.Running() {
 			return
 		}
 		conn, err := s.bind(RootDN, s.RootPassword)
@@ -599,7 +534,7 @@ func (s *Server) SetAccess(t testing.TB, rules ...string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if !s.running() {
+		if !s.proc.Running() {
 			return
 		}
 		if err := s.setAccess(DefaultAccess); err != nil {

@@ -96,10 +96,8 @@ type Server struct {
 
 	sshd, ssh string
 
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	exited chan struct{}
-	certN  atomic.Int64
+	proc  servertest.Process
+	certN atomic.Int64
 }
 
 // Start starts a server of its own for t and stops it when t ends.
@@ -174,6 +172,12 @@ func start(dir string) (*Server, error) {
 		CAKeyPath:         filepath.Join(dir, "ca"),
 		TrustedCAKeysPath: filepath.Join(dir, "trusted_ca.pub"),
 		RevokedKeysPath:   filepath.Join(dir, "revoked_keys"),
+		proc: servertest.Process{
+			Name:       "sshd",
+			Output:     filepath.Join(dir, "sshd.log"),
+			StopSignal: syscall.SIGTERM,
+			StopGrace:  10 * time.Second,
+		},
 	}
 	if err := s.writeKeys(); err != nil {
 		return nil, err
@@ -181,17 +185,11 @@ func start(dir string) (*Server, error) {
 	if err := os.WriteFile(s.RevokedKeysPath, nil, 0o644); err != nil {
 		return nil, fmt.Errorf("sshdtest: %w", err)
 	}
-	// A port can be taken between finding it free and sshd binding it: try a few.
-	for attempt := 0; ; attempt++ {
-		if s.Port, err = servertest.FreePort(); err != nil {
-			return nil, err
-		}
-		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port))
-		err = s.run()
-		if err == nil || attempt == 2 || !strings.Contains(err.Error(), "Address already in use") {
-			break
-		}
-	}
+	err = servertest.OnFreePort(func(port int) error {
+		s.Port = port
+		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		return s.run()
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -315,7 +313,6 @@ func (s *Server) TrustCA(key ssh.PublicKey) error {
 }
 
 func (s *Server) configPath() string { return filepath.Join(s.Dir, "sshd_config") }
-func (s *Server) logPath() string    { return filepath.Join(s.Dir, "sshd.log") }
 
 // config is the server's sshd_config: certificates from the CA are the only way in.
 func (s *Server) config(extra ...string) string {
@@ -373,56 +370,19 @@ func (s *Server) run() error {
 		return fmt.Errorf("sshdtest: sshd -t rejects the config: %w\n%s", err, out)
 	}
 
-	logFile, err := os.OpenFile(s.logPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return fmt.Errorf("sshdtest: %w", err)
-	}
-	defer logFile.Close()
 	cmd := exec.Command(s.sshd, "-D", "-e", "-f", s.configPath())
 	cmd.Dir = s.Dir
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"}
-	cmd.Stdout = logFile
-	cmd.Stderr = logFile
 	// If the test binary dies without cleaning up, the server goes with it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("sshdtest: start sshd: %w", err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	s.mu.Lock()
-	s.cmd, s.exited = cmd, exited
-	s.mu.Unlock()
-	if err := s.waitReady(exited, 20*time.Second); err != nil {
-		s.Stop()
-		return fmt.Errorf("%w\n%s", err, s.LogTail(20))
+	if err := s.proc.Run(cmd, 20*time.Second, s.banner); err != nil {
+		return fmt.Errorf("sshdtest: %w", err)
 	}
 	return nil
 }
 
-// waitReady polls until sshd sends its banner, exits, or the deadline passes.
-func (s *Server) waitReady(exited <-chan struct{}, within time.Duration) error {
-	deadline := time.Now().Add(within)
-	for {
-		err := s.banner()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-exited:
-			return fmt.Errorf("sshdtest: sshd exited before accepting connections: %v", err)
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("sshdtest: sshd did not accept connections within %s: %v", within, err)
-		}
-	}
-}
-
-func (s *Server) banner() error {
+// banner reads sshd's greeting: a server that sends it is ready to accept logins.
+func (s *Server) banner(context.Context) error {
 	conn, err := net.DialTimeout("tcp", s.Addr, time.Second)
 	if err != nil {
 		return err
@@ -440,35 +400,10 @@ func (s *Server) banner() error {
 }
 
 // LogTail returns the last lines of sshd's log, for failure messages.
-func (s *Server) LogTail(lines int) string {
-	b, err := os.ReadFile(s.logPath())
-	if err != nil {
-		return ""
-	}
-	ls := bytes.Split(bytes.TrimSpace(b), []byte("\n"))
-	if len(ls) > lines {
-		ls = ls[len(ls)-lines:]
-	}
-	return "sshd log:\n" + string(bytes.Join(ls, []byte("\n")))
-}
+func (s *Server) LogTail(lines int) string { return s.proc.LogTail(lines) }
 
 // Stop shuts sshd down and waits for it to exit. Stopping a stopped server does nothing.
-func (s *Server) Stop() {
-	s.mu.Lock()
-	cmd, exited := s.cmd, s.exited
-	s.cmd = nil
-	s.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-exited:
-	case <-time.After(10 * time.Second):
-		_ = cmd.Process.Kill()
-		<-exited
-	}
-}
+func (s *Server) Stop() { s.proc.Stop() }
 
 // UserKey is a user's key pair, its private half in a file the ssh client can use.
 type UserKey struct {

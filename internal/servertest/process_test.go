@@ -1,0 +1,117 @@
+package servertest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func newProcess(t *testing.T, grace time.Duration) *Process {
+	t.Helper()
+	return &Process{
+		Name:       "fake",
+		Output:     filepath.Join(t.TempDir(), "fake.out"),
+		StopSignal: syscall.SIGTERM,
+		StopGrace:  grace,
+	}
+}
+
+func TestRunReturnsOnceTheProbeSucceedsAndStopEndsTheProcess(t *testing.T) {
+	p := newProcess(t, 10*time.Second)
+	ready := filepath.Join(t.TempDir(), "ready")
+	cmd := exec.Command("sh", "-c", `echo starting; touch "$1"; exec sleep 60`, "sh", ready)
+	probe := func(context.Context) error {
+		_, err := os.Stat(ready)
+		return err
+	}
+	if err := p.Run(cmd, 10*time.Second, probe); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if !p.Running() {
+		t.Fatal("Running is false after Run succeeded")
+	}
+	p.Stop()
+	if p.Running() {
+		t.Error("Running is true after Stop")
+	}
+	if sig := cmd.ProcessState.Sys().(syscall.WaitStatus).Signal(); sig != syscall.SIGTERM {
+		t.Errorf("process ended by %v, want StopSignal", sig)
+	}
+	p.Stop() // a second Stop does nothing
+	if got := p.LogTail(5); got != "fake log:\nstarting" {
+		t.Errorf("LogTail = %q", got)
+	}
+}
+
+func TestRunFailsFastWithTheLogTailWhenTheProcessExits(t *testing.T) {
+	p := newProcess(t, 10*time.Second)
+	cmd := exec.Command("sh", "-c", `echo "bind: Address already in use" >&2; exit 1`)
+	never := errors.New("connection refused")
+	begin := time.Now()
+	err := p.Run(cmd, time.Minute, func(context.Context) error { return never })
+	if err == nil {
+		t.Fatal("Run succeeded for a process that exited")
+	}
+	if took := time.Since(begin); took > 10*time.Second {
+		t.Errorf("Run took %s to notice the exit", took)
+	}
+	for _, want := range []string{"fake exited before it was ready", "connection refused", "fake log:\nbind: Address already in use"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not contain %q", err, want)
+		}
+	}
+	if p.Running() {
+		t.Error("Running is true after a failed Run")
+	}
+}
+
+func TestRunGivesUpAfterItsTimeAndStopKillsWhatIgnoresTheSignal(t *testing.T) {
+	p := newProcess(t, 100*time.Millisecond)
+	cmd := exec.Command("sh", "-c", `trap "" TERM; while :; do sleep 0.05; done`)
+	err := p.Run(cmd, 300*time.Millisecond, func(context.Context) error { return errors.New("not yet") })
+	if err == nil || !strings.Contains(err.Error(), "fake was not ready within 300ms: not yet") {
+		t.Fatalf("Run = %v, want a timeout", err)
+	}
+	if cmd.ProcessState == nil {
+		t.Fatal("the process was not reaped")
+	}
+	if sig := cmd.ProcessState.Sys().(syscall.WaitStatus).Signal(); sig != syscall.SIGKILL {
+		t.Errorf("process ended by %v, want SIGKILL after the grace period", sig)
+	}
+}
+
+func TestOnFreePortRetriesOnlyAPortInUse(t *testing.T) {
+	tests := []struct {
+		name      string
+		errs      []error
+		wantCalls int
+		wantErr   bool
+	}{
+		{"a start that works is called once", []error{nil}, 1, false},
+		{"a taken port is retried", []error{errors.New("Address already in use"), nil}, 2, false},
+		{"three taken ports give up", []error{errors.New("already in use"), errors.New("already in use"), errors.New("already in use"), nil}, 3, true},
+		{"another failure is not retried", []error{errors.New("bad config"), nil}, 1, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			calls := 0
+			err := OnFreePort(func(port int) error {
+				if port <= 0 {
+					return fmt.Errorf("port %d", port)
+				}
+				calls++
+				return tt.errs[calls-1]
+			})
+			if calls != tt.wantCalls || (err != nil) != tt.wantErr {
+				t.Errorf("calls = %d, err = %v; want %d calls, error %v", calls, err, tt.wantCalls, tt.wantErr)
+			}
+		})
+	}
+}
