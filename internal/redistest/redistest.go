@@ -21,9 +21,7 @@ package redistest
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/hex"
 	"fmt"
 	"github.com/accessbot/accessbot/internal/servertest"
 	"github.com/accessbot/accessbot/internal/tlstest"
@@ -81,17 +79,7 @@ func Start(t testing.TB) *Server {
 // StartWith starts a server of its own for t with opts and stops it when t ends.
 func StartWith(t testing.TB, opts Options) *Server {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "redistest-")
-	if err != nil {
-		t.Fatalf("redistest: make temp dir: %v", err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	s, err := start(dir, opts)
-	if err != nil {
-		servertest.Handle(t, err)
-	}
-	t.Cleanup(s.Stop)
-	return s
+	return servertest.Start(t, servertest.TempDir("redistest"), func(dir string) (*Server, error) { return start(dir, opts) })
 }
 
 // findBin returns the path of redis-server: the PATH, else where Debian puts it.
@@ -100,19 +88,11 @@ func findBin() (string, error) {
 		return p, nil
 	}
 	for _, p := range []string{"/usr/bin/redis-server", "/usr/sbin/redis-server", "/usr/local/bin/redis-server"} {
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+		if servertest.IsExecutable(p) {
 			return p, nil
 		}
 	}
 	return "", servertest.Unavailable{Msg: "redistest: no redis-server in PATH or /usr/bin; " + InstallHint}
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic(fmt.Sprintf("redistest: random: %v", err)) // crypto/rand does not fail on Linux
-	}
-	return hex.EncodeToString(b)
 }
 
 func start(dir string, opts Options) (*Server, error) {
@@ -120,7 +100,7 @@ func start(dir string, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Dir: dir, bin: bin, AdminPassword: randomHex(16)}
+	s := &Server{Dir: dir, bin: bin, AdminPassword: servertest.RandomHex(16)}
 	s.proc = servertest.Process{
 		Name:   "redis-server",
 		Output: filepath.Join(dir, "redis.out"),
@@ -216,16 +196,7 @@ func (s *Server) Restart() error {
 }
 
 // ClientTLS returns a client TLS config that trusts the server's CA, or nil for a plain server.
-func (s *Server) ClientTLS() *tls.Config {
-	if s.TLS == nil {
-		return nil
-	}
-	cfg, err := tlstest.ClientConfig(s.TLS.CAFile)
-	if err != nil {
-		panic(err) // the files were written by this package
-	}
-	return cfg
-}
+func (s *Server) ClientTLS() *tls.Config { return servertest.ClientTLS(s.TLS) }
 
 // Options returns client options that log in as username with password.
 func (s *Server) Options(username, password string) *redis.Options {

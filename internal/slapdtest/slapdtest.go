@@ -24,16 +24,14 @@ package slapdtest
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/hex"
+	"errors"
 	"fmt"
 	"github.com/accessbot/accessbot/internal/servertest"
 	"github.com/accessbot/accessbot/internal/tlstest"
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -94,7 +92,7 @@ type Server struct {
 	ConfigPassword string
 
 	slapd, slapadd string
-	cred           *syscall.Credential
+	runAs          servertest.RunAs
 	proc           servertest.Process
 }
 
@@ -107,22 +105,12 @@ func Start(t testing.TB) *Server {
 // StartWith starts a server of its own for t with opts and stops it when t ends.
 func StartWith(t testing.TB, opts Options) *Server {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "slapdtest-")
-	if err != nil {
-		t.Fatalf("slapdtest: make temp dir: %v", err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	s, err := start(dir, opts)
-	if err != nil {
-		servertest.Handle(t, err)
-	}
-	t.Cleanup(s.Stop)
-	return s
+	return servertest.Start(t, servertest.TempDir("slapdtest"), func(dir string) (*Server, error) { return start(dir, opts) })
 }
 
 func findBin(name string) (string, error) {
 	for _, p := range []string{"/usr/sbin/" + name, "/usr/local/sbin/" + name} {
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+		if servertest.IsExecutable(p) {
 			return p, nil
 		}
 	}
@@ -132,31 +120,18 @@ func findBin(name string) (string, error) {
 	return "", servertest.Unavailable{Msg: "slapdtest: no " + name + " in /usr/sbin or PATH; " + InstallHint}
 }
 
-// credential returns who to run slapd as: nil for the current user, the openldap user when
-// running as root and it exists.
-func credential() (*syscall.Credential, error) {
-	if os.Geteuid() != 0 {
-		return nil, nil
+// runAs returns who runs slapadd and slapd: the current user, or as root the user openldap
+// when it exists, else root, which slapd accepts: a test server on a loopback port loses
+// little by it.
+func runAs() (servertest.RunAs, error) {
+	r, err := servertest.LookupRunAs("openldap")
+	if errors.Is(err, servertest.ErrNoUser) {
+		return servertest.RunAs{User: "root"}, nil
 	}
-	u, err := user.Lookup("openldap")
 	if err != nil {
-		// slapd runs as root when asked; a test server on a loopback port loses little by it.
-		return nil, nil
+		return r, fmt.Errorf("slapdtest: %w", err)
 	}
-	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
-	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
-	if err1 != nil || err2 != nil {
-		return nil, fmt.Errorf("slapdtest: user openldap has uid %q gid %q", u.Uid, u.Gid)
-	}
-	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), NoSetGroups: true}, nil
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic(fmt.Sprintf("slapdtest: random: %v", err)) // crypto/rand does not fail on Linux
-	}
-	return hex.EncodeToString(b)
+	return r, nil
 }
 
 func start(dir string, opts Options) (*Server, error) {
@@ -173,20 +148,20 @@ func start(dir string, opts Options) (*Server, error) {
 			return nil, servertest.Unavailable{Msg: "slapdtest: no " + schema + ".ldif in " + schemaDir + "; " + InstallHint}
 		}
 	}
-	cred, err := credential()
+	r, err := runAs()
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Dir: dir, slapd: slapd, slapadd: slapadd, cred: cred,
-		RootPassword: randomHex(16), ConfigPassword: randomHex(16)}
+	s := &Server{Dir: dir, slapd: slapd, slapadd: slapadd, runAs: r,
+		RootPassword: servertest.RandomHex(16), ConfigPassword: servertest.RandomHex(16)}
 	s.proc = servertest.Process{
 		Name:       "slapd",
 		Output:     s.logPath(),
 		StopSignal: syscall.SIGTERM,
 		StopGrace:  15 * time.Second,
 	}
-	if err := s.handOver(); err != nil {
-		return nil, err
+	if err := s.runAs.HandOver(dir, "TMPDIR"); err != nil {
+		return nil, fmt.Errorf("slapdtest: %w", err)
 	}
 	if opts.TLS {
 		if s.TLS, err = tlstest.Write(dir, "slapdtest"); err != nil {
@@ -230,33 +205,9 @@ func start(dir string, opts Options) (*Server, error) {
 	return s, nil
 }
 
-// handOver gives the server's directory to the openldap user, after checking that the user can
-// reach it through the directories above.
-func (s *Server) handOver() error {
-	if s.cred == nil {
-		return nil
-	}
-	for d := filepath.Dir(filepath.Clean(s.Dir)); ; d = filepath.Dir(d) {
-		fi, err := os.Stat(d)
-		if err != nil {
-			return fmt.Errorf("slapdtest: %w", err)
-		}
-		if fi.Mode().Perm()&0o001 == 0 {
-			return fmt.Errorf("slapdtest: user openldap cannot traverse %s (mode %v); set TMPDIR to a directory it can reach", d, fi.Mode().Perm())
-		}
-		if d == filepath.Dir(d) {
-			break
-		}
-	}
-	return s.chown(s.Dir)
-}
-
 func (s *Server) chown(p string) error {
-	if s.cred == nil {
-		return nil
-	}
-	if err := os.Chown(p, int(s.cred.Uid), int(s.cred.Gid)); err != nil {
-		return fmt.Errorf("slapdtest: give %s to user openldap: %w", p, err)
+	if err := s.runAs.Chown(p); err != nil {
+		return fmt.Errorf("slapdtest: %w", err)
 	}
 	return nil
 }
@@ -339,7 +290,7 @@ func (s *Server) prepare(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		// Set as the process's own credential rather than by slapd -u/-g: the kernel clears
 		// the parent-death signal when a process changes its user.
-		Credential: s.cred,
+		Credential: s.runAs.Cred,
 		// If the test binary dies without cleaning up, the server goes with it.
 		Pdeathsig: syscall.SIGKILL,
 	}
@@ -381,16 +332,7 @@ func (s *Server) Restart() error {
 }
 
 // ClientTLS returns a client TLS config that trusts the server's CA, or nil without TLS.
-func (s *Server) ClientTLS() *tls.Config {
-	if s.TLS == nil {
-		return nil
-	}
-	cfg, err := tlstest.ClientConfig(s.TLS.CAFile)
-	if err != nil {
-		panic(err) // the files were written by this package
-	}
-	return cfg
-}
+func (s *Server) ClientTLS() *tls.Config { return servertest.ClientTLS(s.TLS) }
 
 // bind dials the server and binds as dn.
 func (s *Server) bind(dn, password string) (*ldap.Conn, error) {

@@ -103,24 +103,14 @@ type Server struct {
 // Start starts a server of its own for t and stops it when t ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "sshdtest-")
-	if err != nil {
-		t.Fatalf("sshdtest: %v", err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	s, err := start(dir)
-	if err != nil {
-		servertest.Handle(t, err)
-	}
-	t.Cleanup(s.Stop)
-	return s
+	return servertest.Start(t, servertest.TempDir("sshdtest"), start)
 }
 
 // findBinaries returns the absolute paths of sshd (it re-executes itself, so the path must be
 // absolute) and ssh.
 func findBinaries() (sshd, client string, err error) {
 	for _, p := range []string{"/usr/sbin/sshd", "/usr/local/sbin/sshd"} {
-		if isExecutable(p) {
+		if servertest.IsExecutable(p) {
 			sshd = p
 			break
 		}
@@ -135,11 +125,6 @@ func findBinaries() (sshd, client string, err error) {
 		return "", "", servertest.Unavailable{Msg: "sshdtest: sshd or ssh not found; " + InstallHint}
 	}
 	return sshd, client, nil
-}
-
-func isExecutable(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
 }
 
 func start(dir string) (*Server, error) {
