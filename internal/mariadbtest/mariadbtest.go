@@ -125,6 +125,7 @@ func start(dir string) (*Server, error) {
 	}
 	s := &Server{Dir: dir, mariadbd: server, runAs: r, Socket: filepath.Join(dir, "mysqld.sock")}
 	s.proc = servertest.Process{
+		Label:  "mariadbtest",
 		Name:   "mariadbd",
 		Output: filepath.Join(dir, "mariadbd.out"),
 		// The server writes why it stopped to its error log, not to its output.
@@ -148,11 +149,7 @@ func start(dir string) (*Server, error) {
 	if err := s.installDB(install); err != nil {
 		return nil, err
 	}
-	err = servertest.OnFreePort(func(port int) error {
-		s.Port = port
-		return s.run()
-	})
-	if err != nil {
+	if err := servertest.OnFreePort(s.runOn); err != nil {
 		return nil, err
 	}
 	if err := s.ensureTCPRoot(); err != nil {
@@ -224,6 +221,12 @@ func (s *Server) socketDSN() string {
 	return cfg.FormatDSN()
 }
 
+// runOn starts mariadbd on port.
+func (s *Server) runOn(port int) error {
+	s.Port = port
+	return s.run()
+}
+
 // run starts mariadbd on s.Port and waits until it accepts connections on its socket.
 func (s *Server) run() error {
 	args := []string{
@@ -251,15 +254,7 @@ func (s *Server) run() error {
 		// If the test binary dies without cleaning up, the server shuts down with it.
 		Pdeathsig: syscall.SIGTERM,
 	}
-	db, err := sql.Open("mysql", s.socketDSN())
-	if err != nil {
-		return fmt.Errorf("mariadbtest: %w", err)
-	}
-	defer db.Close()
-	if err := s.proc.Run(cmd, 60*time.Second, db.PingContext); err != nil {
-		return fmt.Errorf("mariadbtest: %w", err)
-	}
-	return nil
+	return s.proc.Run(cmd, 60*time.Second, servertest.PingSQL("mysql", s.socketDSN()))
 }
 
 // ensureTCPRoot makes sure root can log in over TCP from 127.0.0.1 (Debian's install script
@@ -297,13 +292,7 @@ func (s *Server) Stop() { s.proc.Stop() }
 
 // Restart stops the server and starts it again on the same data directory and port: what a
 // database restart looks like to a client.
-func (s *Server) Restart() error {
-	s.Stop()
-	if err := s.run(); err != nil {
-		return fmt.Errorf("mariadbtest: restart: %w", err)
-	}
-	return nil
-}
+func (s *Server) Restart() error { return s.proc.Restart(s.run) }
 
 // NewDatabase creates an empty database for t and returns a root DSN that uses it; its name is
 // the DSN's database (mysql.ParseDSN(dsn).DBName). It is dropped when t ends.

@@ -21,7 +21,6 @@ package pgtest
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"github.com/accessbot/accessbot/internal/servertest"
@@ -108,6 +107,7 @@ func start(dir string) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{Dir: dir, bin: bin, runAs: r, proc: servertest.Process{
+		Label:  "pgtest",
 		Name:   "postgres",
 		Output: filepath.Join(dir, "postgres.log"),
 		// SIGINT is a fast shutdown: open sessions are rolled back, nothing waits for them.
@@ -132,11 +132,7 @@ func start(dir string) (*Server, error) {
 	if out, err := initdb.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("pgtest: initdb: %w\n%s", err, out)
 	}
-	err = servertest.OnFreePort(func(port int) error {
-		s.Port = port
-		return s.run()
-	})
-	if err != nil {
+	if err := servertest.OnFreePort(s.runOn); err != nil {
 		return nil, err
 	}
 	s.DSN = s.dsn("postgres")
@@ -164,6 +160,12 @@ func (s *Server) dsn(database string) string {
 	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", s.Port, database)
 }
 
+// runOn starts postgres on port.
+func (s *Server) runOn(port int) error {
+	s.Port = port
+	return s.run()
+}
+
 // run starts postgres on s.Port and waits until it accepts connections.
 func (s *Server) run() error {
 	socketDir := filepath.Join(s.Dir, "s")
@@ -185,15 +187,7 @@ func (s *Server) run() error {
 		"-c", "deadlock_timeout=100ms",
 	)
 	s.prepare(cmd)
-	db, err := sql.Open("pgx", s.dsn("postgres"))
-	if err != nil {
-		return fmt.Errorf("pgtest: %w", err)
-	}
-	defer db.Close()
-	if err := s.proc.Run(cmd, 60*time.Second, db.PingContext); err != nil {
-		return fmt.Errorf("pgtest: %w", err)
-	}
-	return nil
+	return s.proc.Run(cmd, 60*time.Second, servertest.PingSQL("pgx", s.dsn("postgres")))
 }
 
 // Stop shuts the server down (a fast shutdown: SIGINT) and waits for it to exit. Stopping a
@@ -202,13 +196,7 @@ func (s *Server) Stop() { s.proc.Stop() }
 
 // Restart stops the server and starts it again on the same data directory and port: what a
 // database restart looks like to a client.
-func (s *Server) Restart() error {
-	s.Stop()
-	if err := s.run(); err != nil {
-		return fmt.Errorf("pgtest: restart: %w", err)
-	}
-	return nil
-}
+func (s *Server) Restart() error { return s.proc.Restart(s.run) }
 
 // NewDatabase creates an empty database for t and returns its DSN. It is dropped when t ends.
 func (s *Server) NewDatabase(t testing.TB) string {

@@ -102,6 +102,7 @@ func start(dir string, opts Options) (*Server, error) {
 	}
 	s := &Server{Dir: dir, bin: bin, AdminPassword: servertest.RandomHex(16)}
 	s.proc = servertest.Process{
+		Label:  "redistest",
 		Name:   "redis-server",
 		Output: filepath.Join(dir, "redis.out"),
 		// Before it opens its log file the server writes to its output.
@@ -118,12 +119,7 @@ func start(dir string, opts Options) (*Server, error) {
 	if err := os.Mkdir(s.dataDir(), 0o700); err != nil {
 		return nil, fmt.Errorf("redistest: %w", err)
 	}
-	err = servertest.OnFreePort(func(port int) error {
-		s.Port = port
-		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		return s.run()
-	})
-	if err != nil {
+	if err := servertest.OnFreePort(s.runOn); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -162,6 +158,12 @@ func (s *Server) config() string {
 	return b.String()
 }
 
+// runOn starts redis-server on port.
+func (s *Server) runOn(port int) error {
+	s.Port, s.Addr = port, net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	return s.run()
+}
+
 // run starts redis-server on s.Port and waits until it answers PING.
 func (s *Server) run() error {
 	if err := os.WriteFile(s.confPath(), []byte(s.config()), 0o600); err != nil {
@@ -175,10 +177,7 @@ func (s *Server) run() error {
 	c := redis.NewClient(s.AdminOptions())
 	defer c.Close()
 	ping := func(ctx context.Context) error { return c.Ping(ctx).Err() }
-	if err := s.proc.Run(cmd, 30*time.Second, ping); err != nil {
-		return fmt.Errorf("redistest: %w", err)
-	}
-	return nil
+	return s.proc.Run(cmd, 30*time.Second, ping)
 }
 
 // Stop shuts the server down (SIGTERM, without saving) and waits for it to exit. Stopping a
@@ -187,13 +186,7 @@ func (s *Server) Stop() { s.proc.Stop() }
 
 // Restart stops the server and starts it again on the same port. Users made at run time are
 // gone afterwards, as after a real restart without an ACL file.
-func (s *Server) Restart() error {
-	s.Stop()
-	if err := s.run(); err != nil {
-		return fmt.Errorf("redistest: restart: %w", err)
-	}
-	return nil
-}
+func (s *Server) Restart() error { return s.proc.Restart(s.run) }
 
 // ClientTLS returns a client TLS config that trusts the server's CA, or nil for a plain server.
 func (s *Server) ClientTLS() *tls.Config { return servertest.ClientTLS(s.TLS) }

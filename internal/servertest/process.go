@@ -3,6 +3,7 @@ package servertest
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,10 +15,12 @@ import (
 
 // Process runs one server binary for a throwaway server, again after each Stop: its output
 // appended to a log file, a wait for readiness that ends as soon as the process dies, and a
-// shutdown that kills what does not stop in time. The zero value with Name, Output and the stop
-// fields set is ready; the server's package prepares the command (user, environment,
+// shutdown that kills what does not stop in time. The zero value with Label, Name, Output and
+// the stop fields set is ready; the server's package prepares the command (user, environment,
 // parent-death signal) and supplies the readiness probe, which differ by server.
 type Process struct {
+	// Label starts errors: the server's package, "pgtest".
+	Label string
 	// Name is the binary's name in errors and above the log tail: "postgres".
 	Name string
 	// Output is the file the process's stdout and stderr are appended to.
@@ -42,13 +45,13 @@ const probeInterval = 20 * time.Millisecond
 // says why it did not start (a port already in use, for one).
 func (p *Process) Run(cmd *exec.Cmd, within time.Duration, ready func(ctx context.Context) error) error {
 	if err := p.start(cmd); err != nil {
-		return err
+		return fmt.Errorf("%s: %w", p.Label, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
 	if err := p.waitReady(ctx, within, ready); err != nil {
 		p.Stop()
-		return fmt.Errorf("%w\n%s", err, p.LogTail(20))
+		return fmt.Errorf("%s: %w\n%s", p.Label, err, p.LogTail(20))
 	}
 	return nil
 }
@@ -125,6 +128,16 @@ func (p *Process) Stop() {
 	}
 }
 
+// Restart stops the process and calls run, which starts it again with a new command (the
+// server's package builds it, as for the first Run).
+func (p *Process) Restart(run func() error) error {
+	p.Stop()
+	if err := run(); err != nil {
+		return fmt.Errorf("%s: restart: %w", p.Label, err)
+	}
+	return nil
+}
+
 // LogTail returns the last lines of the logs under a "<name> log:" heading.
 func (p *Process) LogTail(lines int) string {
 	logs := p.Logs
@@ -141,6 +154,18 @@ func (p *Process) LogTail(lines int) string {
 		ls = ls[len(ls)-lines:]
 	}
 	return p.Name + " log:\n" + string(bytes.Join(ls, []byte("\n")))
+}
+
+// PingSQL returns a readiness probe for Run that pings the database at dsn through driver.
+func PingSQL(driver, dsn string) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		db, err := sql.Open(driver, dsn)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		return db.PingContext(ctx)
+	}
 }
 
 // OnFreePort calls run with a free port on 127.0.0.1, and again with another (three tries in

@@ -16,6 +16,7 @@ import (
 func newProcess(t *testing.T, grace time.Duration) *Process {
 	t.Helper()
 	return &Process{
+		Label:      "fakepkg",
 		Name:       "fake",
 		Output:     filepath.Join(t.TempDir(), "fake.out"),
 		StopSignal: syscall.SIGTERM,
@@ -62,7 +63,7 @@ func TestRunFailsFastWithTheLogTailWhenTheProcessExits(t *testing.T) {
 	if took := time.Since(begin); took > 10*time.Second {
 		t.Errorf("Run took %s to notice the exit", took)
 	}
-	for _, want := range []string{"fake exited before it was ready", "connection refused", "fake log:\nbind: Address already in use"} {
+	for _, want := range []string{"fakepkg: fake exited before it was ready", "connection refused", "fake log:\nbind: Address already in use"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not contain %q", err, want)
 		}
@@ -76,7 +77,7 @@ func TestRunGivesUpAfterItsTimeAndStopKillsWhatIgnoresTheSignal(t *testing.T) {
 	p := newProcess(t, 100*time.Millisecond)
 	cmd := exec.Command("sh", "-c", `trap "" TERM; while :; do sleep 0.05; done`)
 	err := p.Run(cmd, 300*time.Millisecond, func(context.Context) error { return errors.New("not yet") })
-	if err == nil || !strings.Contains(err.Error(), "fake was not ready within 300ms: not yet") {
+	if err == nil || !strings.Contains(err.Error(), "fakepkg: fake was not ready within 300ms: not yet") {
 		t.Fatalf("Run = %v, want a timeout", err)
 	}
 	if cmd.ProcessState == nil {
@@ -113,5 +114,27 @@ func TestOnFreePortRetriesOnlyAPortInUse(t *testing.T) {
 				t.Errorf("calls = %d, err = %v; want %d calls, error %v", calls, err, tt.wantCalls, tt.wantErr)
 			}
 		})
+	}
+}
+
+func TestRestartStopsTheProcessAndRunsItAgain(t *testing.T) {
+	p := newProcess(t, 10*time.Second)
+	run := func() error {
+		return p.Run(exec.Command("sleep", "60"), 10*time.Second, func(context.Context) error { return nil })
+	}
+	if err := run(); err != nil {
+		t.Fatal(err)
+	}
+	first := p.cmd
+	if err := p.Restart(run); err != nil {
+		t.Fatalf("Restart: %v", err)
+	}
+	if first.ProcessState == nil || p.cmd == first || !p.Running() {
+		t.Errorf("after Restart: first process reaped %v, a new one running %v", first.ProcessState != nil, p.cmd != first && p.Running())
+	}
+	p.Stop()
+	err := p.Restart(func() error { return errors.New("no binary") })
+	if err == nil || err.Error() != "fakepkg: restart: no binary" {
+		t.Errorf("Restart with a failing run = %v", err)
 	}
 }

@@ -155,6 +155,7 @@ func start(dir string, opts Options) (*Server, error) {
 	s := &Server{Dir: dir, slapd: slapd, slapadd: slapadd, runAs: r,
 		RootPassword: servertest.RandomHex(16), ConfigPassword: servertest.RandomHex(16)}
 	s.proc = servertest.Process{
+		Label:      "slapdtest",
 		Name:       "slapd",
 		Output:     s.logPath(),
 		StopSignal: syscall.SIGTERM,
@@ -312,10 +313,7 @@ func (s *Server) run() error {
 		}
 		return err
 	}
-	if err := s.proc.Run(cmd, 30*time.Second, bindRoot); err != nil {
-		return fmt.Errorf("slapdtest: %w", err)
-	}
-	return nil
+	return s.proc.Run(cmd, 30*time.Second, bindRoot)
 }
 
 // Stop shuts the server down (SIGTERM) and waits for it to exit. Stopping a stopped server does
@@ -323,13 +321,7 @@ func (s *Server) run() error {
 func (s *Server) Stop() { s.proc.Stop() }
 
 // Restart stops the server and starts it again on the same directory and port, with its data.
-func (s *Server) Restart() error {
-	s.Stop()
-	if err := s.run(); err != nil {
-		return fmt.Errorf("slapdtest: restart: %w", err)
-	}
-	return nil
-}
+func (s *Server) Restart() error { return s.proc.Restart(s.run) }
 
 // ClientTLS returns a client TLS config that trusts the server's CA, or nil without TLS.
 func (s *Server) ClientTLS() *tls.Config { return servertest.ClientTLS(s.TLS) }

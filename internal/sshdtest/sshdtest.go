@@ -158,6 +158,7 @@ func start(dir string) (*Server, error) {
 		TrustedCAKeysPath: filepath.Join(dir, "trusted_ca.pub"),
 		RevokedKeysPath:   filepath.Join(dir, "revoked_keys"),
 		proc: servertest.Process{
+			Label:      "sshdtest",
 			Name:       "sshd",
 			Output:     filepath.Join(dir, "sshd.log"),
 			StopSignal: syscall.SIGTERM,
@@ -170,12 +171,7 @@ func start(dir string) (*Server, error) {
 	if err := os.WriteFile(s.RevokedKeysPath, nil, 0o644); err != nil {
 		return nil, fmt.Errorf("sshdtest: %w", err)
 	}
-	err = servertest.OnFreePort(func(port int) error {
-		s.Port = port
-		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		return s.run()
-	})
-	if err != nil {
+	if err := servertest.OnFreePort(s.runOn); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -330,6 +326,12 @@ func (s *Server) config(extra ...string) string {
 	return strings.Join(append(lines, extra...), "\n") + "\n"
 }
 
+// runOn starts sshd on port.
+func (s *Server) runOn(port int) error {
+	s.Port, s.Addr = port, net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	return s.run()
+}
+
 // run writes the config, starts sshd and waits until it answers with its banner.
 func (s *Server) run() error {
 	// OpenSSH 9.8 and later penalise a source address after failed logins, which would turn
@@ -360,10 +362,7 @@ func (s *Server) run() error {
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"}
 	// If the test binary dies without cleaning up, the server goes with it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	if err := s.proc.Run(cmd, 20*time.Second, s.banner); err != nil {
-		return fmt.Errorf("sshdtest: %w", err)
-	}
-	return nil
+	return s.proc.Run(cmd, 20*time.Second, s.banner)
 }
 
 // banner reads sshd's greeting: a server that sends it is ready to accept logins.
@@ -534,22 +533,20 @@ func (s *Server) LoginWithSigner(ctx context.Context, user string, signer ssh.Si
 // CanLoginWithSigner is LoginWithSigner for tests, as CanLogin is Login.
 func (s *Server) CanLoginWithSigner(t testing.TB, user string, signer ssh.Signer) bool {
 	t.Helper()
-	err := s.LoginWithSigner(context.Background(), user, signer)
-	switch {
-	case err == nil:
-		return true
-	case errors.Is(err, ErrRefused):
-		return false
-	}
-	t.Fatalf("%v\n%s", err, s.LogTail(10))
-	return false
+	return s.loggedIn(t, s.LoginWithSigner(context.Background(), user, signer))
 }
 
 // CanLogin is Login for tests: true when the login worked, false when the server refused it;
 // anything else fails t.
 func (s *Server) CanLogin(t testing.TB, user string, key *UserKey, certLine string) bool {
 	t.Helper()
-	err := s.Login(context.Background(), user, key, certLine)
+	return s.loggedIn(t, s.Login(context.Background(), user, key, certLine))
+}
+
+// loggedIn reads a login's error for CanLogin: nil is true, a refusal false, and anything
+// else, which says nothing of what the server allows, fails t.
+func (s *Server) loggedIn(t testing.TB, err error) bool {
+	t.Helper()
 	switch {
 	case err == nil:
 		return true
