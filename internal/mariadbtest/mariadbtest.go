@@ -23,7 +23,6 @@ package mariadbtest
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"github.com/accessbot/accessbot/internal/servertest"
 	"net"
@@ -102,15 +101,8 @@ func findBins() (server, install string, err error) {
 // process changes its own user: a server that switched by itself would outlive a killed test
 // binary.
 func runAs() (servertest.RunAs, error) {
-	r, err := servertest.LookupRunAs("mysql")
-	if errors.Is(err, servertest.ErrNoUser) {
-		return r, servertest.Unavailable{Msg: "mariadbtest: running as root, and mariadbd refuses root; there is no user mysql to run it as (" +
-			InstallHint + ", or useradd --system mysql)"}
-	}
-	if err != nil {
-		return r, fmt.Errorf("mariadbtest: %w", err)
-	}
-	return r, nil
+	return servertest.RequireRunAs("mariadbtest", "mysql", "mariadbtest: running as root, and mariadbd refuses root; there is no user mysql to run it as ("+
+		InstallHint+", or useradd --system mysql)")
 }
 
 // start installs the system tables in dir and starts the server.
@@ -247,13 +239,8 @@ func (s *Server) run() error {
 	}
 	args = append(args, innodbFlags...)
 	cmd := exec.Command(s.mariadbd, args...)
-	cmd.Dir = s.Dir
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "LC_ALL=C", "TZ=UTC"}
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Credential: s.runAs.Cred,
-		// If the test binary dies without cleaning up, the server shuts down with it.
-		Pdeathsig: syscall.SIGTERM,
-	}
+	// If the test binary dies without cleaning up, the server shuts down with it.
+	servertest.Prepare(cmd, s.Dir, s.runAs.Cred, syscall.SIGTERM)
 	return s.proc.Run(cmd, 60*time.Second, servertest.PingSQL("mysql", s.socketDSN()))
 }
 

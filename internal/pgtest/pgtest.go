@@ -21,7 +21,6 @@ package pgtest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"github.com/accessbot/accessbot/internal/servertest"
 	"os"
@@ -85,15 +84,8 @@ func findBin() (string, error) {
 // runAs returns who runs initdb and postgres: the current user, or as root the user postgres,
 // since both refuse root.
 func runAs() (servertest.RunAs, error) {
-	r, err := servertest.LookupRunAs("postgres")
-	if errors.Is(err, servertest.ErrNoUser) {
-		return r, servertest.Unavailable{Msg: "pgtest: running as root, and initdb refuses root; there is no user postgres to run it as (" +
-			InstallHint + ", or useradd --system postgres)"}
-	}
-	if err != nil {
-		return r, fmt.Errorf("pgtest: %w", err)
-	}
-	return r, nil
+	return servertest.RequireRunAs("pgtest", "postgres", "pgtest: running as root, and initdb refuses root; there is no user postgres to run it as ("+
+		InstallHint+", or useradd --system postgres)")
 }
 
 // start initializes a cluster in dir and starts it.
@@ -145,15 +137,10 @@ func start(dir string) (*Server, error) {
 
 func (s *Server) dataDir() string { return filepath.Join(s.Dir, "data") }
 
-// prepare sets the user, environment and working directory of a server command.
+// prepare sets the user, environment and working directory of a server command. If the test
+// binary dies without cleaning up, the server shuts down with it (SIGQUIT: at once).
 func (s *Server) prepare(cmd *exec.Cmd) {
-	cmd.Dir = s.Dir
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "LC_ALL=C", "TZ=UTC"}
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Credential: s.runAs.Cred,
-		// If the test binary dies without cleaning up, the server shuts down with it.
-		Pdeathsig: syscall.SIGQUIT,
-	}
+	servertest.Prepare(cmd, s.Dir, s.runAs.Cred, syscall.SIGQUIT)
 }
 
 func (s *Server) dsn(database string) string {

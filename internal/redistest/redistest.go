@@ -170,10 +170,8 @@ func (s *Server) run() error {
 		return fmt.Errorf("redistest: write config: %w", err)
 	}
 	cmd := exec.Command(s.bin, s.confPath())
-	cmd.Dir = s.Dir
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "LC_ALL=C", "TZ=UTC"}
 	// If the test binary dies without cleaning up, the server goes with it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	servertest.Prepare(cmd, s.Dir, nil, syscall.SIGKILL)
 	c := redis.NewClient(s.AdminOptions())
 	defer c.Close()
 	ping := func(ctx context.Context) error { return c.Ping(ctx).Err() }

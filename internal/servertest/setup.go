@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
 	"regexp"
@@ -111,6 +112,20 @@ func LookupRunAs(name string) (RunAs, error) {
 	return RunAs{User: name, Cred: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), NoSetGroups: true}}, nil
 }
 
+// RequireRunAs is LookupRunAs for a server that refuses to run as root: when root and the user
+// is missing, the error is Unavailable with msg (a skip, or a failure under CI). Other errors
+// start with label.
+func RequireRunAs(label, name, msg string) (RunAs, error) {
+	r, err := LookupRunAs(name)
+	if errors.Is(err, ErrNoUser) {
+		return r, Unavailable{Msg: msg}
+	}
+	if err != nil {
+		return r, fmt.Errorf("%s: %w", label, err)
+	}
+	return r, nil
+}
+
 // Chown gives p to the system user; it does nothing for the current user.
 func (r RunAs) Chown(p string) error {
 	if r.Cred == nil {
@@ -142,6 +157,18 @@ func (r RunAs) HandOver(dir, elsewhere string) error {
 		}
 	}
 	return r.Chown(dir)
+}
+
+// Prepare sets what every server command shares: the working directory dir; a small fixed
+// environment (the caller's PATH, the C locale, UTC), so that nothing of the caller's reaches
+// the server; the user of cred (nil: the current user), set as the process's own credential
+// rather than by a server's option to switch users, because the kernel clears the parent-death
+// signal when a process changes its user; and deathSignal, which the server gets when the test
+// binary dies without stopping it.
+func Prepare(cmd *exec.Cmd, dir string, cred *syscall.Credential, deathSignal syscall.Signal) {
+	cmd.Dir = dir
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "LC_ALL=C", "TZ=UTC"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: deathSignal}
 }
 
 // Databases makes a database per test on a SQL server.

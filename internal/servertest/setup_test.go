@@ -3,8 +3,10 @@ package servertest
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -71,5 +73,29 @@ func TestRandomHexAndClientTLS(t *testing.T) {
 	}
 	if ClientTLS(nil) != nil {
 		t.Error("ClientTLS(nil) is not nil")
+	}
+}
+
+func TestPrepareFixesTheEnvironmentUserAndDeathSignal(t *testing.T) {
+	cmd := exec.Command("true")
+	cred := &syscall.Credential{Uid: 12345, Gid: 12345}
+	Prepare(cmd, "/srv/x", cred, syscall.SIGQUIT)
+	if cmd.Dir != "/srv/x" || cmd.SysProcAttr.Credential != cred || cmd.SysProcAttr.Pdeathsig != syscall.SIGQUIT {
+		t.Errorf("Prepare set dir %q, credential %v, death signal %v", cmd.Dir, cmd.SysProcAttr.Credential, cmd.SysProcAttr.Pdeathsig)
+	}
+	want := []string{"PATH=" + os.Getenv("PATH"), "LC_ALL=C", "TZ=UTC"}
+	if strings.Join(cmd.Env, "\n") != strings.Join(want, "\n") {
+		t.Errorf("Env = %q, want %q", cmd.Env, want)
+	}
+}
+
+func TestRequireRunAsMakesAMissingUserASkip(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("only root looks the user up")
+	}
+	_, err := RequireRunAs("pkgtest", "no-such-user-servertest", "pkgtest: no user")
+	var u Unavailable
+	if !errors.As(err, &u) || u.Msg != "pkgtest: no user" {
+		t.Errorf("RequireRunAs = %v, want Unavailable", err)
 	}
 }

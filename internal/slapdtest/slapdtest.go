@@ -284,17 +284,10 @@ func (s *Server) load(n int, name, ldif string) error {
 	return nil
 }
 
-// prepare sets the user, environment and working directory of a server command.
+// prepare sets the user (rather than slapd -u/-g), environment and working directory of a
+// server command. If the test binary dies without cleaning up, the server goes with it.
 func (s *Server) prepare(cmd *exec.Cmd) {
-	cmd.Dir = s.Dir
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "LC_ALL=C", "TZ=UTC"}
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		// Set as the process's own credential rather than by slapd -u/-g: the kernel clears
-		// the parent-death signal when a process changes its user.
-		Credential: s.runAs.Cred,
-		// If the test binary dies without cleaning up, the server goes with it.
-		Pdeathsig: syscall.SIGKILL,
-	}
+	servertest.Prepare(cmd, s.Dir, s.runAs.Cred, syscall.SIGKILL)
 }
 
 // run starts slapd on s.Port in the foreground and waits until the root DN can bind.

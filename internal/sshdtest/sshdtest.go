@@ -358,10 +358,10 @@ func (s *Server) run() error {
 	}
 
 	cmd := exec.Command(s.sshd, "-D", "-e", "-f", s.configPath())
-	cmd.Dir = s.Dir
-	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"}
 	// If the test binary dies without cleaning up, the server goes with it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	servertest.Prepare(cmd, s.Dir, nil, syscall.SIGTERM)
+	// sshd's environment stays as it has been: only the system's directories on PATH.
+	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"}
 	return s.proc.Run(cmd, 20*time.Second, s.banner)
 }
 
