@@ -36,6 +36,18 @@ type Process struct {
 	exited chan struct{}
 }
 
+// Prepare sets what every server command shares: the working directory dir; a small fixed
+// environment (the caller's PATH, the C locale, UTC), so that nothing of the caller's reaches
+// the server; the user of cred (nil: the current user), set as the process's own credential
+// rather than by a server's option to switch users, because the kernel clears the parent-death
+// signal when a process changes its user; and deathSignal, which the server gets when the test
+// binary dies without stopping it.
+func Prepare(cmd *exec.Cmd, dir string, cred *syscall.Credential, deathSignal syscall.Signal) {
+	cmd.Dir = dir
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "LC_ALL=C", "TZ=UTC"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: deathSignal}
+}
+
 // probeInterval is the pause between readiness probes: servers start in tens of milliseconds.
 const probeInterval = 20 * time.Millisecond
 
