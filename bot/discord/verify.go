@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
-	"sync"
 	"time"
 
 	"github.com/accessbot/accessbot/bot"
@@ -23,16 +21,16 @@ const (
 
 // Why a request was refused. Verify returns or wraps one of these.
 var (
-	ErrMissingSignature = errors.New("missing signature headers")
-	ErrMalformed        = errors.New("malformed signature headers")
-	ErrStale            = errors.New("timestamp outside the allowed window")
-	ErrBadSignature     = errors.New("signature does not match")
-	ErrReplayed         = errors.New("signature already used")
+	ErrMissingSignature = bot.ErrMissingSignature
+	ErrMalformed        = bot.ErrMalformed
+	ErrStale            = bot.ErrStale
+	ErrBadSignature     = bot.ErrBadSignature
+	ErrReplayed         = bot.ErrReplayed
 	ErrNoKey            = errors.New("no public key configured")
 )
 
 // DefaultWindow is how far a request's timestamp may be from now.
-const DefaultWindow = 5 * time.Minute
+const DefaultWindow = bot.DefaultSignatureWindow
 
 // DefaultReplayEntries bounds the replay cache. Only requests with a valid signature enter it,
 // so only Discord's own traffic fills it.
@@ -65,9 +63,8 @@ type Verifier struct {
 	// the deployment accepts a request once. Nil: a cache in this process.
 	Replay bot.ReplayStore
 
-	replayOnce sync.Once
-	// replay is Replay, or the cache of this process, set at the first Verify.
-	replay bot.ReplayStore
+	// accepted remembers the accepted signatures in Replay, or a cache of this process.
+	accepted bot.AcceptOnce
 }
 
 // Verify checks the signature headers against body. It returns nil only for a request signed
@@ -86,14 +83,10 @@ func (v *Verifier) Verify(ctx context.Context, h http.Header, body []byte) error
 	if err != nil || len(sig) != ed25519.SignatureSize {
 		return ErrMalformed
 	}
-	ts, err := strconv.ParseInt(tsText, 10, 64)
-	if err != nil || ts <= 0 {
-		return ErrMalformed
-	}
-	now := v.now()
-	at := time.Unix(ts, 0)
-	if d := now.Sub(at); d > v.window() || d < -v.window() {
-		return fmt.Errorf("%w: %s off", ErrStale, d.Round(time.Second))
+	now := bot.Now(v.Clock)
+	at, err := bot.CheckTimestamp(tsText, now, v.Window)
+	if err != nil {
+		return err
 	}
 	msg := make([]byte, 0, len(tsText)+len(body))
 	msg = append(append(msg, tsText...), body...)
@@ -102,38 +95,5 @@ func (v *Verifier) Verify(ctx context.Context, h http.Header, body []byte) error
 	}
 	// The key is the signature in lower-case hex, however it was written, and names the
 	// platform: replicas may share one store for Slack and Discord.
-	replayed, err := bot.CheckReplay(ctx, v.replayStore(), "discord:"+hex.EncodeToString(sig), now, at.Add(v.window()))
-	if err != nil {
-		return err
-	}
-	if replayed {
-		return ErrReplayed
-	}
-	return nil
-}
-
-// replayStore returns Replay, or else a cache of this process bounded by MaxEntries, chosen
-// at its first use.
-func (v *Verifier) replayStore() bot.ReplayStore {
-	v.replayOnce.Do(func() {
-		v.replay = v.Replay
-		if v.replay == nil {
-			v.replay = &bot.ReplayCache{MaxEntries: v.MaxEntries}
-		}
-	})
-	return v.replay
-}
-
-func (v *Verifier) window() time.Duration {
-	if v.Window > 0 {
-		return v.Window
-	}
-	return DefaultWindow
-}
-
-func (v *Verifier) now() time.Time {
-	if v.Clock == nil {
-		return time.Now()
-	}
-	return v.Clock.Now()
+	return v.accepted.Check(ctx, v.Replay, v.MaxEntries, "discord:"+hex.EncodeToString(sig), now, at, v.Window)
 }

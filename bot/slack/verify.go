@@ -6,11 +6,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/accessbot/accessbot/bot"
@@ -25,16 +22,16 @@ const (
 
 // Why a request was refused. Verify wraps one of these.
 var (
-	ErrMissingSignature = errors.New("missing signature headers")
-	ErrMalformed        = errors.New("malformed signature headers")
-	ErrStale            = errors.New("timestamp outside the allowed window")
-	ErrBadSignature     = errors.New("signature does not match")
-	ErrReplayed         = errors.New("signature already used")
+	ErrMissingSignature = bot.ErrMissingSignature
+	ErrMalformed        = bot.ErrMalformed
+	ErrStale            = bot.ErrStale
+	ErrBadSignature     = bot.ErrBadSignature
+	ErrReplayed         = bot.ErrReplayed
 	ErrNoSecret         = errors.New("no signing secret configured")
 )
 
 // DefaultWindow is how far a request's timestamp may be from now, as Slack recommends.
-const DefaultWindow = 5 * time.Minute
+const DefaultWindow = bot.DefaultSignatureWindow
 
 // DefaultReplayEntries bounds the replay cache. Only requests with a valid signature enter it,
 // so only Slack's own traffic fills it: 50,000 entries is more than 150 requests a second for
@@ -60,9 +57,8 @@ type Verifier struct {
 	// the deployment accepts a request once. Nil: a cache in this process.
 	Replay bot.ReplayStore
 
-	replayOnce sync.Once
-	// replay is Replay, or the cache of this process, set at the first Verify.
-	replay bot.ReplayStore
+	// accepted remembers the accepted signatures in Replay, or a cache of this process.
+	accepted bot.AcceptOnce
 }
 
 // NewVerifier returns a Verifier for the signing secret.
@@ -82,54 +78,20 @@ func (v *Verifier) Verify(ctx context.Context, h http.Header, body []byte) error
 	if tsText == "" || sig == "" {
 		return ErrMissingSignature
 	}
-	ts, err := strconv.ParseInt(tsText, 10, 64)
-	if err != nil || ts <= 0 || !strings.HasPrefix(sig, "v0=") {
+	if !strings.HasPrefix(sig, "v0=") {
 		return ErrMalformed
 	}
-	now := v.now()
-	at := time.Unix(ts, 0)
-	if d := now.Sub(at); d > v.window() || d < -v.window() {
-		return fmt.Errorf("%w: %s off", ErrStale, d.Round(time.Second))
+	now := bot.Now(v.Clock)
+	at, err := bot.CheckTimestamp(tsText, now, v.Window)
+	if err != nil {
+		return err
 	}
 	want := sign(v.Secret, tsText, body)
 	if !hmac.Equal([]byte(want), []byte(sig)) {
 		return ErrBadSignature
 	}
 	// The key names the platform: replicas may share one store for Slack and Discord.
-	replayed, err := bot.CheckReplay(ctx, v.replayStore(), "slack:"+sig, now, at.Add(v.window()))
-	if err != nil {
-		return err
-	}
-	if replayed {
-		return ErrReplayed
-	}
-	return nil
-}
-
-// replayStore returns Replay, or else a cache of this process bounded by MaxEntries, chosen
-// at its first use.
-func (v *Verifier) replayStore() bot.ReplayStore {
-	v.replayOnce.Do(func() {
-		v.replay = v.Replay
-		if v.replay == nil {
-			v.replay = &bot.ReplayCache{MaxEntries: v.MaxEntries}
-		}
-	})
-	return v.replay
-}
-
-func (v *Verifier) window() time.Duration {
-	if v.Window > 0 {
-		return v.Window
-	}
-	return DefaultWindow
-}
-
-func (v *Verifier) now() time.Time {
-	if v.Clock == nil {
-		return time.Now()
-	}
-	return v.Clock.Now()
+	return v.accepted.Check(ctx, v.Replay, v.MaxEntries, "slack:"+sig, now, at, v.Window)
 }
 
 // sign returns the X-Slack-Signature value for body sent at timestamp ts, as Slack computes it.

@@ -21,7 +21,6 @@
 package mariadbtest
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
@@ -29,13 +28,8 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"regexp"
 	"strconv"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -58,34 +52,21 @@ type Server struct {
 	Dir string
 
 	mariadbd string
-	cred     *syscall.Credential
-
-	mu      sync.Mutex
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	dbCount atomic.Int64
+	runAs    servertest.RunAs
+	proc     servertest.Process
+	dbs      servertest.Databases
 }
 
 // Start starts a server of its own for t and stops it when t ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	dir, err := servertest.MakeDir("mariadbtest")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	s, err := start(dir)
-	if err != nil {
-		servertest.Handle(t, err)
-	}
-	t.Cleanup(s.Stop)
-	return s
+	return servertest.Start(t, func() (string, error) { return servertest.MakeDir("mariadbtest") }, start)
 }
 
 // findBins returns the server binary and the script that installs the system tables.
 func findBins() (server, install string, err error) {
 	for _, p := range []string{"/usr/sbin/mariadbd", "/usr/sbin/mysqld"} {
-		if isExecutable(p) {
+		if servertest.IsExecutable(p) {
 			server = p
 			break
 		}
@@ -103,7 +84,7 @@ func findBins() (server, install string, err error) {
 			install = p
 			break
 		}
-		if p := filepath.Join("/usr/bin", name); isExecutable(p) {
+		if p := filepath.Join("/usr/bin", name); servertest.IsExecutable(p) {
 			install = p
 			break
 		}
@@ -114,30 +95,14 @@ func findBins() (server, install string, err error) {
 	return server, install, nil
 }
 
-func isExecutable(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
-}
-
-// credential returns who to run the server as: nil for the current user, the mysql user when
-// running as root. The test starts mariadbd as that user rather than passing --user and letting
-// the server drop root itself, because Linux clears the parent-death signal when a process
-// changes its own user: a server that switched by itself would outlive a killed test binary.
-func credential() (*syscall.Credential, error) {
-	if os.Geteuid() != 0 {
-		return nil, nil
-	}
-	u, err := user.Lookup("mysql")
-	if err != nil {
-		return nil, servertest.Unavailable{Msg: "mariadbtest: running as root, and mariadbd refuses root; there is no user mysql to run it as (" +
-			InstallHint + ", or useradd --system mysql)"}
-	}
-	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
-	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
-	if err1 != nil || err2 != nil {
-		return nil, fmt.Errorf("mariadbtest: user mysql has uid %q gid %q", u.Uid, u.Gid)
-	}
-	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), NoSetGroups: true}, nil
+// runAs returns who runs the server: the current user, or as root the user mysql, since
+// mariadbd refuses root. The test starts mariadbd as that user rather than passing --user and
+// letting the server drop root itself, because Linux clears the parent-death signal when a
+// process changes its own user: a server that switched by itself would outlive a killed test
+// binary.
+func runAs() (servertest.RunAs, error) {
+	return servertest.RequireRunAs("mariadbtest", "mysql", "mariadbtest: running as root, and mariadbd refuses root; there is no user mysql to run it as ("+
+		InstallHint+", or useradd --system mysql)")
 }
 
 // start installs the system tables in dir and starts the server.
@@ -146,39 +111,37 @@ func start(dir string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	cred, err := credential()
+	r, err := runAs()
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Dir: dir, mariadbd: server, cred: cred, Socket: filepath.Join(dir, "mysqld.sock")}
+	s := &Server{Dir: dir, mariadbd: server, runAs: r, Socket: filepath.Join(dir, "mysqld.sock")}
+	s.proc = servertest.Process{
+		Label:  "mariadbtest",
+		Name:   "mariadbd",
+		Output: filepath.Join(dir, "mariadbd.out"),
+		// The server writes why it stopped to its error log, not to its output.
+		Logs: []string{s.logPath()},
+		// SIGTERM is a clean shutdown.
+		StopSignal: syscall.SIGTERM,
+		StopGrace:  30 * time.Second,
+	}
 	if len(s.Socket) > 100 {
 		return nil, fmt.Errorf("mariadbtest: socket path %s is too long for a unix socket; set MARIADBTEST_DIR to a shorter directory", s.Socket)
 	}
-	if cred != nil {
-		if err := s.handOver(); err != nil {
-			return nil, err
-		}
+	if err := s.runAs.HandOver(dir, "MARIADBTEST_DIR"); err != nil {
+		return nil, fmt.Errorf("mariadbtest: %w", err)
 	}
 	if err := os.Mkdir(s.dataDir(), 0o700); err != nil {
 		return nil, fmt.Errorf("mariadbtest: %w", err)
 	}
-	if err := s.chown(s.dataDir()); err != nil {
-		return nil, err
+	if err := s.runAs.Chown(s.dataDir()); err != nil {
+		return nil, fmt.Errorf("mariadbtest: %w", err)
 	}
 	if err := s.installDB(install); err != nil {
 		return nil, err
 	}
-	// A port can be taken between finding it free and the server binding it: try a few.
-	for attempt := 0; ; attempt++ {
-		if s.Port, err = servertest.FreePort(); err != nil {
-			return nil, err
-		}
-		err = s.run()
-		if err == nil || attempt == 2 || !strings.Contains(err.Error(), "already in use") {
-			break
-		}
-	}
-	if err != nil {
+	if err := servertest.OnFreePort(s.runOn); err != nil {
 		return nil, err
 	}
 	if err := s.ensureTCPRoot(); err != nil {
@@ -186,6 +149,8 @@ func start(dir string) (*Server, error) {
 		return nil, err
 	}
 	s.DSN = s.DSNFor("root", "", "")
+	s.dbs = servertest.Databases{Label: "mariadbtest", Driver: "mysql", AdminDSN: s.DSN, Running: s.proc.Running,
+		Create: "CREATE DATABASE `%s`", Drop: "DROP DATABASE IF EXISTS `%s`"}
 	return s, nil
 }
 
@@ -207,7 +172,7 @@ func (s *Server) installDB(install string) error {
 	args := []string{"--no-defaults", "--datadir=" + s.dataDir(),
 		"--auth-root-authentication-method=normal", "--skip-test-db", "--skip-name-resolve",
 		"--tmpdir=" + s.Dir}
-	if s.cred != nil {
+	if s.runAs.Cred != nil {
 		// The script itself must run as root to hand the files it creates to mysql.
 		args = append(args, "--user=mysql")
 	}
@@ -217,34 +182,6 @@ func (s *Server) installDB(install string) error {
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH") + ":/usr/sbin:/usr/bin", "LC_ALL=C", "TZ=UTC"}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("mariadbtest: %s: %w\n%s", filepath.Base(install), err, out)
-	}
-	return nil
-}
-
-// handOver gives the server's directory to the mysql user, after checking that the user can
-// reach it through the directories above.
-func (s *Server) handOver() error {
-	for d := filepath.Dir(filepath.Clean(s.Dir)); ; d = filepath.Dir(d) {
-		fi, err := os.Stat(d)
-		if err != nil {
-			return fmt.Errorf("mariadbtest: %w", err)
-		}
-		if fi.Mode().Perm()&0o001 == 0 {
-			return fmt.Errorf("mariadbtest: user mysql cannot traverse %s (mode %v); set MARIADBTEST_DIR to a directory it can reach", d, fi.Mode().Perm())
-		}
-		if d == filepath.Dir(d) {
-			break
-		}
-	}
-	return s.chown(s.Dir)
-}
-
-func (s *Server) chown(p string) error {
-	if s.cred == nil {
-		return nil
-	}
-	if err := os.Chown(p, int(s.cred.Uid), int(s.cred.Gid)); err != nil {
-		return fmt.Errorf("mariadbtest: give %s to user mysql: %w", p, err)
 	}
 	return nil
 }
@@ -276,13 +213,14 @@ func (s *Server) socketDSN() string {
 	return cfg.FormatDSN()
 }
 
-// run starts mariadbd on s.Port and waits until it accepts connections.
+// runOn starts mariadbd on port.
+func (s *Server) runOn(port int) error {
+	s.Port = port
+	return s.run()
+}
+
+// run starts mariadbd on s.Port and waits until it accepts connections on its socket.
 func (s *Server) run() error {
-	logFile, err := os.OpenFile(filepath.Join(s.Dir, "mariadbd.out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return fmt.Errorf("mariadbtest: %w", err)
-	}
-	defer logFile.Close()
 	args := []string{
 		"--no-defaults", // must come first
 		"--datadir=" + s.dataDir(),
@@ -301,58 +239,9 @@ func (s *Server) run() error {
 	}
 	args = append(args, innodbFlags...)
 	cmd := exec.Command(s.mariadbd, args...)
-	cmd.Dir = s.Dir
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "LC_ALL=C", "TZ=UTC"}
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Credential: s.cred,
-		// If the test binary dies without cleaning up, the server shuts down with it.
-		Pdeathsig: syscall.SIGTERM,
-	}
-	cmd.Stdout = logFile
-	cmd.Stderr = logFile
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("mariadbtest: start mariadbd: %w", err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	s.mu.Lock()
-	s.cmd, s.exited = cmd, exited
-	s.mu.Unlock()
-	if err := s.waitReady(exited, 60*time.Second); err != nil {
-		s.Stop()
-		return fmt.Errorf("%w\n%s", err, tail(s.logPath(), 20))
-	}
-	return nil
-}
-
-// waitReady polls until the server accepts a connection on its socket, exits, or the deadline
-// passes.
-func (s *Server) waitReady(exited <-chan struct{}, within time.Duration) error {
-	db, err := sql.Open("mysql", s.socketDSN())
-	if err != nil {
-		return fmt.Errorf("mariadbtest: %w", err)
-	}
-	defer db.Close()
-	deadline := time.Now().Add(within)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := db.PingContext(ctx)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-exited:
-			return fmt.Errorf("mariadbtest: mariadbd exited before accepting connections: %v", err)
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("mariadbtest: mariadbd did not accept connections within %s: %v", within, err)
-		}
-	}
+	// If the test binary dies without cleaning up, the server shuts down with it.
+	servertest.Prepare(cmd, s.Dir, s.runAs.Cred, syscall.SIGTERM)
+	return s.proc.Run(cmd, 60*time.Second, servertest.PingSQL("mysql", s.socketDSN()))
 }
 
 // ensureTCPRoot makes sure root can log in over TCP from 127.0.0.1 (Debian's install script
@@ -384,89 +273,19 @@ func (s *Server) ensureTCPRoot() error {
 	return nil
 }
 
-func tail(path string, lines int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	ls := bytes.Split(bytes.TrimSpace(b), []byte("\n"))
-	if len(ls) > lines {
-		ls = ls[len(ls)-lines:]
-	}
-	return "mariadbd log:\n" + string(bytes.Join(ls, []byte("\n")))
-}
-
 // Stop shuts the server down (SIGTERM, a clean shutdown) and waits for it to exit. Stopping a
 // stopped server does nothing.
-func (s *Server) Stop() {
-	s.mu.Lock()
-	cmd, exited := s.cmd, s.exited
-	s.cmd = nil
-	s.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-exited:
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		<-exited
-	}
-}
+func (s *Server) Stop() { s.proc.Stop() }
 
 // Restart stops the server and starts it again on the same data directory and port: what a
 // database restart looks like to a client.
-func (s *Server) Restart() error {
-	s.Stop()
-	if err := s.run(); err != nil {
-		return fmt.Errorf("mariadbtest: restart: %w", err)
-	}
-	return nil
-}
-
-var nonIdent = regexp.MustCompile(`[^a-z0-9_]+`)
+func (s *Server) Restart() error { return s.proc.Restart(s.run) }
 
 // NewDatabase creates an empty database for t and returns a root DSN that uses it; its name is
 // the DSN's database (mysql.ParseDSN(dsn).DBName). It is dropped when t ends.
 func (s *Server) NewDatabase(t testing.TB) string {
 	t.Helper()
-	name := nonIdent.ReplaceAllString(strings.ToLower(t.Name()), "_")
-	if len(name) > 40 {
-		name = name[len(name)-40:]
-	}
-	// The counter makes the name unique; the prefix keeps it a valid identifier.
-	name = fmt.Sprintf("t%d_%s", s.dbCount.Add(1), name)
-	admin, err := sql.Open("mysql", s.DSN)
-	if err != nil {
-		t.Fatalf("mariadbtest: %v", err)
-	}
-	defer admin.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	// name holds only [a-z0-9_] and starts with a letter: safe as an identifier.
-	if _, err := admin.ExecContext(ctx, "CREATE DATABASE `"+name+"`"); err != nil {
-		t.Fatalf("mariadbtest: create database %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		s.mu.Lock()
-		running := s.cmd != nil
-		s.mu.Unlock()
-		if !running {
-			return
-		}
-		admin, err := sql.Open("mysql", s.DSN)
-		if err != nil {
-			return
-		}
-		defer admin.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := admin.ExecContext(ctx, "DROP DATABASE IF EXISTS `"+name+"`"); err != nil {
-			t.Logf("mariadbtest: drop database %s: %v", name, err)
-		}
-	})
-	return s.DSNFor("root", "", name)
+	return s.DSNFor("root", "", s.dbs.New(t))
 }
 
 var shared servertest.Shared[*Server]

@@ -20,21 +20,14 @@
 package pgtest
 
 import (
-	"bytes"
 	"context"
-	"database/sql"
 	"fmt"
 	"github.com/accessbot/accessbot/internal/servertest"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -53,29 +46,16 @@ type Server struct {
 	// Dir holds the data directory, the socket and the server log.
 	Dir string
 
-	bin  string
-	cred *syscall.Credential
-
-	mu      sync.Mutex
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	dbCount atomic.Int64
+	bin   string
+	runAs servertest.RunAs
+	proc  servertest.Process
+	dbs   servertest.Databases
 }
 
 // Start starts a server of its own for t and stops it when t ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	dir, err := servertest.MakeDir("pgtest")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	s, err := start(dir)
-	if err != nil {
-		servertest.Handle(t, err)
-	}
-	t.Cleanup(s.Stop)
-	return s
+	return servertest.Start(t, func() (string, error) { return servertest.MakeDir("pgtest") }, start)
 }
 
 // findBin returns the directory with initdb and postgres: the highest version under
@@ -88,41 +68,24 @@ func findBin() (string, error) {
 	}
 	slices.SortFunc(dirs, func(a, b string) int { return version(b) - version(a) })
 	for _, d := range dirs {
-		if isExecutable(filepath.Join(d, "initdb")) && isExecutable(filepath.Join(d, "postgres")) {
+		if servertest.IsExecutable(filepath.Join(d, "initdb")) && servertest.IsExecutable(filepath.Join(d, "postgres")) {
 			return d, nil
 		}
 	}
 	if p, err := exec.LookPath("initdb"); err == nil {
 		d := filepath.Dir(p)
-		if isExecutable(filepath.Join(d, "postgres")) {
+		if servertest.IsExecutable(filepath.Join(d, "postgres")) {
 			return d, nil
 		}
 	}
 	return "", servertest.Unavailable{Msg: "pgtest: no PostgreSQL binaries (initdb, postgres) in /usr/lib/postgresql/*/bin or PATH; " + InstallHint}
 }
 
-func isExecutable(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
-}
-
-// credential returns who to run the server as: nil for the current user, the postgres user
-// when running as root.
-func credential() (*syscall.Credential, error) {
-	if os.Geteuid() != 0 {
-		return nil, nil
-	}
-	u, err := user.Lookup("postgres")
-	if err != nil {
-		return nil, servertest.Unavailable{Msg: "pgtest: running as root, and initdb refuses root; there is no user postgres to run it as (" +
-			InstallHint + ", or useradd --system postgres)"}
-	}
-	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
-	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
-	if err1 != nil || err2 != nil {
-		return nil, fmt.Errorf("pgtest: user postgres has uid %q gid %q", u.Uid, u.Gid)
-	}
-	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), NoSetGroups: true}, nil
+// runAs returns who runs initdb and postgres: the current user, or as root the user postgres,
+// since both refuse root.
+func runAs() (servertest.RunAs, error) {
+	return servertest.RequireRunAs("pgtest", "postgres", "pgtest: running as root, and initdb refuses root; there is no user postgres to run it as ("+
+		InstallHint+", or useradd --system postgres)")
 }
 
 // start initializes a cluster in dir and starts it.
@@ -131,22 +94,27 @@ func start(dir string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	cred, err := credential()
+	r, err := runAs()
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Dir: dir, bin: bin, cred: cred}
-	if cred != nil {
-		if err := s.handOver(); err != nil {
-			return nil, err
-		}
+	s := &Server{Dir: dir, bin: bin, runAs: r, proc: servertest.Process{
+		Label:  "pgtest",
+		Name:   "postgres",
+		Output: filepath.Join(dir, "postgres.log"),
+		// SIGINT is a fast shutdown: open sessions are rolled back, nothing waits for them.
+		StopSignal: syscall.SIGINT,
+		StopGrace:  30 * time.Second,
+	}}
+	if err := s.runAs.HandOver(dir, "PGTEST_DIR"); err != nil {
+		return nil, fmt.Errorf("pgtest: %w", err)
 	}
 	socketDir := filepath.Join(dir, "s")
 	if err := os.Mkdir(socketDir, 0o700); err != nil {
 		return nil, fmt.Errorf("pgtest: %w", err)
 	}
-	if err := s.chown(socketDir); err != nil {
-		return nil, err
+	if err := s.runAs.Chown(socketDir); err != nil {
+		return nil, fmt.Errorf("pgtest: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -156,76 +124,37 @@ func start(dir string) (*Server, error) {
 	if out, err := initdb.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("pgtest: initdb: %w\n%s", err, out)
 	}
-	// A port can be taken between finding it free and the server binding it: try a few.
-	for attempt := 0; ; attempt++ {
-		if s.Port, err = servertest.FreePort(); err != nil {
-			return nil, err
-		}
-		err = s.run()
-		if err == nil || attempt == 2 || !strings.Contains(err.Error(), "already in use") {
-			break
-		}
-	}
-	if err != nil {
+	if err := servertest.OnFreePort(s.runOn); err != nil {
 		return nil, err
 	}
 	s.DSN = s.dsn("postgres")
+	s.dbs = servertest.Databases{Label: "pgtest", Driver: "pgx", AdminDSN: s.DSN, Running: s.proc.Running,
+		Create: `CREATE DATABASE %s`,
+		// FORCE closes connections a test left open.
+		Drop: `DROP DATABASE IF EXISTS %s WITH (FORCE)`}
 	return s, nil
-}
-
-// handOver gives the server's directory to the postgres user, after checking that the user
-// can reach it through the directories above.
-func (s *Server) handOver() error {
-	for d := filepath.Dir(filepath.Clean(s.Dir)); ; d = filepath.Dir(d) {
-		fi, err := os.Stat(d)
-		if err != nil {
-			return fmt.Errorf("pgtest: %w", err)
-		}
-		if fi.Mode().Perm()&0o001 == 0 {
-			return fmt.Errorf("pgtest: user postgres cannot traverse %s (mode %v); set PGTEST_DIR to a directory it can reach", d, fi.Mode().Perm())
-		}
-		if d == filepath.Dir(d) {
-			break
-		}
-	}
-	return s.chown(s.Dir)
-}
-
-func (s *Server) chown(p string) error {
-	if s.cred == nil {
-		return nil
-	}
-	if err := os.Chown(p, int(s.cred.Uid), int(s.cred.Gid)); err != nil {
-		return fmt.Errorf("pgtest: give %s to user postgres: %w", p, err)
-	}
-	return nil
 }
 
 func (s *Server) dataDir() string { return filepath.Join(s.Dir, "data") }
 
-// prepare sets the user, environment and working directory of a server command.
+// prepare sets the user, environment and working directory of a server command. If the test
+// binary dies without cleaning up, the server shuts down with it (SIGQUIT: at once).
 func (s *Server) prepare(cmd *exec.Cmd) {
-	cmd.Dir = s.Dir
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "LC_ALL=C", "TZ=UTC"}
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Credential: s.cred,
-		// If the test binary dies without cleaning up, the server shuts down with it.
-		Pdeathsig: syscall.SIGQUIT,
-	}
+	servertest.Prepare(cmd, s.Dir, s.runAs.Cred, syscall.SIGQUIT)
 }
 
 func (s *Server) dsn(database string) string {
 	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", s.Port, database)
 }
 
+// runOn starts postgres on port.
+func (s *Server) runOn(port int) error {
+	s.Port = port
+	return s.run()
+}
+
 // run starts postgres on s.Port and waits until it accepts connections.
 func (s *Server) run() error {
-	logPath := filepath.Join(s.Dir, "postgres.log")
-	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return fmt.Errorf("pgtest: %w", err)
-	}
-	defer logFile.Close()
 	socketDir := filepath.Join(s.Dir, "s")
 	if len(socketDir)+len("/.s.PGSQL.65535") > 100 {
 		// Too long for a unix socket path: TCP is all the tests use.
@@ -245,135 +174,21 @@ func (s *Server) run() error {
 		"-c", "deadlock_timeout=100ms",
 	)
 	s.prepare(cmd)
-	cmd.Stdout = logFile
-	cmd.Stderr = logFile
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("pgtest: start postgres: %w", err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	s.mu.Lock()
-	s.cmd, s.exited = cmd, exited
-	s.mu.Unlock()
-	if err := s.waitReady(exited, 60*time.Second); err != nil {
-		s.Stop()
-		return fmt.Errorf("%w\n%s", err, tail(logPath, 20))
-	}
-	return nil
-}
-
-// waitReady polls until the server accepts a connection, exits, or the deadline passes.
-func (s *Server) waitReady(exited <-chan struct{}, within time.Duration) error {
-	db, err := sql.Open("pgx", s.dsn("postgres"))
-	if err != nil {
-		return fmt.Errorf("pgtest: %w", err)
-	}
-	defer db.Close()
-	deadline := time.Now().Add(within)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := db.PingContext(ctx)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-exited:
-			return fmt.Errorf("pgtest: postgres exited before accepting connections: %v", err)
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("pgtest: postgres did not accept connections within %s: %v", within, err)
-		}
-	}
-}
-
-func tail(path string, lines int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	ls := bytes.Split(bytes.TrimSpace(b), []byte("\n"))
-	if len(ls) > lines {
-		ls = ls[len(ls)-lines:]
-	}
-	return "postgres log:\n" + string(bytes.Join(ls, []byte("\n")))
+	return s.proc.Run(cmd, 60*time.Second, servertest.PingSQL("pgx", s.dsn("postgres")))
 }
 
 // Stop shuts the server down (a fast shutdown: SIGINT) and waits for it to exit. Stopping a
 // stopped server does nothing.
-func (s *Server) Stop() {
-	s.mu.Lock()
-	cmd, exited := s.cmd, s.exited
-	s.cmd = nil
-	s.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-exited:
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		<-exited
-	}
-}
+func (s *Server) Stop() { s.proc.Stop() }
 
 // Restart stops the server and starts it again on the same data directory and port: what a
 // database restart looks like to a client.
-func (s *Server) Restart() error {
-	s.Stop()
-	if err := s.run(); err != nil {
-		return fmt.Errorf("pgtest: restart: %w", err)
-	}
-	return nil
-}
-
-var nonIdent = regexp.MustCompile(`[^a-z0-9_]+`)
+func (s *Server) Restart() error { return s.proc.Restart(s.run) }
 
 // NewDatabase creates an empty database for t and returns its DSN. It is dropped when t ends.
 func (s *Server) NewDatabase(t testing.TB) string {
 	t.Helper()
-	name := nonIdent.ReplaceAllString(strings.ToLower(t.Name()), "_")
-	if len(name) > 40 {
-		name = name[len(name)-40:]
-	}
-	// The counter makes the name unique; the prefix keeps it a valid identifier.
-	name = fmt.Sprintf("t%d_%s", s.dbCount.Add(1), name)
-	admin, err := sql.Open("pgx", s.DSN)
-	if err != nil {
-		t.Fatalf("pgtest: %v", err)
-	}
-	defer admin.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	// name holds only [a-z0-9_] and starts with a letter: safe as an identifier.
-	if _, err := admin.ExecContext(ctx, `CREATE DATABASE `+name); err != nil {
-		t.Fatalf("pgtest: create database %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		s.mu.Lock()
-		running := s.cmd != nil
-		s.mu.Unlock()
-		if !running {
-			return
-		}
-		admin, err := sql.Open("pgx", s.DSN)
-		if err != nil {
-			return
-		}
-		defer admin.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		// FORCE closes connections a test left open.
-		if _, err := admin.ExecContext(ctx, `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`); err != nil {
-			t.Logf("pgtest: drop database %s: %v", name, err)
-		}
-	})
-	return s.dsn(name)
+	return s.dsn(s.dbs.New(t))
 }
 
 var shared servertest.Shared[*Server]

@@ -20,11 +20,8 @@
 package redistest
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/hex"
 	"fmt"
 	"github.com/accessbot/accessbot/internal/servertest"
 	"github.com/accessbot/accessbot/internal/tlstest"
@@ -34,7 +31,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -70,11 +66,8 @@ type Server struct {
 	// TLS is set when the server speaks TLS.
 	TLS *TLSFiles
 
-	bin string
-
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	exited chan struct{}
+	bin  string
+	proc servertest.Process
 }
 
 // Start starts a plain-TCP server of its own for t and stops it when t ends.
@@ -86,17 +79,7 @@ func Start(t testing.TB) *Server {
 // StartWith starts a server of its own for t with opts and stops it when t ends.
 func StartWith(t testing.TB, opts Options) *Server {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "redistest-")
-	if err != nil {
-		t.Fatalf("redistest: make temp dir: %v", err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	s, err := start(dir, opts)
-	if err != nil {
-		servertest.Handle(t, err)
-	}
-	t.Cleanup(s.Stop)
-	return s
+	return servertest.Start(t, servertest.TempDir("redistest"), func(dir string) (*Server, error) { return start(dir, opts) })
 }
 
 // findBin returns the path of redis-server: the PATH, else where Debian puts it.
@@ -105,19 +88,11 @@ func findBin() (string, error) {
 		return p, nil
 	}
 	for _, p := range []string{"/usr/bin/redis-server", "/usr/sbin/redis-server", "/usr/local/bin/redis-server"} {
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+		if servertest.IsExecutable(p) {
 			return p, nil
 		}
 	}
 	return "", servertest.Unavailable{Msg: "redistest: no redis-server in PATH or /usr/bin; " + InstallHint}
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic(fmt.Sprintf("redistest: random: %v", err)) // crypto/rand does not fail on Linux
-	}
-	return hex.EncodeToString(b)
 }
 
 func start(dir string, opts Options) (*Server, error) {
@@ -125,7 +100,17 @@ func start(dir string, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Dir: dir, bin: bin, AdminPassword: randomHex(16)}
+	s := &Server{Dir: dir, bin: bin, AdminPassword: servertest.RandomHex(16)}
+	s.proc = servertest.Process{
+		Label:  "redistest",
+		Name:   "redis-server",
+		Output: filepath.Join(dir, "redis.out"),
+		// Before it opens its log file the server writes to its output.
+		Logs: []string{filepath.Join(dir, "redis.out"), s.logPath()},
+		// SIGTERM shuts down without saving (shutdown-on-sigterm nosave).
+		StopSignal: syscall.SIGTERM,
+		StopGrace:  15 * time.Second,
+	}
 	if opts.TLS {
 		if s.TLS, err = tlstest.Write(dir, "redistest"); err != nil {
 			return nil, err
@@ -134,18 +119,7 @@ func start(dir string, opts Options) (*Server, error) {
 	if err := os.Mkdir(s.dataDir(), 0o700); err != nil {
 		return nil, fmt.Errorf("redistest: %w", err)
 	}
-	// A port can be taken between finding it free and the server binding it: try a few.
-	for attempt := 0; ; attempt++ {
-		if s.Port, err = servertest.FreePort(); err != nil {
-			return nil, err
-		}
-		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port))
-		err = s.run()
-		if err == nil || attempt == 2 || !strings.Contains(err.Error(), "already in use") {
-			break
-		}
-	}
-	if err != nil {
+	if err := servertest.OnFreePort(s.runOn); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -184,115 +158,36 @@ func (s *Server) config() string {
 	return b.String()
 }
 
+// runOn starts redis-server on port.
+func (s *Server) runOn(port int) error {
+	s.Port, s.Addr = port, net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	return s.run()
+}
+
 // run starts redis-server on s.Port and waits until it answers PING.
 func (s *Server) run() error {
 	if err := os.WriteFile(s.confPath(), []byte(s.config()), 0o600); err != nil {
 		return fmt.Errorf("redistest: write config: %w", err)
 	}
-	out, err := os.OpenFile(filepath.Join(s.Dir, "redis.out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return fmt.Errorf("redistest: %w", err)
-	}
-	defer out.Close()
 	cmd := exec.Command(s.bin, s.confPath())
-	cmd.Dir = s.Dir
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "LC_ALL=C", "TZ=UTC"}
-	cmd.Stdout, cmd.Stderr = out, out
 	// If the test binary dies without cleaning up, the server goes with it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("redistest: start redis-server: %w", err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	s.mu.Lock()
-	s.cmd, s.exited = cmd, exited
-	s.mu.Unlock()
-	if err := s.waitReady(exited, 30*time.Second); err != nil {
-		s.Stop()
-		return fmt.Errorf("%w\n%s", err, s.logTail(20))
-	}
-	return nil
-}
-
-func (s *Server) waitReady(exited <-chan struct{}, within time.Duration) error {
+	servertest.Prepare(cmd, s.Dir, nil, syscall.SIGKILL)
 	c := redis.NewClient(s.AdminOptions())
 	defer c.Close()
-	deadline := time.Now().Add(within)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := c.Ping(ctx).Err()
-		cancel()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-exited:
-			return fmt.Errorf("redistest: redis-server exited before answering: %v", err)
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("redistest: redis-server did not answer within %s: %v", within, err)
-		}
-	}
-}
-
-func (s *Server) logTail(lines int) string {
-	var all []byte
-	for _, p := range []string{filepath.Join(s.Dir, "redis.out"), s.logPath()} {
-		b, _ := os.ReadFile(p)
-		all = append(all, b...)
-	}
-	ls := bytes.Split(bytes.TrimSpace(all), []byte("\n"))
-	if len(ls) > lines {
-		ls = ls[len(ls)-lines:]
-	}
-	return "redis log:\n" + string(bytes.Join(ls, []byte("\n")))
+	ping := func(ctx context.Context) error { return c.Ping(ctx).Err() }
+	return s.proc.Run(cmd, 30*time.Second, ping)
 }
 
 // Stop shuts the server down (SIGTERM, without saving) and waits for it to exit. Stopping a
 // stopped server does nothing.
-func (s *Server) Stop() {
-	s.mu.Lock()
-	cmd, exited := s.cmd, s.exited
-	s.cmd = nil
-	s.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-exited:
-	case <-time.After(15 * time.Second):
-		_ = cmd.Process.Kill()
-		<-exited
-	}
-}
+func (s *Server) Stop() { s.proc.Stop() }
 
 // Restart stops the server and starts it again on the same port. Users made at run time are
 // gone afterwards, as after a real restart without an ACL file.
-func (s *Server) Restart() error {
-	s.Stop()
-	if err := s.run(); err != nil {
-		return fmt.Errorf("redistest: restart: %w", err)
-	}
-	return nil
-}
+func (s *Server) Restart() error { return s.proc.Restart(s.run) }
 
 // ClientTLS returns a client TLS config that trusts the server's CA, or nil for a plain server.
-func (s *Server) ClientTLS() *tls.Config {
-	if s.TLS == nil {
-		return nil
-	}
-	cfg, err := tlstest.ClientConfig(s.TLS.CAFile)
-	if err != nil {
-		panic(err) // the files were written by this package
-	}
-	return cfg
-}
+func (s *Server) ClientTLS() *tls.Config { return servertest.ClientTLS(s.TLS) }
 
 // Options returns client options that log in as username with password.
 func (s *Server) Options(username, password string) *redis.Options {
@@ -334,10 +229,7 @@ func (s *Server) AddUser(t testing.TB, name, password string, rules ...string) {
 		t.Fatalf("redistest: ACL SETUSER %s: %v", name, err)
 	}
 	t.Cleanup(func() {
-		s.mu.Lock()
-		running := s.cmd != nil
-		s.mu.Unlock()
-		if !running {
+		if !s.proc.Running() {
 			return
 		}
 		c := redis.NewClient(s.AdminOptions())

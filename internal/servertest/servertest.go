@@ -1,6 +1,7 @@
 // Package servertest holds what the throwaway test servers (pgtest, mariadbtest, redistest,
 // slapdtest, sshdtest) share: skipping or failing when the server's binaries are missing, one
-// shared server per test binary, a free port, and where their files go.
+// shared server per test binary, a free port, where their files go, and running the server's
+// process (output to a log, a wait until it is ready that ends when it dies, a bounded stop).
 package servertest
 
 import (

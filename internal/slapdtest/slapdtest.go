@@ -23,22 +23,18 @@
 package slapdtest
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/hex"
+	"errors"
 	"fmt"
 	"github.com/accessbot/accessbot/internal/servertest"
 	"github.com/accessbot/accessbot/internal/tlstest"
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -96,11 +92,8 @@ type Server struct {
 	ConfigPassword string
 
 	slapd, slapadd string
-	cred           *syscall.Credential
-
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	exited chan struct{}
+	runAs          servertest.RunAs
+	proc           servertest.Process
 }
 
 // Start starts a server of its own for t and stops it when t ends.
@@ -112,22 +105,12 @@ func Start(t testing.TB) *Server {
 // StartWith starts a server of its own for t with opts and stops it when t ends.
 func StartWith(t testing.TB, opts Options) *Server {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "slapdtest-")
-	if err != nil {
-		t.Fatalf("slapdtest: make temp dir: %v", err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	s, err := start(dir, opts)
-	if err != nil {
-		servertest.Handle(t, err)
-	}
-	t.Cleanup(s.Stop)
-	return s
+	return servertest.Start(t, servertest.TempDir("slapdtest"), func(dir string) (*Server, error) { return start(dir, opts) })
 }
 
 func findBin(name string) (string, error) {
 	for _, p := range []string{"/usr/sbin/" + name, "/usr/local/sbin/" + name} {
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+		if servertest.IsExecutable(p) {
 			return p, nil
 		}
 	}
@@ -137,31 +120,18 @@ func findBin(name string) (string, error) {
 	return "", servertest.Unavailable{Msg: "slapdtest: no " + name + " in /usr/sbin or PATH; " + InstallHint}
 }
 
-// credential returns who to run slapd as: nil for the current user, the openldap user when
-// running as root and it exists.
-func credential() (*syscall.Credential, error) {
-	if os.Geteuid() != 0 {
-		return nil, nil
+// runAs returns who runs slapadd and slapd: the current user, or as root the user openldap
+// when it exists, else root, which slapd accepts: a test server on a loopback port loses
+// little by it.
+func runAs() (servertest.RunAs, error) {
+	r, err := servertest.LookupRunAs("openldap")
+	if errors.Is(err, servertest.ErrNoUser) {
+		return servertest.RunAs{User: "root"}, nil
 	}
-	u, err := user.Lookup("openldap")
 	if err != nil {
-		// slapd runs as root when asked; a test server on a loopback port loses little by it.
-		return nil, nil
+		return r, fmt.Errorf("slapdtest: %w", err)
 	}
-	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
-	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
-	if err1 != nil || err2 != nil {
-		return nil, fmt.Errorf("slapdtest: user openldap has uid %q gid %q", u.Uid, u.Gid)
-	}
-	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), NoSetGroups: true}, nil
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic(fmt.Sprintf("slapdtest: random: %v", err)) // crypto/rand does not fail on Linux
-	}
-	return hex.EncodeToString(b)
+	return r, nil
 }
 
 func start(dir string, opts Options) (*Server, error) {
@@ -178,14 +148,21 @@ func start(dir string, opts Options) (*Server, error) {
 			return nil, servertest.Unavailable{Msg: "slapdtest: no " + schema + ".ldif in " + schemaDir + "; " + InstallHint}
 		}
 	}
-	cred, err := credential()
+	r, err := runAs()
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Dir: dir, slapd: slapd, slapadd: slapadd, cred: cred,
-		RootPassword: randomHex(16), ConfigPassword: randomHex(16)}
-	if err := s.handOver(); err != nil {
-		return nil, err
+	s := &Server{Dir: dir, slapd: slapd, slapadd: slapadd, runAs: r,
+		RootPassword: servertest.RandomHex(16), ConfigPassword: servertest.RandomHex(16)}
+	s.proc = servertest.Process{
+		Label:      "slapdtest",
+		Name:       "slapd",
+		Output:     s.logPath(),
+		StopSignal: syscall.SIGTERM,
+		StopGrace:  15 * time.Second,
+	}
+	if err := s.runAs.HandOver(dir, "TMPDIR"); err != nil {
+		return nil, fmt.Errorf("slapdtest: %w", err)
 	}
 	if opts.TLS {
 		if s.TLS, err = tlstest.Write(dir, "slapdtest"); err != nil {
@@ -211,57 +188,27 @@ func start(dir string, opts Options) (*Server, error) {
 	if err := s.load(1, "base.ldif", baseLDIF); err != nil {
 		return nil, err
 	}
-	// A port can be taken between finding it free and the server binding it: try a few.
-	for attempt := 0; ; attempt++ {
-		if s.Port, err = servertest.FreePort(); err != nil {
-			return nil, err
-		}
-		s.URL = "ldap://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port))
+	err = servertest.OnFreePort(func(port int) error {
+		s.Port = port
+		s.URL = "ldap://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		if s.TLS != nil {
-			port, err := servertest.FreePort()
+			ldapsPort, err := servertest.FreePort()
 			if err != nil {
-				return nil, err
+				return err
 			}
-			s.LDAPSURL = "ldaps://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+			s.LDAPSURL = "ldaps://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(ldapsPort))
 		}
-		err = s.run()
-		if err == nil || attempt == 2 || !strings.Contains(err.Error(), "Address already in use") {
-			break
-		}
-	}
+		return s.run()
+	})
 	if err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-// handOver gives the server's directory to the openldap user, after checking that the user can
-// reach it through the directories above.
-func (s *Server) handOver() error {
-	if s.cred == nil {
-		return nil
-	}
-	for d := filepath.Dir(filepath.Clean(s.Dir)); ; d = filepath.Dir(d) {
-		fi, err := os.Stat(d)
-		if err != nil {
-			return fmt.Errorf("slapdtest: %w", err)
-		}
-		if fi.Mode().Perm()&0o001 == 0 {
-			return fmt.Errorf("slapdtest: user openldap cannot traverse %s (mode %v); set TMPDIR to a directory it can reach", d, fi.Mode().Perm())
-		}
-		if d == filepath.Dir(d) {
-			break
-		}
-	}
-	return s.chown(s.Dir)
-}
-
 func (s *Server) chown(p string) error {
-	if s.cred == nil {
-		return nil
-	}
-	if err := os.Chown(p, int(s.cred.Uid), int(s.cred.Gid)); err != nil {
-		return fmt.Errorf("slapdtest: give %s to user openldap: %w", p, err)
+	if err := s.runAs.Chown(p); err != nil {
+		return fmt.Errorf("slapdtest: %w", err)
 	}
 	return nil
 }
@@ -337,26 +284,14 @@ func (s *Server) load(n int, name, ldif string) error {
 	return nil
 }
 
-// prepare sets the user, environment and working directory of a server command.
+// prepare sets the user (rather than slapd -u/-g), environment and working directory of a
+// server command. If the test binary dies without cleaning up, the server goes with it.
 func (s *Server) prepare(cmd *exec.Cmd) {
-	cmd.Dir = s.Dir
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "LC_ALL=C", "TZ=UTC"}
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		// Set as the process's own credential rather than by slapd -u/-g: the kernel clears
-		// the parent-death signal when a process changes its user.
-		Credential: s.cred,
-		// If the test binary dies without cleaning up, the server goes with it.
-		Pdeathsig: syscall.SIGKILL,
-	}
+	servertest.Prepare(cmd, s.Dir, s.runAs.Cred, syscall.SIGKILL)
 }
 
 // run starts slapd on s.Port in the foreground and waits until the root DN can bind.
 func (s *Server) run() error {
-	logFile, err := os.OpenFile(s.logPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return fmt.Errorf("slapdtest: %w", err)
-	}
-	defer logFile.Close()
 	// -d keeps slapd in the foreground; level 0 logs only what stops it from starting.
 	listen := s.URL + "/"
 	if s.LDAPSURL != "" {
@@ -364,98 +299,25 @@ func (s *Server) run() error {
 	}
 	cmd := exec.Command(s.slapd, "-F", s.configDir(), "-h", listen, "-d", "0")
 	s.prepare(cmd)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("slapdtest: start slapd: %w", err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	s.mu.Lock()
-	s.cmd, s.exited = cmd, exited
-	s.mu.Unlock()
-	if err := s.waitReady(exited, 30*time.Second); err != nil {
-		s.Stop()
-		return fmt.Errorf("%w\n%s", err, s.logTail(20))
-	}
-	return nil
-}
-
-func (s *Server) waitReady(exited <-chan struct{}, within time.Duration) error {
-	deadline := time.Now().Add(within)
-	for {
+	bindRoot := func(context.Context) error {
 		conn, err := s.bind(RootDN, s.RootPassword)
 		if err == nil {
 			conn.Close()
-			return nil
 		}
-		select {
-		case <-exited:
-			return fmt.Errorf("slapdtest: slapd exited before accepting binds: %v", err)
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("slapdtest: slapd did not accept a bind within %s: %v", within, err)
-		}
+		return err
 	}
-}
-
-func (s *Server) logTail(lines int) string {
-	b, _ := os.ReadFile(s.logPath())
-	ls := bytes.Split(bytes.TrimSpace(b), []byte("\n"))
-	if len(ls) > lines {
-		ls = ls[len(ls)-lines:]
-	}
-	return "slapd log:\n" + string(bytes.Join(ls, []byte("\n")))
+	return s.proc.Run(cmd, 30*time.Second, bindRoot)
 }
 
 // Stop shuts the server down (SIGTERM) and waits for it to exit. Stopping a stopped server does
 // nothing.
-func (s *Server) Stop() {
-	s.mu.Lock()
-	cmd, exited := s.cmd, s.exited
-	s.cmd = nil
-	s.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-exited:
-	case <-time.After(15 * time.Second):
-		_ = cmd.Process.Kill()
-		<-exited
-	}
-}
+func (s *Server) Stop() { s.proc.Stop() }
 
 // Restart stops the server and starts it again on the same directory and port, with its data.
-func (s *Server) Restart() error {
-	s.Stop()
-	if err := s.run(); err != nil {
-		return fmt.Errorf("slapdtest: restart: %w", err)
-	}
-	return nil
-}
-
-func (s *Server) running() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.cmd != nil
-}
+func (s *Server) Restart() error { return s.proc.Restart(s.run) }
 
 // ClientTLS returns a client TLS config that trusts the server's CA, or nil without TLS.
-func (s *Server) ClientTLS() *tls.Config {
-	if s.TLS == nil {
-		return nil
-	}
-	cfg, err := tlstest.ClientConfig(s.TLS.CAFile)
-	if err != nil {
-		panic(err) // the files were written by this package
-	}
-	return cfg
-}
+func (s *Server) ClientTLS() *tls.Config { return servertest.ClientTLS(s.TLS) }
 
 // bind dials the server and binds as dn.
 func (s *Server) bind(dn, password string) (*ldap.Conn, error) {
@@ -503,7 +365,7 @@ func (s *Server) AddEntry(t testing.TB, dn string, attrs map[string][]string) {
 		t.Fatalf("slapdtest: add %s: %v", dn, err)
 	}
 	t.Cleanup(func() {
-		if !s.running() {
+		if !s.proc.Running() {
 			return
 		}
 		conn, err := s.bind(RootDN, s.RootPassword)
@@ -599,7 +461,7 @@ func (s *Server) SetAccess(t testing.TB, rules ...string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if !s.running() {
+		if !s.proc.Running() {
 			return
 		}
 		if err := s.setAccess(DefaultAccess); err != nil {

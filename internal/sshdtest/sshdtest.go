@@ -96,33 +96,21 @@ type Server struct {
 
 	sshd, ssh string
 
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	exited chan struct{}
-	certN  atomic.Int64
+	proc  servertest.Process
+	certN atomic.Int64
 }
 
 // Start starts a server of its own for t and stops it when t ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "sshdtest-")
-	if err != nil {
-		t.Fatalf("sshdtest: %v", err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	s, err := start(dir)
-	if err != nil {
-		servertest.Handle(t, err)
-	}
-	t.Cleanup(s.Stop)
-	return s
+	return servertest.Start(t, servertest.TempDir("sshdtest"), start)
 }
 
 // findBinaries returns the absolute paths of sshd (it re-executes itself, so the path must be
 // absolute) and ssh.
 func findBinaries() (sshd, client string, err error) {
 	for _, p := range []string{"/usr/sbin/sshd", "/usr/local/sbin/sshd"} {
-		if isExecutable(p) {
+		if servertest.IsExecutable(p) {
 			sshd = p
 			break
 		}
@@ -137,11 +125,6 @@ func findBinaries() (sshd, client string, err error) {
 		return "", "", servertest.Unavailable{Msg: "sshdtest: sshd or ssh not found; " + InstallHint}
 	}
 	return sshd, client, nil
-}
-
-func isExecutable(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
 }
 
 func start(dir string) (*Server, error) {
@@ -174,6 +157,13 @@ func start(dir string) (*Server, error) {
 		CAKeyPath:         filepath.Join(dir, "ca"),
 		TrustedCAKeysPath: filepath.Join(dir, "trusted_ca.pub"),
 		RevokedKeysPath:   filepath.Join(dir, "revoked_keys"),
+		proc: servertest.Process{
+			Label:      "sshdtest",
+			Name:       "sshd",
+			Output:     filepath.Join(dir, "sshd.log"),
+			StopSignal: syscall.SIGTERM,
+			StopGrace:  10 * time.Second,
+		},
 	}
 	if err := s.writeKeys(); err != nil {
 		return nil, err
@@ -181,18 +171,7 @@ func start(dir string) (*Server, error) {
 	if err := os.WriteFile(s.RevokedKeysPath, nil, 0o644); err != nil {
 		return nil, fmt.Errorf("sshdtest: %w", err)
 	}
-	// A port can be taken between finding it free and sshd binding it: try a few.
-	for attempt := 0; ; attempt++ {
-		if s.Port, err = servertest.FreePort(); err != nil {
-			return nil, err
-		}
-		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port))
-		err = s.run()
-		if err == nil || attempt == 2 || !strings.Contains(err.Error(), "Address already in use") {
-			break
-		}
-	}
-	if err != nil {
+	if err := servertest.OnFreePort(s.runOn); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -315,7 +294,6 @@ func (s *Server) TrustCA(key ssh.PublicKey) error {
 }
 
 func (s *Server) configPath() string { return filepath.Join(s.Dir, "sshd_config") }
-func (s *Server) logPath() string    { return filepath.Join(s.Dir, "sshd.log") }
 
 // config is the server's sshd_config: certificates from the CA are the only way in.
 func (s *Server) config(extra ...string) string {
@@ -348,6 +326,12 @@ func (s *Server) config(extra ...string) string {
 	return strings.Join(append(lines, extra...), "\n") + "\n"
 }
 
+// runOn starts sshd on port.
+func (s *Server) runOn(port int) error {
+	s.Port, s.Addr = port, net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	return s.run()
+}
+
 // run writes the config, starts sshd and waits until it answers with its banner.
 func (s *Server) run() error {
 	// OpenSSH 9.8 and later penalise a source address after failed logins, which would turn
@@ -373,56 +357,16 @@ func (s *Server) run() error {
 		return fmt.Errorf("sshdtest: sshd -t rejects the config: %w\n%s", err, out)
 	}
 
-	logFile, err := os.OpenFile(s.logPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return fmt.Errorf("sshdtest: %w", err)
-	}
-	defer logFile.Close()
 	cmd := exec.Command(s.sshd, "-D", "-e", "-f", s.configPath())
-	cmd.Dir = s.Dir
-	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"}
-	cmd.Stdout = logFile
-	cmd.Stderr = logFile
 	// If the test binary dies without cleaning up, the server goes with it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("sshdtest: start sshd: %w", err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	s.mu.Lock()
-	s.cmd, s.exited = cmd, exited
-	s.mu.Unlock()
-	if err := s.waitReady(exited, 20*time.Second); err != nil {
-		s.Stop()
-		return fmt.Errorf("%w\n%s", err, s.LogTail(20))
-	}
-	return nil
+	servertest.Prepare(cmd, s.Dir, nil, syscall.SIGTERM)
+	// sshd's environment stays as it has been: only the system's directories on PATH.
+	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"}
+	return s.proc.Run(cmd, 20*time.Second, s.banner)
 }
 
-// waitReady polls until sshd sends its banner, exits, or the deadline passes.
-func (s *Server) waitReady(exited <-chan struct{}, within time.Duration) error {
-	deadline := time.Now().Add(within)
-	for {
-		err := s.banner()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-exited:
-			return fmt.Errorf("sshdtest: sshd exited before accepting connections: %v", err)
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("sshdtest: sshd did not accept connections within %s: %v", within, err)
-		}
-	}
-}
-
-func (s *Server) banner() error {
+// banner reads sshd's greeting: a server that sends it is ready to accept logins.
+func (s *Server) banner(context.Context) error {
 	conn, err := net.DialTimeout("tcp", s.Addr, time.Second)
 	if err != nil {
 		return err
@@ -440,35 +384,10 @@ func (s *Server) banner() error {
 }
 
 // LogTail returns the last lines of sshd's log, for failure messages.
-func (s *Server) LogTail(lines int) string {
-	b, err := os.ReadFile(s.logPath())
-	if err != nil {
-		return ""
-	}
-	ls := bytes.Split(bytes.TrimSpace(b), []byte("\n"))
-	if len(ls) > lines {
-		ls = ls[len(ls)-lines:]
-	}
-	return "sshd log:\n" + string(bytes.Join(ls, []byte("\n")))
-}
+func (s *Server) LogTail(lines int) string { return s.proc.LogTail(lines) }
 
 // Stop shuts sshd down and waits for it to exit. Stopping a stopped server does nothing.
-func (s *Server) Stop() {
-	s.mu.Lock()
-	cmd, exited := s.cmd, s.exited
-	s.cmd = nil
-	s.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-exited:
-	case <-time.After(10 * time.Second):
-		_ = cmd.Process.Kill()
-		<-exited
-	}
-}
+func (s *Server) Stop() { s.proc.Stop() }
 
 // UserKey is a user's key pair, its private half in a file the ssh client can use.
 type UserKey struct {
@@ -614,22 +533,20 @@ func (s *Server) LoginWithSigner(ctx context.Context, user string, signer ssh.Si
 // CanLoginWithSigner is LoginWithSigner for tests, as CanLogin is Login.
 func (s *Server) CanLoginWithSigner(t testing.TB, user string, signer ssh.Signer) bool {
 	t.Helper()
-	err := s.LoginWithSigner(context.Background(), user, signer)
-	switch {
-	case err == nil:
-		return true
-	case errors.Is(err, ErrRefused):
-		return false
-	}
-	t.Fatalf("%v\n%s", err, s.LogTail(10))
-	return false
+	return s.loggedIn(t, s.LoginWithSigner(context.Background(), user, signer))
 }
 
 // CanLogin is Login for tests: true when the login worked, false when the server refused it;
 // anything else fails t.
 func (s *Server) CanLogin(t testing.TB, user string, key *UserKey, certLine string) bool {
 	t.Helper()
-	err := s.Login(context.Background(), user, key, certLine)
+	return s.loggedIn(t, s.Login(context.Background(), user, key, certLine))
+}
+
+// loggedIn reads a login's error for CanLogin: nil is true, a refusal false, and anything
+// else, which says nothing of what the server allows, fails t.
+func (s *Server) loggedIn(t testing.TB, err error) bool {
+	t.Helper()
 	switch {
 	case err == nil:
 		return true
