@@ -4,13 +4,13 @@ import (
 	"context"
 	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/accessbot/accessbot/audit"
 	"github.com/accessbot/accessbot/internal/clock"
+	"github.com/accessbot/accessbot/internal/flood"
 )
 
 // AuditLog records an audit event in its own transaction; *storage.DB is one.
@@ -31,22 +31,19 @@ type AuthFailures struct {
 	clock    clock.Clock
 	log      zerolog.Logger
 
-	mu         sync.Mutex
-	start      time.Time
-	n          int
-	suppressed int
+	gate flood.Gate
 }
 
 // NewAuthFailures returns the recorder of one platform's refused requests; with a nil audit
 // log they are only logged.
 func NewAuthFailures(platform string, log AuditLog, clk clock.Clock, l zerolog.Logger) *AuthFailures {
-	return &AuthFailures{platform: platform, audit: log, clock: clk, log: l}
+	return &AuthFailures{platform: platform, audit: log, clock: clk, log: l, gate: flood.Gate{Max: AuthFailuresPerMinute}}
 }
 
 // Record records one refused request to path from the client of r.
 func (f *AuthFailures) Record(ctx context.Context, r *http.Request, reason error) {
 	now := f.clock.Now()
-	ok, suppressed := f.allow(now)
+	ok, suppressed := f.gate.Allow(now)
 	if !ok {
 		return
 	}
@@ -63,24 +60,6 @@ func (f *AuthFailures) Record(ctx context.Context, r *http.Request, reason error
 	})); err != nil {
 		f.log.Error().Err(err).Msg("record auth.failed audit event")
 	}
-}
-
-// allow lets through at most AuthFailuresPerMinute a minute, and says how many it held back
-// since the last one it let through.
-func (f *AuthFailures) allow(now time.Time) (bool, int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if now.Sub(f.start) >= time.Minute || now.Before(f.start) {
-		f.start, f.n = now, 0
-	}
-	if f.n >= AuthFailuresPerMinute {
-		f.suppressed++
-		return false, 0
-	}
-	f.n++
-	suppressed := f.suppressed
-	f.suppressed = 0
-	return true, suppressed
 }
 
 // ClientIP is the address of the peer of r, without its port.

@@ -38,6 +38,7 @@ var allowed = []struct {
 	{"audit/digest/...", []string{"audit", "audit/digest/...", "internal/duration"}},
 	// Small leaf packages are shared by all and import nothing of ours.
 	{"internal/clock", nil},
+	{"internal/flood", nil},
 	{"internal/backoff", nil},
 	{"internal/suggest", nil},
 	// The schedule loop waits on the injected clock.
@@ -53,14 +54,14 @@ var allowed = []struct {
 	{"internal/ops", []string{"grants", "adapters", "internal/clock"}},
 	// Step-up approval checks a login at the identity provider and records the approval
 	// through the domain; it declares the store of its logins, which storage implements.
-	{"internal/stepup", []string{"grants", "internal/clock"}},
+	{"internal/stepup", []string{"grants", "internal/clock", "internal/flood"}},
 	// storage implements the stores that grants, audit and the chat core declare (the outbox,
 	// message references, SSH keys, identity links, step-up logins), and is the key source the sshcert adapter
 	// reads (adapters.PublicKeySource). It knows the chat core, never a platform.
 	{"storage/...", []string{"storage/...", "grants", "audit", "bot", "adapters", "internal/backoff", "internal/sshkey", "internal/stepup"}},
 	// The chat core is platform-neutral: it says what a message means, not how a platform
 	// shows it, so it imports no platform.
-	{"bot", []string{"grants", "audit", "audit/digest", "adapters", "internal/clock", "internal/duration", "internal/schedule", "internal/sshkey", "internal/suggest"}},
+	{"bot", []string{"grants", "audit", "audit/digest", "adapters", "internal/clock", "internal/duration", "internal/flood", "internal/schedule", "internal/sshkey", "internal/suggest"}},
 	// The chat core's test kit drives the core over a real store, without a platform.
 	{"bot/bottest", []string{"bot", "grants", "grants/grantstest", "audit", "adapters", "internal/clock", "internal/duration", "storage"}},
 	// Each platform builds on the chat core and the domain types it shows, and on its own

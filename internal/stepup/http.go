@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -277,7 +276,7 @@ func (s *Service) refuse(ctx context.Context, w http.ResponseWriter, at *Attempt
 	}
 	record, suppressed := true, 0
 	if at == nil || code == RefusedReplayed || code == RefusedUsedLink {
-		record, suppressed = s.repeats.allow(s.o.Clock.Now())
+		record, suppressed = s.repeats.Allow(s.o.Clock.Now())
 	}
 	if record {
 		if suppressed > 0 {
@@ -292,31 +291,6 @@ func (s *Service) refuse(ctx context.Context, w http.ResponseWriter, at *Attempt
 // RepeatRefusalsPerMinute bounds the stepup.refused events of forged and replayed links and
 // states, so that a flood of them cannot flood the audit log.
 const RepeatRefusalsPerMinute = 30
-
-// limiter lets through at most RepeatRefusalsPerMinute a minute and counts what it held back.
-type limiter struct {
-	mu         sync.Mutex
-	start      time.Time
-	n          int
-	suppressed int
-}
-
-// allow reports whether to record one more, and how many were held back since the last one.
-func (l *limiter) allow(now time.Time) (bool, int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if now.Sub(l.start) >= time.Minute || now.Before(l.start) {
-		l.start, l.n = now, 0
-	}
-	if l.n >= RepeatRefusalsPerMinute {
-		l.suppressed++
-		return false, 0
-	}
-	l.n++
-	held := l.suppressed
-	l.suppressed = 0
-	return true, held
-}
 
 // fail answers an unexpected error with a generic sentence; the log has the chain.
 func (s *Service) fail(w http.ResponseWriter, err error) {

@@ -31,6 +31,7 @@ import (
 
 	"github.com/accessbot/accessbot/grants"
 	"github.com/accessbot/accessbot/internal/clock"
+	"github.com/accessbot/accessbot/internal/flood"
 )
 
 // Paths the Handler serves; the link and the provider's redirect point at them.
@@ -131,7 +132,7 @@ type Service struct {
 	baseURL string
 
 	// repeats bounds the audit events of forged and replayed links and states.
-	repeats limiter
+	repeats *flood.Gate
 
 	mu       sync.Mutex
 	provider *oidc.Provider
@@ -166,7 +167,8 @@ func New(o Options, store Store, approver Approver) (*Service, error) {
 		o.Clock = clock.Real{}
 	}
 	o.Log = o.Log.With().Str("component", "stepup").Logger()
-	return &Service{o: o, store: store, grants: approver, baseURL: u.Scheme + "://" + u.Host + base}, nil
+	return &Service{o: o, store: store, grants: approver, baseURL: u.Scheme + "://" + u.Host + base,
+		repeats: &flood.Gate{Max: RepeatRefusalsPerMinute}}, nil
 }
 
 // Link issues a one-time link for the actor to confirm decision d on the request by logging in
