@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -77,9 +78,8 @@ type Server struct {
 	Issuer       string
 	ClientID     string
 	ClientSecret string
-	cmd          *exec.Cmd
+	proc         servertest.Process
 	dir          string
-	done         chan struct{}
 }
 
 // Start starts a Dex for one test and stops it when the test ends.
@@ -112,7 +112,10 @@ func start(bin, dir string, o Options) (*Server, error) {
 		ClientID:     "accessbot",
 		ClientSecret: "dextest-client-secret",
 		dir:          dir,
-		done:         make(chan struct{}),
+		proc: servertest.Process{
+			Label: "dextest", Name: "dex", Output: filepath.Join(dir, "dex.log"),
+			StopSignal: syscall.SIGTERM, StopGrace: 5 * time.Second,
+		},
 	}
 	type password struct {
 		Email    string `json:"email"`
@@ -154,57 +157,34 @@ func start(bin, dir string, o Options) (*Server, error) {
 	if err := os.WriteFile(cfgPath, b, 0o600); err != nil {
 		return nil, fmt.Errorf("dextest: write config: %w", err)
 	}
-	logf, err := os.Create(filepath.Join(dir, "dex.log"))
-	if err != nil {
-		return nil, fmt.Errorf("dextest: create log: %w", err)
-	}
-	s.cmd = exec.Command(bin, "serve", cfgPath)
-	s.cmd.Stdout, s.cmd.Stderr = logf, logf
-	if err := s.cmd.Start(); err != nil {
-		logf.Close()
-		return nil, fmt.Errorf("dextest: start %s: %w", bin, err)
-	}
-	go func() {
-		_ = s.cmd.Wait()
-		logf.Close()
-		close(s.done)
-	}()
-	if err := s.waitReady(15 * time.Second); err != nil {
-		s.Stop()
-		log, _ := os.ReadFile(filepath.Join(dir, "dex.log"))
-		return nil, fmt.Errorf("dextest: %w; its log:\n%s", err, log)
+	cmd := exec.Command(bin, "serve", cfgPath)
+	servertest.Prepare(cmd, dir, nil, syscall.SIGKILL)
+	if err := s.proc.Run(cmd, 15*time.Second, s.discovery); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
 
-// waitReady waits until Dex serves its discovery document.
-func (s *Server) waitReady(limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	c := &http.Client{Timeout: time.Second}
-	for time.Now().Before(deadline) {
-		select {
-		case <-s.done:
-			return errors.New("dex exited at start")
-		default:
-		}
-		resp, err := c.Get(s.Issuer + "/.well-known/openid-configuration")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
+// discovery answers nil once Dex serves its discovery document: the readiness probe.
+func (s *Server) discovery(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.Issuer+"/.well-known/openid-configuration", nil)
+	if err != nil {
+		return err
 	}
-	return fmt.Errorf("dex did not answer within %s", limit)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("discovery answered %s", resp.Status)
+	}
+	return nil
 }
 
 // Stop ends Dex and removes its files.
 func (s *Server) Stop() {
-	if s.cmd != nil && s.cmd.Process != nil {
-		_ = s.cmd.Process.Kill()
-		<-s.done
-	}
+	s.proc.Stop()
 	os.RemoveAll(s.dir)
 }
 
