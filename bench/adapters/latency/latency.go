@@ -1,6 +1,7 @@
 // Package latency measures, for one adapter against its real target, the time from "approved"
-// to "adapter returned": from the commit of Service.Approve to the commit of the grant's
-// grant.active state, which the Scheduler writes once the adapter's Grant has returned. It
+// to "adapter returned": from the approval's transaction (Service.Approve) to the transaction
+// that writes the grant's grant.active state, which the Scheduler runs once the adapter's Grant
+// has returned, as the two audit events' times say. It
 // drives the real grants.Service and Scheduler (Scheduler.Run, the wall clock, a SQLite store in
 // a temporary directory), exactly as `accessbot serve` does, with one resource on the adapter
 // under test and one on the noop adapter. Grants of the two alternate, one at a time, so the
@@ -60,7 +61,8 @@ type Options struct {
 
 // Samples are the measured durations of one resource.
 type Samples struct {
-	// Approved is, per grant, from the commit of the approval to the commit of grant.active.
+	// Approved is, per grant, from the approval's transaction to grant.active's (their events'
+	// times).
 	Approved []time.Duration
 	// Call is, per grant, the adapter's Grant call alone, as the Scheduler timed it.
 	Call []time.Duration
@@ -162,7 +164,8 @@ func Start(tb testing.TB, a adapters.Adapter, o Options) *Env {
 
 // Cycle makes one grant of resource through the Service (a request, an approval), waits for it
 // to become active, revokes it early and waits for the revocation to be confirmed. It returns
-// the time from the approval's commit to grant.active's commit, and the adapter's Grant call.
+// the time from the approval's transaction to grant.active's (the events' times), and the
+// adapter's Grant call.
 func (e *Env) Cycle(resource string) (approved, call time.Duration, err error) {
 	ctx := context.Background()
 	out, err := e.svc.Request(ctx, e.o.Requester, grants.RequestInput{Resource: resource, Reason: "benchmark"})
@@ -262,8 +265,10 @@ func Percentile(ds []time.Duration, p float64) time.Duration {
 	return s[rank-1]
 }
 
-// watcher is the Service's Notifier: it keeps the time each event type was first heard of, per
-// grant, and wakes whoever waits.
+// watcher is the Service's Notifier: it keeps the time of the first event of each type, per
+// grant, and wakes whoever waits. The time is the event's own (its transaction's), not when it
+// was heard: the approving goroutine may be notified after the Scheduler has already committed
+// grant.active, so times of hearing can come out of order; the transactions' cannot.
 type watcher struct {
 	mu     sync.Mutex
 	times  map[string]time.Time // type + " " + grant ID
@@ -277,12 +282,11 @@ func newWatcher() *watcher {
 
 // Notify is called right after each commit.
 func (w *watcher) Notify(_ context.Context, events []audit.Event) {
-	now := time.Now()
 	w.mu.Lock()
 	for _, ev := range events {
 		k := ev.Type + " " + ev.GrantID
 		if _, seen := w.times[k]; !seen {
-			w.times[k] = now
+			w.times[k] = ev.At
 		}
 		w.counts[ev.Type]++
 	}
