@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/accessbot/accessbot/bot"
@@ -41,29 +42,68 @@ func LockKey(name string) int64 {
 // connection break meanwhile, the server lets go too, so hold a lock for one run of a job, not
 // for the life of the process. On SQLite (one process) the lock is kept in this DB.
 func (db *DB) TryLock(ctx context.Context, name string) (release func(), ok bool, err error) {
+	_, release, ok, err = db.HoldLock(ctx, name)
+	return release, ok, err
+}
+
+// HoldLock takes the named lock as TryLock does, for a holder that keeps it as long as it
+// lives (the Discord gateway session) and must notice when it has lost it. check answers nil
+// while the lock is still held, and an error once it may not be: on PostgreSQL it asks, on the
+// lock's own connection, whether that session still holds the lock in pg_locks, so a connection
+// that broke (and with it the lock, which another replica may have taken since) is an error.
+// On SQLite check fails only after release. Give check a deadline: a connection that hangs is
+// as good as lost.
+func (db *DB) HoldLock(ctx context.Context, name string) (check func(context.Context) error, release func(), ok bool, err error) {
 	if name == "" {
-		return nil, false, fmt.Errorf("lock: %w: empty name", grants.ErrInvalid)
+		return nil, nil, false, fmt.Errorf("lock: %w: empty name", grants.ErrInvalid)
 	}
 	if db.driver != Postgres {
-		return db.tryLocalLock(name)
+		release, ok, err := db.tryLocalLock(name)
+		if !ok || err != nil {
+			return nil, nil, ok, err
+		}
+		var released atomic.Bool
+		return func(context.Context) error {
+				if released.Load() {
+					return fmt.Errorf("lock %q: released", name)
+				}
+				return nil
+			}, func() {
+				released.Store(true)
+				release()
+			}, true, nil
 	}
 	key := LockKey(name)
 	conn, err := db.write.DB.Conn(ctx)
 	if err != nil {
-		return nil, false, fmt.Errorf("lock %q: %w", name, err)
+		return nil, nil, false, fmt.Errorf("lock %q: %w", name, err)
 	}
 	if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&ok); err != nil {
 		// The lock may have been taken before the answer was lost: end the session, which
 		// releases it.
 		discardConn(conn)
-		return nil, false, fmt.Errorf("lock %q: %w", name, err)
+		return nil, nil, false, fmt.Errorf("lock %q: %w", name, err)
 	}
 	if !ok {
 		conn.Close()
-		return nil, false, nil
+		return nil, nil, false, nil
+	}
+	check = func(ctx context.Context) error {
+		var held bool
+		err := conn.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory'
+			AND pid = pg_backend_pid() AND granted AND objsubid = 1
+			AND classid::bigint = ($1::bigint >> 32) & 4294967295 AND objid::bigint = $1::bigint & 4294967295)`,
+			key).Scan(&held)
+		if err != nil {
+			return fmt.Errorf("check lock %q: %w", name, err)
+		}
+		if !held {
+			return fmt.Errorf("check lock %q: no longer held", name)
+		}
+		return nil
 	}
 	var once sync.Once
-	return func() {
+	return check, func() {
 		once.Do(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()

@@ -138,6 +138,68 @@ func TestALockDiesWithItsHoldersSession(t *testing.T) {
 	}
 }
 
+// A lock held for the life of a role (the Discord gateway session) says whether it is still
+// held: yes until it is released, and on PostgreSQL no as soon as its session is gone, killed
+// as a crash or a broken connection would end it, when another replica can take it.
+func TestAHeldLockKnowsWhenItIsLost(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		ctx := testCtx(t)
+		one, two := twoHandles(t, b)
+		if b.driver == SQLite {
+			two = one
+		}
+		check, release, ok, err := one.HoldLock(ctx, "discord:gateway")
+		if err != nil || !ok {
+			t.Fatalf("HoldLock = %v, %v; want the free lock", ok, err)
+		}
+		if err := check(ctx); err != nil {
+			t.Fatalf("check of a held lock: %v", err)
+		}
+		if _, _, ok, err := two.HoldLock(ctx, "discord:gateway"); err != nil || ok {
+			t.Fatalf("second HoldLock = %v, %v; want refused while held", ok, err)
+		}
+		if _, ok, err := two.TryLock(ctx, "discord:gateway"); err != nil || ok {
+			t.Fatalf("TryLock of a held lock = %v, %v; want refused", ok, err)
+		}
+		release()
+		release()
+		if err := check(ctx); err == nil {
+			t.Fatal("check of a released lock answered that it is held")
+		}
+		if _, _, ok, err := one.HoldLock(ctx, ""); err == nil || ok {
+			t.Error("a lock without a name was given out")
+		}
+		if b.driver == SQLite {
+			return
+		}
+		check, release, ok, err = one.HoldLock(ctx, "discord:gateway")
+		if err != nil || !ok {
+			t.Fatalf("HoldLock after release = %v, %v", ok, err)
+		}
+		defer release()
+		var pid int
+		if err := two.read.GetContext(ctx, &pid, `SELECT pid FROM pg_locks WHERE locktype = 'advisory'
+			AND granted AND objsubid = 1 AND classid::bigint = ($1::bigint >> 32) & 4294967295
+			AND objid::bigint = $1::bigint & 4294967295`, LockKey("discord:gateway")); err != nil {
+			t.Fatalf("find the holder in pg_locks: %v", err)
+		}
+		if _, err := two.read.ExecContext(ctx, `SELECT pg_terminate_backend($1)`, pid); err != nil {
+			t.Fatal(err)
+		}
+		if err := check(ctx); err == nil {
+			t.Fatal("check answered that a lock whose session was killed is held")
+		}
+		check2, release2, ok, err := two.HoldLock(ctx, "discord:gateway")
+		if err != nil || !ok {
+			t.Fatalf("HoldLock after the holder's session died = %v, %v", ok, err)
+		}
+		defer release2()
+		if err := check2(ctx); err != nil {
+			t.Fatalf("check of the new holder: %v", err)
+		}
+	})
+}
+
 func TestSetCursorIfMovesOnlyFromWhereTheCursorIs(t *testing.T) {
 	eachBackend(t, func(t *testing.T, b backend) {
 		ctx := testCtx(t)
