@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/bwmarrin/discordgo"
@@ -68,6 +69,17 @@ type ServerOptions struct {
 	// replicas share one (storage's, on PostgreSQL) so that a captured request is accepted
 	// once by the whole deployment. Nil: the cache of this process.
 	ReplayStore bot.ReplayStore
+	// GatewayLock keeps the gateway session to one replica at a time (storage.DB, a PostgreSQL
+	// advisory lock): Discord sends every interaction to every session, so each replica with
+	// its own would answer each twice. Nil: RunGateway opens the session at once (one process).
+	GatewayLock GatewayLock
+	// GatewayLockInterval is how often a replica without the session tries to take the lock,
+	// and how often the holder checks that it still holds it (DefaultGatewayLockInterval when
+	// 0).
+	GatewayLockInterval time.Duration
+	// Replica names this process in the gateway's log lines (host name and process ID when
+	// empty).
+	Replica string
 }
 
 // Server receives Discord interactions, over HTTP (Mount) or the gateway (RunGateway), and
@@ -80,6 +92,14 @@ type Server struct {
 	verifier     *Verifier
 	authFailures *bot.AuthFailures
 	log          zerolog.Logger
+	clock        clock.Clock
+	// gatewayLock, lockInterval and replica are ServerOptions' GatewayLock,
+	// GatewayLockInterval and Replica; holder is true while this process holds the gateway
+	// session's lock.
+	gatewayLock  GatewayLock
+	lockInterval time.Duration
+	replica      string
+	holder       atomic.Bool
 	// answerer answers within the budget and runs the rest after a deferred response; Wait
 	// waits for it.
 	answerer bot.Answerer[outcome]
@@ -110,8 +130,18 @@ func NewServer(c *Client, o ServerOptions) (*Server, error) {
 	if o.LateTimeout <= 0 {
 		o.LateTimeout = DefaultLateTimeout
 	}
+	if o.GatewayLockInterval <= 0 {
+		o.GatewayLockInterval = DefaultGatewayLockInterval
+	}
+	if o.Replica == "" {
+		o.Replica = defaultReplica()
+	}
 	log := o.Log.With().Str("platform", PlatformName).Logger()
 	return &Server{
+		clock:        o.Clock,
+		gatewayLock:  o.GatewayLock,
+		lockInterval: o.GatewayLockInterval,
+		replica:      o.Replica,
 		client:       c,
 		handler:      o.Handler,
 		authFailures: bot.NewAuthFailures(PlatformName, o.Audit, o.Clock, log),

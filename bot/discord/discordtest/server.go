@@ -29,8 +29,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/gorilla/websocket"
 )
 
 // IDs and the token the fake uses unless told otherwise.
@@ -139,10 +137,11 @@ type Server struct {
 	nextID     uint64
 	changed    chan struct{}
 
-	gwMu       sync.Mutex // serialises writes to gw
-	gw         *websocket.Conn
+	gwMu sync.Mutex // guards gws
+	// gws are the open gateway connections: like Discord, the fake lets a bot open several
+	// sessions, and sends every event to each that has identified.
+	gws        map[*gatewayConn]bool
 	identified chan struct{}
-	seq        int
 	done       chan struct{}
 }
 
@@ -164,6 +163,7 @@ func NewServer() *Server {
 		failures:   map[string][]failure{},
 		nextID:     1100000000000000000,
 		changed:    make(chan struct{}),
+		gws:        map[*gatewayConn]bool{},
 		identified: make(chan struct{}),
 		done:       make(chan struct{}),
 	}
@@ -183,7 +183,7 @@ func NewServer() *Server {
 	return s
 }
 
-// Close stops the fake and its gateway connection.
+// Close stops the fake and its gateway connections.
 func (s *Server) Close() {
 	s.mu.Lock()
 	select {
@@ -193,8 +193,8 @@ func (s *Server) Close() {
 	}
 	s.mu.Unlock()
 	s.gwMu.Lock()
-	if s.gw != nil {
-		s.gw.Close()
+	for c := range s.gws {
+		c.ws.Close()
 	}
 	s.gwMu.Unlock()
 	s.srv.Close()
