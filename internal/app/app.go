@@ -459,11 +459,23 @@ func (w *wiring) discord() error {
 		Clock:       w.clock,
 		Log:         w.Log,
 		ReplayStore: ReplayStore(w.DB),
+		// Replicas on PostgreSQL take turns with the gateway session; on SQLite the lock is
+		// the process's own.
+		GatewayLock: w.DB,
 	})
 	if err != nil {
 		return fmt.Errorf("discord: %w", err)
 	}
 	if w.Config.Discord.Gateway {
+		w.Metrics.Registry().MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "accessbot_discord_gateway_holder",
+			Help: "1 on the replica that holds the Discord gateway session, 0 on the others.",
+		}, func() float64 {
+			if w.Discord.HoldsGateway() {
+				return 1
+			}
+			return 0
+		}))
 		w.runners = append(w.runners, w.Discord.RunGateway)
 	} else {
 		w.Discord.Mount(w.mux)
