@@ -20,8 +20,8 @@ import (
 const GatewayLockName = "discord:gateway"
 
 // DefaultGatewayLockInterval is how often a replica without the gateway session tries to take
-// it, and how often the holder checks that it still holds the lock: the other replicas take
-// over within about this long after the holder dies.
+// it, and how often the holder checks that it still holds the lock: another replica has the
+// session about two intervals and a check timeout after the holder dies (see runHeld).
 const DefaultGatewayLockInterval = time.Second
 
 // GatewayLock is a lock that every replica on the database sees, held for as long as a replica
@@ -64,7 +64,8 @@ func (s *Server) HoldsGateway() bool { return s.holder.Load() }
 // which another replica may take now), it closes its session at once and goes back to trying.
 // A replica that takes the lock waits one interval and one check timeout before it opens its
 // session, the longest a previous holder that is still alive takes to notice that it lost the
-// lock, so that two sessions never overlap. A replica that dies loses its connection, the
+// lock, so that two sessions do not overlap (unless the old holder stalls, a whole process
+// frozen, for longer than that). A replica that dies loses its connection, the
 // server lets go of the lock, and another replica opens the session within about two
 // intervals and a check timeout (3 s by default).
 func (s *Server) runHeld(ctx context.Context) error {
