@@ -11,7 +11,8 @@
     as: $('as'), role: $('as-role'), status: $('status'),
     dms: $('dms'), channels: $('channels'),
     chanName: $('chan-name'), chanTopic: $('chan-topic'),
-    messages: $('messages'), composer: $('composer'), input: $('composer-input'),
+    // messages is the log that scrolls; messageList the list inside it, one item a message.
+    messages: $('messages'), messageList: $('message-list'), composer: $('composer'), input: $('composer-input'),
     dialog: $('form-dialog'), dialogForm: $('dialog-form'), formTitle: $('form-title'),
     formInputs: $('form-inputs'), formError: $('form-error'), formSubmit: $('form-submit'),
     formCancel: $('form-cancel'),
@@ -162,8 +163,9 @@
     if (old && old.seq >= m.seq) return;
     st.messages.set(m.id, m);
     if (m.channel === st.current) {
-      const list = ui.messages;
-      const stick = list.scrollHeight - list.scrollTop - list.clientHeight < 80 || m.from === st.me;
+      const log = ui.messages;
+      const list = ui.messageList;
+      const stick = log.scrollHeight - log.scrollTop - log.clientHeight < 80 || m.from === st.me;
       const node = renderMessage(m);
       const existing = list.querySelector(`[data-id="${CSS.escape(m.id)}"]`);
       if (existing) {
@@ -241,13 +243,13 @@
       .filter((m) => m.channel === st.current)
       .sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
     if (list.length === 0) {
-      ui.messages.replaceChildren(el('li', { class: 'empty' },
+      ui.messageList.replaceChildren(el('li', { class: 'empty' },
         c && c.dm ? 'Nothing here yet. Type ' : 'No messages in this channel yet. ',
         c && c.dm ? el('code', { text: '/access help' }) : '',
         c && c.dm ? ' below to start.' : ''));
       return;
     }
-    ui.messages.replaceChildren(...list.map(renderMessage));
+    ui.messageList.replaceChildren(...list.map(renderMessage));
     ui.messages.scrollTop = ui.messages.scrollHeight;
   }
 

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
+	"github.com/accessbot/accessbot/internal/servertest"
+)
+
+// axeVersion is the axe-core release .ci/run installs from npm into the tools cache.
+const axeVersion = "4.14.1"
+
+// axeScript returns the text of axe.min.js: $ACCESSBOT_AXE, else where .ci/run installs it
+// ($ACCESSBOT_TOOLS, else $XDG_CACHE_HOME/accessbot-tools or ~/.cache/accessbot-tools, then
+// axe-VERSION/node_modules/axe-core). A machine without it skips; CI=true fails.
+func axeScript(t *testing.T) string {
+	t.Helper()
+	tools := os.Getenv("ACCESSBOT_TOOLS")
+	if tools == "" {
+		cache := os.Getenv("XDG_CACHE_HOME")
+		if cache == "" {
+			home, err := os.UserHomeDir()
+			if err != nil {
+				servertest.Handle(t, servertest.Unavailable{Msg: "axe-core: no home directory to find the tools cache in"})
+			}
+			cache = filepath.Join(home, ".cache")
+		}
+		tools = filepath.Join(cache, "accessbot-tools")
+	}
+	prefix := filepath.Join(tools, "axe-"+axeVersion)
+	path := os.Getenv("ACCESSBOT_AXE")
+	if path == "" {
+		path = filepath.Join(prefix, "node_modules", "axe-core", "axe.min.js")
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		servertest.Handle(t, servertest.Unavailable{Msg: fmt.Sprintf(
+			"axe-core is not installed (%v): run .ci/run, or npm install --prefix %s axe-core@%s", err, prefix, axeVersion)})
+	}
+	return string(b)
+}
+
+// axeViolation is one rule that failed, as axe.run reports it, with the elements it failed on.
+type axeViolation struct {
+	ID     string `json:"id"`
+	Impact string `json:"impact"`
+	Help   string `json:"help"`
+	Nodes  []struct {
+		Target         []any  `json:"target"`
+		FailureSummary string `json:"failureSummary"`
+	} `json:"nodes"`
+}
+
+// axeRun runs every axe rule for WCAG 2.x A and AA and the best practices on the whole page,
+// and returns the violations.
+const axeRun = `axe.run(document, {
+  runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice']},
+  resultTypes: ['violations'],
+}).then(r => JSON.stringify(r.violations.map(v => ({
+  id: v.id, impact: v.impact, help: v.help,
+  nodes: v.nodes.map(n => ({target: n.target, failureSummary: n.failureSummary})),
+}))))`
+
+// colorScheme makes the page see prefers-color-scheme as scheme ("light" or "dark").
+func colorScheme(scheme string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}},
+		})
+		return err
+	})
+}
+
+// TestWebChatHasNoSeriousAccessibilityViolations runs axe-core, the accessibility checker, in
+// headless Chromium on the demo's web chat with real content, in light and in dark mode: a DM
+// holding what Alice typed and the bot's answers, the approvals channel (selected in the
+// sidebar) with an approval card and its buttons, and the request form open. A serious or
+// critical violation fails the test (the colour contrast of text, a list item outside a list);
+// moderate and minor ones are logged. Screenshots of each go to $ACCESSBOT_ARTIFACTS.
+func TestWebChatHasNoSeriousAccessibilityViolations(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	axe := axeScript(t)
+	path := chromiumPath(t)
+	bin := buildBinary(t)
+	p := startDemo(t, bin, t.TempDir())
+	defer p.stop(t)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.NoSandbox, // CI runs as root
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.WindowSize(1280, 900),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	bctx, cancelBrowser := chromedp.NewContext(allocCtx)
+	defer cancelBrowser()
+	ctx, cancel := context.WithTimeout(bctx, 120*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start %s: %v", path, err)
+	}
+	shots := artifacts(t)
+	step := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := chromedp.Do(sctx, steps...); err != nil {
+			body, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`))
+			t.Fatalf("%s: %v\nthe page shows:\n%s", what, err, body)
+		}
+	}
+	// audit runs axe on the page as it is, in the colour scheme given, and returns the
+	// violations.
+	audit := func(what, scheme string) []axeViolation {
+		t.Helper()
+		step("emulate "+scheme+" mode", colorScheme(scheme))
+		// The injected script stays on the page until it navigates; the chat never does.
+		if ok, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`typeof axe === 'object'`)); !ok {
+			step("inject axe-core", chromedp.Evaluate[chromedp.Void](axe))
+		}
+		actx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		raw, err := chromedp.Run(actx, chromedp.Evaluate[string](axeRun, chromedp.EvalAwaitPromise))
+		cancel()
+		if err != nil {
+			t.Fatalf("axe.run on %s in %s mode: %v", what, scheme, err)
+		}
+		var violations []axeViolation
+		if err := json.Unmarshal([]byte(raw), &violations); err != nil {
+			t.Fatalf("axe.run on %s in %s mode: %v\n%s", what, scheme, err, raw)
+		}
+		return violations
+	}
+	// check audits the page in both colour schemes, fails on a serious or critical violation,
+	// logs the others, and leaves a screenshot of each.
+	check := func(view string) {
+		t.Helper()
+		for _, scheme := range []string{"light", "dark"} {
+			for _, v := range audit(view, scheme) {
+				var where []string
+				for _, n := range v.Nodes {
+					where = append(where, fmt.Sprintf("    %v: %s", n.Target, strings.ReplaceAll(n.FailureSummary, "\n", " ")))
+				}
+				msg := fmt.Sprintf("%s, %s mode: %s (%s): %s\n%s", view, scheme, v.ID, v.Impact, v.Help, strings.Join(where, "\n"))
+				if v.Impact == "serious" || v.Impact == "critical" {
+					t.Error(msg)
+				} else {
+					t.Log(msg)
+				}
+			}
+			if b, err := chromedp.Run(ctx, chromedp.CaptureScreenshot()); err == nil {
+				file := filepath.Join(shots, fmt.Sprintf("web-chat-a11y-%s-%s.png", view, scheme))
+				if err := os.WriteFile(file, b, 0o644); err == nil {
+					t.Logf("screenshot: %s", file)
+				}
+			}
+		}
+	}
+
+	// Alice's DM: what she typed and the bot's answers, one waiting for approval and one
+	// approved automatically.
+	step("Alice posts two requests",
+		chromedp.Navigate(p.url),
+		chromedp.WaitVisible(chromedp.CSS(`#status[data-state="live"]`)),
+		chromedp.SendKeys(chromedp.CSS("#composer-input"), "/access request prod-db 30m INC-7 checking the replica"+kb.Enter),
+		chromedp.WaitVisible(chromedp.CSS(`li.msg.is-private[data-channel="dm:alice"] .card.tone-pending`)),
+		chromedp.SendKeys(chromedp.CSS("#composer-input"), "/access request staging-db 1m trying the demo"+kb.Enter),
+		chromedp.WaitVisible(chromedp.CSS(`li.msg.is-private[data-channel="dm:alice"] .card.tone-success`)),
+	)
+	check("dm")
+
+	// The approvals channel, selected in the sidebar: the request's card with its buttons.
+	step("Alice opens #approvals",
+		chromedp.Click(chromedp.CSS(`button.chan[data-channel="approvals"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`li.msg[data-channel="approvals"] button[data-action="approve"]`)),
+	)
+	check("approvals")
+
+	// The request form, open over the page.
+	step("Alice opens the request form",
+		chromedp.SendKeys(chromedp.CSS("#composer-input"), "/access request"+kb.Enter),
+		chromedp.WaitVisible(chromedp.CSS(`#form-dialog[open] #in-resource`)),
+	)
+	check("form")
+
+	// The checker itself: the faults this test was written for, put back into the page, are
+	// found. A message item straight inside the log (no list around it) and the grey "APP" tag
+	// on a private message's background, as the chat had them.
+	step("close the form", chromedp.Click(chromedp.CSS("#form-cancel")), chromedp.WaitNotVisible(chromedp.CSS("#form-dialog")))
+	step("put the old faults back", chromedp.Evaluate[chromedp.Void](`(() => {
+		const li = document.createElement('li');
+		li.className = 'msg is-private';
+		li.innerHTML = '<div class="meta"><span class="who">accessbot</span><span class="tag">APP</span></div>';
+		// Through the CSSOM: the page's CSP refuses style attributes.
+		li.querySelector('.tag').style.color = '#5b616e';
+		document.getElementById('messages').append(li);
+		li.scrollIntoView();
+	})()`))
+	found := map[string]bool{}
+	for _, v := range audit("the page with the old faults", "light") {
+		found[v.ID] = true
+	}
+	if !found["listitem"] || !found["color-contrast"] {
+		t.Errorf("axe did not find a list item outside a list and the low contrast put into the page: found %v", found)
+	}
+}
