@@ -106,6 +106,17 @@ func (e *env) dropAccounts(t testing.TB) {
 
 const botPassword = "bot-password-1"
 
+// botListGrants are what List needs, as the README gives them for MariaDB: the grant tables,
+// without the password hashes.
+var botListGrants = []string{
+	"GRANT SELECT (User, Host, is_role, Select_priv, Insert_priv, Update_priv, Delete_priv, Create_priv, Drop_priv, " +
+		"Index_priv, Alter_priv, References_priv, Create_view_priv, Show_view_priv, Trigger_priv, Delete_history_priv, " +
+		"Execute_priv, Create_routine_priv, Alter_routine_priv, Event_priv, Create_tmp_table_priv, Lock_tables_priv) ON mysql.user",
+	"GRANT SELECT ON mysql.db",
+	"GRANT SELECT ON mysql.tables_priv",
+	"GRANT SELECT ON mysql.roles_mapping",
+}
+
 // botGrants are what a least-privilege bot holds; tests leave some out.
 type botGrants struct {
 	noProcess, noConnectionAdmin, noGrantOption, noRoleAdmin, noUserTable bool
@@ -127,7 +138,9 @@ func (e *env) bot(t testing.TB, g botGrants) string {
 	}
 	e.exec(t, "GRANT "+global+" ON *.* TO "+acct)
 	if !g.noUserTable {
-		e.exec(t, "GRANT SELECT (User, Host) ON mysql.user TO "+acct)
+		for _, stmt := range botListGrants {
+			e.exec(t, stmt+" TO "+acct)
+		}
 	}
 	grantOption := " WITH GRANT OPTION"
 	if g.noGrantOption {
