@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -30,7 +31,7 @@ type env struct {
 	reader string
 
 	mu    sync.Mutex
-	users []string // 'name'@'host' accounts and roles to drop at the end
+	users []string // 'name'@'host' accounts and (without a host) roles to drop at the end
 }
 
 func newEnv(t testing.TB) *env {
@@ -95,7 +96,8 @@ func (e *env) dropAccounts(t testing.TB) {
 	e.mu.Unlock()
 	for _, u := range users {
 		stmt := "DROP USER IF EXISTS " + u
-		if u == e.reader {
+		if !strings.Contains(u, "@") {
+			// Roles have no host.
 			stmt = "DROP ROLE IF EXISTS " + u
 		}
 		if _, err := e.root.ExecContext(ctx, stmt); err != nil {

@@ -68,6 +68,8 @@ type grantTables struct {
 	roles   map[string][]string
 	isRole  map[string]bool
 	account []string // user@host of every account that is not a role, in order
+	// like caches the database patterns of mysql.db, compiled.
+	like map[string]*regexp.Regexp
 }
 
 // privColumnList returns the privilege columns this server has, in a fixed order.
@@ -94,7 +96,7 @@ func readGrantTables(ctx context.Context, conn *sql.Conn, mariadb, limit0 bool) 
 	if limit0 {
 		limit = " LIMIT 0"
 	}
-	g := &grantTables{privs: map[string][]held{}, roles: map[string][]string{}, isRole: map[string]bool{}}
+	g := &grantTables{privs: map[string][]held{}, roles: map[string][]string{}, isRole: map[string]bool{}, like: map[string]*regexp.Regexp{}}
 	isRole := "'N'"
 	if mariadb {
 		isRole = "is_role"
@@ -247,9 +249,22 @@ func likeRE(pattern string) *regexp.Regexp {
 	return regexp.MustCompile(b.String())
 }
 
+// dbMatches reports whether a database name or pattern of the grant tables matches db.
+func (g *grantTables) dbMatches(pattern, db string) bool {
+	if pattern == db {
+		return true
+	}
+	re, ok := g.like[pattern]
+	if !ok {
+		re = likeRE(pattern)
+		g.like[pattern] = re
+	}
+	return re.MatchString(db)
+}
+
 // covers reports whether h gives at least part of want: the same privilege, globally, on a
 // database matching want's, on want's table, or on a table of want's database.
-func covers(h, want held) bool {
+func (g *grantTables) covers(h, want held) bool {
 	if h.priv != want.priv {
 		return false
 	}
@@ -259,7 +274,7 @@ func covers(h, want held) bool {
 	case want.db == "*":
 		return false
 	case h.table == "*":
-		return h.db == want.db || likeRE(h.db).MatchString(want.db)
+		return g.dbMatches(h.db, want.db)
 	}
 	return h.db == want.db && (want.table == "*" || h.table == want.table)
 }
@@ -308,7 +323,7 @@ func (m *MySQL) holdings(g *grantTables, grantee string, pairs []held, managedRo
 	}
 	for i, h := range privs {
 		for _, want := range pairs {
-			if !covers(h, want) {
+			if !g.covers(h, want) {
 				continue
 			}
 			s := h.String()

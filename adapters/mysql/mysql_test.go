@@ -378,6 +378,15 @@ func TestListReportsEveryAccountHoldingTheGrantsNotOnlyPrefixedOnes(t *testing.T
 	oneTable := hand("tim", "SELECT ON `"+e.db+"`.customers")
 	global := hand("gus", "SELECT ON *.*")
 	viaRole := hand("rita", e.reader)
+	outer := "outer_" + e.sfx
+	e.exec(t, "CREATE ROLE "+outer)
+	e.track(outer)
+	e.exec(t, "GRANT "+e.reader+" TO "+outer)
+	viaNested := hand("nora", outer)
+	pattern := strings.ReplaceAll(e.db[:len(e.db)-2], "_", "\\_") + "%"
+	viaPattern := hand("pat", "SELECT ON `"+pattern+"`.*")
+	e.exec(t, "GRANT SELECT ON `"+e.db+"`.customers TO PUBLIC")
+	t.Cleanup(func() { e.root.Exec("REVOKE SELECT ON `" + e.db + "`.customers FROM PUBLIC") })
 	unrelated := hand("ursula", "SELECT ON `"+otherDB+"`.*", "UPDATE ON `"+e.db+"`.orders")
 	e.exec(t, "CREATE USER 'ab_handmade'@'%'")
 	e.track("'ab_handmade'@'%'")
@@ -396,6 +405,9 @@ func TestListReportsEveryAccountHoldingTheGrantsNotOnlyPrefixedOnes(t *testing.T
 		{"a user holding one table of the database is listed", oneTable, "SELECT ON `" + e.db + "`.`customers`"},
 		{"a user holding the privilege globally is listed", global, "SELECT ON *.*"},
 		{"a user holding it through a role is listed", viaRole, "SELECT ON `" + e.db + "`.* through role " + e.reader},
+		{"a user holding it through a role of a role is listed", viaNested, "SELECT ON `" + e.db + "`.* through role " + e.reader},
+		{"a user holding it on a database pattern is listed", viaPattern, "SELECT ON `" + pattern + "`.*"},
+		{"what PUBLIC holds is listed once", "PUBLIC", "SELECT ON `" + e.db + "`.`customers`"},
 		{"the grant's own user is listed under its account", "pia", lease.Data["user"]},
 		{"a prefixed user is listed whatever it holds", "ab_handmade", "not the adapter's name form"},
 	} {

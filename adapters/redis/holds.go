@@ -290,18 +290,39 @@ type aclUser struct {
 	selectors [][]string // each further selector's rules
 }
 
-// getUser reads ACL GETUSER name; ok is false when the user is gone.
-func (r *Redis) getUser(ctx context.Context, name string) (u aclUser, ok bool, err error) {
-	v, err := r.client.Do(ctx, "acl", "getuser", name).Result()
-	if err == goredis.Nil {
-		return u, false, nil
+// getUsers reads ACL GETUSER for each name in one round trip; a user deleted in between is left
+// out of the answer.
+func (r *Redis) getUsers(ctx context.Context, names []string) (map[string]aclUser, error) {
+	cmds, err := r.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for _, n := range names {
+			p.Do(ctx, "acl", "getuser", n)
+		}
+		return nil
+	})
+	if err != nil && err != goredis.Nil {
+		return nil, fmt.Errorf("ACL GETUSER: %w", classify(err))
 	}
-	if err != nil {
-		return u, false, fmt.Errorf("ACL GETUSER %s: %w", name, classify(err))
+	out := make(map[string]aclUser, len(names))
+	for i, c := range cmds {
+		v, err := c.(*goredis.Cmd).Result()
+		if err == goredis.Nil {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("ACL GETUSER %s: %w", names[i], classify(err))
+		}
+		if u, ok := parseUser(v); ok {
+			out[names[i]] = u
+		}
 	}
+	return out, nil
+}
+
+// parseUser reads an ACL GETUSER answer.
+func parseUser(v any) (u aclUser, ok bool) {
 	m := asMap(v)
 	if m == nil {
-		return u, false, nil
+		return u, false
 	}
 	for _, f := range asList(m["flags"]) {
 		if f == "on" {
@@ -314,7 +335,7 @@ func (r *Redis) getUser(ctx context.Context, name string) (u aclUser, ok bool, e
 			u.selectors = append(u.selectors, selectorRules(sm))
 		}
 	}
-	return u, true, nil
+	return u, true
 }
 
 // selectorRules turns the commands, keys and channels fields of a user or selector into rules.

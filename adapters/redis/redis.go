@@ -395,7 +395,11 @@ func (r *Redis) List(ctx context.Context) ([]adapters.Access, error) {
 		return nil, fmt.Errorf("list redis users: %w", err)
 	}
 	want := table.newPermSet(r.cfg.Rules)
+	type listed struct {
+		name, detail string
+	}
 	var out []adapters.Access
+	var others []listed
 	for _, line := range lines {
 		fields := strings.Fields(line)
 		if len(fields) < 2 || fields[0] != "user" {
@@ -417,12 +421,22 @@ func (r *Redis) List(ctx context.Context) ([]adapters.Access, error) {
 			out = append(out, adapters.Access{Account: account, GrantID: grantID, Detail: detail})
 			continue
 		}
-		u, exists, err := r.getUser(ctx, name)
-		if err != nil {
-			return nil, fmt.Errorf("list redis users: %w", err)
-		}
-		if exists && table.holds(u, want) {
-			out = append(out, adapters.Access{Account: name, Detail: detail + " (holds the configured rules)"})
+		others = append(others, listed{name, detail})
+	}
+	names := make([]string, len(others))
+	for i, o := range others {
+		names[i] = o.name
+	}
+	if len(others) == 0 {
+		return out, nil
+	}
+	users, err := r.getUsers(ctx, names)
+	if err != nil {
+		return nil, fmt.Errorf("list redis users: %w", err)
+	}
+	for _, o := range others {
+		if u, ok := users[o.name]; ok && table.holds(u, want) {
+			out = append(out, adapters.Access{Account: o.name, Detail: o.detail + " (holds the configured rules)"})
 		}
 	}
 	return out, nil
