@@ -392,6 +392,7 @@ func TestListShowsTheAdaptersUsersAndEveryUserHoldingTheRules(t *testing.T) {
 	add("unrelated-missing-command", "~app:*", "+get", "+ping")
 	add("unrelated-read-only", "%R~app:*", "+get", "+set", "+ping")
 	add("unrelated-other-keys", "~other:*", "+@all")
+	add("unrelated-all-but-get", "~*", "+@all", "-get")
 	add("unrelated-off", grantRules...)
 	if err := srv.Admin(t).ACLSetUser(ctx(t), "unrelated-off", "off").Err(); err != nil {
 		t.Fatal(err)
@@ -423,6 +424,42 @@ func TestListShowsTheAdaptersUsersAndEveryUserHoldingTheRules(t *testing.T) {
 	for _, name := range []string{"hand-same", "hand-all", "hand-prefix", "hand-split-perms", "hand-selector"} {
 		if acc, ok := got[name]; !ok || acc.GrantID != "" || !strings.Contains(acc.Detail, "redis user "+name) {
 			t.Errorf("%s holds the rules but is listed as %+v (listed: %v)", name, acc, ok)
+		}
+	}
+}
+
+func TestListComparesSubcommandsAndFirstArgumentsOneByOne(t *testing.T) {
+	srv := redistest.Shared(t)
+	a := newAdapter(t, srv, func(c *Config) {
+		c.Prefix = "sub-"
+		c.Rules = []string{"~app:*", "+get", "+config|get", "+select|0"}
+		c.AllowAdminCommands = true
+	})
+	cases := []struct {
+		name  string
+		rules []string
+		holds bool
+	}{
+		{"xsub-whole-commands", []string{"~*", "+get", "+config", "+select"}, true},
+		{"xsub-same-rules", []string{"~app:*", "+get", "+config|get", "+select|0"}, true},
+		{"xsub-other-subcommand", []string{"~*", "+get", "+config|set", "+select"}, false},
+		{"xsub-all-but-the-subcommand", []string{"~*", "+@all", "-config|get"}, false},
+		{"xsub-other-first-argument", []string{"~*", "+get", "+config|get", "+select|1"}, false},
+	}
+	for _, tc := range cases {
+		srv.AddUser(t, tc.name, "pw-"+tc.name+"-1", tc.rules...)
+	}
+	list, err := a.List(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, acc := range list {
+		got[acc.Account] = true
+	}
+	for _, tc := range cases {
+		if got[tc.name] != tc.holds {
+			t.Errorf("%s (%v) listed = %v, want %v", tc.name, tc.rules, got[tc.name], tc.holds)
 		}
 	}
 }
