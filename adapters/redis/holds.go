@@ -50,6 +50,8 @@ type cmdSet struct {
 type commandTable struct {
 	cats map[string]map[string]bool            // command -> categories (without @)
 	subs map[string]map[string]map[string]bool // container -> subcommand -> categories
+	// sets caches evaluated rule lists: many users share the same rules.
+	sets map[string]permSet
 }
 
 // loadCommandTable reads COMMAND INFO (every command, with its subcommands).
@@ -58,7 +60,7 @@ func (r *Redis) loadCommandTable(ctx context.Context) (*commandTable, error) {
 	if err != nil {
 		return nil, fmt.Errorf("COMMAND INFO: %w", classify(err))
 	}
-	t := &commandTable{cats: map[string]map[string]bool{}, subs: map[string]map[string]map[string]bool{}}
+	t := &commandTable{cats: map[string]map[string]bool{}, subs: map[string]map[string]map[string]bool{}, sets: map[string]permSet{}}
 	for _, e := range reply {
 		name, cats, subs, ok := commandEntry(e)
 		if !ok {
@@ -378,13 +380,24 @@ func (t *commandTable) holds(u aclUser, want permSet) bool {
 	if !u.on {
 		return false
 	}
-	if t.newPermSet(u.root).covers(want) {
+	if t.cachedPermSet(u.root).covers(want) {
 		return true
 	}
 	for _, s := range u.selectors {
-		if t.newPermSet(s).covers(want) {
+		if t.cachedPermSet(s).covers(want) {
 			return true
 		}
 	}
 	return false
+}
+
+// cachedPermSet is newPermSet, remembered by the rules' text (rules never hold a space).
+func (t *commandTable) cachedPermSet(rules []string) permSet {
+	key := strings.Join(rules, " ")
+	p, ok := t.sets[key]
+	if !ok {
+		p = t.newPermSet(rules)
+		t.sets[key] = p
+	}
+	return p
 }
