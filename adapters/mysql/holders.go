@@ -51,6 +51,7 @@ type held struct {
 	priv, db, table string
 }
 
+// String writes h as a GRANT would name it: "SELECT ON `shop`.*".
 func (h held) String() string {
 	switch {
 	case h.db == "*":
@@ -115,6 +116,7 @@ func readGrantTables(ctx context.Context, conn *sql.Conn, mariadb, limit0 bool) 
 			for i := range head {
 				head[i] = vals[i].String
 			}
+			// An empty privilege announces the row itself, for mysql.user's list of accounts.
 			add(head, "")
 			for i, p := range privs {
 				if strings.EqualFold(vals[lead+i].String, "Y") {

@@ -230,6 +230,7 @@ func (t *commandTable) newPermSet(rules []string) permSet {
 	return p
 }
 
+// mergePerms joins two key permissions ("R", "W", "RW") into one.
 func mergePerms(a, b string) string {
 	out := ""
 	if strings.Contains(a, "R") || strings.Contains(b, "R") {
