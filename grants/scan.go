@@ -28,8 +28,8 @@ import (
 //
 //   - A holder whose account matches one of the resource's ignore patterns (ScanOptions.Ignore,
 //     from the config's scan.ignore) is expected standing access: counted, never a finding.
-//     Adapters already leave out their own service account (the PostgreSQL bot role, the Redis
-//     bot user, the LDAP placeholder member).
+//     Adapters already leave out their own service account (the PostgreSQL bot role, the MySQL
+//     bot login, the Redis bot user, the LDAP placeholder member).
 //   - When the target names the grant that made the access (Access.GrantID: ephemeral
 //     PostgreSQL roles, Redis users), that grant explains it if it is activating, active or
 //     revoking at this resource, for the same account.

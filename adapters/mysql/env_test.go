@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -30,7 +31,7 @@ type env struct {
 	reader string
 
 	mu    sync.Mutex
-	users []string // 'name'@'host' accounts and roles to drop at the end
+	users []string // 'name'@'host' accounts and (without a host) roles to drop at the end
 }
 
 func newEnv(t testing.TB) *env {
@@ -95,7 +96,8 @@ func (e *env) dropAccounts(t testing.TB) {
 	e.mu.Unlock()
 	for _, u := range users {
 		stmt := "DROP USER IF EXISTS " + u
-		if u == e.reader {
+		if !strings.Contains(u, "@") {
+			// Roles have no host.
 			stmt = "DROP ROLE IF EXISTS " + u
 		}
 		if _, err := e.root.ExecContext(ctx, stmt); err != nil {
@@ -105,6 +107,17 @@ func (e *env) dropAccounts(t testing.TB) {
 }
 
 const botPassword = "bot-password-1"
+
+// botListGrants are what List needs, as the README gives them for MariaDB: the grant tables,
+// without the password hashes.
+var botListGrants = []string{
+	"GRANT SELECT (User, Host, is_role, Select_priv, Insert_priv, Update_priv, Delete_priv, Create_priv, Drop_priv, " +
+		"Index_priv, Alter_priv, References_priv, Create_view_priv, Show_view_priv, Trigger_priv, Delete_history_priv, " +
+		"Execute_priv, Create_routine_priv, Alter_routine_priv, Event_priv, Create_tmp_table_priv, Lock_tables_priv) ON mysql.user",
+	"GRANT SELECT ON mysql.db",
+	"GRANT SELECT ON mysql.tables_priv",
+	"GRANT SELECT ON mysql.roles_mapping",
+}
 
 // botGrants are what a least-privilege bot holds; tests leave some out.
 type botGrants struct {
@@ -127,7 +140,9 @@ func (e *env) bot(t testing.TB, g botGrants) string {
 	}
 	e.exec(t, "GRANT "+global+" ON *.* TO "+acct)
 	if !g.noUserTable {
-		e.exec(t, "GRANT SELECT (User, Host) ON mysql.user TO "+acct)
+		for _, stmt := range botListGrants {
+			e.exec(t, stmt+" TO "+acct)
+		}
 	}
 	grantOption := " WITH GRANT OPTION"
 	if g.noGrantOption {

@@ -344,41 +344,83 @@ func threads(ctx context.Context, conn *sql.Conn, user string) ([]int64, error) 
 
 var suffixRE = regexp.MustCompile(`^(.+)_[0-9a-f]{8}$`)
 
-// List reports every user whose name starts with user_prefix, under the account its name holds
-// (shortened when the account was too long to fit).
+// List reports every account that holds the resource's access (see holders.go for what that
+// means precisely), and every user whose name starts with user_prefix whatever it holds. A user
+// in the adapter's name form is reported under the account its name holds (shortened when the
+// account was too long to fit); any other account under its user name, with its host in the
+// detail. The bot's own login is left out.
 func (m *MySQL) List(ctx context.Context) ([]adapters.Access, error) {
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.Timeout)
 	defer cancel()
-	rows, err := m.db.QueryContext(ctx, `SELECT User, Host FROM mysql.user WHERE LEFT(User, ?) = ? ORDER BY User, Host`,
-		len(m.cfg.UserPrefix), m.cfg.UserPrefix)
+	list, err := m.list(ctx)
 	if err != nil {
-		return nil, classify(fmt.Errorf("list users: %w", err))
+		return nil, fmt.Errorf("list users: %w", err)
 	}
-	defer rows.Close()
+	return list, nil
+}
+
+func (m *MySQL) list(ctx context.Context) ([]adapters.Access, error) {
+	conn, err := m.db.Conn(ctx)
+	if err != nil {
+		return nil, classify(fmt.Errorf("connect: %w", err))
+	}
+	defer conn.Close()
+	mariadb, err := m.isMariaDB(ctx, conn)
+	if err != nil {
+		return nil, err
+	}
+	var self string
+	if err := conn.QueryRowContext(ctx, `SELECT CURRENT_USER()`).Scan(&self); err != nil {
+		return nil, classify(err)
+	}
+	g, err := readGrantTables(ctx, conn, mariadb, false)
+	if err != nil {
+		return nil, classify(err)
+	}
+	pairs, roles := m.managed(g)
 	var list []adapters.Access
-	for rows.Next() {
-		var user, host string
-		if err := rows.Scan(&user, &host); err != nil {
-			return nil, classify(fmt.Errorf("list users: %w", err))
+	for _, key := range g.account {
+		if key == self {
+			continue
+		}
+		at := strings.LastIndexByte(key, '@')
+		user, host := key[:at], key[at+1:]
+		holds := m.holdings(g, key, pairs, roles)
+		own := strings.HasPrefix(user, m.cfg.UserPrefix) && user != ""
+		if len(holds) == 0 && !own {
+			continue
 		}
 		a := adapters.Access{Account: user, Detail: fmt.Sprintf("user '%s'@'%s'", user, host)}
-		if sub := suffixRE.FindStringSubmatch(strings.TrimPrefix(user, m.cfg.UserPrefix)); sub != nil {
-			a.Account = sub[1]
-		} else {
-			a.Detail += " has user_prefix but not the adapter's name form"
+		if user == "" {
+			a.Account = "(anonymous)"
+		}
+		if own {
+			if sub := suffixRE.FindStringSubmatch(strings.TrimPrefix(user, m.cfg.UserPrefix)); sub != nil {
+				a.Account = sub[1]
+			} else {
+				a.Detail += " has user_prefix but not the adapter's name form"
+			}
+		}
+		if len(holds) > 0 {
+			a.Detail += ": " + strings.Join(holds, "; ")
 		}
 		list = append(list, a)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, classify(fmt.Errorf("list users: %w", err))
+	if holds := m.holdings(g, "PUBLIC@", pairs, roles); len(holds) > 0 {
+		list = append(list, adapters.Access{Account: "PUBLIC", Detail: "every account, through PUBLIC: " + strings.Join(holds, "; ")})
 	}
-	sort.SliceStable(list, func(i, j int) bool { return list[i].Account < list[j].Account })
+	sort.SliceStable(list, func(i, j int) bool {
+		if list[i].Account != list[j].Account {
+			return list[i].Account < list[j].Account
+		}
+		return list[i].Detail < list[j].Detail
+	})
 	return list, nil
 }
 
 // Check connects and verifies the bot's privileges: CREATE USER, PROCESS, CONNECTION ADMIN (or
 // SUPER), each configured privilege WITH GRANT OPTION at the database, table or global level,
-// each configured role WITH ADMIN OPTION (MariaDB), and reading User and Host of mysql.user.
+// each configured role WITH ADMIN OPTION (MariaDB), and reading the grant tables List reads.
 func (m *MySQL) Check(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.Timeout)
 	defer cancel()
@@ -484,8 +526,8 @@ func (m *MySQL) check(ctx context.Context) error {
 		}
 	}
 
-	if _, err := conn.ExecContext(ctx, `SELECT User, Host FROM mysql.user LIMIT 0`); err != nil {
-		return classify(fmt.Errorf("%s cannot read User and Host of mysql.user, which List needs: %w", current, err))
+	if _, err := readGrantTables(ctx, conn, mariadb, true); err != nil {
+		return classify(fmt.Errorf("%s cannot read the grant tables (mysql.user's User, Host and privilege columns, mysql.db, mysql.tables_priv, and mysql.roles_mapping or mysql.role_edges), which List needs: %w", current, err))
 	}
 	return nil
 }

@@ -343,9 +343,51 @@ func TestCheckVerifiesTheBotsPrivileges(t *testing.T) {
 	})
 }
 
-func TestListReportsUsersWithThePrefixOnly(t *testing.T) {
+// listed returns List's entries by account.
+func listed(t *testing.T, a *mysql.MySQL) map[string]adapters.Access {
+	t.Helper()
+	list, err := a.List(ctxFor(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]adapters.Access{}
+	for _, acc := range list {
+		out[acc.Account] = acc
+	}
+	return out
+}
+
+func TestListReportsEveryAccountHoldingTheGrantsNotOnlyPrefixedOnes(t *testing.T) {
 	e := newEnv(t)
 	a := e.adapter(t, e.bot(t, botGrants{}), e.withGrants)
+	other := e.srv.NewDatabase(t)
+	otherDB := other[strings.LastIndexByte(other, '/')+1:]
+	if i := strings.IndexByte(otherDB, '?'); i >= 0 {
+		otherDB = otherDB[:i]
+	}
+	hand := func(name string, grants ...string) string {
+		user := name + "_" + e.sfx
+		e.exec(t, "CREATE USER '"+user+"'@'%'")
+		e.track("'" + user + "'@'%'")
+		for _, g := range grants {
+			e.exec(t, "GRANT "+g+" TO '"+user+"'@'%'")
+		}
+		return user
+	}
+	sameDB := hand("mallory", "SELECT ON `"+e.db+"`.*", "INSERT ON `"+e.db+"`.orders")
+	oneTable := hand("tim", "SELECT ON `"+e.db+"`.customers")
+	global := hand("gus", "SELECT ON *.*")
+	viaRole := hand("rita", e.reader)
+	outer := "outer_" + e.sfx
+	e.exec(t, "CREATE ROLE "+outer)
+	e.track(outer)
+	e.exec(t, "GRANT "+e.reader+" TO "+outer)
+	viaNested := hand("nora", outer)
+	pattern := strings.ReplaceAll(e.db[:len(e.db)-2], "_", "\\_") + "%"
+	viaPattern := hand("pat", "SELECT ON `"+pattern+"`.*")
+	e.exec(t, "GRANT SELECT ON `"+e.db+"`.customers TO PUBLIC")
+	t.Cleanup(func() { e.root.Exec("REVOKE SELECT ON `" + e.db + "`.customers FROM PUBLIC") })
+	unrelated := hand("ursula", "SELECT ON `"+otherDB+"`.*", "UPDATE ON `"+e.db+"`.orders")
 	e.exec(t, "CREATE USER 'ab_handmade'@'%'")
 	e.track("'ab_handmade'@'%'")
 	req := grantRequest("pia", "g-pia")
@@ -354,22 +396,68 @@ func TestListReportsUsersWithThePrefixOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.Revoke(context.Background(), revokeRequest(req, lease)) })
-	list, err := a.List(ctxFor(t))
-	if err != nil {
-		t.Fatal(err)
+
+	got := listed(t, a)
+	for _, tc := range []struct {
+		name, account, detail string
+	}{
+		{"a hand-made user with the same privileges is listed", sameDB, "SELECT ON `" + e.db + "`.*; INSERT ON `" + e.db + "`.`orders`"},
+		{"a user holding one table of the database is listed", oneTable, "SELECT ON `" + e.db + "`.`customers`"},
+		{"a user holding the privilege globally is listed", global, "SELECT ON *.*"},
+		{"a user holding it through a role is listed", viaRole, "SELECT ON `" + e.db + "`.* through role " + e.reader},
+		{"a user holding it through a role of a role is listed", viaNested, "SELECT ON `" + e.db + "`.* through role " + e.reader},
+		{"a user holding it on a database pattern is listed", viaPattern, "SELECT ON `" + pattern + "`.*"},
+		{"what PUBLIC holds is listed once", "PUBLIC", "SELECT ON `" + e.db + "`.`customers`"},
+		{"the grant's own user is listed under its account", "pia", lease.Data["user"]},
+		{"a prefixed user is listed whatever it holds", "ab_handmade", "not the adapter's name form"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			acc, ok := got[tc.account]
+			if !ok {
+				t.Fatalf("%s is not listed: %+v", tc.account, got)
+			}
+			if !strings.Contains(acc.Detail, tc.detail) {
+				t.Errorf("detail %q does not say %q", acc.Detail, tc.detail)
+			}
+		})
 	}
-	var accounts []string
-	for _, acc := range list {
-		accounts = append(accounts, acc.Account)
-		if strings.HasPrefix(acc.Account, "bot_") || acc.Account == "root" {
-			t.Errorf("list shows an account without the prefix: %+v", acc)
-		}
-		if acc.Account == "pia" && !strings.Contains(acc.Detail, lease.Data["user"]) {
-			t.Errorf("the grant's entry does not name its user: %+v", acc)
+	if acc, ok := got[unrelated]; ok {
+		t.Errorf("a user with other privileges elsewhere is listed: %+v", acc)
+	}
+	for account, acc := range got {
+		if strings.HasPrefix(account, "bot_") {
+			t.Errorf("the bot's own login is listed: %+v", acc)
 		}
 	}
-	if !slices.Contains(accounts, "pia") || !slices.Contains(accounts, "ab_handmade") {
-		t.Fatalf("list %+v lacks the grant or the hand-made prefixed user", list)
+}
+
+func TestListInRolesModeReportsTheRolesMembersAndTheirPrivilegesHeldDirectly(t *testing.T) {
+	e := newEnv(t)
+	a := e.adapter(t, e.bot(t, botGrants{}), e.withRoles)
+	hand := func(name string, grants ...string) string {
+		user := name + "_" + e.sfx
+		e.exec(t, "CREATE USER '"+user+"'@'%'")
+		e.track("'" + user + "'@'%'")
+		for _, g := range grants {
+			e.exec(t, "GRANT "+g+" TO '"+user+"'@'%'")
+		}
+		return user
+	}
+	member := hand("rita", e.reader)
+	direct := hand("dora", "SELECT ON `"+e.db+"`.*")
+	unrelated := hand("ursula", "INSERT ON `"+e.db+"`.orders")
+	got := listed(t, a)
+	if acc := got[member]; !strings.Contains(acc.Detail, "role "+e.reader) {
+		t.Errorf("the role's member: %+v", acc)
+	}
+	if acc := got[direct]; !strings.Contains(acc.Detail, "SELECT ON `"+e.db+"`.*") {
+		t.Errorf("a user holding the role's privilege directly: %+v", acc)
+	}
+	if acc, ok := got[unrelated]; ok {
+		t.Errorf("a user with a privilege the role does not have is listed: %+v", acc)
+	}
+	if acc, ok := got[e.reader]; ok {
+		t.Errorf("the role itself is listed as an account: %+v", acc)
 	}
 }
 

@@ -1,7 +1,8 @@
 // Package redis is the "redis" adapter: each grant is a Redis ACL user of its own, made with
 // ACL SETUSER from the rules in the config and a random password that the requester receives once
 // as the grant's secret. Revoking ends the user's live connections (CLIENT KILL USER) and deletes
-// it (ACL DELUSER). Users are named <prefix><account>@<grant ID>, which is how List finds them.
+// it (ACL DELUSER). Users are named <prefix><account>@<grant ID>, which is how List tells its own
+// users; List also reports every other user that holds what the rules allow (holds.go).
 //
 // Redis has no expiry for ACL users, so access ends when accessbot revokes it. ACL users are
 // local to one server: point the adapter at a standalone server or a primary without replicas
@@ -84,7 +85,7 @@ type Config struct {
 	// TLS is optional.
 	TLS TLSConfig `yaml:"tls"`
 	// Prefix starts the name of every user the adapter makes, and tells List which users are its
-	// own.
+	// own (List also reports every other user that holds the rules' access).
 	Prefix string `yaml:"prefix"`
 	// Rules are the ACL rules of each temporary user, one rule per item: "~app:*", "+@read".
 	Rules []string `yaml:"rules"`
@@ -378,8 +379,10 @@ func isNoSuchUser(err error) bool {
 	return errors.As(err, &rerr) && strings.Contains(rerr.Error(), "No such user")
 }
 
-// List returns the users whose names start with the prefix and have the shape the adapter
-// gives them.
+// List returns every user that holds the resource's access (see holds.go for what that means
+// precisely), and every user whose name has the shape the adapter gives its own users whatever
+// it may do now. The adapter's users are reported under the account and grant their name holds;
+// any other user under its own name. The bot's own user is left out.
 func (r *Redis) List(ctx context.Context) ([]adapters.Access, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
@@ -387,19 +390,23 @@ func (r *Redis) List(ctx context.Context) ([]adapters.Access, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list redis users: ACL LIST: %w", classify(err))
 	}
+	table, err := r.loadCommandTable(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list redis users: %w", err)
+	}
+	want := table.newPermSet(r.cfg.Rules)
+	type listed struct {
+		name, detail string
+	}
 	var out []adapters.Access
+	var others []listed
 	for _, line := range lines {
 		fields := strings.Fields(line)
 		if len(fields) < 2 || fields[0] != "user" {
 			continue
 		}
 		name := fields[1]
-		if !strings.HasPrefix(name, r.cfg.Prefix) || name == r.cfg.botName() {
-			continue
-		}
-		rest := strings.TrimPrefix(name, r.cfg.Prefix)
-		at := strings.LastIndexByte(rest, '@')
-		if at < 0 || !accountPattern.MatchString(rest[:at]) || !grantIDPattern.MatchString(rest[at+1:]) {
+		if name == r.cfg.botName() {
 			continue
 		}
 		// Password hashes are not secrets, but they are of no use to a reader either.
@@ -409,13 +416,43 @@ func (r *Redis) List(ctx context.Context) ([]adapters.Access, error) {
 				rules = append(rules, f)
 			}
 		}
-		out = append(out, adapters.Access{
-			Account: rest[:at],
-			GrantID: rest[at+1:],
-			Detail:  "redis user " + name + " " + strings.Join(rules, " "),
-		})
+		detail := "redis user " + name + " " + strings.Join(rules, " ")
+		if account, grantID, ok := r.ownUser(name); ok {
+			out = append(out, adapters.Access{Account: account, GrantID: grantID, Detail: detail})
+			continue
+		}
+		others = append(others, listed{name, detail})
+	}
+	names := make([]string, len(others))
+	for i, o := range others {
+		names[i] = o.name
+	}
+	if len(others) == 0 {
+		return out, nil
+	}
+	users, err := r.getUsers(ctx, names)
+	if err != nil {
+		return nil, fmt.Errorf("list redis users: %w", err)
+	}
+	for _, o := range others {
+		if u, ok := users[o.name]; ok && table.holds(u, want) {
+			out = append(out, adapters.Access{Account: o.name, Detail: o.detail + " (holds the configured rules)"})
+		}
 	}
 	return out, nil
+}
+
+// ownUser reads the account and grant ID out of a name the adapter makes with its prefix.
+func (r *Redis) ownUser(name string) (account, grantID string, ok bool) {
+	if !strings.HasPrefix(name, r.cfg.Prefix) {
+		return "", "", false
+	}
+	rest := strings.TrimPrefix(name, r.cfg.Prefix)
+	at := strings.LastIndexByte(rest, '@')
+	if at < 0 || !accountPattern.MatchString(rest[:at]) || !grantIDPattern.MatchString(rest[at+1:]) {
+		return "", "", false
+	}
+	return rest[:at], rest[at+1:], true
 }
 
 // botCommands are what the adapter runs, for Check to ask the server about.
@@ -423,6 +460,8 @@ var botCommands = [][]any{
 	{"acl", "setuser", "accessbot-probe"},
 	{"acl", "deluser", "accessbot-probe"},
 	{"acl", "list"},
+	{"acl", "getuser", "accessbot-probe"},
+	{"command", "info"},
 	{"client", "kill", "user", "accessbot-probe"},
 }
 

@@ -26,7 +26,8 @@ func TestMain(m *testing.M) { redistest.Main(m) }
 // adapter runs, CLIENT KILL, and PING.
 var botRules = []string{
 	"resetkeys", "resetchannels", "-@all",
-	"+ping", "+acl|setuser", "+acl|deluser", "+acl|list", "+acl|whoami", "+acl|cat", "+acl|dryrun", "+client|kill",
+	"+ping", "+acl|setuser", "+acl|deluser", "+acl|list", "+acl|getuser", "+acl|whoami", "+acl|cat", "+acl|dryrun",
+	"+client|kill", "+command|info",
 }
 
 // grantRules let a temporary user read and write keys under app: and nothing else.
@@ -374,11 +375,28 @@ func TestInvalidAccountsAndGrantIDsAreRefusedBeforeReachingRedis(t *testing.T) {
 	}
 }
 
-func TestListShowsOnlyTheAdaptersOwnUsers(t *testing.T) {
+func TestListShowsTheAdaptersUsersAndEveryUserHoldingTheRules(t *testing.T) {
 	srv := redistest.Shared(t)
 	a := newAdapter(t, srv, func(c *Config) { c.Prefix = "lst-" })
-	srv.AddUser(t, "lst-not-ours", "pw-not-ours-1", "+ping")
-	srv.AddUser(t, "other-frank@g-x", "pw-other-1", "+ping")
+	add := func(name string, rules ...string) {
+		srv.AddUser(t, name, "pw-"+name+"-1", rules...)
+	}
+	add("lst-not-ours", "+ping")
+	add("other-frank@g-x", "+ping")
+	add("hand-same", grantRules...)
+	add("hand-all", "+@all", "~*", "&*")
+	add("hand-prefix", "~app*", "+@string", "+@connection")
+	add("hand-split-perms", "%R~app:*", "%W~app:*", "+get", "+set", "+ping")
+	add("hand-selector", "+ping", "(~app:* +get +set +ping)")
+	add("unrelated-narrower-keys", "~app:x*", "+get", "+set", "+ping")
+	add("unrelated-missing-command", "~app:*", "+get", "+ping")
+	add("unrelated-read-only", "%R~app:*", "+get", "+set", "+ping")
+	add("unrelated-other-keys", "~other:*", "+@all")
+	add("unrelated-all-but-get", "~*", "+@all", "-get")
+	add("unrelated-off", grantRules...)
+	if err := srv.Admin(t).ACLSetUser(ctx(t), "unrelated-off", "off").Err(); err != nil {
+		t.Fatal(err)
+	}
 	req := grantRequest("frank.j", "g-list-1")
 	lease, err := a.Grant(ctx(t), req)
 	if err != nil {
@@ -389,15 +407,80 @@ func TestListShowsOnlyTheAdaptersOwnUsers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(list) != 1 {
-		t.Fatalf("list = %+v, want exactly the one grant", list)
+	got := map[string]adapters.Access{}
+	for _, acc := range list {
+		got[acc.Account] = acc
+		if strings.Contains(acc.Detail, "#") {
+			t.Errorf("list detail carries a password hash: %s", acc.Detail)
+		}
+		if strings.HasPrefix(acc.Account, "unrelated-") || strings.HasPrefix(acc.Account, "accessbot-") ||
+			acc.Account == "lst-not-ours" || acc.Account == "other-frank@g-x" {
+			t.Errorf("listed a user that does not hold the rules: %+v", acc)
+		}
 	}
-	got := list[0]
-	if got.Account != "frank.j" || got.GrantID != "g-list-1" || !strings.Contains(got.Detail, "~app:*") {
-		t.Errorf("list entry = %+v, want account frank.j, grant g-list-1 and the rules in the detail", got)
+	if g := got["frank.j"]; g.GrantID != "g-list-1" || !strings.Contains(g.Detail, "~app:*") {
+		t.Errorf("the grant's entry = %+v, want account frank.j, grant g-list-1 and the rules in the detail", g)
 	}
-	if strings.Contains(got.Detail, "#") {
-		t.Errorf("list detail carries a password hash: %s", got.Detail)
+	for _, name := range []string{"hand-same", "hand-all", "hand-prefix", "hand-split-perms", "hand-selector"} {
+		if acc, ok := got[name]; !ok || acc.GrantID != "" || !strings.Contains(acc.Detail, "redis user "+name) {
+			t.Errorf("%s holds the rules but is listed as %+v (listed: %v)", name, acc, ok)
+		}
+	}
+}
+
+func TestListComparesSubcommandsAndFirstArgumentsOneByOne(t *testing.T) {
+	srv := redistest.Shared(t)
+	a := newAdapter(t, srv, func(c *Config) {
+		c.Prefix = "sub-"
+		c.Rules = []string{"~app:*", "+get", "+config|get", "+select|0"}
+		c.AllowAdminCommands = true
+	})
+	cases := []struct {
+		name  string
+		rules []string
+		holds bool
+	}{
+		{"xsub-whole-commands", []string{"~*", "+get", "+config", "+select"}, true},
+		{"xsub-same-rules", []string{"~app:*", "+get", "+config|get", "+select|0"}, true},
+		{"xsub-other-subcommand", []string{"~*", "+get", "+config|set", "+select"}, false},
+		{"xsub-all-but-the-subcommand", []string{"~*", "+@all", "-config|get"}, false},
+		{"xsub-other-first-argument", []string{"~*", "+get", "+config|get", "+select|1"}, false},
+	}
+	for _, tc := range cases {
+		srv.AddUser(t, tc.name, "pw-"+tc.name+"-1", tc.rules...)
+	}
+	list, err := a.List(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, acc := range list {
+		got[acc.Account] = true
+	}
+	for _, tc := range cases {
+		if got[tc.name] != tc.holds {
+			t.Errorf("%s (%v) listed = %v, want %v", tc.name, tc.rules, got[tc.name], tc.holds)
+		}
+	}
+}
+
+func TestPatternCovers(t *testing.T) {
+	for _, tc := range []struct {
+		q, p string
+		want bool
+	}{
+		{"*", "app:*", true},
+		{"app:*", "app:*", true},
+		{"app*", "app:*", true},
+		{"app:x*", "app:*", false},
+		{"app:?", "app:*", false},
+		{"a[pq]p*", "app:*", false},
+		{"app:*", "app:1", true},
+		{"other:*", "app:*", false},
+	} {
+		if got := patternCovers(tc.q, tc.p); got != tc.want {
+			t.Errorf("patternCovers(%q, %q) = %v, want %v", tc.q, tc.p, got, tc.want)
+		}
 	}
 }
 
