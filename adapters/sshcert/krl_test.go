@@ -16,6 +16,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/accessbot/accessbot/adapters"
+	"github.com/accessbot/accessbot/internal/servertest"
 )
 
 // sshKeygen returns the path of ssh-keygen, or skips (fails in CI) without it.
@@ -23,10 +24,7 @@ func sshKeygen(t *testing.T) string {
 	t.Helper()
 	p, err := exec.LookPath("ssh-keygen")
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("ssh-keygen not found; install openssh-client: apt-get install openssh-client")
-		}
-		t.Skip("ssh-keygen not found; install openssh-client: apt-get install openssh-client")
+		servertest.Handle(t, servertest.Unavailable{Msg: "ssh-keygen not found; install openssh-client: apt-get install openssh-client"})
 	}
 	return p
 }
