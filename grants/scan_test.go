@@ -21,6 +21,7 @@ import (
 	"github.com/accessbot/accessbot/grants"
 	gt "github.com/accessbot/accessbot/grants/grantstest"
 	"github.com/accessbot/accessbot/internal/pgtest"
+	"github.com/accessbot/accessbot/internal/testwait"
 )
 
 // scanHarness is a harness whose prod-db lists its access through a FakeLister.
@@ -369,7 +370,7 @@ func TestTheScheduleFiresUnderTheInjectedClock(t *testing.T) {
 		t.Fatalf("%d scans before the schedule fired", n)
 	}
 	h.Advance(30 * time.Minute)
-	rep := <-done
+	rep := testwait.Receive(t, done, "the first scheduled scan")
 	wantFindings(t, rep, "prod-db/mallory/no_grant")
 	if !rep.At.Equal(gt.Start.Add(30 * time.Minute)) {
 		t.Errorf("scan at %s", rep.At)
@@ -378,12 +379,12 @@ func TestTheScheduleFiresUnderTheInjectedClock(t *testing.T) {
 		t.Fatalf("second scan at %s, want an hour later", at)
 	}
 	h.Advance(time.Hour)
-	<-done
+	testwait.Receive(t, done, "the second scheduled scan")
 	if n := len(scanEvents(h)); n != 2 {
 		t.Errorf("%d scan events after two firings, want 2", n)
 	}
 	cancel()
-	if err := <-stopped; err != nil {
+	if err := testwait.Receive(t, stopped, "the scan runner to stop"); err != nil {
 		t.Errorf("Run: %v", err)
 	}
 }
