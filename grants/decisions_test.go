@@ -3,6 +3,7 @@ package grants_test
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"text/template"
 	"time"
@@ -104,9 +105,12 @@ func TestOnlyApproversDecideAndMembershipIsReadOnEveryCall(t *testing.T) {
 func TestADirectoryFailureRefusesRatherThanAllows(t *testing.T) {
 	h := gt.New(t, gt.Options{})
 	req := h.Request(gt.Alice, "prod-db", 0, "INC-1")
-	h.Dir.FailWith(errors.New("directory down"))
-	if _, err := h.Service.Approve(h.Ctx, gt.Bob, req.Request.ID); err == nil {
-		t.Fatal("approval went through while group membership could not be checked")
+	down := errors.New("directory down")
+	h.Dir.FailWith(down)
+	// Refused because of the directory, not for a reason of the policy: a person must not be
+	// told they are not an approver when nobody could tell.
+	if _, err := h.Service.Approve(h.Ctx, gt.Bob, req.Request.ID); !errors.Is(err, down) || errors.Is(err, grants.ErrForbidden) {
+		t.Fatalf("approval while group membership could not be checked: %v, want the directory's error", err)
 	}
 	if h.Service.IsAdmin(h.Ctx, grants.Actor{ID: "x@example.com"}) {
 		t.Fatal("IsAdmin said yes while the directory failed")
@@ -303,15 +307,17 @@ func TestNewServiceRejectsABrokenSetup(t *testing.T) {
 	tests := []struct {
 		name string
 		o    grants.Options
+		want string // what the error must say, so that it is refused for this reason
 	}{
-		{"no store", grants.Options{}},
-		{"a resource without an adapter", grants.Options{Store: h.DB, Resources: []*grants.Resource{noAdapter}}},
-		{"a resource twice", grants.Options{Store: h.DB, Resources: []*grants.Resource{h.Resources[0], h.Resources[0], dup}}},
+		{"no store", grants.Options{}, "needs a store"},
+		{"a resource without an adapter", grants.Options{Store: h.DB, Resources: []*grants.Resource{noAdapter}}, "resource \"x\" has no adapter"},
+		{"a resource twice", grants.Options{Store: h.DB, Resources: []*grants.Resource{h.Resources[0], h.Resources[0], dup}}, "resource \"prod-db\" is defined twice"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := grants.NewService(tt.o); err == nil {
-				t.Fatal("NewService accepted it")
+			_, err := grants.NewService(tt.o)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("NewService: %v, want an error saying %q", err, tt.want)
 			}
 		})
 	}
