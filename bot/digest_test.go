@@ -422,9 +422,11 @@ func TestAMissedDigestIsPostedAtStart(t *testing.T) {
 
 func TestABadDigestScheduleIsRefused(t *testing.T) {
 	h := bottest.New(t, bottest.Options{})
-	for _, spec := range []string{"weekly", "CRON_TZ=UTC 0 9 * * 1", ""} {
-		if _, err := bot.NewDigestRunner(h.Bot, bot.DigestOptions{Store: h.DB, Schedule: spec}); err == nil {
-			t.Errorf("schedule %q accepted", spec)
+	for spec, want := range map[string]string{
+		"weekly": "exactly 5 fields", "CRON_TZ=UTC 0 9 * * 1": "time zone prefix is not supported", "": "empty spec",
+	} {
+		if _, err := bot.NewDigestRunner(h.Bot, bot.DigestOptions{Store: h.DB, Schedule: spec}); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("schedule %q: %v, want an error saying %q", spec, err, want)
 		}
 	}
 }
