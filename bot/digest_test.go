@@ -21,6 +21,7 @@ import (
 	"github.com/accessbot/accessbot/bot/discord"
 	"github.com/accessbot/accessbot/bot/slack"
 	"github.com/accessbot/accessbot/grants/grantstest"
+	"github.com/accessbot/accessbot/internal/testwait"
 	"github.com/accessbot/accessbot/storage"
 )
 
@@ -244,7 +245,7 @@ func TestTheDigestFiresOnMondayMorningInBerlinAcrossTheEndOfSummerTime(t *testin
 		t.Fatalf("%d digests before the schedule fired", n)
 	}
 	h.Clock.Set(monday)
-	res := <-results
+	res := testwait.Receive(t, results, "the first digest")
 	if !res.Queued || res.Deliveries != 2 {
 		t.Fatalf("first firing: queued %v, %d messages", res.Queued, res.Deliveries)
 	}
@@ -288,12 +289,12 @@ func TestTheDigestFiresOnMondayMorningInBerlinAcrossTheEndOfSummerTime(t *testin
 		t.Fatalf("second digest at %s, want %s", at, next)
 	}
 	h.Clock.Set(next)
-	res = <-results
+	res = testwait.Receive(t, results, "the second digest")
 	if !res.Queued || res.Digest.Until.Sub(res.Digest.Since) != 168*time.Hour || res.Digest.Grants.Activated != 0 {
 		t.Errorf("second firing %+v", res)
 	}
 	cancel()
-	if err := <-stopped; err != nil {
+	if err := testwait.Receive(t, stopped, "the digest runner to stop"); err != nil {
 		t.Errorf("Run: %v", err)
 	}
 	r.Wait()
@@ -405,7 +406,7 @@ func TestAMissedDigestIsPostedAtStart(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
-	res := <-results
+	res := testwait.Receive(t, results, "the digest missed while down")
 	if want := time.Date(2026, 11, 2, 9, 0, 0, 0, berlin); !res.Queued || !res.Digest.Until.Equal(want) {
 		t.Errorf("at start: %+v", res)
 	}
@@ -413,7 +414,7 @@ func TestAMissedDigestIsPostedAtStart(t *testing.T) {
 		t.Errorf("next at %s", at)
 	}
 	cancel()
-	<-done
+	testwait.Receive(t, done, "the digest runner to stop")
 	if n := len(h.AuditEvents(digest.EventPosted)); n != 2 {
 		t.Errorf("%d digest.posted events, want 2", n)
 	}
@@ -421,9 +422,11 @@ func TestAMissedDigestIsPostedAtStart(t *testing.T) {
 
 func TestABadDigestScheduleIsRefused(t *testing.T) {
 	h := bottest.New(t, bottest.Options{})
-	for _, spec := range []string{"weekly", "CRON_TZ=UTC 0 9 * * 1", ""} {
-		if _, err := bot.NewDigestRunner(h.Bot, bot.DigestOptions{Store: h.DB, Schedule: spec}); err == nil {
-			t.Errorf("schedule %q accepted", spec)
+	for spec, want := range map[string]string{
+		"weekly": "exactly 5 fields", "CRON_TZ=UTC 0 9 * * 1": "time zone prefix is not supported", "": "empty spec",
+	} {
+		if _, err := bot.NewDigestRunner(h.Bot, bot.DigestOptions{Store: h.DB, Schedule: spec}); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("schedule %q: %v, want an error saying %q", spec, err, want)
 		}
 	}
 }

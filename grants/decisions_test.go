@@ -3,6 +3,7 @@ package grants_test
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"text/template"
 	"time"
@@ -13,24 +14,52 @@ import (
 )
 
 func TestNobodyDecidesTheirOwnRequestAdminsIncluded(t *testing.T) {
+	// Alice as each platform shows her: on Slack with her verified email, on Slack before the
+	// email was known (her person ID is then her Slack ID), and on Discord, which never knows
+	// an email (the config or a resolver maps her account to her).
+	aliceOnSlack := grants.Actor{ID: gt.Alice.ID, Email: gt.Alice.ID, Platform: "slack", PlatformID: "U0ALICE"}
+	aliceOnSlackNoEmail := grants.Actor{ID: "slack:U0ALICE", Platform: "slack", PlatformID: "U0ALICE"}
+	aliceOnDiscord := grants.Actor{ID: "discord:81234", Platform: "discord", PlatformID: "81234"}
+	aliceOnWeb := grants.Actor{ID: gt.Alice.ID, Email: gt.Alice.ID, Platform: "web"}
 	tests := []struct {
-		name string
-		who  grants.Actor
+		name                string
+		requester, reviewer grants.Actor
+		// sre lists the approvers; the reviewer is always one, so that only the self-approval
+		// check stands between them and their own access.
+		sre     []string
+		aliases grants.Aliases
 	}{
-		{"an approver", gt.Bob},
-		{"an admin who is also an approver", gt.Erin},
-		{"the same person seen from another platform", grants.Actor{ID: gt.Bob.ID, Platform: "discord", PlatformID: "81234"}},
+		{name: "an approver", requester: gt.Bob, reviewer: gt.Bob, sre: []string{gt.Bob.ID, gt.Erin.ID}},
+		{name: "an admin who is also an approver", requester: gt.Erin, reviewer: gt.Erin, sre: []string{gt.Bob.ID, gt.Erin.ID}},
+		{name: "the same person seen from another platform", requester: gt.Bob, reviewer: grants.Actor{ID: gt.Bob.ID, Platform: "discord", PlatformID: "81234"}, sre: []string{gt.Bob.ID}},
+		{
+			name:      "the same person under her Discord ID, which the resolver maps to her email",
+			requester: aliceOnSlack, reviewer: aliceOnDiscord, sre: []string{"discord:81234"},
+			aliases: gt.Aliases{"discord:81234": gt.Alice.ID},
+		},
+		{
+			name:      "the same person who asked under her Slack ID and decides under her email on the web",
+			requester: aliceOnSlackNoEmail, reviewer: aliceOnWeb, sre: []string{gt.Alice.ID},
+			aliases: gt.Aliases{"slack:U0ALICE": gt.Alice.ID},
+		},
+		{
+			name:      "the same Slack user who asked before her email was known and decides after",
+			requester: aliceOnSlackNoEmail, reviewer: aliceOnSlack, sre: []string{gt.Alice.ID},
+		},
 	}
 	for _, tt := range tests {
 		for _, d := range []grants.Decision{grants.Approve, grants.Deny} {
 			t.Run(tt.name+" "+string(d), func(t *testing.T) {
-				h := gt.New(t, gt.Options{Groups: map[string][]string{"sre": {gt.Bob.ID, gt.Erin.ID}}})
-				req := h.Request(tt.who, "prod-db", 0, "INC-1")
+				h := gt.New(t, gt.Options{Groups: map[string][]string{"sre": tt.sre}, Aliases: tt.aliases})
+				if ok, err := h.Service.MayApprove(h.Ctx, tt.reviewer, "prod-db"); err != nil || !ok {
+					t.Fatalf("the reviewer is not an approver (%v, %v): the case would test nothing", ok, err)
+				}
+				req := h.Request(tt.requester, "prod-db", 0, "INC-1")
 				var err error
 				if d == grants.Approve {
-					_, err = h.Service.Approve(h.Ctx, tt.who, req.Request.ID)
+					_, err = h.Service.Approve(h.Ctx, tt.reviewer, req.Request.ID)
 				} else {
-					_, err = h.Service.Deny(h.Ctx, tt.who, req.Request.ID, "no")
+					_, err = h.Service.Deny(h.Ctx, tt.reviewer, req.Request.ID, "no")
 				}
 				wantError(t, err, grants.ErrForbidden, grants.ReasonSelfApproval)
 				if rv, _ := h.Service.Reviews(h.Ctx, req.Request.ID); len(rv) != 0 {
@@ -76,9 +105,12 @@ func TestOnlyApproversDecideAndMembershipIsReadOnEveryCall(t *testing.T) {
 func TestADirectoryFailureRefusesRatherThanAllows(t *testing.T) {
 	h := gt.New(t, gt.Options{})
 	req := h.Request(gt.Alice, "prod-db", 0, "INC-1")
-	h.Dir.FailWith(errors.New("directory down"))
-	if _, err := h.Service.Approve(h.Ctx, gt.Bob, req.Request.ID); err == nil {
-		t.Fatal("approval went through while group membership could not be checked")
+	down := errors.New("directory down")
+	h.Dir.FailWith(down)
+	// Refused because of the directory, not for a reason of the policy: a person must not be
+	// told they are not an approver when nobody could tell.
+	if _, err := h.Service.Approve(h.Ctx, gt.Bob, req.Request.ID); !errors.Is(err, down) || errors.Is(err, grants.ErrForbidden) {
+		t.Fatalf("approval while group membership could not be checked: %v, want the directory's error", err)
 	}
 	if h.Service.IsAdmin(h.Ctx, grants.Actor{ID: "x@example.com"}) {
 		t.Fatal("IsAdmin said yes while the directory failed")
@@ -275,15 +307,17 @@ func TestNewServiceRejectsABrokenSetup(t *testing.T) {
 	tests := []struct {
 		name string
 		o    grants.Options
+		want string // what the error must say, so that it is refused for this reason
 	}{
-		{"no store", grants.Options{}},
-		{"a resource without an adapter", grants.Options{Store: h.DB, Resources: []*grants.Resource{noAdapter}}},
-		{"a resource twice", grants.Options{Store: h.DB, Resources: []*grants.Resource{h.Resources[0], h.Resources[0], dup}}},
+		{"no store", grants.Options{}, "needs a store"},
+		{"a resource without an adapter", grants.Options{Store: h.DB, Resources: []*grants.Resource{noAdapter}}, "resource \"x\" has no adapter"},
+		{"a resource twice", grants.Options{Store: h.DB, Resources: []*grants.Resource{h.Resources[0], h.Resources[0], dup}}, "resource \"prod-db\" is defined twice"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := grants.NewService(tt.o); err == nil {
-				t.Fatal("NewService accepted it")
+			_, err := grants.NewService(tt.o)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("NewService: %v, want an error saying %q", err, tt.want)
 			}
 		})
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/accessbot/accessbot/grants"
 	gt "github.com/accessbot/accessbot/grants/grantstest"
 	"github.com/accessbot/accessbot/internal/pgtest"
+	"github.com/accessbot/accessbot/internal/testwait"
 )
 
 // replicaScanners builds two scan runners over one database, sharing their schedule through
@@ -77,7 +78,7 @@ func TestAScheduledScanRunsOncePerFiringAcrossReplicas(t *testing.T) {
 					}
 				}()
 			}
-			wg.Wait()
+			testwait.Wait(t, &wg, "the replicas' scheduled scans")
 			if ran != 1 {
 				t.Fatalf("firing %d: %d replicas scanned, want 1", round, ran)
 			}

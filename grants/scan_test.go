@@ -21,6 +21,7 @@ import (
 	"github.com/accessbot/accessbot/grants"
 	gt "github.com/accessbot/accessbot/grants/grantstest"
 	"github.com/accessbot/accessbot/internal/pgtest"
+	"github.com/accessbot/accessbot/internal/testwait"
 )
 
 // scanHarness is a harness whose prod-db lists its access through a FakeLister.
@@ -231,13 +232,16 @@ func TestIgnoredHoldersAreNotFindings(t *testing.T) {
 
 func TestNewScannerRefusesIgnoreListsItCannotApply(t *testing.T) {
 	h, _ := scanHarness(t)
-	for _, ignore := range []map[string][]string{
-		{"prod-bd": {"svc"}},
-		{"prod-db": {"svc_["}},
-		{"prod-db": {" "}},
+	for _, tt := range []struct {
+		ignore map[string][]string
+		want   string // what the error must say
+	}{
+		{map[string][]string{"prod-bd": {"svc"}}, `unknown resource "prod-bd"`},
+		{map[string][]string{"prod-db": {"svc_["}}, `holder pattern "svc_[" is malformed`},
+		{map[string][]string{"prod-db": {" "}}, "empty holder pattern"},
 	} {
-		if _, err := grants.NewScanner(h.Service, grants.ScanOptions{Ignore: ignore}); err == nil {
-			t.Errorf("NewScanner accepted ignore %v", ignore)
+		if _, err := grants.NewScanner(h.Service, grants.ScanOptions{Ignore: tt.ignore}); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("NewScanner with ignore %v: %v, want an error saying %q", tt.ignore, err, tt.want)
 		}
 	}
 }
@@ -322,9 +326,13 @@ func TestScanScheduleSpecs(t *testing.T) {
 			t.Errorf("ScanSchedule(%q): %v", ok, err)
 		}
 	}
-	for _, bad := range []string{"", "hourly", "@every 30s", "0 0 * * * *", "61 * * * *", "CRON_TZ=UTC 0 * * * *", "@every"} {
-		if _, err := grants.ScanSchedule(bad); err == nil {
-			t.Errorf("ScanSchedule(%q) accepted", bad)
+	for bad, want := range map[string]string{
+		"": "empty schedule", "hourly": "exactly 5 fields", "@every 30s": "at most once a minute",
+		"0 0 * * * *": "exactly 5 fields", "61 * * * *": "above maximum", "CRON_TZ=UTC 0 * * * *": "time zone prefix is not supported",
+		"@every": "unrecognized descriptor",
+	} {
+		if _, err := grants.ScanSchedule(bad); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ScanSchedule(%q): %v, want an error saying %q", bad, err, want)
 		}
 	}
 }
@@ -369,7 +377,7 @@ func TestTheScheduleFiresUnderTheInjectedClock(t *testing.T) {
 		t.Fatalf("%d scans before the schedule fired", n)
 	}
 	h.Advance(30 * time.Minute)
-	rep := <-done
+	rep := testwait.Receive(t, done, "the first scheduled scan")
 	wantFindings(t, rep, "prod-db/mallory/no_grant")
 	if !rep.At.Equal(gt.Start.Add(30 * time.Minute)) {
 		t.Errorf("scan at %s", rep.At)
@@ -378,12 +386,12 @@ func TestTheScheduleFiresUnderTheInjectedClock(t *testing.T) {
 		t.Fatalf("second scan at %s, want an hour later", at)
 	}
 	h.Advance(time.Hour)
-	<-done
+	testwait.Receive(t, done, "the second scheduled scan")
 	if n := len(scanEvents(h)); n != 2 {
 		t.Errorf("%d scan events after two firings, want 2", n)
 	}
 	cancel()
-	if err := <-stopped; err != nil {
+	if err := testwait.Receive(t, stopped, "the scan runner to stop"); err != nil {
 		t.Errorf("Run: %v", err)
 	}
 }
@@ -397,8 +405,8 @@ func TestAnEveryScheduleCountsFromNow(t *testing.T) {
 	if next := r.Next(gt.Start); !next.Equal(gt.Start.Add(time.Hour)) {
 		t.Errorf("Next = %s", next)
 	}
-	if _, err := grants.NewScanRunner(newScanner(t, h, grants.ScanOptions{}), "every hour", nil); err == nil {
-		t.Error("a bad schedule was accepted")
+	if _, err := grants.NewScanRunner(newScanner(t, h, grants.ScanOptions{}), "every hour", nil); err == nil || !strings.Contains(err.Error(), "exactly 5 fields") {
+		t.Errorf("a bad schedule: %v, want an error saying it needs 5 fields", err)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/accessbot/accessbot/grants"
 	gt "github.com/accessbot/accessbot/grants/grantstest"
 	"github.com/accessbot/accessbot/internal/pgtest"
+	"github.com/accessbot/accessbot/internal/testwait"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -278,7 +279,13 @@ func TestAdapterCallsHaveADeadline(t *testing.T) {
 	var first atomic.Bool
 	h.Adapter.Before(func(ctx context.Context, op, _ string) {
 		if first.CompareAndSwap(false, true) {
-			<-ctx.Done() // a target that never answers
+			// A target that never answers; a bounded wait, so that a scheduler that gives
+			// its calls no deadline fails the test instead of hanging it.
+			select {
+			case <-ctx.Done():
+			case <-time.After(testwait.Deadline):
+				t.Errorf("the adapter call had no deadline: still running after %s", testwait.Deadline)
+			}
 		}
 	})
 	req := h.Request(gt.Alice, "prod-db", time.Hour, "INC-1")
@@ -361,9 +368,9 @@ func TestARestartFinishesWhatACrashLeftHalfway(t *testing.T) {
 					defer close(done)
 					old.RunDue(context.Background()) // its result cannot be stored: the store is gone
 				}()
-				<-started
+				testwait.Receive(t, started, "the old process's adapter call")
 				h.Reopen()
-				t.Cleanup(func() { close(release); <-done })
+				t.Cleanup(func() { close(release); testwait.Receive(t, done, "the old process's RunDue to return") })
 			} else {
 				h.Reopen()
 			}
@@ -402,7 +409,7 @@ func startRun(t *testing.T, h *gt.Harness) (stop func()) {
 		}
 		stopped = true
 		cancel()
-		if err := <-done; err != nil {
+		if err := testwait.Receive(t, done, "the scheduler's Run to stop"); err != nil {
 			t.Errorf("Run: %v", err)
 		}
 	}
@@ -487,7 +494,7 @@ func TestRunWaitsForAdapterCallsInFlightWhenStopped(t *testing.T) {
 	ctx, cancel := context.WithCancel(h.Ctx)
 	done := make(chan error, 1)
 	go func() { done <- h.Scheduler.Run(ctx) }()
-	<-started
+	testwait.Receive(t, started, "the revocation to reach the adapter")
 	cancel()
 	select {
 	case err := <-done:
@@ -495,7 +502,7 @@ func TestRunWaitsForAdapterCallsInFlightWhenStopped(t *testing.T) {
 	case <-time.After(20 * time.Millisecond):
 	}
 	close(release)
-	if err := <-done; err != nil {
+	if err := testwait.Receive(t, done, "Run to return once the call in flight finished"); err != nil {
 		t.Fatal(err)
 	}
 	if s := h.StoredGrant(g.ID); s.State != grants.GrantRevoked {
@@ -533,7 +540,7 @@ func TestTwoApprovalsAtOnceMakeOneGrantAndOneAdapterCall(t *testing.T) {
 							}
 						}()
 					}
-					wg.Wait()
+					testwait.Wait(t, &wg, "the concurrent approvals")
 					if made != 1 {
 						t.Fatalf("approvals=%d round %d: %d grants made", approvals, round, made)
 					}
@@ -594,7 +601,7 @@ func TestTwoRevocationsAndAPassAtOnceRevokeOnce(t *testing.T) {
 					t.Errorf("RunDue: %v", err)
 				}
 			}()
-			wg.Wait()
+			testwait.Wait(t, &wg, "the concurrent RunDue calls")
 			h.RunDue()
 			if round%2 == 0 && ok != 1 {
 				t.Fatalf("round %d: %d revocations succeeded, want 1", round, ok)
@@ -638,7 +645,7 @@ func TestConcurrentPassesCallTheAdapterOncePerGrant(t *testing.T) {
 					}
 				}()
 			}
-			wg.Wait()
+			testwait.Wait(t, &wg, "the concurrent RunDue calls")
 		}
 		runBoth()
 		h.Clock.Set(gt.Start.Add(time.Hour))

@@ -250,8 +250,8 @@ func TestAPIFailuresBecomeWhatTheOutboxUnderstands(t *testing.T) {
 	if !errors.Is(err, bot.ErrPermanent) || strings.Contains(err.Error(), discordtest.BotToken) {
 		t.Errorf("a refused token: %v, want ErrPermanent without the token", err)
 	}
-	if err := c.Check(ctx(t)); err == nil {
-		t.Error("Check passed with a refused token")
+	if err := c.Check(ctx(t)); err == nil || !strings.Contains(err.Error(), "401 Unauthorized") || strings.Contains(err.Error(), discordtest.BotToken) {
+		t.Errorf("Check with a refused token: %v, want Discord's 401 without the token", err)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/accessbot/accessbot/bot/discord"
 	"github.com/accessbot/accessbot/bot/discord/discordtest"
 	"github.com/accessbot/accessbot/internal/clock"
+	"github.com/accessbot/accessbot/internal/testwait"
 )
 
 func gatewayServer(t *testing.T, fake *discordtest.Server, h *fakeHandler) *discord.Server {
@@ -38,7 +39,7 @@ func TestAnInteractionOverTheGatewayIsAnsweredThroughTheCallback(t *testing.T) {
 	}()
 	t.Cleanup(func() {
 		stop()
-		<-done
+		testwait.Receive(t, done, "RunGateway to return")
 		srv.Wait()
 	})
 	fake.WaitIdentified(t, 10*time.Second)

@@ -21,6 +21,7 @@ import (
 	"github.com/accessbot/accessbot/bot/discord/discordtest"
 	"github.com/accessbot/accessbot/grants"
 	"github.com/accessbot/accessbot/internal/clock"
+	"github.com/accessbot/accessbot/internal/testwait"
 )
 
 // fakeHandler records what reaches the bot and answers with a chosen reply.
@@ -455,7 +456,7 @@ func TestASlowHandlerGetsADeferredResponseAndTheReplyReplacesIt(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	h.clk.Advance(discord.DefaultBudget)
-	a := <-done
+	a := testwait.Receive(t, done, "the deferred answer")
 	if a.Type != 5 || a.Data.Flags != 64 {
 		t.Fatalf("answer = %+v, want a deferred private response (type 5, flags 64)", a)
 	}

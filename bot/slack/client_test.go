@@ -3,6 +3,7 @@ package slack_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -151,8 +152,8 @@ func TestCheckCallsAuthTest(t *testing.T) {
 		t.Fatal(err)
 	}
 	fake.SetTokens("xoxb-rotated", slacktest.AppToken)
-	if err := c.Check(ctx(t)); err == nil {
-		t.Error("Check passed with a refused token")
+	if err := c.Check(ctx(t)); err == nil || !strings.Contains(err.Error(), "invalid_auth") {
+		t.Errorf("Check with a refused token: %v, want Slack's invalid_auth", err)
 	}
 	if fake.Count("auth.test") != 2 {
 		t.Errorf("auth.test calls = %d", fake.Count("auth.test"))
@@ -204,8 +205,8 @@ func TestAUserWithoutAnEmailIsKnownByTheirSlackID(t *testing.T) {
 
 func TestAnUnknownUserIsAnErrorNotAGuess(t *testing.T) {
 	fake := slacktest.New(t)
-	if _, err := newClient(t, fake, clock.NewFake(t0)).Actor(ctx(t), "U0NOBODY"); err == nil {
-		t.Error("Actor of an unknown user succeeded")
+	if _, err := newClient(t, fake, clock.NewFake(t0)).Actor(ctx(t), "U0NOBODY"); err == nil || !strings.Contains(err.Error(), "user_not_found") {
+		t.Errorf("Actor of an unknown user: %v, want Slack's user_not_found", err)
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/accessbot/accessbot/bot/slack/slacktest"
 	"github.com/accessbot/accessbot/grants"
 	"github.com/accessbot/accessbot/internal/clock"
+	"github.com/accessbot/accessbot/internal/testwait"
 )
 
 // fakeHandler records what reaches the bot and answers with a chosen reply.
@@ -417,7 +418,7 @@ func TestASlowCommandIsAcknowledgedInTimeAndAnsweredThroughTheResponseURL(t *tes
 	default:
 	}
 	h.clk.Advance(slack.DefaultBudget)
-	resp := <-got
+	resp := testwait.Receive(t, got, "the acknowledgement")
 	a := decodeAnswer(t, resp.Body)
 	if a.ResponseType != "ephemeral" || !strings.Contains(a.Text, "Working on it") {
 		t.Errorf("acknowledgement = %+v", a)
@@ -446,7 +447,7 @@ func TestALateReplyIsNeverPostedToAResponseURLOutsideSlack(t *testing.T) {
 	}()
 	waitForTimer(t, h.clk)
 	h.clk.Advance(slack.DefaultBudget)
-	<-got
+	testwait.Receive(t, got, "the acknowledgement")
 	close(h.handler.release)
 	h.server.Wait()
 	if hits.Load() != 0 {
@@ -630,7 +631,7 @@ func TestASlowFormSubmissionClosesTheFormAndTheReplyComesByDM(t *testing.T) {
 	}()
 	waitForTimer(t, h.clk)
 	h.clk.Advance(slack.DefaultBudget)
-	if resp := <-got; resp == nil || resp.Status != http.StatusOK || len(resp.Body) != 0 {
+	if resp := testwait.Receive(t, got, "the acknowledgement"); resp == nil || resp.Status != http.StatusOK || len(resp.Body) != 0 {
 		t.Fatalf("acknowledgement = %+v, want 200 and nothing (which closes the form)", resp)
 	}
 	close(h.handler.release)

@@ -257,12 +257,12 @@ func TestACommandReachesTheHandlerAsThatPerson(t *testing.T) {
 	}
 
 	// Somebody the chat does not know cannot act.
-	if status, _, _ := postJSON(t, srv, web.PathCommand, map[string]string{"as": "mallory", "text": "list"}); status != http.StatusBadRequest {
-		t.Errorf("an unknown person: %d, want 400", status)
+	if status, _, raw := postJSON(t, srv, web.PathCommand, map[string]string{"as": "mallory", "text": "list"}); status != http.StatusBadRequest || !strings.Contains(raw, `nobody called \"mallory\"`) {
+		t.Errorf("an unknown person: %d %s, want 400 saying there is nobody called mallory", status, raw)
 	}
 	// Nor can anyone write in another person's DM.
-	if status, _, _ := postJSON(t, srv, web.PathCommand, map[string]string{"as": "bob", "channel": web.DMChannel("alice"), "text": "list"}); status != http.StatusBadRequest {
-		t.Errorf("bob in alice's DM: %d, want 400", status)
+	if status, _, raw := postJSON(t, srv, web.PathCommand, map[string]string{"as": "bob", "channel": web.DMChannel("alice"), "text": "list"}); status != http.StatusBadRequest || !strings.Contains(raw, "cannot write in") {
+		t.Errorf("bob in alice's DM: %d %s, want 400 saying he cannot write there", status, raw)
 	}
 }
 
@@ -432,8 +432,8 @@ func TestCrossOriginAndForeignRequestsAreRefused(t *testing.T) {
 		t.Errorf("a large body: %d, want 413", status)
 	}
 	// Unknown fields are refused, like the config's unknown keys.
-	if status, _, _ := postJSON(t, srv, web.PathCommand, map[string]string{"as": "alice", "text": "list", "admin": "true"}); status != http.StatusBadRequest {
-		t.Errorf("an unknown field: %d, want 400", status)
+	if status, _, raw := postJSON(t, srv, web.PathCommand, map[string]string{"as": "alice", "text": "list", "admin": "true"}); status != http.StatusBadRequest || !strings.Contains(raw, `unknown field \"admin\"`) {
+		t.Errorf("an unknown field: %d %s, want 400 naming the field", status, raw)
 	}
 	if cmds, acts := h.calls(); len(cmds)+len(acts) != 0 {
 		t.Errorf("a refused request reached the handler: %+v %+v", cmds, acts)

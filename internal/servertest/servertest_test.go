@@ -228,3 +228,37 @@ func TestRequireRunAsMakesAMissingUserASkip(t *testing.T) {
 		t.Errorf("RequireRunAs = %v, want Unavailable", err)
 	}
 }
+
+func TestCIMeansAnyValueButTheUsualNos(t *testing.T) {
+	for v, want := range map[string]bool{
+		"true": true, "TRUE": true, "1": true, "yes": true, "on": true, "woodpecker": true, " true ": true,
+		"": false, "false": false, "False": false, "0": false, "no": false, "off": false, " ": false,
+	} {
+		if got := ciValue(v); got != want {
+			t.Errorf("CI=%q: InCI = %v, want %v", v, got, want)
+		}
+	}
+}
+
+// A missing server under CI=1 must fail the test, as under CI=true: Handle is run in a child
+// test binary, since a failing test cannot be observed from inside.
+func TestHandleFailsAMissingServerUnderEveryCIValue(t *testing.T) {
+	if os.Getenv("SERVERTEST_HANDLE_CHILD") == "1" {
+		Handle(t, Unavailable{Msg: "no such server on this machine"})
+		return
+	}
+	for _, tt := range []struct {
+		ci   string
+		fail bool
+	}{{"true", true}, {"1", true}, {"yes", true}, {"false", false}, {"0", false}, {"", false}} {
+		t.Run("CI="+tt.ci, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run=^TestHandleFailsAMissingServerUnderEveryCIValue$", "-test.v", "-test.count=1")
+			cmd.Env = append(os.Environ(), "SERVERTEST_HANDLE_CHILD=1", "CI="+tt.ci)
+			out, err := cmd.CombinedOutput()
+			failed := err != nil
+			if failed != tt.fail || !failed && !strings.Contains(string(out), "--- SKIP") {
+				t.Fatalf("CI=%q: failed = %v, want %v; output:\n%s", tt.ci, failed, tt.fail, out)
+			}
+		})
+	}
+}
