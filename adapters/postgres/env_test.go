@@ -354,6 +354,23 @@ func (e *env) memberships(t testing.TB, member string, roles ...string) int {
 	return n
 }
 
+// holds counts how many of roles member holds by any path (directly or through other roles),
+// from pg_has_role.
+func (e *env) holds(t testing.TB, member string, roles ...string) int {
+	t.Helper()
+	n := 0
+	for _, r := range roles {
+		var ok bool
+		if err := e.admin.QueryRow(ctxFor(t), `SELECT pg_has_role($1, $2, 'MEMBER')`, member, r).Scan(&ok); err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			n++
+		}
+	}
+	return n
+}
+
 // loginRole reports whether name exists and may log in, from pg_roles.
 func (e *env) loginRole(t testing.TB, name string) (exists, canLogin bool) {
 	t.Helper()

@@ -1,9 +1,13 @@
 // Package postgres is the "postgres" adapter: it gives people PostgreSQL roles for the length of a
 // grant, in one of two modes.
 //
-// In membership mode the person has a login role of their own (the subject's Account) and a grant
-// is GRANT <roles> TO <account>; revoke is REVOKE. PostgreSQL cannot expire a membership by
-// itself, so the scheduler's revocation is what ends it.
+// In membership mode the person has a login role of their own (the subject's Account). A grant
+// creates a NOLOGIN role for the grant (named and commented like an ephemeral role), grants the
+// roles to it and it to the person; revoke drops it. Memberships are thereby counted at the
+// target: a role two grants share stays held until both end, and a membership the person had
+// before is never touched (Holds reports it, and the request is answered that the person already
+// has the access). PostgreSQL cannot expire a membership by itself, so the scheduler's
+// revocation is what ends it.
 //
 // In ephemeral mode a grant creates a login role of its own, named from the person and the grant
 // (<role_prefix><account>_<10 hex digits of the grant ID's SHA-256>), with a random password that
@@ -135,6 +139,9 @@ type roleComment struct {
 	Grant    string `json:"grant"`
 	Account  string `json:"account"`
 	Resource string `json:"resource,omitempty"`
+	// Mode is "membership" on a grant role of membership mode, which cannot log in and exists
+	// only to hold the roles for the person; empty on an ephemeral login role.
+	Mode string `json:"mode,omitempty"`
 }
 
 func parseComment(s string) (roleComment, bool) {
@@ -204,23 +211,68 @@ func (p *Postgres) Extend(ctx context.Context, req adapters.RevokeRequest, expir
 
 // ---- membership mode ----
 
+// A membership grant does not GRANT the roles to the person's login role directly: it creates a
+// NOLOGIN role of its own for the grant (named like an ephemeral role, commented with the grant),
+// grants the roles to it and it to the person. Revoke drops that role and nothing else, so:
+//   - two grants that share a role (two resources, or two grants of one) each hold it through
+//     their own grant role, and revoking one leaves the other's membership in place;
+//   - a membership the person had before (granted directly, or through roles of their own) is
+//     never granted or revoked by accessbot;
+//   - the target itself records who holds what through which grant, in the same transaction as
+//     the membership, so a crash between the call and accessbot's own write loses nothing: a
+//     revocation without lease data finds the grant role by its name.
+//
+// Grants made before this scheme (lease data with roles but no grant role) are revoked the old
+// way, by REVOKE from the person.
+
 func (p *Postgres) grantMembership(ctx context.Context, req adapters.GrantRequest) (adapters.Lease, error) {
 	account := req.Subject.Account
 	if err := ValidIdent(account); err != nil {
 		return adapters.Lease{}, adapters.Permanentf("account: %w", err)
 	}
 	if strings.HasPrefix(account, p.cfg.RolePrefix) {
-		return adapters.Lease{}, adapters.Permanentf("account %s starts with role_prefix %q, which marks accessbot's ephemeral roles", account, p.cfg.RolePrefix)
+		return adapters.Lease{}, adapters.Permanentf("account %s starts with role_prefix %q, which marks accessbot's own roles", account, p.cfg.RolePrefix)
 	}
-	err := p.inTx(ctx, account, func(tx pgx.Tx) error {
-		r, err := lookupRole(ctx, tx, account)
+	name, err := EphemeralRoleName(p.cfg.RolePrefix, account, req.GrantID)
+	if err != nil {
+		return adapters.Lease{}, adapters.Permanentf("grant role name: %v", err)
+	}
+	comment, err := json.Marshal(roleComment{Grant: req.GrantID, Account: account, Resource: req.Resource, Mode: string(ModeMembership)})
+	if err != nil {
+		return adapters.Lease{}, adapters.Permanentf("encode role comment: %v", err)
+	}
+	err = p.inTx(ctx, account, func(tx pgx.Tx) error {
+		person, err := lookupRole(ctx, tx, account)
 		if err != nil {
 			return err
 		}
-		if !r.exists {
+		if !person.exists {
 			return adapters.Permanentf("role %s does not exist: membership mode grants roles to the person's own login role", account)
 		}
-		return exec(ctx, tx, "GRANT "+identList(p.cfg.Roles)+" TO "+ident(account))
+		r, err := lookupRole(ctx, tx, name)
+		if err != nil {
+			return err
+		}
+		switch {
+		case r.exists && !r.madeFor(req.GrantID):
+			return adapters.Permanentf("role %s exists and was not made by accessbot for this grant", name)
+		case !r.exists:
+			lits, err := literals(tx, commentTag+string(comment))
+			if err != nil {
+				return err
+			}
+			if err := exec(ctx, tx, "CREATE ROLE "+ident(name)+" NOLOGIN INHERIT"); err != nil {
+				return err
+			}
+			if err := exec(ctx, tx, "COMMENT ON ROLE "+ident(name)+" IS "+lits[0]); err != nil {
+				return err
+			}
+		}
+		// Both GRANTs are no-ops when repeated, which keeps a retried grant idempotent.
+		if err := exec(ctx, tx, "GRANT "+identList(p.cfg.Roles)+" TO "+ident(name)); err != nil {
+			return err
+		}
+		return exec(ctx, tx, "GRANT "+ident(name)+" TO "+ident(account))
 	})
 	if err != nil {
 		return adapters.Lease{}, err
@@ -228,24 +280,58 @@ func (p *Postgres) grantMembership(ctx context.Context, req adapters.GrantReques
 	return adapters.Lease{Data: map[string]string{
 		dataMode:    string(ModeMembership),
 		dataAccount: account,
+		dataRole:    name,
 		dataRoles:   strings.Join(p.cfg.Roles, ","),
 	}}, nil
 }
 
 func (p *Postgres) revokeMembership(ctx context.Context, req adapters.RevokeRequest) error {
-	account, roles := req.Subject.Account, p.cfg.Roles
+	if req.Data != nil && req.Data[dataRole] == "" && req.Data[dataRoles] != "" {
+		return p.revokeDirectMembership(ctx, req)
+	}
+	account := req.Subject.Account
 	if a, ok := req.Data[dataAccount]; ok {
 		account = a
-	}
-	// The roles the grant gave, which the config may have changed since.
-	if rs, ok := req.Data[dataRoles]; ok && rs != "" {
-		roles = strings.Split(rs, ",")
 	}
 	if err := ValidIdent(account); err != nil {
 		if req.Data == nil {
 			// Grant refuses the same account, so nothing was granted.
 			return nil
 		}
+		return adapters.Permanentf("lease account: %w", err)
+	}
+	name, ok := req.Data[dataRole]
+	if !ok {
+		var err error
+		if name, err = EphemeralRoleName(p.cfg.RolePrefix, account, req.GrantID); err != nil {
+			return adapters.Permanentf("grant role name: %v", err)
+		}
+	}
+	if err := ValidIdent(name); err != nil {
+		return adapters.Permanentf("lease role: %w", err)
+	}
+	return p.inTx(ctx, account, func(tx pgx.Tx) error {
+		r, err := lookupRole(ctx, tx, name)
+		if err != nil || !r.exists {
+			return err
+		}
+		if !r.madeFor(req.GrantID) {
+			return adapters.Permanentf("role %s was not made by accessbot for grant %s; it is left alone", name, req.GrantID)
+		}
+		// Dropping the grant role takes away its memberships, and with them what the person
+		// held through this grant only.
+		return exec(ctx, tx, "DROP ROLE "+ident(name))
+	})
+}
+
+// revokeDirectMembership revokes a grant made before grant roles existed, which granted the
+// roles to the person directly.
+func (p *Postgres) revokeDirectMembership(ctx context.Context, req adapters.RevokeRequest) error {
+	account, roles := req.Subject.Account, strings.Split(req.Data[dataRoles], ",")
+	if a, ok := req.Data[dataAccount]; ok {
+		account = a
+	}
+	if err := ValidIdent(account); err != nil {
 		return adapters.Permanentf("lease account: %w", err)
 	}
 	for _, r := range roles {
@@ -268,6 +354,37 @@ func (p *Postgres) revokeMembership(ctx context.Context, req adapters.RevokeRequ
 		}
 		return exec(ctx, tx, "REVOKE "+identList(present)+" FROM "+ident(account))
 	})
+}
+
+// Holds says whether the person already holds every configured role other than through
+// accessbot's own roles (directly, or through roles of their own), in which case a grant would
+// add nothing and its revocation must take nothing away. Ephemeral mode makes a login role of
+// its own, which nobody holds beforehand.
+func (p *Postgres) Holds(ctx context.Context, s adapters.Subject) (bool, error) {
+	if p.cfg.Mode != ModeMembership {
+		return false, nil
+	}
+	if err := ValidIdent(s.Account); err != nil {
+		return false, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
+	defer cancel()
+	var held int
+	err := p.pool.QueryRow(ctx, `
+		WITH RECURSIVE reach(oid) AS (
+			SELECT oid FROM pg_roles WHERE rolname = $1
+			UNION
+			SELECT am.roleid FROM pg_auth_members am
+			JOIN reach ON am.member = reach.oid
+			JOIN pg_roles r ON r.oid = am.roleid
+			WHERE NOT starts_with(r.rolname, $2)
+		)
+		SELECT count(DISTINCT r.rolname) FROM reach JOIN pg_roles r ON r.oid = reach.oid
+		WHERE r.rolname = ANY($3) AND r.rolname <> $1`, s.Account, p.cfg.RolePrefix, p.cfg.Roles).Scan(&held)
+	if err != nil {
+		return false, classify(fmt.Errorf("check standing membership of %s: %w", s.Account, err))
+	}
+	return held == len(p.cfg.Roles), nil
 }
 
 // ---- ephemeral mode ----
@@ -573,13 +690,20 @@ func (p *Postgres) List(ctx context.Context) ([]adapters.Access, error) {
 		}
 		a := adapters.Access{Account: name}
 		var detail []string
-		if c, ok := parseComment(comment); ok {
+		c, ok := parseComment(comment)
+		switch {
+		case ok && c.Mode == string(ModeMembership):
+			a.Account, a.GrantID = c.Account, c.Grant
+			detail = append(detail, "grant role "+name)
+		case ok:
 			a.Account, a.GrantID = c.Account, c.Grant
 			detail = append(detail, "login role "+name)
-		} else {
+		default:
 			detail = append(detail, "role "+name+" has role_prefix but no accessbot comment")
 		}
-		if !login {
+		if ok && c.Mode == string(ModeMembership) {
+			// A grant role never logs in; the person logs in as themselves.
+		} else if !login {
 			detail = append(detail, "login disabled")
 		} else if until != nil {
 			detail = append(detail, "valid until "+until.UTC().Format(time.RFC3339))
@@ -624,8 +748,11 @@ func (p *Postgres) Check(ctx context.Context) error {
 	if err != nil {
 		return classify(fmt.Errorf("check postgres: %w", err))
 	}
-	if p.cfg.Mode == ModeEphemeral && !super && !createrole {
-		return adapters.Permanentf("check postgres: role %s lacks CREATEROLE, which ephemeral mode needs to create login roles", me)
+	if !super && !createrole {
+		if p.cfg.Mode == ModeEphemeral {
+			return adapters.Permanentf("check postgres: role %s lacks CREATEROLE, which ephemeral mode needs to create login roles", me)
+		}
+		return adapters.Permanentf("check postgres: role %s lacks CREATEROLE, which membership mode needs to create a role for each grant", me)
 	}
 	wanted := slices.Clone(p.cfg.Roles)
 	if p.cfg.ReassignTo != "" {
@@ -833,4 +960,5 @@ var (
 	_ adapters.Extender = (*Postgres)(nil)
 	_ adapters.Checker  = (*Postgres)(nil)
 	_ adapters.Closer   = (*Postgres)(nil)
+	_ adapters.Holder   = (*Postgres)(nil)
 )
