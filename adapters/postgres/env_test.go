@@ -131,6 +131,10 @@ func newEnv(t testing.TB) *env {
 	e.exec(t, fmt.Sprintf(`GRANT USAGE ON SCHEMA %s TO %s, %s`, s, e.reader, e.writer))
 	e.exec(t, fmt.Sprintf(`GRANT SELECT ON %s.orders TO %s`, s, e.reader))
 	e.exec(t, fmt.Sprintf(`GRANT CREATE ON SCHEMA %s TO %s`, s, e.writer))
+	// The holders table of membership mode, as the operator creates it; each bot gets SELECT,
+	// INSERT and DELETE on it. closed_holders is one no bot may use.
+	e.exec(t, postgres.HoldersTableDDL("accessbot_holders"))
+	e.exec(t, postgres.HoldersTableDDL("closed_holders"))
 	return e
 }
 
@@ -212,6 +216,7 @@ func (e *env) bot(t testing.TB, attrs string, adminOf ...string) string {
 	for _, r := range adminOf {
 		e.exec(t, fmt.Sprintf(`GRANT %s TO %s WITH ADMIN OPTION`, r, name))
 	}
+	e.exec(t, fmt.Sprintf(`GRANT SELECT, INSERT, DELETE ON accessbot_holders TO %s`, name))
 	return e.dsnAs(name, botPassword)
 }
 

@@ -18,7 +18,7 @@ func BenchmarkApprovedToReturned(b *testing.B) {
 			account := "bench_" + e.sfx
 			var a *postgres.Postgres
 			if mode == "membership" {
-				a = e.adapter(b, e.bot(b, "CREATEROLE", e.reader, e.writer), membership)
+				a = e.adapter(b, e.bot(b, "", e.reader, e.writer), membership)
 				e.person(b, account)
 			} else {
 				a = e.adapter(b, e.bot(b, "CREATEROLE"), ephemeral(true, ""))
