@@ -3,6 +3,7 @@ package ldap
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -38,6 +39,9 @@ const (
 type hold struct {
 	Grant  string `json:"grant"`
 	Member string `json:"member"`
+	// Resource is the resource whose grant it is: the scan of each resource that shares the
+	// group reports its own grants.
+	Resource string `json:"resource,omitempty"`
 }
 
 func (h hold) value() string {
@@ -128,7 +132,7 @@ func lostRace(err error) bool {
 
 // grantCounted adds the member and this grant's hold, unless the member is there without any
 // hold (standing access, left alone). It reports whether the membership was standing.
-func (l *LDAP) grantCounted(ctx context.Context, conn *goldap.Conn, grantID, value string) (standing bool, err error) {
+func (l *LDAP) grantCounted(ctx context.Context, conn *goldap.Conn, grantID, resource, value string) (standing bool, err error) {
 	for range casAttempts {
 		st, err := l.readState(ctx, conn)
 		if err != nil {
@@ -144,7 +148,7 @@ func (l *LDAP) grantCounted(ctx context.Context, conn *goldap.Conn, grantID, val
 		}
 		mod := l.change(st)
 		if mine == "" {
-			mod.Add(holdsAttribute, []string{hold{Grant: grantID, Member: value}.value()})
+			mod.Add(holdsAttribute, []string{hold{Grant: grantID, Member: value, Resource: resource}.value()})
 		}
 		if !member {
 			mod.Add(l.attr, []string{value})
@@ -221,6 +225,9 @@ func (l *LDAP) Holds(ctx context.Context, s adapters.Subject) (bool, error) {
 	}
 	defer done()
 	value, err := l.memberValue(ctx, conn, s)
+	if errors.Is(err, errNoSuchUser) {
+		return false, nil // nobody to be a member; the grant will say so
+	}
 	if err != nil {
 		return false, fmt.Errorf("check standing membership in %s: %w", l.cfg.GroupDN, err)
 	}

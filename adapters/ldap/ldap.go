@@ -43,18 +43,26 @@ func init() {
 
 // New builds the adapter. It reads the TLS files but does not contact the server.
 func (c *Config) New(env adapters.Env) (adapters.Adapter, error) {
-	return New(*c, env.Log)
+	l, err := New(*c, env.Log)
+	if err != nil {
+		return nil, err
+	}
+	l.resource = env.Resource
+	return l, nil
 }
 
 // LDAP is the adapter. It is safe for concurrent use.
 type LDAP struct {
-	cfg    Config
-	log    zerolog.Logger
-	tls    *tls.Config
-	attr   string
-	userDN *dnTemplate
-	filter *valueTemplate
-	scope  int
+	cfg Config
+	// resource is the resource's name, which List uses to tell its grants from those of other
+	// resources on the same group.
+	resource string
+	log      zerolog.Logger
+	tls      *tls.Config
+	attr     string
+	userDN   *dnTemplate
+	filter   *valueTemplate
+	scope    int
 }
 
 // New returns an LDAP adapter for a validated config. It does not contact the server.
@@ -97,7 +105,7 @@ func (l *LDAP) Grant(ctx context.Context, req adapters.GrantRequest) (adapters.L
 	if err != nil {
 		return adapters.Lease{}, fmt.Errorf("grant %s: %w", req.GrantID, err)
 	}
-	standing, err := l.grantCounted(ctx, conn, req.GrantID, value)
+	standing, err := l.grantCounted(ctx, conn, req.GrantID, req.Resource, value)
 	if err != nil {
 		return adapters.Lease{}, fmt.Errorf("grant %s: %w", req.GrantID, err)
 	}
@@ -313,12 +321,22 @@ func (l *LDAP) List(ctx context.Context) ([]adapters.Access, error) {
 			Account: l.accountOf(v),
 			Detail:  fmt.Sprintf("%s of %s: %s", l.attr, l.cfg.GroupDN, v),
 		}
-		// A member held by grants is listed under the first; one without is standing access.
+		// A member held by this resource's grants is listed under the first; one held only by
+		// other resources' grants (a group they share) is theirs to report; one without holds
+		// is standing access.
+		others := false
 		for _, h := range st.holds {
-			if l.sameMember(h.Member, v) {
+			if !l.sameMember(h.Member, v) {
+				continue
+			}
+			if h.Resource == "" || h.Resource == l.resource {
 				a.GrantID = h.Grant
 				break
 			}
+			others = true
+		}
+		if a.GrantID == "" && others {
+			continue
 		}
 		out = append(out, a)
 	}

@@ -150,8 +150,9 @@ func TestLDAPPassesTheConformanceKit(t *testing.T) {
 				return slapdtest.PersonDN(s.Account)
 			}
 			adaptertest.Run(t, adaptertest.Harness{
-				Adapter: a,
-				Subject: p.subject,
+				Adapter:  a,
+				Resource: "directory", // the adapter's own name: List reports this resource's grants
+				Subject:  p.subject,
 				Has: func(t *testing.T, s adapters.Subject, _ string) bool {
 					return isMember(t, srv, group, tt.attr, value(s))
 				},
@@ -500,7 +501,12 @@ func TestGrantsThatShareAGroupAreCounted(t *testing.T) {
 	srv.SetAccess(t, append(append([]string{passwordRule}, leastAccess(bot, group, "member", false)...), "to * by * none")...)
 	cfg := baseConfig(srv, bot, group)
 	cfg.PlaceholderMember = placeholder
-	first, second := newAdapter(t, cfg), newAdapter(t, cfg)
+	first := newAdapter(t, cfg)
+	other, err := cfg.New(adapters.Env{Resource: "directory-too", Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := other.(*LDAP)
 
 	one, two := grantRequest("shared-user", "g-shared-1"), grantRequest("shared-user", "g-shared-2")
 	two.Resource = "directory-too"
@@ -520,9 +526,13 @@ func TestGrantsThatShareAGroupAreCounted(t *testing.T) {
 	if !isMember(t, srv, group, "member", person) {
 		t.Fatal("revoking the first grant removed the membership the second grant still needs")
 	}
-	list, err := first.List(ctx(t))
+	// Each resource's scan reports its own grants.
+	list, err := second.List(ctx(t))
 	if err != nil || len(list) != 1 || list[0].GrantID != two.GrantID {
-		t.Fatalf("list = %+v, %v; want the member under the second grant", list, err)
+		t.Fatalf("list of the second resource = %+v, %v; want the member under the second grant", list, err)
+	}
+	if list, err := first.List(ctx(t)); err != nil || len(list) != 0 {
+		t.Fatalf("list of the first resource = %+v, %v; want nothing (the other resource's grant holds the member)", list, err)
 	}
 	// The second revocation comes without lease data (a crash before it was stored): the hold
 	// on the group is enough.

@@ -241,6 +241,22 @@ func (e *env) adapter(t testing.TB, dsn string, edit func(*postgres.Config)) *po
 
 func newAdapter(t testing.TB, dsn string, log zerolog.Logger, edit func(*postgres.Config)) *postgres.Postgres {
 	t.Helper()
+	return newResourceAdapter(t, "test-db", dsn, log, edit)
+}
+
+// adapterFor is adapter for a resource of another name, for resources that share a role.
+func (e *env) adapterFor(t testing.TB, resource, dsn string, edit func(*postgres.Config)) *postgres.Postgres {
+	t.Helper()
+	return newResourceAdapter(t, resource, dsn, zerolog.Nop(), func(c *postgres.Config) {
+		c.Roles = []string{e.reader, e.writer}
+		if edit != nil {
+			edit(c)
+		}
+	})
+}
+
+func newResourceAdapter(t testing.TB, resource, dsn string, log zerolog.Logger, edit func(*postgres.Config)) *postgres.Postgres {
+	t.Helper()
 	typ, ok := adapters.Lookup("postgres")
 	if !ok {
 		t.Fatal("postgres is not registered")
@@ -251,7 +267,7 @@ func newAdapter(t testing.TB, dsn string, log zerolog.Logger, edit func(*postgre
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("validate: %v", err)
 	}
-	a, err := cfg.New(adapters.Env{Resource: "test-db", Log: log})
+	a, err := cfg.New(adapters.Env{Resource: resource, Log: log})
 	if err != nil {
 		t.Fatalf("new: %v", err)
 	}

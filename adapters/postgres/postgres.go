@@ -751,15 +751,19 @@ func validUntil(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05
 
 // ---- List and Check ----
 
-// grantedMemberships maps account NUL role to the first grant the holders table counts on it,
-// standing rows left out. Without the table (ephemeral mode, or membership mode not set up yet)
+// grantedMemberships maps account NUL role to the first grant of this resource the holders table
+// counts on it ("" when only other resources' grants hold it), standing rows left out. Without
+// the table (ephemeral mode, or membership mode not set up yet)
 // every membership is reported as standing.
 func (p *Postgres) grantedMemberships(ctx context.Context) (map[string]string, error) {
 	out := map[string]string{}
 	if p.cfg.Mode != ModeMembership {
 		return out, nil
 	}
-	rows, err := p.pool.Query(ctx, `SELECT account, role, min(grant_id) FROM `+p.holdersTable()+` WHERE NOT standing GROUP BY 1, 2`)
+	// A grant of this resource names the membership; one held only by another resource's grants
+	// (a role two resources share) is that resource's to report, and is marked with "".
+	rows, err := p.pool.Query(ctx, `SELECT account, role, coalesce(min(grant_id) FILTER (WHERE resource = $1), '')
+		FROM `+p.holdersTable()+` WHERE NOT standing GROUP BY 1, 2`, p.resource)
 	if err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "42P01" {
@@ -861,9 +865,13 @@ func (p *Postgres) List(ctx context.Context) ([]adapters.Access, error) {
 		var standing []string
 		byGrant := map[string][]string{}
 		for _, r := range roles {
-			if g, ok := granted[member+"\x00"+r]; ok {
+			g, ok := granted[member+"\x00"+r]
+			switch {
+			case ok && g == "":
+				// Held by another resource's grant only: its scan reports it.
+			case ok:
 				byGrant[g] = append(byGrant[g], r)
-			} else {
+			default:
 				standing = append(standing, r)
 			}
 		}

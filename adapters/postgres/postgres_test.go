@@ -23,9 +23,10 @@ func TestMembershipModePassesTheConformanceKit(t *testing.T) {
 	a := e.adapter(t, e.bot(t, "", e.reader, e.writer), membership)
 	roles := []string{e.reader, e.writer}
 	adaptertest.Run(t, adaptertest.Harness{
-		Adapter: a,
-		Subject: e.personSubject(t),
-		Lister:  true,
+		Adapter:  a,
+		Resource: "test-db", // the adapter's own name: List reports this resource's grants
+		Subject:  e.personSubject(t),
+		Lister:   true,
 		Has: func(t *testing.T, s adapters.Subject, grantID string) bool {
 			n := e.memberships(t, s.Account, roles...)
 			if n > 0 && n < len(roles) {
@@ -428,7 +429,7 @@ func TestMembershipGrantsThatShareARoleAreCounted(t *testing.T) {
 	e := newEnv(t)
 	bot := e.bot(t, "", e.reader, e.writer)
 	both := e.adapter(t, bot, membership)
-	readOnly := e.adapter(t, bot, func(c *postgres.Config) {
+	readOnly := e.adapterFor(t, "test-db-readonly", bot, func(c *postgres.Config) {
 		membership(c)
 		c.Roles = []string{e.reader}
 	})
@@ -462,12 +463,17 @@ func TestMembershipGrantsThatShareARoleAreCounted(t *testing.T) {
 	if e.holds(t, account, e.writer) != 0 {
 		t.Fatal("writer, which only the first grant gave, is still held after its revocation")
 	}
-	list, err := both.List(ctxFor(t))
+	// Each resource's scan reports its own grants: the membership the second grant holds is
+	// the second resource's, and is no finding of the first.
+	list, err := readOnly.List(ctxFor(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(list) != 1 || list[0].Account != account || list[0].GrantID != second.GrantID || !strings.Contains(list[0].Detail, e.reader) {
-		t.Fatalf("list = %+v, want reader under the second grant", list)
+		t.Fatalf("list of the second resource = %+v, want reader under the second grant", list)
+	}
+	if list, err := both.List(ctxFor(t)); err != nil || len(list) != 0 {
+		t.Fatalf("list of the first resource = %+v, %v; want nothing (reader is held by the other resource's grant)", list, err)
 	}
 
 	// A revocation without lease data (a crash before the lease was stored) finds the grant's
