@@ -152,6 +152,15 @@ func ValidIdent(name string) error {
 	return nil
 }
 
+// validTablePart checks one part of holders_table like a role name, except that a schema may be
+// public.
+func validTablePart(name string, schema bool) bool {
+	if schema && name == "public" {
+		return true
+	}
+	return ValidIdent(name) == nil
+}
+
 // Validate checks the values without contacting the server.
 func (c *Config) Validate() error {
 	if c.DSN == "" {
@@ -197,10 +206,8 @@ func (c *Config) Validate() error {
 	if c.HoldersTable == "" {
 		c.HoldersTable = defaultHoldersTable
 	}
-	for part := range strings.SplitSeq(c.HoldersTable, ".") {
-		if err := ValidIdent(part); err != nil || strings.Count(c.HoldersTable, ".") > 1 {
-			return fmt.Errorf("holders_table: %q is not a plain table name or schema.table", c.HoldersTable)
-		}
+	if parts := strings.Split(c.HoldersTable, "."); len(parts) > 2 || !validTablePart(parts[0], len(parts) == 2) || !validTablePart(parts[len(parts)-1], false) {
+		return fmt.Errorf("holders_table: %q is not a plain table name or schema.table", c.HoldersTable)
 	}
 	if c.Mode == ModeMembership {
 		if c.OnRevokeOwned != "" || c.ReassignTo != "" {

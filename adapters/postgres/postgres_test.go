@@ -646,6 +646,9 @@ func TestConfigValidate(t *testing.T) {
 		wantErr string
 	}{
 		{"membership is valid", membership, ""},
+		{"a holders table in schema public is valid", func(c *postgres.Config) { membership(c); c.HoldersTable = "public.accessbot_holders" }, ""},
+		{"a holders table with three parts is refused", func(c *postgres.Config) { membership(c); c.HoldersTable = "db.public.holders" }, "holders_table"},
+		{"a holders table that is not a plain name is refused", func(c *postgres.Config) { membership(c); c.HoldersTable = `holders"; DROP TABLE x; --` }, "holders_table"},
 		{"ephemeral with drop is valid", ephemeral(true, ""), ""},
 		{"ephemeral with reassign is valid", ephemeral(false, "owner"), ""},
 		{"a missing dsn is refused", func(c *postgres.Config) { membership(c); c.DSN = "" }, "dsn is required"},
