@@ -110,6 +110,16 @@ type Checker interface {
 	Check(ctx context.Context) error
 }
 
+// Holder is implemented by adapters whose target can say that the person already has the access
+// by other means than accessbot (a standing group or role membership). Such access is never
+// granted or revoked by accessbot: the request is answered that the person already has it, and
+// the standing-privilege scan reports it. An adapter that implements Holder must also leave such
+// access in place on Revoke, even when a grant was made anyway (the membership arrived between
+// the request and the approval).
+type Holder interface {
+	Holds(ctx context.Context, s Subject) (bool, error)
+}
+
 // Closer is implemented by adapters that hold connections.
 type Closer interface {
 	Close() error

@@ -962,6 +962,10 @@ func ErrorView(err error) View {
 		// A double click, or someone else was quicker: nothing is wrong.
 		v.Title = "Nothing to do"
 		v.Tone = ToneNeutral
+	case grants.ReasonAlreadyHeld:
+		// Standing access at the target: nothing is wrong, and nothing is granted.
+		v.Title = "You already have this access"
+		v.Tone = ToneNeutral
 	case grants.ReasonNotAllowed, grants.ReasonSelfApproval, grants.ReasonNotApprover,
 		grants.ReasonNotRequester, grants.ReasonNotOwner, grants.ReasonNotAdmin:
 		v.Title = "Not allowed"

@@ -245,6 +245,8 @@ func goldenViews() map[string]any {
 		Message: `There is no resource called "prd-db". Did you mean prod-db?`})
 	views["error_already_decided"] = bot.ErrorView(&grants.Error{Code: grants.ErrConflict, Reason: grants.ReasonAlreadyDecided,
 		Message: "Request r-7k2m9 is already approved."})
+	views["error_already_held"] = bot.ErrorView(&grants.Error{Code: grants.ErrConflict, Reason: grants.ReasonAlreadyHeld,
+		Message: "You already have this access: your account alice holds prod-db without a grant, so there is nothing to request (accessbot neither grants nor removes it)."})
 	_, perr := bot.Parse("request prod-db")
 	views["error_grammar"] = bot.ErrorView(perr)
 	views["error_internal"] = bot.ErrorView(errors.New("pq: connection refused"))

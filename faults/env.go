@@ -13,6 +13,7 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 
+	"github.com/accessbot/accessbot/adapters/postgres"
 	"github.com/accessbot/accessbot/bot/slack/slacktest"
 	"github.com/accessbot/accessbot/faults/internal/fixture"
 	"github.com/accessbot/accessbot/internal/pgtest"
@@ -87,6 +88,9 @@ func newEnv(ctx context.Context, t testing.TB, bin, dir string, nRequesters int)
 		`CREATE ROLE ` + botEph + ` LOGIN NOSUPERUSER CREATEROLE PASSWORD 'bot-eph'`,
 		`CREATE ROLE ` + botMem + ` LOGIN NOSUPERUSER PASSWORD 'bot-mem'`,
 		`GRANT ` + memberRole + ` TO ` + botMem + ` WITH ADMIN OPTION`,
+		// Membership mode counts grants in its holders table.
+		postgres.HoldersTableDDL("accessbot_holders"),
+		`GRANT SELECT, INSERT, DELETE ON accessbot_holders TO ` + botMem,
 		`CREATE TABLE orders (id int)`,
 		`GRANT SELECT ON orders TO ` + readerRole + `, ` + memberRole,
 	}

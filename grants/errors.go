@@ -56,6 +56,9 @@ const (
 	// ReasonAccountTaken: the account name the request would use at the target is, or was,
 	// another person's.
 	ReasonAccountTaken = "account_taken"
+	// ReasonAlreadyHeld: the person holds the access at the target already, not through
+	// accessbot (adapters.Holder).
+	ReasonAlreadyHeld = "already_held"
 )
 
 func (e *Error) Error() string {

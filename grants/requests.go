@@ -66,6 +66,9 @@ func (s *Service) ask(ctx context.Context, a Actor, in RequestInput, kind Reques
 		return Outcome{}, newError(ErrInvalid, ReasonAccount,
 			fmt.Sprintf("accessbot cannot work out your account name on %s; ask an admin to check its account mapping.", r.Name), nil)
 	}
+	if err := s.checkHeld(ctx, a, r, acct); err != nil {
+		return Outcome{}, s.refuseAsk(ctx, a, r, kind, in, err)
+	}
 
 	person, err := s.actorPerson(ctx, a)
 	if err != nil {
@@ -258,6 +261,30 @@ func (s *Service) checkAsk(ctx context.Context, a Actor, r *Resource, kind Reque
 			map[string]string{"pattern": p.ReasonPattern.String()})
 	}
 	return d, reason, nil
+}
+
+// checkHeld refuses a request for access the person holds already by other means than accessbot
+// (adapters.Holder): a grant would add nothing, and its revocation must not take away what
+// accessbot did not give. When the target cannot answer, the request goes on; the adapter
+// leaves standing access in place on revoke all the same.
+func (s *Service) checkHeld(ctx context.Context, a Actor, r *Resource, account string) error {
+	h, ok := r.Adapter.(adapters.Holder)
+	if !ok {
+		return nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, s.callTimeout)
+	defer cancel()
+	held, err := h.Holds(cctx, adapters.Subject{ID: a.ID, Email: a.Email, Account: account})
+	if err != nil {
+		s.log.Warn().Err(err).Str("resource", r.Name).Str("actor", a.ID).Msg("could not check for standing access; the request goes on")
+		return nil
+	}
+	if held {
+		return newError(ErrConflict, ReasonAlreadyHeld,
+			fmt.Sprintf("You already have this access: your account %s holds %s without a grant, so there is nothing to request (accessbot neither grants nor removes it).", account, r.Name),
+			map[string]string{"account": account})
+	}
+	return nil
 }
 
 // refuseAsk records a request the policy refused (request.refused) and returns the refusal.

@@ -442,6 +442,7 @@ func TestScanFindsARoleGrantedByHandInPostgreSQL(t *testing.T) {
 	sql("CREATE ROLE " + analyst + " NOLOGIN")
 	sql("CREATE ROLE " + alice + " LOGIN")
 	sql("CREATE ROLE " + mallory + " LOGIN")
+	sql(postgres.HoldersTableDDL("accessbot_holders")) // where membership mode counts grants
 
 	typ, ok := adapters.Lookup("postgres")
 	if !ok {
@@ -490,4 +491,75 @@ func TestScanFindsARoleGrantedByHandInPostgreSQL(t *testing.T) {
 		t.Errorf("%d scan events, want 3", n)
 	}
 	h.VerifyAudit()
+}
+
+// Issue 21, against a real PostgreSQL in membership mode: a person who was a member of the role
+// before asking is told they have the access already, nothing is granted or stored, the scan
+// reports the membership as standing access, and the membership stays.
+func TestAStandingMemberInPostgreSQLIsToldAndKeepsTheMembership(t *testing.T) {
+	dsn := pgtest.Shared(t).NewDatabase(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	admin, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	var b [3]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	sfx := hex.EncodeToString(b[:])
+	analyst, alice := "analyst_"+sfx, "alice_"+sfx
+	sql := func(q string) {
+		t.Helper()
+		if _, err := admin.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	t.Cleanup(func() {
+		for _, r := range []string{alice, analyst} {
+			_, _ = admin.Exec(context.Background(), "DROP ROLE IF EXISTS "+r)
+		}
+	})
+	sql("CREATE ROLE " + analyst + " NOLOGIN")
+	sql("CREATE ROLE " + alice + " LOGIN")
+	sql("GRANT " + analyst + " TO " + alice) // standing, by hand
+	sql(postgres.HoldersTableDDL("accessbot_holders"))
+
+	typ, _ := adapters.Lookup("postgres")
+	cfg := typ.NewConfig().(*postgres.Config)
+	cfg.DSN, cfg.Mode, cfg.Roles = postgres.DSN(dsn), postgres.ModeMembership, []string{analyst}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	a, err := cfg.New(adapters.Env{Resource: "prod-db", Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.(adapters.Closer).Close()
+	r := gt.DefaultResource()
+	r.AdapterType, r.Adapter = "postgres", a
+	r.Accounts = map[string]string{gt.Alice.ID: alice}
+	h := gt.New(t, gt.Options{Resources: []*grants.Resource{r}})
+
+	_, err = h.Service.Request(h.Ctx, gt.Alice, grants.RequestInput{Resource: "prod-db", Reason: "INC-9 reading"})
+	ge := wantError(t, err, grants.ErrConflict, grants.ReasonAlreadyHeld)
+	if !strings.Contains(ge.Message, "You already have this access") {
+		t.Errorf("message %q", ge.Message)
+	}
+	rep := scan(t, h, newScanner(t, h, grants.ScanOptions{}))
+	wantFindings(t, rep, "prod-db/"+alice+"/no_grant")
+
+	member := func() bool {
+		var ok bool
+		if err := admin.QueryRow(ctx, `SELECT pg_has_role($1, $2, 'MEMBER')`, alice, analyst).Scan(&ok); err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	h.RunDue()
+	if !member() {
+		t.Fatal("the standing membership is gone")
+	}
 }

@@ -4,8 +4,11 @@
 // template or a search, with every value escaped for DNs (RFC 4514) or filters (RFC 4515) and
 // accounts restricted to characters that need no escaping at all.
 //
-// Both directions are idempotent: adding a member that is there and removing one that is gone
-// succeed. groupOfNames and groupOfUniqueNames must keep at least one member; removing the last
+// Grants are counted on the group entry (holds.go): each grant records a hold beside the member,
+// in the same atomic modify; a revoke removes its hold and the member only with the last hold,
+// and a member put there by someone else (no holds) is never added or removed by accessbot
+// (Holds reports it, so the request is answered that the person has the access already). Both
+// directions are idempotent: granting twice and revoking what is gone succeed. groupOfNames and groupOfUniqueNames must keep at least one member; removing the last
 // one fails with a permanent error that says so, unless placeholder_member names a DN to put in
 // its place. Directories have no expiry for group membership, so access ends when accessbot
 // revokes it.
@@ -40,18 +43,26 @@ func init() {
 
 // New builds the adapter. It reads the TLS files but does not contact the server.
 func (c *Config) New(env adapters.Env) (adapters.Adapter, error) {
-	return New(*c, env.Log)
+	l, err := New(*c, env.Log)
+	if err != nil {
+		return nil, err
+	}
+	l.resource = env.Resource
+	return l, nil
 }
 
 // LDAP is the adapter. It is safe for concurrent use.
 type LDAP struct {
-	cfg    Config
-	log    zerolog.Logger
-	tls    *tls.Config
-	attr   string
-	userDN *dnTemplate
-	filter *valueTemplate
-	scope  int
+	cfg Config
+	// resource is the resource's name, which List uses to tell its grants from those of other
+	// resources on the same group.
+	resource string
+	log      zerolog.Logger
+	tls      *tls.Config
+	attr     string
+	userDN   *dnTemplate
+	filter   *valueTemplate
+	scope    int
 }
 
 // New returns an LDAP adapter for a validated config. It does not contact the server.
@@ -94,20 +105,44 @@ func (l *LDAP) Grant(ctx context.Context, req adapters.GrantRequest) (adapters.L
 	if err != nil {
 		return adapters.Lease{}, fmt.Errorf("grant %s: %w", req.GrantID, err)
 	}
-	mod := goldap.NewModifyRequest(l.cfg.GroupDN, nil)
-	mod.Add(l.attr, []string{value})
-	if err := conn.Modify(mod); err != nil && !goldap.IsErrorWithCode(err, goldap.LDAPResultAttributeOrValueExists) {
-		return adapters.Lease{}, fmt.Errorf("grant %s: add %s %s to %s: %w", req.GrantID, l.attr, value, l.cfg.GroupDN, classify(ctx, err))
+	standing, err := l.grantCounted(ctx, conn, req.GrantID, req.Resource, value)
+	if err != nil {
+		return adapters.Lease{}, fmt.Errorf("grant %s: %w", req.GrantID, err)
+	}
+	data := map[string]string{dataMember: value, dataGroup: l.cfg.GroupDN, dataCounted: "true"}
+	if standing {
+		// Approved while the person was a member already, not through accessbot: nothing was
+		// added, and the revocation takes nothing away.
+		data[dataPreexisting] = "true"
+		l.log.Info().Str("grant_id", req.GrantID).Msg("ldap member was a member already; left alone")
+		return adapters.Lease{Data: data}, nil
 	}
 	l.log.Debug().Str("grant_id", req.GrantID).Str("member", value).Msg("ldap member added")
-	return adapters.Lease{Data: map[string]string{"member": value, "group": l.cfg.GroupDN}}, nil
+	return adapters.Lease{Data: data}, nil
 }
 
-// Revoke removes the person from the group. A person who is not a member is already revoked.
+// Lease data keys.
+const (
+	dataMember = "member"
+	dataGroup  = "group"
+	// dataCounted marks a grant recorded as a hold on the group (holds.go); leases without it
+	// were made before holds existed and are revoked by removing the member.
+	dataCounted = "counted"
+	// dataPreexisting marks a grant made while the person was a member already, not through
+	// accessbot: its revocation changes nothing.
+	dataPreexisting = "preexisting"
+)
+
+// Revoke removes this grant's hold on the person's membership, and the membership with the last
+// hold. A membership without this grant's hold (standing, or never reached) is left alone.
 func (l *LDAP) Revoke(ctx context.Context, req adapters.RevokeRequest) error {
+	if req.Data[dataPreexisting] == "true" {
+		return nil
+	}
+	legacy := req.Data != nil && req.Data[dataCounted] == ""
 	ctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
 	defer cancel()
-	stored, storedErr := l.storedMember(req.Data["member"])
+	stored, storedErr := l.storedMember(req.Data[dataMember])
 	accountErr := checkAccount(req.Subject.Account)
 	if stored == "" && accountErr != nil {
 		return fmt.Errorf("revoke %s: %w", req.GrantID, errors.Join(accountErr, storedErr))
@@ -138,7 +173,7 @@ func (l *LDAP) Revoke(ctx context.Context, req adapters.RevokeRequest) error {
 		}
 	}
 	for _, v := range values {
-		if err := l.remove(ctx, conn, v); err != nil {
+		if err := l.revokeCounted(ctx, conn, req.GrantID, v, legacy); err != nil {
 			return fmt.Errorf("revoke %s: %w", req.GrantID, err)
 		}
 		l.log.Debug().Str("grant_id", req.GrantID).Str("member", v).Msg("ldap member removed")
@@ -146,7 +181,7 @@ func (l *LDAP) Revoke(ctx context.Context, req adapters.RevokeRequest) error {
 	if storedErr != nil {
 		return fmt.Errorf("revoke %s: %w", req.GrantID, storedErr)
 	}
-	if g := req.Data["group"]; g != "" && !sameDN(g, l.cfg.GroupDN) {
+	if g := req.Data[dataGroup]; g != "" && !sameDN(g, l.cfg.GroupDN) {
 		// Lease data lives outside the directory; it may say where to look, never what to change.
 		return adapters.Permanentf("revoke %s: removed from %s, but the grant was made in group %s, which the config no longer names; remove the member there by hand", req.GrantID, l.cfg.GroupDN, g)
 	}
@@ -273,19 +308,37 @@ func (l *LDAP) List(ctx context.Context) ([]adapters.Access, error) {
 		return nil, fmt.Errorf("list members of %s: %w", l.cfg.GroupDN, err)
 	}
 	defer done()
-	values, err := l.readGroup(ctx, conn)
+	st, err := l.readState(ctx, conn)
 	if err != nil {
 		return nil, fmt.Errorf("list members of %s: %w", l.cfg.GroupDN, err)
 	}
-	out := make([]adapters.Access, 0, len(values))
-	for _, v := range values {
+	out := make([]adapters.Access, 0, len(st.members))
+	for _, v := range st.members {
 		if l.cfg.PlaceholderMember != "" && l.sameMember(v, l.cfg.PlaceholderMember) {
 			continue
 		}
-		out = append(out, adapters.Access{
+		a := adapters.Access{
 			Account: l.accountOf(v),
 			Detail:  fmt.Sprintf("%s of %s: %s", l.attr, l.cfg.GroupDN, v),
-		})
+		}
+		// A member held by this resource's grants is listed under the first; one held only by
+		// other resources' grants (a group they share) is theirs to report; one without holds
+		// is standing access.
+		others := false
+		for _, h := range st.holds {
+			if !l.sameMember(h.Member, v) {
+				continue
+			}
+			if h.Resource == "" || h.Resource == l.resource {
+				a.GrantID = h.Grant
+				break
+			}
+			others = true
+		}
+		if a.GrantID == "" && others {
+			continue
+		}
+		out = append(out, a)
 	}
 	return out, nil
 }
@@ -309,21 +362,6 @@ func (l *LDAP) accountOf(value string) string {
 	return dn.RDNs[0].Attributes[0].Value
 }
 
-func (l *LDAP) readGroup(ctx context.Context, conn *goldap.Conn) ([]string, error) {
-	res, err := conn.Search(goldap.NewSearchRequest(l.cfg.GroupDN, goldap.ScopeBaseObject, goldap.NeverDerefAliases,
-		1, 0, false, "(objectClass=*)", []string{l.attr}, nil))
-	if goldap.IsErrorWithCode(err, goldap.LDAPResultNoSuchObject) {
-		return nil, adapters.Permanentf("group %s does not exist, or the bot may not read it (%v)", l.cfg.GroupDN, err)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read group %s: %w", l.cfg.GroupDN, classify(ctx, err))
-	}
-	if len(res.Entries) != 1 {
-		return nil, adapters.Permanentf("group %s does not exist, or the bot may not read it", l.cfg.GroupDN)
-	}
-	return res.Entries[0].GetAttributeValues(l.attr), nil
-}
-
 // Check binds as the bot and reads the group.
 func (l *LDAP) Check(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
@@ -333,7 +371,7 @@ func (l *LDAP) Check(ctx context.Context) error {
 		return fmt.Errorf("check ldap: %w", err)
 	}
 	defer done()
-	if _, err := l.readGroup(ctx, conn); err != nil {
+	if _, err := l.readState(ctx, conn); err != nil {
 		return fmt.Errorf("check ldap: %w", err)
 	}
 	return nil

@@ -32,14 +32,14 @@ const (
 const passwordRule = "to attrs=userPassword by anonymous auth by * none"
 
 // leastAccess are the olcAccess rules a bot needs and nothing more: write on the member
-// attribute of its group (Grant, Revoke), read on the group entry and its object classes (List,
-// Check), and, for user_search, read on the people entries and search on the attributes its
+// attribute of its group and on description, where grants are counted (Grant, Revoke, which
+// read both first), read on the group entry and its object classes (every call), and, for user_search, read on the people entries and search on the attributes its
 // filter uses (uid, objectClass). "by * break" lets
 // the rules that follow apply to everyone else.
 func leastAccess(bot, group, attr string, search bool) []string {
 	by := fmt.Sprintf("by dn.exact=%q", bot)
 	rules := []string{
-		fmt.Sprintf("to dn.base=%q attrs=%s %s write by * break", group, attr, by),
+		fmt.Sprintf("to dn.base=%q attrs=%s,description %s write by * break", group, attr, by),
 		fmt.Sprintf("to dn.base=%q attrs=entry,objectClass %s read by * break", group, by),
 	}
 	if search {
@@ -150,8 +150,9 @@ func TestLDAPPassesTheConformanceKit(t *testing.T) {
 				return slapdtest.PersonDN(s.Account)
 			}
 			adaptertest.Run(t, adaptertest.Harness{
-				Adapter: a,
-				Subject: p.subject,
+				Adapter:  a,
+				Resource: "directory", // the adapter's own name: List reports this resource's grants
+				Subject:  p.subject,
 				Has: func(t *testing.T, s adapters.Subject, _ string) bool {
 					return isMember(t, srv, group, tt.attr, value(s))
 				},
@@ -174,7 +175,9 @@ func revokeRequest(req adapters.GrantRequest, lease adapters.Lease) adapters.Rev
 	return adapters.RevokeRequest{GrantID: req.GrantID, Resource: req.Resource, Subject: req.Subject, Data: lease.Data}
 }
 
-func TestABotThatMayOnlyWriteTheMemberAttributeCanGrantAndRevoke(t *testing.T) {
+// The bot needs read on the group entry and write on member and description (where grants are
+// counted) and nothing else.
+func TestABotWithTheLeastAccessCanGrantAndRevoke(t *testing.T) {
 	srv := slapdtest.Start(t)
 	bot := srv.AddService(t, "accessbot", botPassword)
 	alice := srv.AddPerson(t, "alice", "")
@@ -183,18 +186,28 @@ func TestABotThatMayOnlyWriteTheMemberAttributeCanGrantAndRevoke(t *testing.T) {
 	other := srv.AddGroup(t, "other", "groupOfNames", standing)
 	writeMember := fmt.Sprintf("to dn.base=%q attrs=member by dn.exact=%q write by * none", group, bot)
 	srv.SetAccess(t, passwordRule, writeMember, "to * by * none")
-
 	a := newAdapter(t, baseConfig(srv, bot, group))
+
+	t.Run("write on member alone is not enough: grants are counted on the group", func(t *testing.T) {
+		if _, err := a.Grant(ctx(t), grantRequest("alice", "g-blind")); !adapters.IsPermanent(err) {
+			t.Fatalf("grant without read on the group = %v, want a permanent error", err)
+		}
+		if _, err := a.List(ctx(t)); !adapters.IsPermanent(err) || !strings.Contains(err.Error(), "may not read") {
+			t.Fatalf("list without read on the entry = %v, want a permanent error saying the bot may not read the group", err)
+		}
+	})
+
+	srv.SetAccess(t, append(append([]string{passwordRule}, leastAccess(bot, group, "member", false)...), "to * by * none")...)
 	req := grantRequest("alice", "g-least")
 	lease, err := a.Grant(ctx(t), req)
 	if err != nil {
-		t.Fatalf("grant with write on member only: %v", err)
+		t.Fatalf("grant with the least access: %v", err)
 	}
 	if !isMember(t, srv, group, "member", alice) {
 		t.Fatal("alice is not a member after the grant")
 	}
 	if err := a.Revoke(ctx(t), revokeRequest(req, lease)); err != nil {
-		t.Fatalf("revoke with write on member only: %v", err)
+		t.Fatalf("revoke with the least access: %v", err)
 	}
 	if isMember(t, srv, group, "member", alice) {
 		t.Fatal("alice is still a member after the revoke")
@@ -208,7 +221,7 @@ func TestABotThatMayOnlyWriteTheMemberAttributeCanGrantAndRevoke(t *testing.T) {
 		for _, mod := range []*goldap.ModifyRequest{
 			func() *goldap.ModifyRequest {
 				m := goldap.NewModifyRequest(group, nil)
-				m.Add("description", []string{"x"})
+				m.Add("owner", []string{alice})
 				return m
 			}(),
 			func() *goldap.ModifyRequest {
@@ -223,11 +236,7 @@ func TestABotThatMayOnlyWriteTheMemberAttributeCanGrantAndRevoke(t *testing.T) {
 		}
 	})
 
-	t.Run("list and check need read on the group entry", func(t *testing.T) {
-		if _, err := a.List(ctx(t)); !adapters.IsPermanent(err) || !strings.Contains(err.Error(), "may not read") {
-			t.Fatalf("list without read on the entry = %v, want a permanent error saying the bot may not read the group", err)
-		}
-		srv.SetAccess(t, append(append([]string{passwordRule}, leastAccess(bot, group, "member", false)...), "to * by * none")...)
+	t.Run("check and list work with the least access", func(t *testing.T) {
 		if err := a.Check(ctx(t)); err != nil {
 			t.Fatalf("check with the least access: %v", err)
 		}
@@ -235,7 +244,7 @@ func TestABotThatMayOnlyWriteTheMemberAttributeCanGrantAndRevoke(t *testing.T) {
 		if err != nil {
 			t.Fatalf("list with the least access: %v", err)
 		}
-		if len(list) != 1 || list[0].Account != "standing" {
+		if len(list) != 1 || list[0].Account != "standing" || list[0].GrantID != "" {
 			t.Fatalf("list = %+v, want the standing member", list)
 		}
 	})
@@ -425,13 +434,33 @@ func TestRevokeByLeaseWorksAfterThePersonLeftTheDirectory(t *testing.T) {
 func TestRemovingTheLastMember(t *testing.T) {
 	srv := slapdtest.Shared(t)
 	dn := srv.AddPerson(t, "last", "")
+	// lastMember makes a group whose only member is "last", through a grant: the group starts
+	// with a seed member (the schema wants one), the grant adds "last", the seed is taken out.
+	lastMember := func(t *testing.T, name, class, attr string, edit func(*Config)) (*LDAP, string, adapters.GrantRequest, adapters.Lease) {
+		seed := srv.AddPerson(t, "seed-"+name, "")
+		group := srv.AddGroup(t, name, class, seed)
+		cfg := rootConfig(srv, group)
+		cfg.MemberAttribute = attr
+		if edit != nil {
+			edit(cfg)
+		}
+		a := newAdapter(t, cfg)
+		req := grantRequest("last", "g-last")
+		lease, err := a.Grant(ctx(t), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mod := goldap.NewModifyRequest(group, nil)
+		mod.Delete(attr, []string{seed})
+		if err := srv.Admin(t).Modify(mod); err != nil {
+			t.Fatal(err)
+		}
+		return a, group, req, lease
+	}
 	for _, tt := range []struct{ class, attr string }{{"groupOfNames", "member"}, {"groupOfUniqueNames", "uniqueMember"}} {
 		t.Run(tt.class+" without a placeholder fails with a clear permanent error", func(t *testing.T) {
-			group := srv.AddGroup(t, "solo-"+tt.attr, tt.class, dn)
-			cfg := rootConfig(srv, group)
-			cfg.MemberAttribute = tt.attr
-			a := newAdapter(t, cfg)
-			err := a.Revoke(ctx(t), adapters.RevokeRequest{GrantID: "g-last", Subject: adapters.Subject{Account: "last"}})
+			a, group, req, lease := lastMember(t, "solo-"+tt.attr, tt.class, tt.attr, nil)
+			err := a.Revoke(ctx(t), revokeRequest(req, lease))
 			if !adapters.IsPermanent(err) || !strings.Contains(err.Error(), "placeholder_member") {
 				t.Fatalf("revoke of the last member = %v, want a permanent error naming placeholder_member", err)
 			}
@@ -440,12 +469,8 @@ func TestRemovingTheLastMember(t *testing.T) {
 			}
 		})
 		t.Run(tt.class+" with a placeholder swaps it in", func(t *testing.T) {
-			group := srv.AddGroup(t, "solo2-"+tt.attr, tt.class, dn)
-			cfg := rootConfig(srv, group)
-			cfg.MemberAttribute = tt.attr
-			cfg.PlaceholderMember = placeholder
-			a := newAdapter(t, cfg)
-			if err := a.Revoke(ctx(t), adapters.RevokeRequest{GrantID: "g-last", Subject: adapters.Subject{Account: "last"}}); err != nil {
+			a, group, req, lease := lastMember(t, "solo2-"+tt.attr, tt.class, tt.attr, func(c *Config) { c.PlaceholderMember = placeholder })
+			if err := a.Revoke(ctx(t), revokeRequest(req, lease)); err != nil {
 				t.Fatal(err)
 			}
 			if got := srv.Members(t, group, tt.attr); !slices.Equal(got, []string{placeholder}) {
@@ -463,6 +488,144 @@ func TestRemovingTheLastMember(t *testing.T) {
 				t.Fatalf("members after a new grant = %v, want the placeholder and the person", got)
 			}
 		})
+	}
+}
+
+// Two resources share one group. Revoking one grant used to remove the person while the other
+// grant still needed the membership.
+func TestGrantsThatShareAGroupAreCounted(t *testing.T) {
+	srv := slapdtest.Shared(t)
+	bot := srv.AddService(t, "accessbot-shared", botPassword)
+	person := srv.AddPerson(t, "shared-user", "")
+	group := srv.AddGroup(t, "shared", "groupOfNames", placeholder)
+	srv.SetAccess(t, append(append([]string{passwordRule}, leastAccess(bot, group, "member", false)...), "to * by * none")...)
+	cfg := baseConfig(srv, bot, group)
+	cfg.PlaceholderMember = placeholder
+	first := newAdapter(t, cfg)
+	other, err := cfg.New(adapters.Env{Resource: "directory-too", Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := other.(*LDAP)
+
+	one, two := grantRequest("shared-user", "g-shared-1"), grantRequest("shared-user", "g-shared-2")
+	two.Resource = "directory-too"
+	oneLease, err := first.Grant(ctx(t), one)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if held, err := second.Holds(ctx(t), two.Subject); err != nil || held {
+		t.Fatalf("holds = %v, %v: a membership held through a grant counted as standing", held, err)
+	}
+	if _, err := second.Grant(ctx(t), two); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Revoke(ctx(t), revokeRequest(one, oneLease)); err != nil {
+		t.Fatal(err)
+	}
+	if !isMember(t, srv, group, "member", person) {
+		t.Fatal("revoking the first grant removed the membership the second grant still needs")
+	}
+	// Each resource's scan reports its own grants.
+	list, err := second.List(ctx(t))
+	if err != nil || len(list) != 1 || list[0].GrantID != two.GrantID {
+		t.Fatalf("list of the second resource = %+v, %v; want the member under the second grant", list, err)
+	}
+	if list, err := first.List(ctx(t)); err != nil || len(list) != 0 {
+		t.Fatalf("list of the first resource = %+v, %v; want nothing (the other resource's grant holds the member)", list, err)
+	}
+	// The second revocation comes without lease data (a crash before it was stored): the hold
+	// on the group is enough.
+	if err := second.Revoke(ctx(t), revokeRequest(two, adapters.Lease{})); err != nil {
+		t.Fatal(err)
+	}
+	if isMember(t, srv, group, "member", person) {
+		t.Fatal("the person is still a member after the last grant ended")
+	}
+}
+
+// Two grants racing on one group, from two adapters (two resources): the counter on the group
+// makes one of two changes from the same reading fail and retry, so no hold is lost.
+func TestConcurrentGrantsAndRevokesOnOneGroupLoseNoHold(t *testing.T) {
+	srv := slapdtest.Shared(t)
+	group := srv.AddGroup(t, "race", "groupOfNames", placeholder)
+	cfg := rootConfig(srv, group)
+	cfg.PlaceholderMember = placeholder
+	a := newAdapter(t, cfg)
+	srv.AddPerson(t, "racer", "")
+	const n = 6
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := a.Grant(ctx(t), grantRequest("racer", fmt.Sprintf("g-race-%d", i)))
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	for i := range n - 1 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- a.Revoke(ctx(t), revokeRequest(grantRequest("racer", fmt.Sprintf("g-race-%d", i)), adapters.Lease{}))
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !isMember(t, srv, group, "member", slapdtest.PersonDN("racer")) {
+		t.Fatal("the membership is gone while one grant of six is still active")
+	}
+	if err := a.Revoke(ctx(t), revokeRequest(grantRequest("racer", fmt.Sprintf("g-race-%d", n-1)), adapters.Lease{})); err != nil {
+		t.Fatal(err)
+	}
+	if isMember(t, srv, group, "member", slapdtest.PersonDN("racer")) {
+		t.Fatal("the membership outlived all six grants")
+	}
+}
+
+// A member put in the group by hand: accessbot neither adds nor removes them, whatever happens.
+func TestAStandingMemberIsNeverGrantedNorRevoked(t *testing.T) {
+	srv := slapdtest.Shared(t)
+	member := srv.AddPerson(t, "old-timer", "")
+	group := srv.AddGroup(t, "standing", "groupOfNames", placeholder, member)
+	cfg := rootConfig(srv, group)
+	cfg.PlaceholderMember = placeholder
+	a := newAdapter(t, cfg)
+	req := grantRequest("old-timer", "g-old")
+
+	held, err := a.Holds(ctx(t), req.Subject)
+	if err != nil || !held {
+		t.Fatalf("holds = %v, %v; want true (the request is answered that the access is there)", held, err)
+	}
+	// Approved anyway (the membership came between the request and the approval).
+	lease, err := a.Grant(ctx(t), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lease.Data["preexisting"] != "true" {
+		t.Errorf("lease data %v, want preexisting recorded", lease.Data)
+	}
+	for _, rr := range []adapters.RevokeRequest{revokeRequest(req, lease), revokeRequest(req, adapters.Lease{})} {
+		if err := a.Revoke(ctx(t), rr); err != nil {
+			t.Fatal(err)
+		}
+		if !isMember(t, srv, group, "member", member) {
+			t.Fatalf("a revocation (lease data %v) removed a member accessbot did not add", rr.Data)
+		}
+	}
+	list, err := a.List(ctx(t))
+	if err != nil || len(list) != 1 || list[0].Account != "old-timer" || list[0].GrantID != "" {
+		t.Fatalf("list = %+v, %v; want the standing member without a grant", list, err)
+	}
+	if held, err := a.Holds(ctx(t), grantRequest("nobody-here", "g-x").Subject); err != nil || held {
+		t.Fatalf("holds for a non-member = %v, %v; want false", held, err)
 	}
 }
 

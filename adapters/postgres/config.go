@@ -80,6 +80,28 @@ type Config struct {
 	Timeout time.Duration `yaml:"timeout"`
 	// MaxConns bounds the bot's connections.
 	MaxConns int `yaml:"max_conns"`
+	// HoldersTable is the table, in the DSN's database, where membership mode counts which
+	// grants hold which membership (see HoldersTableDDL): "table" or "schema.table". The
+	// operator creates it; the bot needs SELECT, INSERT and DELETE on it. Resources that share
+	// a role must name the same table in the same database.
+	HoldersTable string `yaml:"holders_table"`
+}
+
+// defaultHoldersTable is holders_table's default, found through the bot's search_path.
+const defaultHoldersTable = "accessbot_holders"
+
+// HoldersTableDDL is the statement that creates the holders table of membership mode, for the
+// operator to run once (the bot needs no CREATE privilege).
+func HoldersTableDDL(table string) string {
+	return `CREATE TABLE ` + table + ` (
+  account    text NOT NULL,               -- the person's login role
+  role       text NOT NULL,               -- a role in roles
+  grant_id   text NOT NULL,               -- the accessbot grant that holds the membership
+  standing   boolean NOT NULL DEFAULT false, -- the person was a member before: never revoked
+  resource   text NOT NULL DEFAULT '',
+  created_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (account, role, grant_id)
+)`
 }
 
 // NewConfig returns a config with its defaults.
@@ -90,6 +112,7 @@ func NewConfig() *Config {
 		StatementTimeout: defaultStatementTimeout,
 		Timeout:          defaultTimeout,
 		MaxConns:         defaultMaxConns,
+		HoldersTable:     defaultHoldersTable,
 	}
 }
 
@@ -127,6 +150,15 @@ func ValidIdent(name string) error {
 		return fmt.Errorf("%q is a reserved word", name)
 	}
 	return nil
+}
+
+// validTablePart checks one part of holders_table like a role name, except that a schema may be
+// public.
+func validTablePart(name string, schema bool) bool {
+	if schema && name == "public" {
+		return true
+	}
+	return ValidIdent(name) == nil
 }
 
 // Validate checks the values without contacting the server.
@@ -170,6 +202,12 @@ func (c *Config) Validate() error {
 			// Revoke and List treat every role with the prefix as ephemeral.
 			return fmt.Errorf("roles: %s starts with role_prefix %q", r, c.RolePrefix)
 		}
+	}
+	if c.HoldersTable == "" {
+		c.HoldersTable = defaultHoldersTable
+	}
+	if parts := strings.Split(c.HoldersTable, "."); len(parts) > 2 || !validTablePart(parts[0], len(parts) == 2) || !validTablePart(parts[len(parts)-1], false) {
+		return fmt.Errorf("holders_table: %q is not a plain table name or schema.table", c.HoldersTable)
 	}
 	if c.Mode == ModeMembership {
 		if c.OnRevokeOwned != "" || c.ReassignTo != "" {

@@ -131,6 +131,10 @@ func newEnv(t testing.TB) *env {
 	e.exec(t, fmt.Sprintf(`GRANT USAGE ON SCHEMA %s TO %s, %s`, s, e.reader, e.writer))
 	e.exec(t, fmt.Sprintf(`GRANT SELECT ON %s.orders TO %s`, s, e.reader))
 	e.exec(t, fmt.Sprintf(`GRANT CREATE ON SCHEMA %s TO %s`, s, e.writer))
+	// The holders table of membership mode, as the operator creates it; each bot gets SELECT,
+	// INSERT and DELETE on it. closed_holders is one no bot may use.
+	e.exec(t, postgres.HoldersTableDDL("accessbot_holders"))
+	e.exec(t, postgres.HoldersTableDDL("closed_holders"))
 	return e
 }
 
@@ -212,6 +216,7 @@ func (e *env) bot(t testing.TB, attrs string, adminOf ...string) string {
 	for _, r := range adminOf {
 		e.exec(t, fmt.Sprintf(`GRANT %s TO %s WITH ADMIN OPTION`, r, name))
 	}
+	e.exec(t, fmt.Sprintf(`GRANT SELECT, INSERT, DELETE ON accessbot_holders TO %s`, name))
 	return e.dsnAs(name, botPassword)
 }
 
@@ -236,6 +241,22 @@ func (e *env) adapter(t testing.TB, dsn string, edit func(*postgres.Config)) *po
 
 func newAdapter(t testing.TB, dsn string, log zerolog.Logger, edit func(*postgres.Config)) *postgres.Postgres {
 	t.Helper()
+	return newResourceAdapter(t, "test-db", dsn, log, edit)
+}
+
+// adapterFor is adapter for a resource of another name, for resources that share a role.
+func (e *env) adapterFor(t testing.TB, resource, dsn string, edit func(*postgres.Config)) *postgres.Postgres {
+	t.Helper()
+	return newResourceAdapter(t, resource, dsn, zerolog.Nop(), func(c *postgres.Config) {
+		c.Roles = []string{e.reader, e.writer}
+		if edit != nil {
+			edit(c)
+		}
+	})
+}
+
+func newResourceAdapter(t testing.TB, resource, dsn string, log zerolog.Logger, edit func(*postgres.Config)) *postgres.Postgres {
+	t.Helper()
 	typ, ok := adapters.Lookup("postgres")
 	if !ok {
 		t.Fatal("postgres is not registered")
@@ -246,7 +267,7 @@ func newAdapter(t testing.TB, dsn string, log zerolog.Logger, edit func(*postgre
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("validate: %v", err)
 	}
-	a, err := cfg.New(adapters.Env{Resource: "test-db", Log: log})
+	a, err := cfg.New(adapters.Env{Resource: resource, Log: log})
 	if err != nil {
 		t.Fatalf("new: %v", err)
 	}
@@ -350,6 +371,23 @@ func (e *env) memberships(t testing.TB, member string, roles ...string) int {
 		WHERE m.rolname = $1 AND r.rolname = ANY($2)`, member, roles).Scan(&n)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return n
+}
+
+// holds counts how many of roles member holds by any path (directly or through other roles),
+// from pg_has_role.
+func (e *env) holds(t testing.TB, member string, roles ...string) int {
+	t.Helper()
+	n := 0
+	for _, r := range roles {
+		var ok bool
+		if err := e.admin.QueryRow(ctxFor(t), `SELECT pg_has_role($1, $2, 'MEMBER')`, member, r).Scan(&ok); err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			n++
+		}
 	}
 	return n
 }

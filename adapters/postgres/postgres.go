@@ -2,7 +2,10 @@
 // grant, in one of two modes.
 //
 // In membership mode the person has a login role of their own (the subject's Account) and a grant
-// is GRANT <roles> TO <account>; revoke is REVOKE. PostgreSQL cannot expire a membership by
+// is GRANT <roles> TO <account>; revoke is REVOKE. Grants are counted in a holders table at the
+// target, in the same transaction: a role two grants share stays until both have ended, and a
+// membership the person had before is never revoked (Holds reports it, and the request is
+// answered that the person has the access already). PostgreSQL cannot expire a membership by
 // itself, so the scheduler's revocation is what ends it.
 //
 // In ephemeral mode a grant creates a login role of its own, named from the person and the grant
@@ -57,6 +60,11 @@ const (
 	dataRole    = "role"
 	dataAccount = "account"
 	dataRoles   = "roles"
+	// dataCounted marks a membership grant counted in the holders table.
+	dataCounted = "counted"
+	// dataPreexisting marks a membership grant whose every role was standing: it changed
+	// nothing at the target, and its revocation changes nothing.
+	dataPreexisting = "preexisting"
 )
 
 // commentTag starts the comment on every role the adapter creates.
@@ -204,6 +212,95 @@ func (p *Postgres) Extend(ctx context.Context, req adapters.RevokeRequest, expir
 
 // ---- membership mode ----
 
+// Membership mode counts grants in the holders table (HoldersTableDDL), written in the same
+// transaction as the GRANT or REVOKE and under the same per-account advisory lock, so the
+// target alone says who holds what through which grant, and a crash between the adapter's call
+// and accessbot's own write loses nothing:
+//   - a grant records a row per role; the role is granted if the person is not a member yet;
+//   - a revocation deletes its rows and revokes a role only when no other row holds it: two
+//     resources that share a role keep it until both grants have ended;
+//   - a role the person was a member of before any grant (granted by hand) is recorded as
+//     standing and is never revoked; Holds reports such access, so the request is answered
+//     that the person has it already.
+//
+// Grants made before the table existed have no rows; their leases carry no "counted" key and are
+// revoked the old way, by REVOKE.
+
+// holder is one row of the holders table.
+type holder struct {
+	role, grantID string
+	standing      bool
+}
+
+// holdersOf reads the rows for account, locked against concurrent writers by inTx's lock.
+func (p *Postgres) holdersOf(ctx context.Context, q querier, account string) ([]holder, error) {
+	rows, err := q.Query(ctx, `SELECT role, grant_id, standing FROM `+p.holdersTable()+` WHERE account = $1 ORDER BY role, grant_id`, account)
+	if err != nil {
+		return nil, p.holdersError(err)
+	}
+	var hs []holder
+	for rows.Next() {
+		var h holder
+		if err := rows.Scan(&h.role, &h.grantID, &h.standing); err != nil {
+			rows.Close()
+			return nil, p.holdersError(err)
+		}
+		hs = append(hs, h)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, p.holdersError(err)
+	}
+	return hs, nil
+}
+
+// holdersTable quotes holders_table, which Validate checked part by part.
+func (p *Postgres) holdersTable() string {
+	return pgx.Identifier(strings.Split(p.cfg.HoldersTable, ".")).Sanitize()
+}
+
+// holdersError says what to do when the table is missing or the bot may not use it.
+func (p *Postgres) holdersError(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "42P01":
+			return adapters.Permanentf("holders table %s does not exist: membership mode counts grants there; create it once with: %s; and GRANT SELECT, INSERT, DELETE ON it TO the bot", p.cfg.HoldersTable, oneLine(HoldersTableDDL(p.cfg.HoldersTable)))
+		case "42501":
+			return adapters.Permanentf("the bot may not use holders table %s: it needs SELECT, INSERT and DELETE on it (%v)", p.cfg.HoldersTable, pgErr.Message)
+		}
+	}
+	return classify(fmt.Errorf("holders table %s: %w", p.cfg.HoldersTable, err))
+}
+
+// oneLine folds the DDL into one line for an error message, without its comments.
+func oneLine(ddl string) string {
+	var parts []string
+	for line := range strings.SplitSeq(ddl, "\n") {
+		line, _, _ = strings.Cut(line, "--")
+		if line = strings.TrimSpace(line); line != "" {
+			parts = append(parts, line)
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+// directMembers returns which of roles account is a direct member of: what GRANT adds and
+// REVOKE takes away.
+func directMembers(ctx context.Context, q querier, account string, roles []string) (map[string]bool, error) {
+	var names []string
+	err := query(ctx, q, &names, `SELECT r.rolname FROM pg_auth_members am
+		JOIN pg_roles r ON r.oid = am.roleid JOIN pg_roles m ON m.oid = am.member
+		WHERE m.rolname = $1 AND r.rolname = ANY($2)`, account, roles)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for _, n := range names {
+		out[n] = true
+	}
+	return out, nil
+}
+
 func (p *Postgres) grantMembership(ctx context.Context, req adapters.GrantRequest) (adapters.Lease, error) {
 	account := req.Subject.Account
 	if err := ValidIdent(account); err != nil {
@@ -212,6 +309,7 @@ func (p *Postgres) grantMembership(ctx context.Context, req adapters.GrantReques
 	if strings.HasPrefix(account, p.cfg.RolePrefix) {
 		return adapters.Lease{}, adapters.Permanentf("account %s starts with role_prefix %q, which marks accessbot's ephemeral roles", account, p.cfg.RolePrefix)
 	}
+	allStanding := true
 	err := p.inTx(ctx, account, func(tx pgx.Tx) error {
 		r, err := lookupRole(ctx, tx, account)
 		if err != nil {
@@ -220,16 +318,62 @@ func (p *Postgres) grantMembership(ctx context.Context, req adapters.GrantReques
 		if !r.exists {
 			return adapters.Permanentf("role %s does not exist: membership mode grants roles to the person's own login role", account)
 		}
-		return exec(ctx, tx, "GRANT "+identList(p.cfg.Roles)+" TO "+ident(account))
+		hs, err := p.holdersOf(ctx, tx, account)
+		if err != nil {
+			return err
+		}
+		member, err := directMembers(ctx, tx, account, p.cfg.Roles)
+		if err != nil {
+			return err
+		}
+		var grant []string
+		for _, role := range p.cfg.Roles {
+			mine, others, othersStanding := false, 0, false
+			for _, h := range hs {
+				if h.role != role {
+					continue
+				}
+				if h.grantID == req.GrantID {
+					mine = true
+					allStanding = allStanding && h.standing
+					continue
+				}
+				others++
+				othersStanding = othersStanding || h.standing
+			}
+			if mine {
+				continue // a repeated call
+			}
+			// A membership nobody at accessbot holds, or one that was standing when the first
+			// grant found it, is standing: no grant may revoke it.
+			standing := member[role] && (others == 0 || othersStanding)
+			allStanding = allStanding && standing
+			if _, err := tx.Exec(ctx, `INSERT INTO `+p.holdersTable()+` (account, role, grant_id, standing, resource) VALUES ($1, $2, $3, $4, $5)`,
+				account, role, req.GrantID, standing, req.Resource); err != nil {
+				return p.holdersError(err)
+			}
+			if !member[role] {
+				grant = append(grant, role)
+			}
+		}
+		if len(grant) == 0 {
+			return nil
+		}
+		return exec(ctx, tx, "GRANT "+identList(grant)+" TO "+ident(account))
 	})
 	if err != nil {
 		return adapters.Lease{}, err
 	}
-	return adapters.Lease{Data: map[string]string{
+	data := map[string]string{
 		dataMode:    string(ModeMembership),
 		dataAccount: account,
 		dataRoles:   strings.Join(p.cfg.Roles, ","),
-	}}, nil
+		dataCounted: "true",
+	}
+	if allStanding {
+		data[dataPreexisting] = "true"
+	}
+	return adapters.Lease{Data: data}, nil
 }
 
 func (p *Postgres) revokeMembership(ctx context.Context, req adapters.RevokeRequest) error {
@@ -253,14 +397,53 @@ func (p *Postgres) revokeMembership(ctx context.Context, req adapters.RevokeRequ
 			return adapters.Permanentf("lease roles: %w", err)
 		}
 	}
+	legacy := req.Data != nil && req.Data[dataCounted] == ""
 	return p.inTx(ctx, account, func(tx pgx.Tx) error {
 		r, err := lookupRole(ctx, tx, account)
-		if err != nil || !r.exists {
+		if err != nil {
 			return err
+		}
+		hs, err := p.holdersOf(ctx, tx, account)
+		if err != nil {
+			return err
+		}
+		var mine []holder
+		heldByOthers := map[string]bool{}
+		for _, h := range hs {
+			if h.grantID == req.GrantID {
+				mine = append(mine, h)
+			} else {
+				heldByOthers[h.role] = true
+			}
+		}
+		var revoke []string
+		switch {
+		case len(mine) > 0:
+			if _, err := tx.Exec(ctx, `DELETE FROM `+p.holdersTable()+` WHERE account = $1 AND grant_id = $2`, account, req.GrantID); err != nil {
+				return p.holdersError(err)
+			}
+			for _, h := range mine {
+				if !h.standing && !heldByOthers[h.role] {
+					revoke = append(revoke, h.role)
+				}
+			}
+		case legacy:
+			// Made before grants were counted: it granted the roles, and nobody counted them.
+			for _, role := range roles {
+				if !heldByOthers[role] {
+					revoke = append(revoke, role)
+				}
+			}
+		default:
+			// No row: the grant never reached the target, or was revoked already.
+			return nil
+		}
+		if !r.exists || len(revoke) == 0 {
+			return nil
 		}
 		// A role dropped since the grant holds no members.
 		var present []string
-		if err := query(ctx, tx, &present, `SELECT rolname FROM pg_roles WHERE rolname = ANY($1) ORDER BY rolname`, roles); err != nil {
+		if err := query(ctx, tx, &present, `SELECT rolname FROM pg_roles WHERE rolname = ANY($1) ORDER BY rolname`, revoke); err != nil {
 			return err
 		}
 		if len(present) == 0 {
@@ -268,6 +451,49 @@ func (p *Postgres) revokeMembership(ctx context.Context, req adapters.RevokeRequ
 		}
 		return exec(ctx, tx, "REVOKE "+identList(present)+" FROM "+ident(account))
 	})
+}
+
+// Holds says whether the person holds every configured role already, other than through
+// accessbot's grants: directly with no grant counted on it (or one found standing), or through
+// roles of their own. A grant would add nothing, and its revocation must take nothing away.
+// Ephemeral mode makes a login role of its own, which nobody holds beforehand.
+func (p *Postgres) Holds(ctx context.Context, s adapters.Subject) (bool, error) {
+	if p.cfg.Mode != ModeMembership || ValidIdent(s.Account) != nil {
+		return false, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
+	defer cancel()
+	var direct []string
+	err := query(ctx, p.pool, &direct, `SELECT r.rolname FROM pg_auth_members am
+		JOIN pg_roles r ON r.oid = am.roleid JOIN pg_roles m ON m.oid = am.member
+		WHERE m.rolname = $1`, s.Account)
+	if err != nil {
+		return false, fmt.Errorf("check standing membership of %s: %w", s.Account, err)
+	}
+	hs, err := p.holdersOf(ctx, p.pool, s.Account)
+	if err != nil {
+		return false, fmt.Errorf("check standing membership of %s: %w", s.Account, err)
+	}
+	granted := map[string]bool{}
+	for _, h := range hs {
+		if !h.standing {
+			granted[h.role] = true
+		}
+	}
+	var own []string
+	for _, d := range direct {
+		if !granted[d] {
+			own = append(own, d)
+		}
+	}
+	var held bool
+	err = p.pool.QueryRow(ctx, `SELECT coalesce(bool_and(EXISTS (
+			SELECT 1 FROM unnest($1::text[]) o WHERE pg_has_role(o, r, 'MEMBER'))), false)
+		FROM unnest($2::text[]) r`, own, p.cfg.Roles).Scan(&held)
+	if err != nil {
+		return false, classify(fmt.Errorf("check standing membership of %s: %w", s.Account, err))
+	}
+	return held, nil
 }
 
 // ---- ephemeral mode ----
@@ -525,6 +751,40 @@ func validUntil(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05
 
 // ---- List and Check ----
 
+// grantedMemberships maps account NUL role to the first grant of this resource the holders table
+// counts on it ("" when only other resources' grants hold it), standing rows left out. Without
+// the table (ephemeral mode, or membership mode not set up yet)
+// every membership is reported as standing.
+func (p *Postgres) grantedMemberships(ctx context.Context) (map[string]string, error) {
+	out := map[string]string{}
+	if p.cfg.Mode != ModeMembership {
+		return out, nil
+	}
+	// A grant of this resource names the membership; one held only by another resource's grants
+	// (a role two resources share) is that resource's to report, and is marked with "".
+	rows, err := p.pool.Query(ctx, `SELECT account, role, coalesce(min(grant_id) FILTER (WHERE resource = $1), '')
+		FROM `+p.holdersTable()+` WHERE NOT standing GROUP BY 1, 2`, p.resource)
+	if err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "42P01" {
+			return out, nil
+		}
+		return nil, fmt.Errorf("list grants: %w", p.holdersError(err))
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var account, role, grantID string
+		if err := rows.Scan(&account, &role, &grantID); err != nil {
+			return nil, fmt.Errorf("list grants: %w", p.holdersError(err))
+		}
+		out[account+"\x00"+role] = grantID
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list grants: %w", p.holdersError(err))
+	}
+	return out, nil
+}
+
 // List reports the members of the managed roles (other than the bot itself) and every role
 // that starts with role_prefix. An ephemeral role is reported under the person's account and
 // grant ID from its comment.
@@ -596,8 +856,31 @@ func (p *Postgres) List(ctx context.Context) ([]adapters.Access, error) {
 	if err := rows.Err(); err != nil {
 		return nil, classify(fmt.Errorf("list ephemeral roles: %w", err))
 	}
+	granted, err := p.grantedMemberships(ctx)
+	if err != nil {
+		return nil, err
+	}
 	for member, roles := range memberOf {
-		list = append(list, adapters.Access{Account: member, Detail: "member of " + strings.Join(roles, ", ")})
+		// A membership a grant holds is listed under the grant; the rest is standing access.
+		var standing []string
+		byGrant := map[string][]string{}
+		for _, r := range roles {
+			g, ok := granted[member+"\x00"+r]
+			switch {
+			case ok && g == "":
+				// Held by another resource's grant only: its scan reports it.
+			case ok:
+				byGrant[g] = append(byGrant[g], r)
+			default:
+				standing = append(standing, r)
+			}
+		}
+		for g, rs := range byGrant {
+			list = append(list, adapters.Access{Account: member, GrantID: g, Detail: "member of " + strings.Join(rs, ", ")})
+		}
+		if len(standing) > 0 {
+			list = append(list, adapters.Access{Account: member, Detail: "member of " + strings.Join(standing, ", ")})
+		}
 	}
 	sort.Slice(list, func(i, j int) bool {
 		if list[i].Account != list[j].Account {
@@ -638,6 +921,21 @@ func (p *Postgres) Check(ctx context.Context) error {
 	for _, r := range wanted {
 		if !slices.Contains(present, r) {
 			return adapters.Permanentf("check postgres: role %s does not exist", r)
+		}
+	}
+	if p.cfg.Mode == ModeMembership {
+		var sel, ins, del bool
+		err := p.pool.QueryRow(ctx, `SELECT has_table_privilege($1, 'SELECT'), has_table_privilege($1, 'INSERT'), has_table_privilege($1, 'DELETE')`,
+			p.cfg.HoldersTable).Scan(&sel, &ins, &del)
+		if err != nil {
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) && pgErr.Code == "42P01" {
+				return fmt.Errorf("check postgres: %w", p.holdersError(err))
+			}
+			return classify(fmt.Errorf("check postgres: holders table %s: %w", p.cfg.HoldersTable, err))
+		}
+		if !sel || !ins || !del {
+			return adapters.Permanentf("check postgres: role %s needs SELECT, INSERT and DELETE on holders table %s, where membership mode counts grants", me, p.cfg.HoldersTable)
 		}
 	}
 	if super || (createrole && version < 160000) {
@@ -833,4 +1131,5 @@ var (
 	_ adapters.Extender = (*Postgres)(nil)
 	_ adapters.Checker  = (*Postgres)(nil)
 	_ adapters.Closer   = (*Postgres)(nil)
+	_ adapters.Holder   = (*Postgres)(nil)
 )

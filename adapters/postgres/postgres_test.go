@@ -18,13 +18,15 @@ import (
 
 func TestMembershipModePassesTheConformanceKit(t *testing.T) {
 	e := newEnv(t)
-	// The bot holds ADMIN OPTION on the two roles and nothing else: no superuser, no CREATEROLE.
+	// The bot holds ADMIN OPTION on the two roles and SELECT, INSERT, DELETE on the holders
+	// table, nothing else: no superuser, no CREATEROLE.
 	a := e.adapter(t, e.bot(t, "", e.reader, e.writer), membership)
 	roles := []string{e.reader, e.writer}
 	adaptertest.Run(t, adaptertest.Harness{
-		Adapter: a,
-		Subject: e.personSubject(t),
-		Lister:  true,
+		Adapter:  a,
+		Resource: "test-db", // the adapter's own name: List reports this resource's grants
+		Subject:  e.personSubject(t),
+		Lister:   true,
 		Has: func(t *testing.T, s adapters.Subject, grantID string) bool {
 			n := e.memberships(t, s.Account, roles...)
 			if n > 0 && n < len(roles) {
@@ -421,6 +423,134 @@ func TestMembershipRevokeRemovesOnlyTheManagedRoles(t *testing.T) {
 	}
 }
 
+// Two resources share the reader role. Revoking one grant used to REVOKE reader from the person
+// while the other grant still needed it.
+func TestMembershipGrantsThatShareARoleAreCounted(t *testing.T) {
+	e := newEnv(t)
+	bot := e.bot(t, "", e.reader, e.writer)
+	both := e.adapter(t, bot, membership)
+	readOnly := e.adapterFor(t, "test-db-readonly", bot, func(c *postgres.Config) {
+		membership(c)
+		c.Roles = []string{e.reader}
+	})
+	account := "frank_" + e.sfx
+	e.person(t, account)
+	first := grantRequest(account, "g-frank-1", time.Hour)
+	second := grantRequest(account, "g-frank-2", time.Hour)
+	second.Resource = "test-db-readonly"
+	firstLease, err := both.Grant(ctxFor(t), first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readOnly.Grant(ctxFor(t), second); err != nil {
+		t.Fatal(err)
+	}
+	if e.holds(t, account, e.reader, e.writer) != 2 {
+		t.Fatal("after both grants the person lacks a role")
+	}
+	for _, a := range []*postgres.Postgres{both, readOnly} {
+		if held, err := a.Holds(ctxFor(t), first.Subject); err != nil || held {
+			t.Fatalf("holds = %v, %v: access through accessbot's grants counted as standing", held, err)
+		}
+	}
+
+	if err := both.Revoke(ctxFor(t), revokeRequest(first, firstLease)); err != nil {
+		t.Fatal(err)
+	}
+	if !e.canRead(t, account, personPassword) || e.holds(t, account, e.reader) != 1 {
+		t.Fatal("revoking the first grant took reader away while the second grant still needs it")
+	}
+	if e.holds(t, account, e.writer) != 0 {
+		t.Fatal("writer, which only the first grant gave, is still held after its revocation")
+	}
+	// Each resource's scan reports its own grants: the membership the second grant holds is
+	// the second resource's, and is no finding of the first.
+	list, err := readOnly.List(ctxFor(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 || list[0].Account != account || list[0].GrantID != second.GrantID || !strings.Contains(list[0].Detail, e.reader) {
+		t.Fatalf("list of the second resource = %+v, want reader under the second grant", list)
+	}
+	if list, err := both.List(ctxFor(t)); err != nil || len(list) != 0 {
+		t.Fatalf("list of the first resource = %+v, %v; want nothing (reader is held by the other resource's grant)", list, err)
+	}
+
+	// A revocation without lease data (a crash before the lease was stored) finds the grant's
+	// rows in the holders table.
+	if err := readOnly.Revoke(ctxFor(t), revokeRequest(second, adapters.Lease{})); err != nil {
+		t.Fatal(err)
+	}
+	if e.canRead(t, account, personPassword) || e.holds(t, account, e.reader, e.writer) != 0 {
+		t.Fatal("the person still holds a role after the last grant ended")
+	}
+}
+
+// A person who is a member of the roles already, granted by hand: accessbot neither grants nor
+// takes away what it did not give.
+func TestAStandingMembershipIsNeverGrantedNorRevoked(t *testing.T) {
+	e := newEnv(t)
+	a := e.adapter(t, e.bot(t, "", e.reader, e.writer), membership)
+	account := "gina_" + e.sfx
+	e.person(t, account)
+	e.exec(t, fmt.Sprintf(`GRANT %s, %s TO %s`, e.reader, e.writer, account))
+	req := grantRequest(account, "g-gina", time.Hour)
+
+	held, err := a.Holds(ctxFor(t), req.Subject)
+	if err != nil || !held {
+		t.Fatalf("holds = %v, %v; want true for a standing member (the request is answered that she has it)", held, err)
+	}
+	// Approved anyway (the membership came between the request and the approval): the grant
+	// and both revocations, with and without lease data, leave the standing membership alone.
+	lease, err := a.Grant(ctxFor(t), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lease.Data["preexisting"] != "true" {
+		t.Errorf("lease data %v, want preexisting recorded", lease.Data)
+	}
+	// A second grant while the first is active finds the membership standing too.
+	later := grantRequest(account, "g-gina-2", time.Hour)
+	laterLease, err := a.Grant(ctxFor(t), later)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rr := range []adapters.RevokeRequest{
+		revokeRequest(req, lease), revokeRequest(req, adapters.Lease{}), revokeRequest(later, laterLease),
+	} {
+		if err := a.Revoke(ctxFor(t), rr); err != nil {
+			t.Fatal(err)
+		}
+		if e.memberships(t, account, e.reader, e.writer) != 2 || !e.canRead(t, account, personPassword) {
+			t.Fatalf("revoking %s (lease data %v) removed a membership that existed before any grant", rr.GrantID, rr.Data)
+		}
+	}
+
+	list, err := a.List(ctxFor(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var standing bool
+	for _, acc := range list {
+		if acc.Account == account {
+			if acc.GrantID != "" {
+				t.Errorf("after revoke the list still shows a grant: %+v", acc)
+			}
+			standing = true
+		}
+	}
+	if !standing {
+		t.Errorf("list %+v lacks the standing member", list)
+	}
+
+	partial := "hana_" + e.sfx
+	e.person(t, partial)
+	e.exec(t, fmt.Sprintf(`GRANT %s TO %s`, e.reader, partial))
+	if held, err := a.Holds(ctxFor(t), grantRequest(partial, "g-hana", time.Hour).Subject); err != nil || held {
+		t.Fatalf("holds = %v, %v for a member of one role of two; want false", held, err)
+	}
+}
+
 func TestListShowsStandingMembersAndEphemeralRoles(t *testing.T) {
 	e := newEnv(t)
 	a := e.adapter(t, e.bot(t, "CREATEROLE"), ephemeral(true, ""))
@@ -474,6 +604,14 @@ func TestCheckVerifiesTheBotsPrivileges(t *testing.T) {
 		{"membership with ADMIN OPTION passes", func() string { return e.bot(t, "", e.reader, e.writer) }, membership, ""},
 		{"membership with CREATEROLE passes", func() string { return e.bot(t, "CREATEROLE") }, membership, ""},
 		{"membership with ADMIN OPTION on one role of two fails", func() string { return e.bot(t, "", e.reader) }, membership, e.writer},
+		{"membership without the holders table fails, saying how to create it", func() string { return e.bot(t, "", e.reader, e.writer) }, func(c *postgres.Config) {
+			membership(c)
+			c.HoldersTable = "no_such_holders"
+		}, "CREATE TABLE no_such_holders"},
+		{"membership without privileges on the holders table fails", func() string { return e.bot(t, "", e.reader, e.writer) }, func(c *postgres.Config) {
+			membership(c)
+			c.HoldersTable = "closed_holders"
+		}, "SELECT, INSERT and DELETE"},
 		{"an unknown role fails", func() string { return e.bot(t, "CREATEROLE") }, func(c *postgres.Config) {
 			membership(c)
 			c.Roles = append(c.Roles, "no_such_role")
@@ -508,6 +646,9 @@ func TestConfigValidate(t *testing.T) {
 		wantErr string
 	}{
 		{"membership is valid", membership, ""},
+		{"a holders table in schema public is valid", func(c *postgres.Config) { membership(c); c.HoldersTable = "public.accessbot_holders" }, ""},
+		{"a holders table with three parts is refused", func(c *postgres.Config) { membership(c); c.HoldersTable = "db.public.holders" }, "holders_table"},
+		{"a holders table that is not a plain name is refused", func(c *postgres.Config) { membership(c); c.HoldersTable = `holders"; DROP TABLE x; --` }, "holders_table"},
 		{"ephemeral with drop is valid", ephemeral(true, ""), ""},
 		{"ephemeral with reassign is valid", ephemeral(false, "owner"), ""},
 		{"a missing dsn is refused", func(c *postgres.Config) { membership(c); c.DSN = "" }, "dsn is required"},

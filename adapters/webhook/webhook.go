@@ -1,7 +1,7 @@
 // Package webhook is the "webhook" adapter: it tells an HTTP endpoint of the operator's own about
 // each grant, revocation and extension, and the endpoint does the work. Requests are JSON POSTs
 // signed with HMAC-SHA256 over a timestamp and the body (see Verify, which receivers can use),
-// carry an Idempotency-Key, and are retried within one call on 5xx answers and network errors.
+// carry an Idempotency-Key (see IdempotencyKey), and are retried within one call on 5xx answers and network errors.
 //
 // The receiver's contract: answer 2xx when the access exists (grant, extend) or is gone
 // (revoke); 404 to a revoke means it was already gone, which is success; any other 4xx is a
@@ -407,7 +407,7 @@ func (w *Webhook) attempt(ctx context.Context, p payload, body []byte) ([]byte, 
 		return nil, 0, adapters.Permanentf("post to webhook %s: build request", target)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(HeaderIdempotency, p.GrantID+":"+p.Action)
+	req.Header.Set(HeaderIdempotency, IdempotencyKey(p.GrantID, p.Action, p.Expires))
 	w.sign(req, body)
 
 	resp, err := w.client.Do(req)
@@ -429,6 +429,18 @@ func (w *Webhook) attempt(ctx context.Context, p payload, body []byte) ([]byte, 
 	default:
 		return nil, code, adapters.Permanentf("post to webhook %s: answered %s: %q", target, resp.Status, snippet(respBody))
 	}
+}
+
+// IdempotencyKey is the Idempotency-Key of a request: "<grant>:<action>" for a grant and a
+// revocation, which happen once per grant, and "<grant>:extend:<new expiry, unix seconds>" for an
+// extension, because a grant may be extended several times and a receiver that deduplicates by
+// key must not take the second extension for a repeat of the first. Retries of one extension
+// carry the same expiry, so they keep the same key. Receivers may call it to check the header.
+func IdempotencyKey(grantID, action string, expires *time.Time) string {
+	if action == ActionExtend && expires != nil {
+		return grantID + ":" + action + ":" + strconv.FormatInt(expires.Unix(), 10)
+	}
+	return grantID + ":" + action
 }
 
 // sign sets the timestamp and signature headers, and the configured headers.

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -80,7 +81,7 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "content type "+got, http.StatusUnsupportedMediaType)
 		return
 	}
-	if got, want := r.Header.Get(HeaderIdempotency), p.GrantID+":"+p.Action; got != want {
+	if got, want := r.Header.Get(HeaderIdempotency), IdempotencyKey(p.GrantID, p.Action, p.Expires); got != want {
 		http.Error(w, "idempotency key "+got, http.StatusBadRequest)
 		return
 	}
@@ -222,8 +223,12 @@ func TestWebhookSendsTheDocumentedRequest(t *testing.T) {
 		if got.header.Get("Authorization") != "Bearer gateway-token" {
 			t.Errorf("request %d lacks the configured header", i)
 		}
-		if got.header.Get(HeaderIdempotency) != "g-doc:"+want {
-			t.Errorf("request %d idempotency key = %q", i, got.header.Get(HeaderIdempotency))
+		wantKey := "g-doc:" + want
+		if want == ActionExtend {
+			wantKey += ":" + strconv.FormatInt(req.Expires.Add(time.Hour).Unix(), 10)
+		}
+		if got.header.Get(HeaderIdempotency) != wantKey {
+			t.Errorf("request %d idempotency key = %q, want %q", i, got.header.Get(HeaderIdempotency), wantKey)
 		}
 	}
 	g := seen[0].body
@@ -236,6 +241,55 @@ func TestWebhookSendsTheDocumentedRequest(t *testing.T) {
 	}
 	if r := seen[2].body; r.Lease["account"] != "ann" || r.Subject != req.Subject {
 		t.Errorf("revoke body = %+v, want the lease and subject", r)
+	}
+}
+
+// A receiver that deduplicates by Idempotency-Key (as the header invites) used to drop every
+// extension after the first, because each was keyed "<grant>:extend".
+func TestWebhookKeysEachExtensionByItsOwnExpiry(t *testing.T) {
+	rc, srv := newReceiver(t)
+	// The receiver fails the first attempt of the second extension, so that extension is
+	// delivered twice: the repeat must carry the same key as its first attempt.
+	rc.setFail(func(w http.ResponseWriter, r *http.Request, n int) bool {
+		if n == 3 {
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+			return true
+		}
+		return false
+	})
+	w := newWebhook(t, srv.URL, nil)
+	req := grantRequest("g-ext")
+	lease, err := w.Grant(context.Background(), req)
+	if err != nil {
+		t.Fatalf("grant: %v", err)
+	}
+	rr := adapters.RevokeRequest{GrantID: req.GrantID, Resource: req.Resource, Subject: req.Subject, Data: lease.Data}
+	first, second := req.Expires.Add(time.Hour), req.Expires.Add(2*time.Hour)
+	if err := w.Extend(context.Background(), rr, first); err != nil {
+		t.Fatalf("first extend: %v", err)
+	}
+	if err := w.Extend(context.Background(), rr, second); err != nil {
+		t.Fatalf("second extend: %v", err)
+	}
+
+	seen := rc.seen()
+	if len(seen) != 4 {
+		t.Fatalf("receiver saw %d requests, want grant, extend, extend refused, extend again", len(seen))
+	}
+	keys := make([]string, len(seen))
+	for i, r := range seen {
+		keys[i] = r.header.Get(HeaderIdempotency)
+	}
+	if keys[1] == keys[2] {
+		t.Errorf("two extensions share the key %q; a deduplicating receiver drops the second", keys[1])
+	}
+	if keys[2] != keys[3] {
+		t.Errorf("a repeated delivery of one extension changed its key: %q then %q", keys[2], keys[3])
+	}
+	wantFirst := "g-ext:extend:" + strconv.FormatInt(first.Unix(), 10)
+	wantSecond := "g-ext:extend:" + strconv.FormatInt(second.Unix(), 10)
+	if keys[1] != wantFirst || keys[3] != wantSecond {
+		t.Errorf("extension keys = %q, %q; want %q, %q", keys[1], keys[3], wantFirst, wantSecond)
 	}
 }
 
