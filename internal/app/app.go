@@ -344,6 +344,8 @@ func (w *wiring) bot() error {
 		Clock:   w.clock,
 		Log:     w.Log,
 		StepUp:  linker,
+		// links() puts `/access link` in front of the Bot when Discord is enabled.
+		Linking: w.discordClient != nil,
 		Channels: map[string]bot.Channels{
 			slack.PlatformName: {
 				Approvals: w.Config.Slack.ApproverChannel,
