@@ -48,7 +48,8 @@ const (
 // DMChannel is the ID of a person's DM channel with accessbot.
 func DMChannel(personID string) string { return dmPrefix + personID }
 
-// DefaultMaxMessages is how many messages a channel keeps; older ones are forgotten.
+// DefaultMaxMessages is how many messages a channel keeps, in memory and in the Store; older
+// ones are forgotten.
 const DefaultMaxMessages = 500
 
 // Person is someone the web chat lets you act as.
@@ -288,8 +289,11 @@ func (c *Chat) Update(ctx context.Context, ref bot.MessageRef, v bot.View) error
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if !c.knownChannel(ref.Channel) || ref.ID == "" || len(ref.ID) > maxMessageID {
+	if !c.knownChannel(ref.Channel) {
 		return fmt.Errorf("web chat: update %.40q in %q: no such channel: %w", ref.ID, ref.Channel, bot.ErrPermanent)
+	}
+	if ref.ID == "" || len(ref.ID) > maxMessageID {
+		return fmt.Errorf("web chat: update %.40q in %q: not a message ID of the web chat: %w", ref.ID, ref.Channel, bot.ErrPermanent)
 	}
 	c.write.Lock()
 	defer c.write.Unlock()
