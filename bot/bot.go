@@ -49,6 +49,9 @@ type Options struct {
 	Delivery  DeliveryOptions
 	// StepUp issues the links of step-up approval; nil when no resource uses it.
 	StepUp StepUpLinker
+	// Linking says that `/access link` is answered (a handler in front of the Bot ties Discord
+	// accounts to people), so that help lists it.
+	Linking bool
 }
 
 // replyTimeout bounds the work of one command or click: chat platforms want an answer within
@@ -75,6 +78,7 @@ type Bot struct {
 	delivery DeliveryOptions
 	read     reader
 	stepUp   StepUpLinker
+	linking  bool
 
 	mu          sync.Mutex
 	platforms   map[string]Platform
@@ -117,6 +121,7 @@ func New(o Options) (*Bot, error) {
 		delivery:    o.Delivery.withDefaults(),
 		read:        reader{svc: o.Service, store: o.Store},
 		stepUp:      o.StepUp,
+		linking:     o.Linking,
 		platforms:   map[string]Platform{},
 		dispatchers: map[string]*Dispatcher{},
 		outboxes:    map[string]*Outbox{},
@@ -330,7 +335,7 @@ func (b *Bot) Command(ctx context.Context, a grants.Actor, text string) Reply {
 	case VerbSSHKey:
 		return b.sshKey(ctx, a, cmd)
 	}
-	return private(HelpView(cmd))
+	return private(HelpView(cmd, b.linking))
 }
 
 func (b *Bot) requestForm(ctx context.Context, a grants.Actor) Reply {

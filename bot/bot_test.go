@@ -433,6 +433,32 @@ func TestHelpAndUnknownVerbs(t *testing.T) {
 	says(t, v, "This button is not one accessbot knows")
 }
 
+// `/access link` is a command people need to know of when Discord is enabled (it is how a
+// Discord account becomes theirs); help listed it nowhere.
+func TestHelpListsAccessLinkOnlyWhereItIsAnswered(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		linking bool
+	}{
+		{"help lists /access link when Discord accounts can be linked", true},
+		{"help does not offer /access link when nothing answers it", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := bottest.New(t, bottest.Options{Resources: resources(), Linking: tc.linking})
+			v := view(t, h.Command(alice, "help"))
+			listed := false
+			for _, f := range v.Fields {
+				if strings.Contains(f.Label, "/access link") {
+					listed = true
+				}
+			}
+			if listed != tc.linking {
+				t.Errorf("help lists /access link: %v, want %v; fields %+v", listed, tc.linking, v.Fields)
+			}
+		})
+	}
+}
+
 func TestInternalErrorsAreLoggedAndNotShown(t *testing.T) {
 	h := newHarness(t)
 	h.DB.Close() // every store call now fails

@@ -802,8 +802,13 @@ func StatusView(s Snapshot, now time.Time) View {
 	return v
 }
 
-// HelpView answers `/access help`, and a verb that was not understood.
-func HelpView(c Command) View {
+// exampleLink is `/access link` as help shows it: the one command of a platform's own (Discord
+// gives bots no email), answered in front of the Bot when Discord is enabled.
+const exampleLink = "/access link you@example.com"
+
+// HelpView answers `/access help`, and a verb that was not understood. linking says that
+// `/access link` is answered here (Discord is enabled), so that it is listed after ssh-key.
+func HelpView(c Command, linking bool) View {
 	v := View{Title: "accessbot: temporary access, approved by people", Tone: ToneNeutral}
 	var lines []string
 	if c.Unknown != "" {
@@ -837,6 +842,10 @@ func HelpView(c Command) View {
 			v.Fields = append(v.Fields,
 				Field{Label: code(exampleSSHKeyList), Value: "Your SSH keys and their fingerprints."},
 				Field{Label: code(exampleSSHKeyRemove), Value: "Remove one of your SSH keys."})
+			if linking && c.Topic == "" {
+				v.Fields = append(v.Fields, Field{Label: code(exampleLink),
+					Value: "On Discord: link your Discord account to your work email. Then type the code you get with `/access link <code>` where accessbot already knows you, and confirm."})
+			}
 		}
 	}
 	v.Footer = "Durations: 30m, 1h, 8h, 1d."

@@ -239,8 +239,8 @@ func goldenViews() map[string]any {
 	other.Name, other.Description, other.Policy.ReasonPattern, other.Policy.Approvals, other.Policy.BreakGlass = "staging-db", "", nil, 1, false
 	views["resources"] = bot.ResourcesView([]*grants.Resource{goldenResource(), other}, map[string]bool{"staging-db": true})
 	views["status"] = bot.StatusView(active, now)
-	views["help"] = bot.HelpView(bot.Command{Name: "help"})
-	views["help_unknown_verb"] = bot.HelpView(bot.Command{Name: "help", Unknown: "reqest", Closest: "request"})
+	views["help"] = bot.HelpView(bot.Command{Name: "help"}, true)
+	views["help_unknown_verb"] = bot.HelpView(bot.Command{Name: "help", Unknown: "reqest", Closest: "request"}, true)
 	views["error_unknown_resource"] = bot.ErrorView(&grants.Error{Code: grants.ErrNotFound, Reason: grants.ReasonUnknownResource,
 		Message: `There is no resource called "prd-db". Did you mean prod-db?`})
 	views["error_already_decided"] = bot.ErrorView(&grants.Error{Code: grants.ErrConflict, Reason: grants.ReasonAlreadyDecided,

@@ -330,7 +330,12 @@ func Parse(name string, data []byte, env func(string) (string, bool)) (*Config, 
 	if len(doc.Content) > 0 {
 		root := doc.Content[0]
 		d.expandTree(root, "", x)
+		d.boundExpansion(root)
 		d.decode(root, reflect.ValueOf(c).Elem(), "")
+		if d.over {
+			// What was decoded is cut short: validating it would only add noise.
+			return nil, probs.err(uniq(x.secrets))
+		}
 	}
 	c.secrets = uniq(x.secrets)
 	c.lines = d.lines

@@ -40,6 +40,64 @@ type decoder struct {
 	// resolved, to catch a merge cycle.
 	merged  map[*yaml.Node][]pair
 	merging map[*yaml.Node]bool
+
+	// decoded counts the nodes decode has visited, each time it visits one: an alias or a merge
+	// decodes its target again wherever it is used, so a small file can make a huge tree (a
+	// block of a thousand names aliased five thousand times, or aliases of lists of aliases).
+	// Past limit, decoding stops with one problem naming the alias (via, the outermost alias
+	// or merge being followed) and over is set.
+	decoded int
+	limit   int
+	via     *yaml.Node
+	viaPath string
+	over    bool
+}
+
+// Bounds of what aliases may produce: a file decodes to at most expansionFactor times its own
+// nodes, or minExpansionLimit nodes when that is more. A file without aliases decodes each of
+// its nodes once, so only a file that multiplies blocks by aliases meets the bound.
+const (
+	minExpansionLimit = 100_000
+	expansionFactor   = 10
+)
+
+// boundExpansion sets the decoder's limit from the size of the document as written.
+func (d *decoder) boundExpansion(root *yaml.Node) {
+	d.limit = max(minExpansionLimit, expansionFactor*countNodes(root))
+}
+
+// countNodes counts the nodes of a tree as written: an alias is one node, not its target.
+func countNodes(n *yaml.Node) int {
+	total := 1
+	for _, c := range n.Content {
+		total += countNodes(c)
+	}
+	return total
+}
+
+// spend counts one more decoded node and reports whether decoding may go on; the first time
+// the limit is passed it reports the alias being followed, at path.
+func (d *decoder) spend(n *yaml.Node, path string) bool {
+	if d.over {
+		return false
+	}
+	d.decoded++
+	if d.decoded <= d.limit {
+		return true
+	}
+	d.over = true
+	at, name := n, "an alias"
+	if d.via != nil {
+		at, path = d.via, d.viaPath
+		if d.via.Kind == yaml.AliasNode {
+			name = "alias *" + d.via.Value
+		} else {
+			name = "the << merge"
+		}
+	}
+	d.add(at, path, "%s makes the file decode to more than %d values: aliases may repeat a block, not multiply it; write the values out, or alias a smaller block",
+		name, d.limit)
+	return false
 }
 
 func newDecoder(probs *problems) *decoder {
@@ -51,6 +109,7 @@ func newDecoder(probs *problems) *decoder {
 		bad:        map[string]bool{},
 		merged:     map[*yaml.Node][]pair{},
 		merging:    map[*yaml.Node]bool{},
+		limit:      minExpansionLimit,
 	}
 }
 
@@ -165,7 +224,14 @@ func (d *decoder) typed(n *yaml.Node) *yaml.Node {
 }
 
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
+	if !d.spend(n, path) {
+		return
+	}
 	if n.Kind == yaml.AliasNode {
+		if d.via == nil {
+			d.via, d.viaPath = n, path
+			defer func() { d.via = nil }()
+		}
 		n = n.Alias
 	}
 	if n.Kind == yaml.DocumentNode {
@@ -300,6 +366,9 @@ func (d *decoder) decodeDuration(n *yaml.Node, v reflect.Value, path string) {
 // pair is one key and its value in a mapping.
 type pair struct {
 	key, value *yaml.Node
+	// via is the << value the pair was merged from (nil for the mapping's own pairs): decoding
+	// the pair decodes a block written elsewhere, and counts against the alias bound.
+	via *yaml.Node
 }
 
 // pairs returns a mapping's key/value pairs with merge keys (<<) resolved: merged pairs first,
@@ -315,7 +384,10 @@ func (d *decoder) pairs(n *yaml.Node, path string) []pair {
 			continue
 		}
 		if k.ShortTag() == "!!merge" {
-			merged = append(merged, d.mergePairs(val, path)...)
+			for _, p := range d.mergePairs(val, path) {
+				p.via = val
+				merged = append(merged, p)
+			}
 			continue
 		}
 		if first, dup := seen[k.Value]; dup {
@@ -323,7 +395,7 @@ func (d *decoder) pairs(n *yaml.Node, path string) []pair {
 			continue
 		}
 		seen[k.Value] = k.Line
-		own = append(own, pair{k, val})
+		own = append(own, pair{key: k, value: val})
 	}
 	out := make([]pair, 0, len(merged)+len(own))
 	for _, p := range merged {
@@ -333,6 +405,15 @@ func (d *decoder) pairs(n *yaml.Node, path string) []pair {
 		}
 	}
 	return append(out, own...)
+}
+
+// decodeVia decodes a pair's value, naming the merge it came from should it pass the bound.
+func (d *decoder) decodeVia(kv pair, v reflect.Value, path string) {
+	if kv.via != nil && d.via == nil {
+		d.via, d.viaPath = kv.via, path
+		defer func() { d.via = nil }()
+	}
+	d.decode(kv.value, v, path)
 }
 
 func (d *decoder) mergePairs(n *yaml.Node, path string) []pair {
@@ -431,7 +512,7 @@ func (d *decoder) decodeFields(pairs []pair, v reflect.Value, path string, skip 
 			continue
 		}
 		d.lines[kp] = kv.key.Line
-		d.decode(kv.value, v.FieldByIndex(f.index), kp)
+		d.decodeVia(kv, v.FieldByIndex(f.index), kp)
 	}
 }
 
@@ -451,7 +532,7 @@ func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path string) {
 		kp := joinKey(path, kv.key.Value)
 		d.lines[kp] = kv.key.Line
 		elem := reflect.New(v.Type().Elem()).Elem()
-		d.decode(kv.value, elem, kp)
+		d.decodeVia(kv, elem, kp)
 		v.SetMapIndex(reflect.ValueOf(kv.key.Value).Convert(v.Type().Key()), elem)
 	}
 }

@@ -281,7 +281,7 @@ func (db *DB) updateOnce(ctx context.Context, fn func(grants.Tx) error) (err err
 			_ = sqlTx.Rollback()
 		}
 	}()
-	if err := fn(&tx{db: db, tx: sqlTx, stmts: db.writeStmts}); err != nil {
+	if err := fn(&tx{db: db, tx: sqlTx, stmts: db.writeStmts, read: map[string]grantSnapshot{}}); err != nil {
 		done = true
 		_ = sqlTx.Rollback()
 		return err

@@ -21,6 +21,9 @@ type tx struct {
 	db    *DB
 	tx    *sqlx.Tx
 	stmts *stmtCache // nil on PostgreSQL
+	// read holds, in a write transaction (nil in View), the column values of each grant as this
+	// transaction read it, so that UpdateGrant writes only the columns that changed.
+	read map[string]grantSnapshot
 }
 
 var _ grants.Tx = (*tx)(nil)
@@ -390,7 +393,11 @@ func (t *tx) getGrant(ctx context.Context, what, q string, arg string) (grants.G
 	if err != nil {
 		return grants.Grant{}, fmt.Errorf("load %s: %w", what, err)
 	}
-	return row.grant()
+	g, err := row.grant()
+	if err != nil {
+		return grants.Grant{}, err
+	}
+	return g, t.remember(g)
 }
 
 func (t *tx) Grant(ctx context.Context, id string) (grants.Grant, error) {
@@ -417,6 +424,9 @@ func (t *tx) selectGrants(ctx context.Context, q string, args ...any) ([]grants.
 		}
 		g, err := row.grant()
 		if err != nil {
+			return nil, err
+		}
+		if err := t.remember(g); err != nil {
 			return nil, err
 		}
 		out = append(out, g)
@@ -500,25 +510,76 @@ func (t *tx) InsertGrant(ctx context.Context, g grants.Grant) error {
 	} else if n == 0 {
 		return fmt.Errorf("insert grant %s: already exists: %w", g.ID, grants.ErrConflict)
 	}
+	if t.read != nil {
+		t.read[g.ID] = grantSnapshot{version: g.Version, args: rest}
+	}
 	return nil
 }
 
+// grantSetCols are the columns grantArgs returns, in its order: what UpdateGrant may set.
+var grantSetCols = []string{"request_id", "resource", "subject", "account", "email", "state",
+	"break_glass", "reviewed_by", "reviewed_at", "reason", "starts_at", "expires_at", "warn_at",
+	"lease_data", "attempts", "next_attempt_at", "last_error", "revoked_at", "revoked_by",
+	"created_at", "updated_at"}
+
+// grantSnapshot is a grant's column values (grantArgs) at a version, as a transaction read it.
+type grantSnapshot struct {
+	version int64
+	args    []any
+}
+
+// remember notes a grant as read, in a write transaction. The values are encoded now: the
+// caller may change the grant's lease map in place before writing it back.
+func (t *tx) remember(g grants.Grant) error {
+	if t.read == nil {
+		return nil
+	}
+	args, err := grantArgs(g)
+	if err != nil {
+		return fmt.Errorf("grant %s: %w", g.ID, err)
+	}
+	t.read[g.ID] = grantSnapshot{version: g.Version, args: args}
+	return nil
+}
+
+// UpdateGrant writes g over the row at g.Version (the compare-and-swap) and bumps the version.
+// When this transaction read the row at that version, only the columns that differ are set:
+// SQLite rewrites the index entries of every column an UPDATE sets, changed or not, and the
+// scheduler's claim and finish change two to six of twenty-one columns. The version check makes
+// the snapshot exact: every write of a grant bumps it.
 func (t *tx) UpdateGrant(ctx context.Context, g grants.Grant) (int64, error) {
 	rest, err := grantArgs(g)
 	if err != nil {
 		return 0, fmt.Errorf("update grant %s: %w", g.ID, err)
 	}
-	args := append(rest, g.ID, g.Version)
-	res, err := t.exec(ctx, `UPDATE grants SET request_id = ?, resource = ?, subject = ?,
-		account = ?, email = ?, state = ?, break_glass = ?, reviewed_by = ?, reviewed_at = ?,
-		reason = ?, starts_at = ?, expires_at = ?, warn_at = ?, lease_data = ?, attempts = ?,
-		next_attempt_at = ?, last_error = ?, revoked_at = ?, revoked_by = ?, created_at = ?,
-		updated_at = ?, version = version + 1
-		WHERE id = ? AND version = ?`, args...)
+	var set []string
+	var args []any
+	snap, ok := t.read[g.ID]
+	if !ok || snap.version != g.Version || len(snap.args) != len(rest) {
+		snap.args = nil
+	}
+	for i, col := range grantSetCols {
+		if snap.args != nil && snap.args[i] == rest[i] {
+			continue
+		}
+		set = append(set, col+" = ?")
+		args = append(args, rest[i])
+	}
+	set = append(set, "version = version + 1")
+	args = append(args, g.ID, g.Version)
+	res, err := t.exec(ctx, `UPDATE grants SET `+strings.Join(set, ", ")+` WHERE id = ? AND version = ?`, args...)
 	if err != nil {
 		return 0, fmt.Errorf("update grant %s: %w", g.ID, err)
 	}
-	return t.casResult(ctx, res, "grants", "grant", g.ID, g.Version)
+	v, err := t.casResult(ctx, res, "grants", "grant", g.ID, g.Version)
+	if err != nil {
+		delete(t.read, g.ID)
+		return 0, err
+	}
+	if t.read != nil {
+		t.read[g.ID] = grantSnapshot{version: v, args: rest}
+	}
+	return v, nil
 }
 
 // Grants in these states wait for the scheduler's next attempt.

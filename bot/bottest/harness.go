@@ -44,6 +44,8 @@ type Options struct {
 	Delivery bot.DeliveryOptions
 	// StepUp issues step-up links; nil means none (as without an oidc: section).
 	StepUp bot.StepUpLinker
+	// Linking tells the Bot that `/access link` is answered (as when Discord is enabled).
+	Linking bool
 	// Driver and DSN choose the store; default SQLite in a temporary directory.
 	Driver, DSN string
 }
@@ -172,6 +174,7 @@ func (h *Harness) open() {
 		Platforms: []bot.Platform{h.Platform},
 		Delivery:  h.o.Delivery,
 		StepUp:    h.o.StepUp,
+		Linking:   h.o.Linking,
 	})
 	if err != nil {
 		h.T.Fatalf("new bot: %v", err)

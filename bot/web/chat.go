@@ -6,8 +6,9 @@
 // same bot Views, and change live (Server-Sent Events).
 //
 // Chat is the bot.Platform the outbox delivers through, and the http.Handler of the page and its
-// JSON API. Messages live in memory only: the database keeps where they were, and a message
-// updated after a restart is shown again. There is no login per person: whoever gets in picks
+// JSON API. With a Store, what accessbot says in a channel is stored before it is shown, and
+// Restore shows it again after a restart; what a person types and the replies only they see
+// live in memory alone, as a Slack slash command and its private answer do. There is no login per person: whoever gets in picks
 // who they are. Getting in takes the run's token (a secret given once in the URL to open, which
 // becomes a cookie), so that a TCP forwarder or a proxy in front of the port passes nobody who
 // was not given the URL. The handler also accepts only loopback Host names unless told otherwise
@@ -21,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -46,7 +48,8 @@ const (
 // DMChannel is the ID of a person's DM channel with accessbot.
 func DMChannel(personID string) string { return dmPrefix + personID }
 
-// DefaultMaxMessages is how many messages a channel keeps; older ones are forgotten.
+// DefaultMaxMessages is how many messages a channel keeps, in memory and in the Store; older
+// ones are forgotten.
 const DefaultMaxMessages = 500
 
 // Person is someone the web chat lets you act as.
@@ -93,7 +96,22 @@ type Options struct {
 	// Token is the secret every request must carry (see URL). Empty means a fresh random one
 	// (NewToken), which is what a person running accessbot wants; a fixed one is for scripts.
 	Token string
+	// Store keeps the history across restarts; nil keeps it in memory only.
+	Store Store
 }
+
+// Store keeps the web chat's history: what accessbot posted in each channel, newest last.
+// storage implements it.
+type Store interface {
+	// SaveWebMessage stores m, or a newer version of it (a lower Version than stored changes
+	// nothing), and keeps only the channel's newest keep messages.
+	SaveWebMessage(ctx context.Context, m bot.HistoryMessage, keep int) error
+	// WebMessages returns the stored messages by Pos, at most perChannel of each channel.
+	WebMessages(ctx context.Context, perChannel int) ([]bot.HistoryMessage, error)
+}
+
+// storeTimeout bounds one write or the load of the history.
+const storeTimeout = 10 * time.Second
 
 // Message is one message in a channel.
 type Message struct {
@@ -112,7 +130,17 @@ type Message struct {
 	View *bot.View `json:"view,omitempty"`
 	// To, when set, is the only person who sees the message (a private reply).
 	To string `json:"to,omitempty"`
+
+	// pos is the message's place in its channel (its Seq when first posted); editedAt when it
+	// last changed. Both are for the Store.
+	pos      uint64
+	editedAt time.Time
 }
+
+// kept reports whether the Store keeps the message: what accessbot says for the channel to
+// see. A person's command and a private reply are theirs alone, and may hold what should not
+// be written down (the code of `/access link <code>`).
+func (m *Message) kept() bool { return m.View != nil && m.From == "" && m.To == "" }
 
 // ChannelInfo describes a channel for the page.
 type ChannelInfo struct {
@@ -134,6 +162,13 @@ type Chat struct {
 	http        http.Handler
 	allowRemote bool
 	key         key
+	store       Store
+
+	// write serializes changes, held across the Store's write so that memory and the Store
+	// see changes in one order and a change the Store refused is not shown; mu guards the
+	// state below and is never held across I/O.
+	write    sync.Mutex
+	restored bool
 
 	mu       sync.Mutex
 	seq      uint64
@@ -161,8 +196,8 @@ func New(o Options) (*Chat, error) {
 	if o.MaxMessages <= 0 {
 		o.MaxMessages = DefaultMaxMessages
 	}
-	var b [3]byte
-	if _, err := rand.Read(b[:]); err != nil {
+	epoch, err := newEpoch()
+	if err != nil {
 		return nil, fmt.Errorf("web chat: %w", err)
 	}
 	if o.Token == "" {
@@ -180,7 +215,7 @@ func New(o Options) (*Chat, error) {
 		maxMessages: o.MaxMessages,
 		// Message IDs carry the process's epoch, so a reference stored before a restart never
 		// names a new message.
-		epoch:    hex.EncodeToString(b[:]),
+		epoch:    epoch,
 		channels: map[string][]*Message{},
 		byMsg:    map[string]*Message{},
 		subs:     map[*subscriber]struct{}{},
@@ -200,6 +235,7 @@ func New(o Options) (*Chat, error) {
 		c.byID[p.ID] = p
 	}
 	c.allowRemote = o.AllowRemote
+	c.store = o.Store
 	c.key = newKey(o.Token)
 	c.http = c.routes()
 	return c, nil
@@ -230,7 +266,8 @@ func (c *Chat) knownChannel(ch string) bool {
 	return ok
 }
 
-// Post posts v to a channel ("approvals", "security", or "dm:<person>").
+// Post posts v to a channel ("approvals", "security", or "dm:<person>"). With a Store the
+// message is stored first: an error leaves nothing shown, and the outbox tries again.
 func (c *Chat) Post(ctx context.Context, channel string, v bot.View) (bot.MessageRef, error) {
 	if err := ctx.Err(); err != nil {
 		return bot.MessageRef{}, err
@@ -238,32 +275,51 @@ func (c *Chat) Post(ctx context.Context, channel string, v bot.View) (bot.Messag
 	if !c.knownChannel(channel) {
 		return bot.MessageRef{}, fmt.Errorf("web chat: post to %q: no such channel: %w", channel, bot.ErrPermanent)
 	}
-	m := c.add(&Message{Channel: channel, View: &v})
+	m, err := c.add(ctx, &Message{Channel: channel, View: &v})
+	if err != nil {
+		return bot.MessageRef{}, err
+	}
 	return bot.MessageRef{Platform: PlatformName, Channel: channel, ID: m.ID}, nil
 }
 
-// Update replaces a message posted before. A message this process does not hold (it was
-// posted before a restart, or forgotten) is shown again, at the end of its channel.
+// Update replaces a message posted before, where it is. A message the chat does not hold (it
+// was posted before a restart without a Store, or pruned since) is shown again, at the end of
+// its channel.
 func (c *Chat) Update(ctx context.Context, ref bot.MessageRef, v bot.View) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if !c.knownChannel(ref.Channel) || ref.ID == "" {
-		return fmt.Errorf("web chat: update %q in %q: no such channel: %w", ref.ID, ref.Channel, bot.ErrPermanent)
+	if !c.knownChannel(ref.Channel) {
+		return fmt.Errorf("web chat: update %.40q in %q: no such channel: %w", ref.ID, ref.Channel, bot.ErrPermanent)
+	}
+	if ref.ID == "" || len(ref.ID) > maxMessageID {
+		return fmt.Errorf("web chat: update %.40q in %q: not a message ID of the web chat: %w", ref.ID, ref.Channel, bot.ErrPermanent)
+	}
+	c.write.Lock()
+	defer c.write.Unlock()
+	if err := c.restoreLocked(ctx); err != nil {
+		return err
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	m, ok := c.byMsg[ref.ID]
 	if !ok {
-		c.addLocked(&Message{ID: ref.ID, Channel: ref.Channel, View: &v, Edited: true})
-		return nil
+		c.mu.Unlock()
+		_, err := c.addWriting(ctx, &Message{ID: ref.ID, Channel: ref.Channel, View: &v, Edited: true})
+		return err
 	}
 	if m.Channel != ref.Channel {
+		c.mu.Unlock()
 		return fmt.Errorf("web chat: update %q: it is not in %q: %w", ref.ID, ref.Channel, bot.ErrPermanent)
 	}
 	c.seq++
 	cp := *m
-	cp.View, cp.Edited, cp.Seq = &v, true, c.seq
+	cp.View, cp.Edited, cp.Seq, cp.editedAt = &v, true, c.seq, c.clock.Now().UTC()
+	c.mu.Unlock()
+	if err := c.save(ctx, &cp); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	*m = cp
 	c.publishLocked(&cp)
 	return nil
@@ -277,21 +333,60 @@ func (c *Chat) DM(ctx context.Context, userID string, v bot.View) (bot.MessageRe
 	return c.Post(ctx, DMChannel(userID), v)
 }
 
-// add stores a new message and tells the subscribers who may see it.
-func (c *Chat) add(m *Message) Message {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.addLocked(m)
+// maxMessageID bounds a message ID given back to Update: the chat's own are short.
+const maxMessageID = 64
+
+// add posts a new message: stored first when it is kept, then shown to the subscribers who
+// may see it.
+func (c *Chat) add(ctx context.Context, m *Message) (Message, error) {
+	c.write.Lock()
+	defer c.write.Unlock()
+	if err := c.restoreLocked(ctx); err != nil {
+		return Message{}, err
+	}
+	return c.addWriting(ctx, m)
 }
 
-func (c *Chat) addLocked(m *Message) Message {
+// addWriting is add with c.write held.
+func (c *Chat) addWriting(ctx context.Context, m *Message) (Message, error) {
+	c.mu.Lock()
 	c.seq++
-	m.Seq = c.seq
+	m.Seq, m.pos = c.seq, c.seq
 	if m.ID == "" {
 		c.n++
 		m.ID = fmt.Sprintf("%s-%d", c.epoch, c.n)
 	}
 	m.At = c.clock.Now().UTC()
+	if m.Edited {
+		m.editedAt = m.At
+	}
+	c.mu.Unlock()
+	if err := c.save(ctx, m); err != nil {
+		return Message{}, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.insertLocked(m), nil
+}
+
+// save writes a kept message to the Store, if there is one.
+func (c *Chat) save(ctx context.Context, m *Message) error {
+	if c.store == nil || !m.kept() {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	hm := bot.HistoryMessage{Channel: m.Channel, ID: m.ID, Pos: int64(m.pos), Version: int64(m.Seq),
+		View: *m.View, PostedAt: m.At, UpdatedAt: m.editedAt}
+	if err := c.store.SaveWebMessage(ctx, hm, c.maxMessages); err != nil {
+		return fmt.Errorf("web chat: store message %s in %s: %w", m.ID, m.Channel, err)
+	}
+	return nil
+}
+
+// insertLocked puts a message at the end of its channel, forgets the channel's oldest past
+// the bound, and tells the subscribers.
+func (c *Chat) insertLocked(m *Message) Message {
 	list := append(c.channels[m.Channel], m)
 	if over := len(list) - c.maxMessages; over > 0 {
 		for _, old := range list[:over] {
@@ -304,6 +399,67 @@ func (c *Chat) addLocked(m *Message) Message {
 	cp := *m
 	c.publishLocked(&cp)
 	return cp
+}
+
+// Restore loads the history from the Store (when there is one), once: call it before
+// serving. A change before it restores first.
+func (c *Chat) Restore(ctx context.Context) error {
+	c.write.Lock()
+	defer c.write.Unlock()
+	return c.restoreLocked(ctx)
+}
+
+// restoreLocked is Restore with c.write held. Messages of a channel that is gone (a person no
+// longer configured) stay stored but are not shown.
+func (c *Chat) restoreLocked(ctx context.Context) error {
+	if c.restored || c.store == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	stored, err := c.store.WebMessages(ctx, c.maxMessages)
+	if err != nil {
+		return fmt.Errorf("web chat: load history: %w", err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	// New IDs must not name a stored message: a fresh epoch if this one was used before.
+	for tries := 0; slices.ContainsFunc(stored, func(h bot.HistoryMessage) bool { return strings.HasPrefix(h.ID, c.epoch+"-") }); tries++ {
+		if tries == 10 {
+			return errors.New("web chat: load history: no unused message epoch")
+		}
+		epoch, err := newEpoch()
+		if err != nil {
+			return fmt.Errorf("web chat: %w", err)
+		}
+		c.epoch = epoch
+	}
+	for _, h := range stored {
+		if !c.knownChannel(h.Channel) || h.Pos <= 0 || h.Version < h.Pos {
+			continue
+		}
+		if _, dup := c.byMsg[h.ID]; dup {
+			continue
+		}
+		v := h.View
+		m := &Message{ID: h.ID, Channel: h.Channel, Seq: uint64(h.Version), At: h.PostedAt.UTC(),
+			Edited: !h.UpdatedAt.IsZero(), View: &v, pos: uint64(h.Pos), editedAt: h.UpdatedAt}
+		c.channels[m.Channel] = append(c.channels[m.Channel], m)
+		c.byMsg[m.ID] = m
+		c.seq = max(c.seq, m.Seq)
+	}
+	c.restored = true
+	c.log.Debug().Int("messages", len(c.byMsg)).Msg("web chat history loaded")
+	return nil
+}
+
+// newEpoch returns a random prefix for the message IDs of one process.
+func newEpoch() (string, error) {
+	var b [3]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b[:]), nil
 }
 
 // visible reports whether a person sees a message: shared channels and their own DMs, less the

@@ -342,7 +342,7 @@ func (c *Chat) serveCommand(w http.ResponseWriter, r *http.Request) {
 	}
 	args, isAccess := cutCommand(text)
 	// What the person typed shows in the channel for them alone, as a slash command does.
-	c.add(&Message{Channel: ch, From: p.ID, To: p.ID, Text: text})
+	c.show(r.Context(), &Message{Channel: ch, From: p.ID, To: p.ID, Text: text})
 	var reply bot.Reply
 	if isAccess {
 		reply = c.handler.Command(context.WithoutCancel(r.Context()), p.Actor(), args)
@@ -351,7 +351,7 @@ func (c *Chat) serveCommand(w http.ResponseWriter, r *http.Request) {
 			Text: "This chat understands accessbot's commands: try `/access help`."}
 		reply = bot.Reply{Private: true, View: &v}
 	}
-	writeJSON(w, http.StatusOK, c.answer(ch, p, reply))
+	writeJSON(w, http.StatusOK, c.answer(r.Context(), ch, p, reply))
 }
 
 // cutCommand returns the text after "/access"; text without a leading slash is taken as the
@@ -401,12 +401,12 @@ func (c *Chat) serveAction(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	reply := c.handler.Act(context.WithoutCancel(r.Context()), p.Actor(), act)
-	writeJSON(w, http.StatusOK, c.answer(ch, p, reply))
+	writeJSON(w, http.StatusOK, c.answer(r.Context(), ch, p, reply))
 }
 
 // answer posts a reply's view in the channel (for the person alone when private) and returns
 // what the page needs.
-func (c *Chat) answer(ch string, p Person, reply bot.Reply) Answer {
+func (c *Chat) answer(ctx context.Context, ch string, p Person, reply bot.Reply) Answer {
 	var a Answer
 	if len(reply.Errors) > 0 {
 		a.Errors = reply.Errors
@@ -419,10 +419,29 @@ func (c *Chat) answer(ch string, p Person, reply bot.Reply) Answer {
 		if reply.Private {
 			m.To = p.ID
 		}
-		posted := c.add(m)
+		posted := c.show(ctx, m)
 		a.Message = &posted
 	}
 	return a
+}
+
+// show posts a message that answers a person: the command has run, so a Store that fails to
+// keep the message is logged and the message shown all the same (until a restart).
+func (c *Chat) show(ctx context.Context, m *Message) Message {
+	ctx = context.WithoutCancel(ctx)
+	c.write.Lock()
+	defer c.write.Unlock()
+	if err := c.restoreLocked(ctx); err != nil {
+		c.log.Error().Err(err).Msg("web chat history not loaded")
+	}
+	posted, err := c.addWriting(ctx, m)
+	if err == nil {
+		return posted
+	}
+	c.log.Error().Err(err).Str("channel", m.Channel).Msg("web chat message not stored; shown until a restart")
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.insertLocked(m)
 }
 
 func truncate(s string, n int) string {

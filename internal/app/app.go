@@ -130,7 +130,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, o Options)
 		return nil, err
 	}
 	a := &App{Config: cfg, Log: log, DB: db, listener: o.Listener, clock: o.Clock, webURLShown: o.WebURLShown}
-	w := &wiring{App: a}
+	w := &wiring{App: a, ctx: ctx}
 	// The order matters: each step uses what the ones before it built.
 	steps := []func() error{
 		w.resources,
@@ -162,6 +162,9 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, o Options)
 // hands the others what only the building needs (the fields below).
 type wiring struct {
 	*App
+
+	// ctx is New's: for what the building reads from the database (the web chat's history).
+	ctx context.Context
 
 	// dir answers who is in which group: the config's groups, then each chat platform's.
 	dir grants.Directory
@@ -344,6 +347,8 @@ func (w *wiring) bot() error {
 		Clock:   w.clock,
 		Log:     w.Log,
 		StepUp:  linker,
+		// links() puts `/access link` in front of the Bot when Discord is enabled.
+		Linking: w.discordClient != nil,
 		Channels: map[string]bot.Channels{
 			slack.PlatformName: {
 				Approvals: w.Config.Slack.ApproverChannel,
@@ -489,7 +494,14 @@ func (w *wiring) web() error {
 	if !w.Config.Web.Enabled {
 		return nil
 	}
-	return w.addWeb(w.Config, w.clock, w.Log, w.handler)
+	if err := w.addWeb(w.Config, w.clock, w.Log, w.handler); err != nil {
+		return err
+	}
+	// A restarted serve shows the history it had.
+	if err := w.Web.Restore(w.ctx); err != nil {
+		return err
+	}
+	return nil
 }
 
 // sinkMetrics exports each audit sink's lag on /metrics.
@@ -550,7 +562,7 @@ func (a *App) addWeb(cfg *config.Config, clk clock.Clock, log zerolog.Logger, ha
 	}
 	chat, err := web.New(web.Options{
 		People: people, Handler: handler, Clock: clk, Log: log, AllowRemote: cfg.Web.AllowRemote,
-		Token: cfg.Web.Token.Reveal(),
+		Token: cfg.Web.Token.Reveal(), Store: a.DB,
 	})
 	if err != nil {
 		return err

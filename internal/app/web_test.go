@@ -13,6 +13,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/rs/zerolog"
+
+	"github.com/accessbot/accessbot/bot"
 	"github.com/accessbot/accessbot/bot/web"
 	"github.com/accessbot/accessbot/config"
 	"github.com/accessbot/accessbot/internal/app"
@@ -196,4 +199,49 @@ func TestTheWebChatsURLIsNotLoggedWhenShownOrConfigured(t *testing.T) {
 			t.Errorf("logged URLs %q, want the chat's address without the token", urls)
 		}
 	})
+}
+
+// The web chat's history is in the database: an App built again on it (a restarted `serve` or
+// demo) shows what the one before posted.
+func TestARestartedServeShowsTheWebChatHistory(t *testing.T) {
+	dir := t.TempDir()
+	yaml := `
+storage: {driver: sqlite, dsn: "` + filepath.Join(dir, "accessbot.db") + `"}
+groups:
+  leads: ["bob@example.com"]
+resources:
+  - name: scratch
+    adapter: {type: exec, command: /bin/true}
+    policy: {approvers: [leads]}
+web:
+  enabled: true
+  people:
+    - {id: alice, email: alice@example.com}
+    - {id: bob, email: bob@example.com}
+`
+	cfg, err := config.Parse(filepath.Join(dir, "accessbot.yaml"), []byte(yaml), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	start := func() *app.App {
+		t.Helper()
+		a, err := app.New(ctx, cfg, zerolog.Nop(), app.Options{WebURLShown: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	a := start()
+	if _, err := a.Web.Post(ctx, web.ChannelApprovals, bot.View{Title: "alice@example.com requests scratch"}); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+
+	a = start()
+	defer a.Close()
+	st, _ := a.Web.StateFor("bob")
+	if len(st.Messages) != 1 || st.Messages[0].View == nil || st.Messages[0].View.Title != "alice@example.com requests scratch" {
+		t.Errorf("after the restart bob sees %+v, want the approval request", st.Messages)
+	}
 }
