@@ -136,7 +136,7 @@ func (s *siemReceiver) upTo(head int64) (complete bool, dups int) {
 // launchReplica starts `accessbot serve` without waiting for it to be ready (see startServe).
 func launchReplica(t *testing.T, bin, dir, addr string, env ...string) *serveProcess {
 	t.Helper()
-	p := &serveProcess{addr: addr, logs: &bytes.Buffer{}, done: make(chan error, 1)}
+	p := &serveProcess{addr: addr, logs: &syncBuffer{}, done: make(chan error, 1)}
 	p.cmd = exec.Command(bin, "serve", "--config", "config.yaml")
 	p.cmd.Dir = dir
 	p.cmd.Env = append([]string{"PATH=/usr/bin:/bin", "HOME=" + dir}, env...)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -94,14 +93,14 @@ func (w *webhookTarget) waitAction(t *testing.T, action string, n int, timeout t
 type serveProcess struct {
 	cmd  *exec.Cmd
 	addr string
-	logs *bytes.Buffer
+	logs *syncBuffer
 	done chan error
 }
 
 // startServe starts the binary on the config in dir and waits until /readyz answers 200.
 func startServe(t *testing.T, bin, dir, addr string, env ...string) *serveProcess {
 	t.Helper()
-	p := &serveProcess{addr: addr, logs: &bytes.Buffer{}, done: make(chan error, 1)}
+	p := &serveProcess{addr: addr, logs: &syncBuffer{}, done: make(chan error, 1)}
 	p.cmd = exec.Command(bin, "serve", "--config", "config.yaml")
 	p.cmd.Dir = dir
 	p.cmd.Env = append([]string{"PATH=/usr/bin:/bin", "HOME=" + dir}, env...)
