@@ -178,9 +178,11 @@ const (
 	vNotFinal      = "grant not final at the end"
 )
 
-// expected reports whether a violation kind is a known limitation rather than a failure: a claim
-// taken by a process that was then killed holds its grant for the claim's lifetime (2 × the
-// scheduler's 30 s call timeout), since a restarted process cannot tell it from a live replica's.
+// expected reports whether a violation kind is a known limitation of hold_rule legacy rather than
+// a failure: there a claim taken by a process that was then killed holds its grant for the
+// claim's lifetime (2 × scheduler.call_timeout), since a restarted process cannot tell it from a
+// live replica's. Under the owner rule (the default) the claim lapses when the process's
+// heartbeat stops, and these are failures.
 func expected(kind string) bool { return kind == vAccessClaim || kind == vStuckClaim }
 
 type violation struct {

@@ -47,6 +47,8 @@ func main() {
 	verbose := flag.Bool("v", false, "print every round and violation as it happens")
 	keep := flag.Bool("keep", false, "keep the working directory (config, serve.log)")
 	strict := flag.Bool("strict", false, "count access held past expiry + 5 s by a killed process's claim as a failure")
+	callTimeout := flag.Duration("call-timeout", 0, "serve's scheduler.call_timeout (0: accessbot's default, 30s)")
+	holdRule := flag.String("hold-rule", "", `serve's scheduler.hold_rule: "owner" or "legacy" (empty: accessbot's default, owner)`)
 	flag.Parse()
 	if *seed == 0 {
 		*seed = uint64(time.Now().UnixNano() % 1_000_000)
@@ -71,7 +73,8 @@ func main() {
 		if err != nil {
 			return err
 		}
-		o := crashOptions{Kills: *kills, Seed: *seed, Bin: bin, Dir: dir, Requesters: *requesters, Out: os.Stdout, Verbose: *verbose}
+		o := crashOptions{Kills: *kills, Seed: *seed, Bin: bin, Dir: dir, Requesters: *requesters, Out: os.Stdout, Verbose: *verbose,
+			Sched: schedulerSettings{CallTimeout: *callTimeout, HoldRule: *holdRule}}
 		fmt.Fprintf(os.Stderr, "running %d kills, seed %d\n", *kills, *seed)
 		res, err := runCrash(ctx, tb, o)
 		if res != nil {

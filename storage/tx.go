@@ -304,7 +304,7 @@ func (t *tx) InsertReview(ctx context.Context, rv grants.Review) error {
 
 const grantCols = `id, request_id, resource, subject, account, email, state, break_glass,
 	reviewed_by, reviewed_at, reason, starts_at, expires_at, warn_at, lease_data, attempts,
-	next_attempt_at, last_error, revoked_at, revoked_by, created_at, updated_at, version`
+	next_attempt_at, last_error, revoked_at, revoked_by, created_at, updated_at, claim_owner, version`
 
 type grantRow struct {
 	ID            string         `db:"id"`
@@ -329,6 +329,7 @@ type grantRow struct {
 	RevokedBy     string         `db:"revoked_by"`
 	CreatedAt     int64          `db:"created_at"`
 	UpdatedAt     int64          `db:"updated_at"`
+	ClaimOwner    string         `db:"claim_owner"`
 	Version       int64          `db:"version"`
 }
 
@@ -360,6 +361,7 @@ func (r grantRow) grant() (grants.Grant, error) {
 		RevokedBy:     r.RevokedBy,
 		CreatedAt:     fromMicros(r.CreatedAt),
 		UpdatedAt:     fromMicros(r.UpdatedAt),
+		ClaimOwner:    r.ClaimOwner,
 		Version:       r.Version,
 	}, nil
 }
@@ -378,7 +380,7 @@ func grantArgs(g grants.Grant) ([]any, error) {
 	return []any{requestID, g.Resource, g.Subject, g.Account, g.Email, string(g.State), breakGlass,
 		g.ReviewedBy, micros(g.ReviewedAt), g.Reason, micros(g.StartsAt), micros(g.ExpiresAt),
 		micros(g.WarnAt), lease, g.Attempts, micros(g.NextAttemptAt), g.LastError,
-		micros(g.RevokedAt), g.RevokedBy, micros(g.CreatedAt), micros(g.UpdatedAt)}, nil
+		micros(g.RevokedAt), g.RevokedBy, micros(g.CreatedAt), micros(g.UpdatedAt), g.ClaimOwner}, nil
 }
 
 func (t *tx) getGrant(ctx context.Context, what, q string, arg string) (grants.Grant, error) {
@@ -490,7 +492,7 @@ func (t *tx) InsertGrant(ctx context.Context, g grants.Grant) error {
 	args := append([]any{g.ID}, rest...)
 	args = append(args, g.Version)
 	res, err := t.exec(ctx, `INSERT INTO grants (`+grantCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO NOTHING`, args...)
 	if err != nil {
 		return fmt.Errorf("insert grant %s: %w", g.ID, err)
@@ -513,7 +515,7 @@ func (t *tx) UpdateGrant(ctx context.Context, g grants.Grant) (int64, error) {
 		account = ?, email = ?, state = ?, break_glass = ?, reviewed_by = ?, reviewed_at = ?,
 		reason = ?, starts_at = ?, expires_at = ?, warn_at = ?, lease_data = ?, attempts = ?,
 		next_attempt_at = ?, last_error = ?, revoked_at = ?, revoked_by = ?, created_at = ?,
-		updated_at = ?, version = version + 1
+		updated_at = ?, claim_owner = ?, version = version + 1
 		WHERE id = ? AND version = ?`, args...)
 	if err != nil {
 		return 0, fmt.Errorf("update grant %s: %w", g.ID, err)
