@@ -283,11 +283,11 @@ func newConfig() *Config {
 		Log:      Log{Level: "info", Format: "auto"},
 		TimeZone: "UTC",
 		Scheduler: Scheduler{
-			Sweep:       15 * time.Second,
+			Sweep:            15 * time.Second,
 			CallTimeout:      30 * time.Second,
 			HeartbeatTimeout: time.Second,
 			HoldRule:         HoldRuleOwner,
-			Retry:       Retry{Initial: time.Second, Max: 5 * time.Minute, Attempts: 8, Slow: 10 * time.Minute},
+			Retry:            Retry{Initial: time.Second, Max: 5 * time.Minute, Attempts: 8, Slow: 10 * time.Minute},
 		},
 		Slack:   defaultSlack(),
 		Discord: defaultDiscord(),
