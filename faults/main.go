@@ -24,6 +24,13 @@
 //
 //	go run ./faults                 # 100 kills (about 7 minutes)
 //	go run ./faults -kills 8 -seed 7
+//	go run ./faults -hold-rule legacy   # the hold rule before issue 21, for comparison
+//
+// serve runs with accessbot's default scheduler.call_timeout (30 s) and hold rule (owner: a
+// killed process's holds are taken over once its heartbeat is a second old); -call-timeout and
+// -hold-rule change them. Under the legacy rule a killed process's claim holds its grant for
+// 2 × call_timeout, reported as a known limitation (a failure with -strict); under the owner rule
+// it is a failure.
 //
 // A seed makes the kill plan and the load reproducible (the timing of a live process is not).
 package main
