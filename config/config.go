@@ -115,12 +115,23 @@ type Members struct {
 type Scheduler struct {
 	// Sweep is the interval of the safety-net scan for anything due.
 	Sweep time.Duration `yaml:"sweep"`
-	// CallTimeout bounds one adapter call. A grant being worked on is held for twice as long, so
-	// after a crash in the middle of a call the restarted process (or another replica) takes it
-	// over no later than that.
+	// CallTimeout bounds one adapter call. A grant being worked on is held for twice as long
+	// while the process calling the adapter is alive.
 	CallTimeout time.Duration `yaml:"call_timeout"`
-	Retry       Retry         `yaml:"retry"`
+	// HeartbeatTimeout is how long a process's heartbeat may be silent before the grants it
+	// holds are taken over by another process (the restarted one, or a replica).
+	HeartbeatTimeout time.Duration `yaml:"heartbeat_timeout"`
+	// HoldRule is "owner" (the default: a hold lapses when its process's heartbeat stops) or
+	// "legacy" (a hold lasts twice CallTimeout whatever happens to its process).
+	HoldRule string `yaml:"hold_rule"`
+	Retry    Retry  `yaml:"retry"`
 }
+
+// Hold rules (Scheduler.HoldRule).
+const (
+	HoldRuleOwner  = "owner"
+	HoldRuleLegacy = "legacy"
+)
 
 // Retry is the backoff of failed revocations: exponential from Initial up to Max; after
 // Attempts failures a grant becomes revoke_failed and is retried every Slow.
@@ -272,9 +283,11 @@ func newConfig() *Config {
 		Log:      Log{Level: "info", Format: "auto"},
 		TimeZone: "UTC",
 		Scheduler: Scheduler{
-			Sweep:       15 * time.Second,
-			CallTimeout: 30 * time.Second,
-			Retry:       Retry{Initial: time.Second, Max: 5 * time.Minute, Attempts: 8, Slow: 10 * time.Minute},
+			Sweep:            15 * time.Second,
+			CallTimeout:      30 * time.Second,
+			HeartbeatTimeout: time.Second,
+			HoldRule:         HoldRuleOwner,
+			Retry:            Retry{Initial: time.Second, Max: 5 * time.Minute, Attempts: 8, Slow: 10 * time.Minute},
 		},
 		Slack:   defaultSlack(),
 		Discord: defaultDiscord(),

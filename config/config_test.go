@@ -227,6 +227,16 @@ resources:
 			want: []string{`accessbot.yaml:2: scheduler.retry.attempts: must be at least 1, got 0`},
 		},
 		{
+			name: "a heartbeat timeout too short to beat four times in",
+			src:  "scheduler:\n  heartbeat_timeout: 10ms\n" + valid,
+			want: []string{`accessbot.yaml:2: scheduler.heartbeat_timeout: must be at least 100ms, got 10ms`},
+		},
+		{
+			name: "an unknown hold rule",
+			src:  "scheduler:\n  hold_rule: lease\n" + valid,
+			want: []string{`accessbot.yaml:2: scheduler.hold_rule: must be "owner" or "legacy", got "lease"`},
+		},
+		{
 			name: "a file without resources",
 			src:  "log: {level: info}\n",
 			want: []string{`accessbot.yaml: resources: required: at least one resource`},

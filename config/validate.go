@@ -168,6 +168,14 @@ func (v *validator) scheduler() {
 	s := v.c.Scheduler
 	v.positive("scheduler.sweep", s.Sweep)
 	v.positive("scheduler.call_timeout", s.CallTimeout)
+	// Beats come every quarter of the timeout: much shorter would be a write every few
+	// milliseconds.
+	if s.HeartbeatTimeout < 100*time.Millisecond {
+		v.add("scheduler.heartbeat_timeout", "must be at least 100ms, got %s", FormatDuration(s.HeartbeatTimeout))
+	}
+	if s.HoldRule != HoldRuleOwner && s.HoldRule != HoldRuleLegacy {
+		v.add("scheduler.hold_rule", "must be %q or %q, got %q", HoldRuleOwner, HoldRuleLegacy, s.HoldRule)
+	}
 	v.positive("scheduler.retry.initial", s.Retry.Initial)
 	v.positive("scheduler.retry.slow", s.Retry.Slow)
 	if s.Retry.Max < s.Retry.Initial {

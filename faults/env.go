@@ -52,11 +52,20 @@ type env struct {
 	serve      *fixture.Serve
 	requesters []person
 	approvers  []person
+	// sched is the scheduler settings the config gives serve.
+	sched schedulerSettings
+}
+
+// schedulerSettings are the scheduler keys a run may set; zero values leave accessbot's
+// defaults (call_timeout 30s, hold_rule owner).
+type schedulerSettings struct {
+	CallTimeout time.Duration
+	HoldRule    string
 }
 
 // newEnv sets everything up in dir; t is a test or a fixture.ProgTB.
-func newEnv(ctx context.Context, t testing.TB, bin, dir string, nRequesters int) (*env, error) {
-	e := &env{pg: pgtest.Start(t)}
+func newEnv(ctx context.Context, t testing.TB, bin, dir string, nRequesters int, sched schedulerSettings) (*env, error) {
+	e := &env{pg: pgtest.Start(t), sched: sched}
 	e.storeDSN = e.pg.NewDatabase(t)
 	e.targetDSN = e.pg.NewDatabase(t)
 	var err error
@@ -169,10 +178,7 @@ slack:
   security_channel: %q
 scheduler:
   sweep: "2s"
-  # Adapter calls to the local PostgreSQL take milliseconds. A short deadline keeps the hold a
-  # killed process leaves on a grant (twice the deadline) inside the 5 s the checks allow.
-  call_timeout: "2s"
-  retry:
+%s  retry:
     initial: "200ms"
     max: "1s"
     attempts: 5
@@ -206,9 +212,22 @@ resources:
       statement_timeout: "3s"
       timeout: "5s"
 %s`, addr, e.storeDSN, quoteList(e.requesters), quoteList(e.approvers),
-		e.slack.APIURL(), approverChan, securityChan,
+		e.slack.APIURL(), approverChan, securityChan, e.schedulerKeys(),
 		resEphemeral, dsnAs(e.targetDSN, botEph, "bot-eph"), readerRole, rolePrefix, policy,
 		resMember, dsnAs(e.targetDSN, botMem, "bot-mem"), memberRole, policy)
+}
+
+// schedulerKeys are the scheduler lines of the config that the run sets (indented, each
+// ending in a newline); none leaves accessbot's defaults, which is what the issue measures.
+func (e *env) schedulerKeys() string {
+	var b strings.Builder
+	if e.sched.CallTimeout > 0 {
+		fmt.Fprintf(&b, "  call_timeout: %q\n", e.sched.CallTimeout.String())
+	}
+	if e.sched.HoldRule != "" {
+		fmt.Fprintf(&b, "  hold_rule: %q\n", e.sched.HoldRule)
+	}
+	return b.String()
 }
 
 // micros turns a stored time (unix microseconds, 0 for none) into a time.
@@ -217,4 +236,16 @@ func micros(us int64) time.Time {
 		return time.Time{}
 	}
 	return time.UnixMicro(us)
+}
+
+// String describes the settings as the run's summary shows them.
+func (s schedulerSettings) String() string {
+	ct, rule := "30s (default)", "owner (default)"
+	if s.CallTimeout > 0 {
+		ct = s.CallTimeout.String()
+	}
+	if s.HoldRule != "" {
+		rule = s.HoldRule
+	}
+	return "call_timeout " + ct + ", hold_rule " + rule
 }

@@ -133,12 +133,16 @@ type Grant struct {
 	// revoking or revoke_failed. It doubles as a claim: a worker moves it forward before calling
 	// the adapter, so no other worker picks the grant up meanwhile.
 	NextAttemptAt time.Time
-	LastError     string
-	RevokedAt     time.Time
-	RevokedBy     string
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
-	Version       int64
+	// ClaimOwner is the process (SchedulerOptions.Owner) whose claim holds the grant while its
+	// adapter call runs; empty when no claim is recorded. Once the owner's heartbeat stops, the
+	// hold lapses whatever NextAttemptAt says (see Heartbeat).
+	ClaimOwner string
+	LastError  string
+	RevokedAt  time.Time
+	RevokedBy  string
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	Version    int64
 }
 
 // AccountOwner says which person an account at a target belongs to: the first person a

@@ -34,6 +34,13 @@ type SchedulerOptions struct {
 	// CallTimeout bounds one adapter call; default 30s. A claim lasts twice as long, so another
 	// pass (or replica) only picks a grant up again once the call has surely ended.
 	CallTimeout time.Duration
+	// Owner is this process's identity (NewProcessID), recorded on every claim, with its
+	// heartbeat kept by a Heartbeat. Empty keeps the legacy hold rule: no owner is recorded, and
+	// a claim holds its grant for its whole life even when its process has died.
+	Owner string
+	// HeartbeatTimeout is how long an owner's heartbeat may be silent before the holds it
+	// recorded are lapsed and this scheduler takes them over; default DefaultHeartbeatTimeout.
+	HeartbeatTimeout time.Duration
 }
 
 // Scheduler does what is due: it calls adapters to make and revoke grants, retries with
@@ -92,6 +99,9 @@ func NewScheduler(s *Service, o SchedulerOptions) *Scheduler {
 	}
 	if o.CallTimeout <= 0 {
 		o.CallTimeout = 30 * time.Second
+	}
+	if o.HeartbeatTimeout <= 0 {
+		o.HeartbeatTimeout = DefaultHeartbeatTimeout
 	}
 	sc := &Scheduler{
 		svc:      s,
@@ -194,11 +204,27 @@ func (sc *Scheduler) Run(ctx context.Context) error {
 	}
 }
 
+// nextDue is the earliest time a pass will find something to do: the store's NextDue, or the
+// moment the hold of a process that has stopped beating lapses (its last beat plus the
+// heartbeat timeout), whichever comes first.
 func (sc *Scheduler) nextDue(ctx context.Context) (at time.Time, ok bool, err error) {
 	err = sc.svc.store.View(ctx, func(tx ReadTx) error {
 		var err error
-		at, ok, err = tx.NextDue(ctx)
-		return err
+		if at, ok, err = tx.NextDue(ctx); err != nil {
+			return err
+		}
+		ht, owned := tx.(HoldTx)
+		if sc.o.Owner == "" || !owned {
+			return nil
+		}
+		seen, held, err := ht.OwnersLastSeen(ctx, sc.svc.now(), sc.o.Owner)
+		if err != nil {
+			return err
+		}
+		if lapse := seen.Add(sc.o.HeartbeatTimeout + time.Microsecond); held && (!ok || lapse.Before(at)) {
+			at, ok = lapse, true
+		}
+		return nil
 	})
 	return at, ok, err
 }
@@ -347,11 +373,26 @@ func (sc *Scheduler) claim(ctx context.Context) (jobs []job, full bool, err erro
 			return fmt.Errorf("read due grants: %w", err)
 		}
 		full = len(due) >= sc.o.Batch
+		// The holds of dead processes are due too. The owners they name are dead for this
+		// transaction: a re-read row that names another owner is held by someone alive.
+		var dead map[string]bool
+		if ht, owned := t.Tx.(HoldTx); owned && sc.o.Owner != "" {
+			orphans, err := ht.OrphanedGrants(ctx, now, now.Add(-sc.o.HeartbeatTimeout), sc.o.Batch)
+			if err != nil {
+				return fmt.Errorf("read grants held by dead processes: %w", err)
+			}
+			full = full || len(orphans) >= sc.o.Batch
+			dead = map[string]bool{}
+			for _, g := range orphans {
+				dead[g.ClaimOwner] = true
+			}
+			due = append(due, orphans...)
+		}
 		for _, g := range due {
 			if sc.isInflight(g.ID) {
 				continue
 			}
-			j, ok, err := sc.claimOne(ctx, t, g)
+			j, ok, err := sc.claimOne(ctx, t, g, dead)
 			if err != nil {
 				return err
 			}
@@ -370,10 +411,14 @@ func (sc *Scheduler) claim(ctx context.Context) (jobs []job, full bool, err erro
 // claimOne claims one due grant within the claim transaction. When another writer changed the
 // row since it was read (PostgreSQL runs writers side by side), it looks at the fresh row again:
 // a grant another pass has claimed is no longer due and is left alone, but one changed for
-// another reason (an expiry warning, say) is still claimed, so nothing due is skipped.
-func (sc *Scheduler) claimOne(ctx context.Context, t *txn, g Grant) (job, bool, error) {
+// another reason (an expiry warning, say) is still claimed, so nothing due is skipped. A grant
+// held by a claim whose owner is in dead is due even though its claim has not run out.
+func (sc *Scheduler) claimOne(ctx context.Context, t *txn, g Grant, dead map[string]bool) (job, bool, error) {
 	now := t.now
 	for try := 1; ; try++ {
+		// waiting reports whether the grant's next attempt is still ahead and not freed by
+		// its owner's death.
+		waiting := g.NextAttemptAt.After(now) && (g.ClaimOwner == "" || !dead[g.ClaimOwner])
 		var (
 			op      string
 			revoked *audit.Event
@@ -386,7 +431,7 @@ func (sc *Scheduler) claimOne(ctx context.Context, t *txn, g Grant) (job, bool, 
 			revoked = toRevoking(&g, audit.GrantRevokingData{ExpiresAt: g.ExpiresAt})
 			op = opRevoke
 		case GrantActivating:
-			if g.NextAttemptAt.After(now) {
+			if waiting {
 				return job{}, false, nil
 			}
 			op = opGrant
@@ -395,14 +440,19 @@ func (sc *Scheduler) claimOne(ctx context.Context, t *txn, g Grant) (job, bool, 
 				op = opRevoke
 			}
 		case GrantRevoking, GrantRevokeFailed:
-			if g.NextAttemptAt.After(now) {
+			if waiting {
 				return job{}, false, nil
 			}
 			op = opRevoke
 		default:
 			return job{}, false, nil
 		}
+		if g.ClaimOwner != "" && dead[g.ClaimOwner] && g.NextAttemptAt.After(now) {
+			sc.log.Info().Str("grant_id", g.ID).Str("dead_owner", g.ClaimOwner).Str("state", string(g.State)).
+				Msg("taking over a grant held by a process whose heartbeat stopped")
+		}
 		g.NextAttemptAt = now.Add(sc.claimTTL())
+		g.ClaimOwner = sc.o.Owner
 		g.UpdatedAt = now
 		err := updateGrant(ctx, t, &g)
 		if errors.Is(err, ErrConflict) && try < 5 {
@@ -599,6 +649,8 @@ func (sc *Scheduler) apply(ctx context.Context, t *txn, r result, after *[]func(
 		if !ok {
 			return nil
 		}
+		// The call is over: whatever comes next (a retry, nothing) is no claim's hold.
+		g.ClaimOwner = ""
 		g.UpdatedAt = t.now
 		if err := updateGrant(ctx, t, &g); err != nil {
 			if errors.Is(err, ErrConflict) && try < 3 {

@@ -197,6 +197,23 @@ func (h *Harness) Reopen() {
 	h.open()
 }
 
+// ReopenAs plays a crash and a restart as another process: Reopen with the scheduler options o
+// (a restarted process has a new identity, o.Owner).
+func (h *Harness) ReopenAs(o grants.SchedulerOptions) {
+	h.T.Helper()
+	h.o.Scheduler = o
+	h.Reopen()
+}
+
+// Beat records a heartbeat of the process owner at the fake clock's time, as its Heartbeat
+// would; a process whose beats the test stops is dead to the others.
+func (h *Harness) Beat(owner string) {
+	h.T.Helper()
+	if err := h.DB.Beat(h.Ctx, owner, Start, h.Clock.Now()); err != nil {
+		h.T.Fatalf("heartbeat of %s: %v", owner, err)
+	}
+}
+
 // RunDue runs one scheduler pass and fails the test on error.
 func (h *Harness) RunDue() int {
 	h.T.Helper()

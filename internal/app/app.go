@@ -91,6 +91,9 @@ type App struct {
 	DB        *storage.DB
 	Service   *grants.Service
 	Scheduler *grants.Scheduler
+	// Heartbeat keeps this process's heartbeat, the liveness of the holds its scheduler
+	// records; nil under scheduler.hold_rule: legacy.
+	Heartbeat *grants.Heartbeat
 	Metrics   *ops.Metrics
 	Resources []*grants.Resource
 	// Bot is the chat core; it delivers through every enabled platform.
@@ -296,9 +299,19 @@ func (w *wiring) aliases() grants.Aliases {
 // scheduler builds the Scheduler that makes, revokes and retries grants.
 func (w *wiring) scheduler() error {
 	sc := w.Config.Scheduler
+	owner := ""
+	if sc.HoldRule != config.HoldRuleLegacy {
+		w.Heartbeat = &grants.Heartbeat{
+			ID: grants.NewProcessID(), Store: w.DB, Clock: w.clock,
+			Interval: sc.HeartbeatTimeout / 4, Log: w.Log,
+		}
+		owner = w.Heartbeat.ID
+	}
 	w.Scheduler = grants.NewScheduler(w.Service, grants.SchedulerOptions{
-		Sweep:       sc.Sweep,
-		CallTimeout: sc.CallTimeout,
+		Sweep:            sc.Sweep,
+		CallTimeout:      sc.CallTimeout,
+		Owner:            owner,
+		HeartbeatTimeout: sc.HeartbeatTimeout,
 		Retry: grants.RetryPolicy{
 			Initial:  sc.Retry.Initial,
 			Max:      sc.Retry.Max,
@@ -617,6 +630,12 @@ func (a *App) Run(ctx context.Context) error {
 	if err := a.recordConfig(ctx); err != nil {
 		return err
 	}
+	if a.Heartbeat != nil {
+		// Alive before the scheduler's first claim.
+		if err := a.Heartbeat.Start(ctx); err != nil {
+			return err
+		}
+	}
 	ln := a.listener
 	if ln == nil {
 		var err error
@@ -648,6 +667,17 @@ func (a *App) Run(ctx context.Context) error {
 	}()
 	schedCtx, stopSched := context.WithCancel(ctx)
 	defer stopSched()
+	if hb := a.Heartbeat; hb != nil {
+		// The heartbeat outlives the scheduler's context: the adapter calls in flight at
+		// shutdown finish under holds that stay alive, and it stops when Run returns.
+		hbCtx, stopHB := context.WithCancel(context.WithoutCancel(ctx))
+		hbDone := make(chan struct{})
+		go func() {
+			defer close(hbDone)
+			_ = hb.Run(hbCtx)
+		}()
+		defer func() { stopHB(); <-hbDone }()
+	}
 	go func() {
 		err := a.Scheduler.Run(schedCtx)
 		if errors.Is(err, context.Canceled) {
