@@ -1,0 +1,140 @@
+package sink_test
+
+import (
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/accessbot/accessbot/audit"
+	"github.com/accessbot/accessbot/audit/sink"
+	"github.com/accessbot/accessbot/internal/clock"
+	"github.com/accessbot/accessbot/internal/rsyslogtest"
+)
+
+var seqField = regexp.MustCompile(`"seq":(\d+)`)
+
+// received counts how often each sequence number reached the server's file.
+func received(t *testing.T, srv *rsyslogtest.Server) map[int64]int {
+	t.Helper()
+	got := map[int64]int{}
+	for _, line := range srv.Lines(t) {
+		m := seqField.FindStringSubmatch(line)
+		if m == nil {
+			t.Fatalf("a line without a seq: %q", line)
+		}
+		n, _ := strconv.ParseInt(m[1], 10, 64)
+		got[n]++
+	}
+	return got
+}
+
+// checkAllArrived fails t for every sequence number 1..n missing from the server's file.
+func checkAllArrived(t *testing.T, srv *rsyslogtest.Server, n int64) {
+	t.Helper()
+	got := received(t, srv)
+	missing := 0
+	for seq := int64(1); seq <= n; seq++ {
+		if got[seq] == 0 {
+			missing++
+			if missing <= 10 {
+				t.Errorf("event %d never reached rsyslog", seq)
+			}
+		}
+	}
+	if missing > 0 {
+		t.Errorf("%d of %d events lost\n%s", missing, n, srv.LogTail())
+	}
+}
+
+func newRELP(t *testing.T, addr string) *sink.RELP {
+	t.Helper()
+	s, err := sink.NewRELP(sink.SyslogOptions{Address: addr, Hostname: "bot1", Timeout: 5 * time.Second}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestRELPDeliversEveryEventAndTheCursorReachesTheHead(t *testing.T) {
+	srv := rsyslogtest.Start(t)
+	db := newStore(t)
+	events := appendEvents(t, db, 300)
+	r := start(t, db, clock.NewFake(t0), newRELP(t, srv.Addr), 50)
+	r.f.Notify(testCtx(t), events)
+	r.waitFor(t, "the cursor at the head", caughtUp(300))
+	checkAllArrived(t, srv, 300)
+	lines := srv.Lines(t)
+	if len(lines) == 0 || !regexp.MustCompile(`^<\d+>1 \S+ bot1 accessbot \d+ \S+ - \{`).MatchString(lines[0]) {
+		t.Errorf("the first line is not a whole RFC 5424 message: %q", lines[0])
+	}
+}
+
+// stream sends events in batches as the Forwarder does: a batch whose Send fails is sent again,
+// whole, until it is acknowledged. interrupt runs once, after the batch at index at.
+func stream(t *testing.T, s *sink.RELP, events []audit.Event, batch, at int, interrupt func()) {
+	t.Helper()
+	ctx := testCtx(t)
+	for i := 0; i < len(events); i += batch {
+		b := events[i:min(i+batch, len(events))]
+		for attempt := 0; ; attempt++ {
+			err := s.Send(ctx, b)
+			if err == nil {
+				break
+			}
+			if attempt > 200 {
+				t.Fatalf("batch at %d never acknowledged: %v", i, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if i/batch == at {
+			interrupt()
+		}
+	}
+}
+
+func TestRELPLosesNothingWhenRsyslogRestartsOrIsKilledMidStream(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		stop func(srv *rsyslogtest.Server)
+	}{
+		{"a restart", func(srv *rsyslogtest.Server) { srv.Stop() }},
+		{"a kill", func(srv *rsyslogtest.Server) { srv.Kill() }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := rsyslogtest.Start(t)
+			db := newStore(t)
+			events := appendEvents(t, db, 2000)
+			s := newRELP(t, srv.Addr)
+			// The server goes down while a later batch is on its way: stopped from another
+			// goroutine a moment after the third batch, back 300ms later on the same port.
+			done := make(chan error, 1)
+			stream(t, s, events, 100, 2, func() {
+				go func() {
+					time.Sleep(5 * time.Millisecond)
+					tt.stop(srv)
+					time.Sleep(300 * time.Millisecond)
+					done <- srv.Start()
+				}()
+			})
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			checkAllArrived(t, srv, 2000)
+		})
+	}
+}
+
+func TestRELPRefusesBadOptions(t *testing.T) {
+	if _, err := sink.NewRELP(sink.SyslogOptions{Address: "no-port"}, 0); err == nil {
+		t.Error("an address without a port was accepted")
+	}
+	s, err := sink.NewRELP(sink.SyslogOptions{Address: "127.0.0.1:2514"}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.String(); got != "relp 127.0.0.1:2514" {
+		t.Errorf("String = %q", got)
+	}
+}
