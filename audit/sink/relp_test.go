@@ -72,8 +72,9 @@ func TestRELPDeliversEveryEventAndTheCursorReachesTheHead(t *testing.T) {
 }
 
 // stream sends events in batches as the Forwarder does: a batch whose Send fails is sent again,
-// whole, until it is acknowledged. interrupt runs once, after the batch at index at.
-func stream(t *testing.T, s *sink.RELP, events []audit.Event, batch, at int, interrupt func()) {
+// whole, until it is acknowledged. interrupt runs once, after the batch at index at. It
+// returns how many Sends failed.
+func stream(t *testing.T, s *sink.RELP, events []audit.Event, batch, at int, interrupt func()) (failed int) {
 	t.Helper()
 	ctx := testCtx(t)
 	for i := 0; i < len(events); i += batch {
@@ -83,6 +84,7 @@ func stream(t *testing.T, s *sink.RELP, events []audit.Event, batch, at int, int
 			if err == nil {
 				break
 			}
+			failed++
 			if attempt > 200 {
 				t.Fatalf("batch at %d never acknowledged: %v", i, err)
 			}
@@ -92,6 +94,7 @@ func stream(t *testing.T, s *sink.RELP, events []audit.Event, batch, at int, int
 			interrupt()
 		}
 	}
+	return failed
 }
 
 func TestRELPLosesNothingWhenRsyslogRestartsOrIsKilledMidStream(t *testing.T) {
@@ -110,7 +113,7 @@ func TestRELPLosesNothingWhenRsyslogRestartsOrIsKilledMidStream(t *testing.T) {
 			// The server goes down while a later batch is on its way: stopped from another
 			// goroutine a moment after the third batch, back 300ms later on the same port.
 			done := make(chan error, 1)
-			stream(t, s, events, 100, 2, func() {
+			failed := stream(t, s, events, 100, 2, func() {
 				go func() {
 					time.Sleep(5 * time.Millisecond)
 					tt.stop(srv)
@@ -122,6 +125,15 @@ func TestRELPLosesNothingWhenRsyslogRestartsOrIsKilledMidStream(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkAllArrived(t, srv, 2000)
+			if failed == 0 {
+				t.Error("no Send failed: the server went down after the stream, not during it")
+			}
+			got := received(t, srv)
+			dups := 0
+			for _, n := range got {
+				dups += n - 1
+			}
+			t.Logf("%d failed Sends, %d events received twice or more", failed, dups)
 		})
 	}
 }
