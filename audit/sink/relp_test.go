@@ -1,8 +1,14 @@
 package sink_test
 
 import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
 	"regexp"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -148,5 +154,122 @@ func TestRELPRefusesBadOptions(t *testing.T) {
 	}
 	if got := s.String(); got != "relp 127.0.0.1:2514" {
 		t.Errorf("String = %q", got)
+	}
+}
+
+// fakeRELP is a RELP server that accepts the open and answers the nth syslog frame it receives
+// (counted over all connections) as answer says ("" for no answer at all). *frames counts them.
+func fakeRELP(t *testing.T, frames *atomic.Int64, answer func(n int) string) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				r := bufio.NewReader(conn)
+				for {
+					// TXNR SP COMMAND SP DATALEN [SP DATA] LF
+					t, err1 := r.ReadString(' ')
+					cmd, err2 := r.ReadString(' ')
+					l, err3 := readUntil(r, " \n")
+					if err1 != nil || err2 != nil || err3 != nil {
+						return
+					}
+					cmd = strings.TrimSpace(cmd)
+					txnr, _ := strconv.Atoi(strings.TrimSpace(t))
+					length, _ := strconv.Atoi(l[:len(l)-1])
+					if length > 0 {
+						if _, err := io.ReadFull(r, make([]byte, length+1)); err != nil {
+							return
+						}
+					}
+					rsp := "200 OK"
+					if cmd == "syslog" {
+						rsp = answer(int(frames.Add(1)))
+					}
+					if cmd == "open" {
+						rsp = "200 OK\nrelp_version=0\nrelp_software=fake\ncommands=syslog"
+					}
+					if rsp != "" {
+						fmt.Fprintf(conn, "%d rsp %d %s\n", txnr, len(rsp), rsp)
+					}
+				}
+			}()
+		}
+	}()
+	return l.Addr().String()
+}
+
+func TestRELPSendSucceedsOnlyWhenEveryFrameIsAnswered200(t *testing.T) {
+	db := newStore(t)
+	events := appendEvents(t, db, 100)
+	for _, tt := range []struct {
+		name       string
+		answer     func(n int) string
+		wantErr    string
+		wantFrames int64
+	}{
+		{"every frame answered 200", func(int) string { return "200 OK" }, "", 100},
+		{"one frame refused", func(n int) string {
+			if n == 70 {
+				return "500 no room"
+			}
+			return "200 OK"
+		}, "500 no room", 100},
+		// The connection is dropped after the timeout and only frame 99 sent again.
+		{"one frame answered only on a new connection", func(n int) string {
+			if n == 99 {
+				return ""
+			}
+			return "200 OK"
+		}, "", 101},
+		{"frames never answered", func(n int) string {
+			if n >= 99 {
+				return ""
+			}
+			return "200 OK"
+		}, "relp read answer", 102},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var frames atomic.Int64
+			s, err := sink.NewRELP(sink.SyslogOptions{Address: fakeRELP(t, &frames, tt.answer), Timeout: 300 * time.Millisecond}, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			err = s.Send(testCtx(t), events)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Errorf("Send: %v", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Errorf("Send = %v, want an error with %q", err, tt.wantErr)
+			}
+			if got := frames.Load(); got != tt.wantFrames {
+				t.Errorf("the server got %d syslog frames, want %d", got, tt.wantFrames)
+			}
+		})
+	}
+}
+
+// readUntil reads up to and including the first byte of stops.
+func readUntil(r *bufio.Reader, stops string) (string, error) {
+	var b []byte
+	for {
+		c, err := r.ReadByte()
+		if err != nil {
+			return "", err
+		}
+		b = append(b, c)
+		if strings.IndexByte(stops, c) >= 0 {
+			return string(b), nil
+		}
 	}
 }
