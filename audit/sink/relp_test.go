@@ -77,6 +77,34 @@ func TestRELPDeliversEveryEventAndTheCursorReachesTheHead(t *testing.T) {
 	}
 }
 
+func TestRELPOverTLSWithAClientCertificate(t *testing.T) {
+	srv := rsyslogtest.StartTLS(t)
+	db := newStore(t)
+	events := appendEvents(t, db, 50)
+	s, err := sink.NewRELP(sink.SyslogOptions{Address: srv.Addr, TLS: true, CAFile: srv.TLS.CAFile,
+		CertFile: srv.TLS.CertFile, KeyFile: srv.TLS.KeyFile, Timeout: 5 * time.Second}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := s.String(); got != "relp+tls "+srv.Addr {
+		t.Errorf("String = %q", got)
+	}
+	if err := s.Send(testCtx(t), events); err != nil {
+		t.Fatalf("Send: %v\n%s", err, srv.LogTail())
+	}
+	checkAllArrived(t, srv, 50)
+	// imrelp asks for a certificate from its CA: a client without one gets nothing through.
+	anon, err := sink.NewRELP(sink.SyslogOptions{Address: srv.Addr, TLS: true, CAFile: srv.TLS.CAFile, Timeout: 2 * time.Second}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer anon.Close()
+	if err := anon.Send(testCtx(t), events[:1]); err == nil {
+		t.Error("a client without a certificate was acknowledged")
+	}
+}
+
 // stream sends events in batches as the Forwarder does: a batch whose Send fails is sent again,
 // whole, until it is acknowledged. interrupt runs once, after the batch at index at. It
 // returns how many Sends failed.

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/accessbot/accessbot/internal/servertest"
+	"github.com/accessbot/accessbot/internal/tlstest"
 )
 
 // InstallHint says how to get the binary and the module.
@@ -44,6 +45,9 @@ type Server struct {
 	Port int
 	// Dir holds the config, the pid file, the work directory and the output.
 	Dir string
+	// TLS is set when imrelp speaks TLS (StartTLS), with a certificate for 127.0.0.1 and
+	// localhost from a CA of its own; clients must present a certificate from that CA.
+	TLS *tlstest.Files
 
 	bin, modules string
 	proc         servertest.Process
@@ -52,7 +56,13 @@ type Server struct {
 // Start starts a server of its own for t and stops it when t ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	return servertest.Start(t, servertest.TempDir("rsyslogtest"), start)
+	return servertest.Start(t, servertest.TempDir("rsyslogtest"), func(dir string) (*Server, error) { return start(dir, false) })
+}
+
+// StartTLS starts a server of its own whose imrelp speaks TLS only, and stops it when t ends.
+func StartTLS(t testing.TB) *Server {
+	t.Helper()
+	return servertest.Start(t, servertest.TempDir("rsyslogtest"), func(dir string) (*Server, error) { return start(dir, true) })
 }
 
 func find() (bin, modules string, err error) {
@@ -71,7 +81,7 @@ func find() (bin, modules string, err error) {
 	return "", "", servertest.Unavailable{Msg: "rsyslogtest: no imrelp.so module; " + InstallHint}
 }
 
-func start(dir string) (*Server, error) {
+func start(dir string, withTLS bool) (*Server, error) {
 	bin, modules, err := find()
 	if err != nil {
 		return nil, err
@@ -83,6 +93,11 @@ func start(dir string) (*Server, error) {
 		Output:     filepath.Join(dir, "rsyslogd.out"),
 		StopSignal: syscall.SIGTERM,
 		StopGrace:  15 * time.Second,
+	}
+	if withTLS {
+		if s.TLS, err = tlstest.Write(dir, "rsyslogtest"); err != nil {
+			return nil, err
+		}
 	}
 	if err := os.Mkdir(filepath.Join(dir, "work"), 0o700); err != nil {
 		return nil, fmt.Errorf("rsyslogtest: %w", err)
@@ -108,7 +123,12 @@ func (s *Server) config() string {
 	// Direct: the action runs before imrelp answers, so 200 means written.
 	line(`main_queue(queue.type="Direct")`)
 	line(`module(load="imrelp")`)
-	line(`input(type="imrelp" address="127.0.0.1" port="%d" maxDataSize="256k")`, s.Port)
+	if s.TLS != nil {
+		line(`input(type="imrelp" address="127.0.0.1" port="%d" maxDataSize="256k" tls="on" tls.cacert="%s" tls.mycert="%s" tls.myprivkey="%s" tls.authmode="certvalid")`,
+			s.Port, s.TLS.CAFile, s.TLS.ServerCertFile, s.TLS.ServerKeyFile)
+	} else {
+		line(`input(type="imrelp" address="127.0.0.1" port="%d" maxDataSize="256k")`, s.Port)
+	}
 	line(`template(name="whole" type="string" string="%%rawmsg%%\n")`)
 	line(`action(type="omfile" file="%s" template="whole")`, s.OutputPath())
 	return b.String()
