@@ -108,6 +108,9 @@ func (s *RELP) nextTxnr() int {
 // Send sends one syslog frame per event and returns once the server has answered every one of
 // them with 200, or with an error.
 func (s *RELP) Send(ctx context.Context, events []audit.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
 	msgs := make([][]byte, len(events))
 	for i, e := range events {
 		msg, err := s.sys.Format(e)
