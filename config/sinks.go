@@ -20,6 +20,7 @@ import (
 const (
 	SinkWebhook = "webhook"
 	SinkSyslog  = "syslog"
+	SinkRELP    = "relp"
 	SinkFile    = "file"
 )
 
@@ -41,7 +42,7 @@ type AuditSink struct {
 	// Name names the sink in logs and metrics and its stored cursor ("sink:<name>"). Renaming
 	// a sink starts it again from the first event.
 	Name string `yaml:"name"`
-	// Type is webhook, syslog or file.
+	// Type is webhook, syslog, relp or file.
 	Type string `yaml:"type"`
 	// Batch is the most events sent at once; default 500.
 	Batch int `yaml:"batch"`
@@ -50,12 +51,14 @@ type AuditSink struct {
 	URL string `yaml:"url"`
 	// Secret is the webhook's HMAC-SHA256 key (webhook, required).
 	Secret Secret `yaml:"secret"`
-	// Timeout bounds one POST, or one syslog connect and write (webhook, syslog); default 10s.
+	// Timeout bounds one POST, or one syslog connect and write, or one wait for a RELP answer
+	// (webhook, syslog, relp); default 10s.
 	Timeout time.Duration `yaml:"timeout"`
 	// Headers are added to every POST (webhook). They may carry credentials; never logged.
 	Headers map[string]string `yaml:"headers"`
 
-	// Address is the syslog server's host:port (syslog, required).
+	// Address is the syslog server's host:port (syslog and relp, required). The keys below
+	// through Hostname apply to relp as to syslog.
 	Address string `yaml:"address"`
 	// TLS turns TLS on (syslog); CAFile, ServerName, CertFile and KeyFile need it.
 	TLS bool `yaml:"tls"`
@@ -126,6 +129,7 @@ var syslogFacilities = map[string]int{
 var sinkKeys = map[string][]string{
 	SinkWebhook: {"url", "secret", "timeout", "headers"},
 	SinkSyslog:  {"address", "timeout", "tls", "ca_file", "server_name", "cert_file", "key_file", "facility", "hostname"},
+	SinkRELP:    {"address", "timeout", "tls", "ca_file", "server_name", "cert_file", "key_file", "facility", "hostname"},
 	SinkFile:    {"path", "max_size", "max_files"},
 }
 
@@ -134,7 +138,7 @@ var reservedSinkHeaders = []string{"Content-Type", "Content-Length", "Host", "X-
 	"X-Accessbot-Signature", "X-Accessbot-Batch"}
 
 func (v *validator) sinks() {
-	types := []string{SinkWebhook, SinkSyslog, SinkFile}
+	types := []string{SinkWebhook, SinkSyslog, SinkRELP, SinkFile}
 	firstLine := map[string]int{}
 	for i := range v.c.AuditSinks {
 		s := &v.c.AuditSinks[i]
@@ -154,9 +158,9 @@ func (v *validator) sinks() {
 		}
 		own, ok := sinkKeys[s.Type]
 		if !ok {
-			msg := fmt.Sprintf("unknown sink type %s (use webhook, syslog or file)", v.quote(path+".type", s.Type))
+			msg := fmt.Sprintf("unknown sink type %s (use webhook, syslog, relp or file)", v.quote(path+".type", s.Type))
 			if s.Type == "" {
-				msg = "required: the sink type (webhook, syslog or file)"
+				msg = "required: the sink type (webhook, syslog, relp or file)"
 			} else if c := closest(s.Type, types); c != "" {
 				msg = fmt.Sprintf("unknown sink type %s (did you mean %q?)", v.quote(path+".type", s.Type), c)
 			}
@@ -181,7 +185,7 @@ func (v *validator) sinks() {
 		switch s.Type {
 		case SinkWebhook:
 			v.webhookSink(path, s)
-		case SinkSyslog:
+		case SinkSyslog, SinkRELP:
 			v.syslogSink(path, s, set)
 		case SinkFile:
 			v.fileSink(path, s, set)

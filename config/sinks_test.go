@@ -67,6 +67,10 @@ func TestAuditSinksAreReadWithTheirDefaults(t *testing.T) {
 	if s[4].MaxSize != 4096 || s[4].MaxFiles != 2 {
 		t.Errorf("second file sink %+v", s[4])
 	}
+	if c := mustParse(t, valid+"audit_sinks:\n  - {name: r, type: relp, address: \"h:2514\", facility: local0}\n", nil); c.AuditSinks[0].Type != config.SinkRELP ||
+		c.AuditSinks[0].FacilityCode() != 16 || c.AuditSinks[0].Timeout != 10*time.Second {
+		t.Errorf("relp sink %+v, facility %d", c.AuditSinks[0], c.AuditSinks[0].FacilityCode())
+	}
 	if c := mustParse(t, valid, nil); len(c.AuditSinks) != 0 {
 		t.Errorf("sinks without a section: %+v", c.AuditSinks)
 	}
@@ -106,13 +110,17 @@ func TestAuditSinkMistakesAreReportedAtTheirKey(t *testing.T) {
 		{"a misspelt type", "audit_sinks:\n  - name: siem\n    type: syslogg\n",
 			`accessbot.yaml:10: audit_sinks[0].type: unknown sink type "syslogg" (did you mean "syslog"?)`},
 		{"no type", "audit_sinks:\n  - name: siem\n",
-			`accessbot.yaml:9: audit_sinks[0].type: required: the sink type (webhook, syslog or file)`},
+			`accessbot.yaml:9: audit_sinks[0].type: required: the sink type (webhook, syslog, relp or file)`},
 		{"a bad name", "audit_sinks:\n  - name: My SIEM\n    type: file\n    path: x\n",
 			`accessbot.yaml:9: audit_sinks[0].name: "My SIEM" is not a valid name`},
 		{"a duplicate name", "audit_sinks:\n  - {name: a, type: file, path: x}\n  - {name: a, type: file, path: y}\n",
 			`accessbot.yaml:10: audit_sinks[1].name: duplicate sink name "a" (first at line 9)`},
 		{"an address without a port", "audit_sinks:\n  - name: s\n    type: syslog\n    address: syslog.example.com\n",
 			`accessbot.yaml:11: audit_sinks[0].address: "syslog.example.com" is not host:port`},
+		{"a relp sink without an address", "audit_sinks:\n  - name: s\n    type: relp\n",
+			`accessbot.yaml:9: audit_sinks[0].address: required: the syslog server's host:port`},
+		{"a CA for relp without tls", "audit_sinks:\n  - name: s\n    type: relp\n    address: h:2514\n    ca_file: /etc/ca.pem\n",
+			`accessbot.yaml:12: audit_sinks[0].ca_file: needs tls: true`},
 		{"port 0", "audit_sinks:\n  - name: s\n    type: syslog\n    address: h:0\n",
 			`accessbot.yaml:11: audit_sinks[0].address: "h:0" has no valid port number`},
 		{"a CA without tls", "audit_sinks:\n  - name: s\n    type: syslog\n    address: h:514\n    ca_file: /etc/ca.pem\n",
@@ -196,8 +204,8 @@ func TestTheExampleAuditSinksValidate(t *testing.T) {
 	for _, s := range c.AuditSinks {
 		types[s.Type] = true
 	}
-	if len(types) != 3 {
-		t.Errorf("the example shows sink types %v, want all three", types)
+	if len(types) != 4 {
+		t.Errorf("the example shows sink types %v, want all four", types)
 	}
 }
 

@@ -1,5 +1,6 @@
 // Package sink forwards the audit log to a SIEM: an HTTP endpoint (HMAC-signed JSON batches),
-// a syslog server (RFC 5424 over TCP, optionally TLS) or a JSON Lines file with rotation.
+// a syslog server (RFC 5424 over TCP, optionally TLS; or over RELP, acknowledged) or a JSON
+// Lines file with rotation.
 //
 // A Forwarder follows the log from a cursor stored under "sink:<name>", like the chat
 // dispatchers do: it reads the events past the cursor in batches, sends a batch, and moves the

@@ -60,8 +60,8 @@ type SyslogOptions struct {
 //
 // TCP has no acknowledgement of its own: a batch counts as acknowledged once written. The
 // connection is checked before each batch and reopened when the server has closed it; a
-// server that dies with events still in its socket buffer can lose them (use the webhook or
-// a RELP-capable relay when that matters).
+// server that dies with events still in its socket buffer can lose them (use the RELP sink or
+// the webhook when that matters).
 type Syslog struct {
 	o        SyslogOptions
 	tls      *tls.Config
