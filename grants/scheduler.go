@@ -239,8 +239,11 @@ func (sc *Scheduler) RunDue(ctx context.Context) (int, error) {
 	return n, err
 }
 
-// pass claims and dispatches everything due. With wg set the caller waits for the calls;
-// otherwise their results finish in the background.
+// pass claims and dispatches everything due. With wg set (RunDue: the start-up catch-up, and
+// tests) the caller waits for the calls, and they start only after the pass's expiry warnings
+// are written, so that one pass writes its audit events in one order whatever the goroutines do
+// (claims, warnings, then the calls' results); otherwise a call starts as soon as it is claimed,
+// since a revocation should not wait for warnings, and results finish in the background.
 func (sc *Scheduler) pass(ctx context.Context, wg *sync.WaitGroup) (int, error) {
 	total := 0
 	n, err := sc.expirePending(ctx)
@@ -248,13 +251,21 @@ func (sc *Scheduler) pass(ctx context.Context, wg *sync.WaitGroup) (int, error) 
 	if err != nil {
 		return total, err
 	}
+	var held []job // with wg: claimed, dispatched after the warnings
 	for ctx.Err() == nil {
 		jobs, full, err := sc.claim(ctx)
 		if err != nil {
+			for _, j := range held {
+				sc.dispatch(ctx, j)
+			}
 			return total, err
 		}
 		for _, j := range jobs {
 			j.done = wg
+			if wg != nil {
+				held = append(held, j)
+				continue
+			}
 			sc.dispatch(ctx, j)
 		}
 		total += len(jobs)
@@ -264,6 +275,9 @@ func (sc *Scheduler) pass(ctx context.Context, wg *sync.WaitGroup) (int, error) 
 	}
 	n, err = sc.warn(ctx)
 	total += n
+	for _, j := range held {
+		sc.dispatch(ctx, j)
+	}
 	return total, err
 }
 
