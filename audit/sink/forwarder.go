@@ -200,8 +200,15 @@ func (f *Forwarder) Status() Status {
 }
 
 // Lag returns how many events the sink is behind the log, as of the last pass or
-// notification. It does no I/O, so a metrics scrape can call it.
+// notification, as this process saw them; it does no I/O. /metrics reads StoredLag instead.
 func (f *Forwarder) Lag() int64 { return f.Status().Lag() }
+
+// Reported returns the failed passes since the Forwarder was built and when a pass last
+// succeeded, for the metrics. It does no I/O.
+func (f *Forwarder) Reported() (failures int64, lastSuccess time.Time) {
+	st := f.Status()
+	return st.TotalFailures, st.LastSuccess
+}
 
 // StoredLag returns how many events the sink has not acknowledged: the log's head minus the
 // sink's stored cursor, both read from the database. Unlike Lag it is the same on every
