@@ -25,7 +25,7 @@ func newAuditSink(sc config.AuditSink, db *storage.DB, clk clock.Clock, log zero
 		facility := sc.FacilityCode()
 		s, err = sink.NewSyslog(sink.SyslogOptions{Address: sc.Address, TLS: sc.TLS, CAFile: sc.CAFile,
 			ServerName: sc.ServerName, CertFile: sc.CertFile, KeyFile: sc.KeyFile, Facility: &facility,
-			Hostname: sc.Hostname, Timeout: sc.Timeout})
+			Hostname: sc.Hostname, Timeout: sc.Timeout, MaxMessageSize: int(sc.MaxMessageSize)})
 	case config.SinkFile:
 		s, err = sink.NewFile(sink.FileOptions{Path: sc.Path, MaxSize: int64(sc.MaxSize), MaxFiles: sc.MaxFiles})
 	default:
