@@ -34,8 +34,9 @@ const (
 	maxSinkMaxFiles     = 1000
 )
 
-// defaultSinkMaxMessage is rsyslog's default maxMessageSize; audit/sink's default too.
-const defaultSinkMaxMessage = 8 << 10
+// defaultSinkMaxMessage is what rsyslog keeps of a message by default (its "8k"
+// maxMessageSize is 8096 bytes); audit/sink's default too.
+const defaultSinkMaxMessage = 8096
 
 // AuditSink is one entry of `audit_sinks:`: somewhere every audit event is forwarded (a SIEM),
 // from a cursor stored under its name, at least once. Which keys apply depends on Type; a key
@@ -76,7 +77,7 @@ type AuditSink struct {
 	// Hostname is the syslog HOSTNAME field; default the machine's name.
 	Hostname string `yaml:"hostname"`
 	// MaxMessageSize is the longest syslog message the server keeps whole (syslog): bytes or
-	// 8KB, 1KB to 1MB; default 8KB, rsyslog's default. A longer event is sent with its long
+	// 8KB, 1KB to 1MB; default 8096, what rsyslog keeps by default. A longer event is sent with its long
 	// data values cut and marked truncated="true" with its seq and hash.
 	MaxMessageSize ByteSize `yaml:"max_message_size"`
 

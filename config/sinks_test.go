@@ -62,8 +62,8 @@ func TestAuditSinksAreReadWithTheirDefaults(t *testing.T) {
 	if s[2].MaxSize != 1<<30 || s[2].MaxFiles != 5 {
 		t.Errorf("file sink %+v", s[2])
 	}
-	if s[1].MaxMessageSize != 8192 {
-		t.Errorf("syslog sink max_message_size %d, want the default 8192", s[1].MaxMessageSize)
+	if s[1].MaxMessageSize != 8096 {
+		t.Errorf("syslog sink max_message_size %d, want the default 8096", s[1].MaxMessageSize)
 	}
 	if s[3].FacilityCode() != 4 || s[3].Timeout != 3*time.Second || s[3].MaxMessageSize != 64<<10 {
 		t.Errorf("second syslog sink %+v", s[3])

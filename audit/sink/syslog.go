@@ -52,14 +52,15 @@ type SyslogOptions struct {
 	// Timeout bounds connecting and each batch's write; default 10s.
 	Timeout time.Duration
 	// MaxMessageSize is the longest message (without its framing) the server keeps whole;
-	// default 8192, rsyslog's default maxMessageSize. Longer events are sent truncated
+	// default 8096, what rsyslog keeps by default (its "8k" maxMessageSize: rsyslogd 8.2302
+	// writes the first 8096 bytes of a longer message). Longer events are sent truncated
 	// (see Format).
 	MaxMessageSize int
 }
 
 // Message sizes of SyslogOptions.MaxMessageSize.
 const (
-	DefaultMaxMessageSize = 8192
+	DefaultMaxMessageSize = 8096
 	// MinMessageSize leaves room for the longest header, the truncation marker and an event's
 	// identifying fields.
 	MinMessageSize = 1024
