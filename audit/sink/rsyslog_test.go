@@ -112,6 +112,7 @@ func TestRsyslogKeepsAnOversizeEventWholeOnceTruncated(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := r.lines(t, "marker-1")
+	firstLine := lines[0]
 	if len(uncut) <= sink.DefaultMaxMessageSize || lines[0] == string(uncut) {
 		t.Fatalf("an %d-byte message reached rsyslog whole: the test cannot show a cut", len(uncut))
 	}
@@ -127,6 +128,7 @@ func TestRsyslogKeepsAnOversizeEventWholeOnceTruncated(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines = r.lines(t, "marker-2")
+	t.Logf("the uncut event: %d bytes sent, %d kept by rsyslog; truncated: %d bytes sent", len(uncut), len(firstLine), len(msg))
 	var got []string
 	for _, l := range lines {
 		if strings.Contains(l, " truncated accessbot ") {
