@@ -194,3 +194,20 @@ type SSHKeyStore interface {
 	// ErrUnknownKey when the person has no such key: nobody removes another person's key.
 	RemovePublicKey(ctx context.Context, personID, fingerprint string, at time.Time) (SSHKey, error)
 }
+
+// OutboxPending is how many deliveries wait in the outbox for one platform, and since when the
+// oldest of them has.
+type OutboxPending struct {
+	Platform string
+	Count    int
+	// Oldest is the CreatedAt of the oldest pending delivery.
+	Oldest time.Time
+}
+
+// OutboxStats reads the outbox's backlog for the metrics; storage.DB implements it. It is apart
+// from Store because only the metrics ask it.
+type OutboxStats interface {
+	// OutboxPending returns, for each platform with pending deliveries, their count and the
+	// oldest one's creation time, by platform name.
+	OutboxPending(ctx context.Context) ([]OutboxPending, error)
+}

@@ -35,6 +35,10 @@ const (
 	maxSinkMaxFiles     = 1000
 )
 
+// defaultSinkMaxMessage is what rsyslog keeps of a message by default (its "8k"
+// maxMessageSize is 8096 bytes); audit/sink's default too.
+const defaultSinkMaxMessage = 8096
+
 // AuditSink is one entry of `audit_sinks:`: somewhere every audit event is forwarded (a SIEM),
 // from a cursor stored under its name, at least once. Which keys apply depends on Type; a key
 // of another type is an error.
@@ -75,6 +79,10 @@ type AuditSink struct {
 	Facility string `yaml:"facility"`
 	// Hostname is the syslog HOSTNAME field; default the machine's name.
 	Hostname string `yaml:"hostname"`
+	// MaxMessageSize is the longest syslog message the server keeps whole (syslog): bytes or
+	// 8KB, 1KB to 1MB; default 8096, what rsyslog keeps by default. A longer event is sent with its long
+	// data values cut and marked truncated="true" with its seq and hash.
+	MaxMessageSize ByteSize `yaml:"max_message_size"`
 
 	// Path is the JSON Lines file events are appended to (file, required).
 	Path string `yaml:"path"`
@@ -128,8 +136,8 @@ var syslogFacilities = map[string]int{
 // sinkKeys are the keys of each sink type, besides name, type and batch.
 var sinkKeys = map[string][]string{
 	SinkWebhook: {"url", "secret", "timeout", "headers"},
-	SinkSyslog:  {"address", "timeout", "tls", "ca_file", "server_name", "cert_file", "key_file", "facility", "hostname"},
-	SinkRELP:    {"address", "timeout", "tls", "ca_file", "server_name", "cert_file", "key_file", "facility", "hostname"},
+	SinkSyslog:  {"address", "timeout", "tls", "ca_file", "server_name", "cert_file", "key_file", "facility", "hostname", "max_message_size"},
+	SinkRELP:    {"address", "timeout", "tls", "ca_file", "server_name", "cert_file", "key_file", "facility", "hostname", "max_message_size"},
 	SinkFile:    {"path", "max_size", "max_files"},
 }
 
@@ -287,6 +295,11 @@ func (v *validator) syslogSink(path string, s *AuditSink, set func(string) bool)
 	}
 	if len(s.Hostname) > 255 || strings.IndexFunc(s.Hostname, func(r rune) bool { return r < 33 || r > 126 }) >= 0 {
 		v.add(path+".hostname", "must be printable ASCII without spaces, at most 255 characters")
+	}
+	if !set("max_message_size") {
+		s.MaxMessageSize = defaultSinkMaxMessage
+	} else if s.MaxMessageSize < 1<<10 || s.MaxMessageSize > 1<<20 {
+		v.add(path+".max_message_size", "must be between 1KB and 1MB, got %d bytes", s.MaxMessageSize)
 	}
 }
 

@@ -41,6 +41,7 @@ func TestAuditSinksAreReadWithTheirDefaults(t *testing.T) {
     address: "[::1]:6514"
     facility: 4
     timeout: 3s
+    max_message_size: 64KB
   - name: small-file
     type: file
     path: audit.jsonl
@@ -61,7 +62,10 @@ func TestAuditSinksAreReadWithTheirDefaults(t *testing.T) {
 	if s[2].MaxSize != 1<<30 || s[2].MaxFiles != 5 {
 		t.Errorf("file sink %+v", s[2])
 	}
-	if s[3].FacilityCode() != 4 || s[3].Timeout != 3*time.Second {
+	if s[1].MaxMessageSize != 8096 {
+		t.Errorf("syslog sink max_message_size %d, want the default 8096", s[1].MaxMessageSize)
+	}
+	if s[3].FacilityCode() != 4 || s[3].Timeout != 3*time.Second || s[3].MaxMessageSize != 64<<10 {
 		t.Errorf("second syslog sink %+v", s[3])
 	}
 	if s[4].MaxSize != 4096 || s[4].MaxFiles != 2 {
@@ -137,6 +141,8 @@ func TestAuditSinkMistakesAreReportedAtTheirKey(t *testing.T) {
 			`accessbot.yaml:12: audit_sinks[0].facility: unknown facility "24"`},
 		{"a hostname with a space", "audit_sinks:\n  - name: s\n    type: syslog\n    address: h:514\n    hostname: my host\n",
 			`accessbot.yaml:12: audit_sinks[0].hostname: must be printable ASCII without spaces`},
+		{"a message size below any event", "audit_sinks:\n  - name: s\n    type: syslog\n    address: h:514\n    max_message_size: 480\n",
+			`accessbot.yaml:12: audit_sinks[0].max_message_size: must be between 1KB and 1MB, got 480 bytes`},
 		{"a file sink without a path", "audit_sinks:\n  - name: f\n    type: file\n",
 			`accessbot.yaml:9: audit_sinks[0].path: required`},
 		{"a directory for a path", "audit_sinks:\n  - name: f\n    type: file\n    path: " + dir + "\n",

@@ -418,3 +418,24 @@ func (db *DB) Deliveries(ctx context.Context, platform string) ([]bot.Delivery, 
 	}
 	return out, nil
 }
+
+var _ bot.OutboxStats = (*DB)(nil)
+
+// OutboxPending implements bot.OutboxStats: one grouped read of the pending deliveries (the
+// chat_outbox_due index starts with platform and state).
+func (db *DB) OutboxPending(ctx context.Context) ([]bot.OutboxPending, error) {
+	var rows []struct {
+		Platform string `db:"platform"`
+		Count    int    `db:"n"`
+		Oldest   int64  `db:"oldest"`
+	}
+	if err := db.read.SelectContext(ctx, &rows, `SELECT platform, COUNT(*) AS n, MIN(created_at) AS oldest
+		FROM chat_outbox WHERE state = 'pending' GROUP BY platform ORDER BY platform`); err != nil {
+		return nil, fmt.Errorf("read pending deliveries: %w", err)
+	}
+	out := make([]bot.OutboxPending, len(rows))
+	for i, r := range rows {
+		out[i] = bot.OutboxPending{Platform: r.Platform, Count: r.Count, Oldest: fromMicros(r.Oldest)}
+	}
+	return out, nil
+}

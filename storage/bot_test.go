@@ -261,3 +261,39 @@ func keysOf(ds []bot.Delivery) []string {
 	}
 	return out
 }
+
+func TestOutboxPendingCountsWaitingDeliveriesAndTheOldestPerPlatform(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		db, ctx := newDB(t, b), testCtx(t)
+		if got, err := db.OutboxPending(ctx); err != nil || len(got) != 0 {
+			t.Fatalf("empty outbox: %v, %v", got, err)
+		}
+		d := func(platform, key string, created time.Time) bot.Delivery {
+			return bot.Delivery{Platform: platform, Key: key, Kind: bot.DeliverDM, Person: "alice", CreatedAt: created}
+		}
+		if err := db.Enqueue(ctx, []bot.Delivery{d("slack", "a", base.Add(time.Minute)), d("slack", "b", base),
+			d("discord", "c", base.Add(time.Hour)), d("discord", "d", base.Add(-time.Hour))}, nil); err != nil {
+			t.Fatal(err)
+		}
+		claimed, err := db.ClaimDeliveries(ctx, "discord", base, base.Add(time.Minute), 10)
+		if err != nil || len(claimed) != 2 {
+			t.Fatalf("claim: %v, %v", claimed, err)
+		}
+		for _, c := range claimed {
+			if c.Key == "d" {
+				if err := db.GiveUpDelivery(ctx, c, "gone", base); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		got, err := db.OutboxPending(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []bot.OutboxPending{{Platform: "discord", Count: 1, Oldest: base.Add(time.Hour)}, {Platform: "slack", Count: 2, Oldest: base}}
+		if len(got) != 2 || got[0].Platform != "discord" || got[0].Count != 1 || !got[0].Oldest.Equal(want[0].Oldest) ||
+			got[1].Platform != "slack" || got[1].Count != 2 || !got[1].Oldest.Equal(want[1].Oldest) {
+			t.Errorf("OutboxPending = %+v, want %+v (a claimed delivery still waits; a given-up one does not)", got, want)
+		}
+	})
+}

@@ -134,6 +134,10 @@ type Status struct {
 	// NextAttempt is when Run tries again without being woken: after the backoff while
 	// failing, after Poll otherwise.
 	NextAttempt time.Time
+	// TotalFailures counts every failed pass since the Forwarder was built (for
+	// accessbot_sink_failures_total); LastSuccess is when a pass last ended without error.
+	TotalFailures int64
+	LastSuccess   time.Time
 }
 
 // Lag is how many events the sink is behind the log.
@@ -197,8 +201,30 @@ func (f *Forwarder) Status() Status {
 }
 
 // Lag returns how many events the sink is behind the log, as of the last pass or
-// notification. It does no I/O, so a metrics scrape can call it.
+// notification, as this process saw them; it does no I/O. /metrics reads StoredLag instead.
 func (f *Forwarder) Lag() int64 { return f.Status().Lag() }
+
+// Reported returns the failed passes since the Forwarder was built and when a pass last
+// succeeded, for the metrics. It does no I/O.
+func (f *Forwarder) Reported() (failures int64, lastSuccess time.Time) {
+	st := f.Status()
+	return st.TotalFailures, st.LastSuccess
+}
+
+// StoredLag returns how many events the sink has not acknowledged: the log's head minus the
+// sink's stored cursor, both read from the database. Unlike Lag it is the same on every
+// replica and cannot say 0 while a sink that never answered holds events back.
+func (f *Forwarder) StoredLag(ctx context.Context) (int64, error) {
+	cur, err := f.o.Store.Cursor(ctx, f.cursor)
+	if err != nil {
+		return 0, fmt.Errorf("read cursor %s: %w", f.cursor, err)
+	}
+	head, err := f.o.Store.AuditHead(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("read audit head: %w", err)
+	}
+	return max(0, head.Seq-cur), nil
+}
 
 // Wake makes Run read the log now, unless it is waiting out a backoff.
 func (f *Forwarder) Wake() {
@@ -285,6 +311,7 @@ func (f *Forwarder) ForwardOnce(ctx context.Context) (int, error) {
 	st.Forwarded = n
 	if err != nil {
 		st.Failures++
+		st.TotalFailures++
 		st.LastError = err
 		if !st.Failing {
 			st.Failing, f.since = true, now
@@ -300,6 +327,7 @@ func (f *Forwarder) ForwardOnce(ctx context.Context) (int, error) {
 			Msg("audit sink is back; caught up")
 	}
 	st.Failing, st.Failures, st.LastError = false, 0, nil
+	st.LastSuccess = now
 	return n, nil
 }
 

@@ -193,3 +193,49 @@ func TestNewNeedsANameASinkAndAStore(t *testing.T) {
 		}
 	}
 }
+
+func TestStoredLagFailuresAndLastSuccessWhileTheSinkIsDown(t *testing.T) {
+	db := newStore(t)
+	appendEvents(t, db, 5)
+	down := false
+	m := &memSink{fail: func(int64) bool { return down }}
+	fc := clock.NewFake(t0)
+	f, err := sink.New(sink.Options{Name: "siem", Sink: m, Store: db, Clock: fc, Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t)
+	if lag, err := f.StoredLag(ctx); err != nil || lag != 5 {
+		t.Fatalf("before any pass: StoredLag = %d, %v; want 5", lag, err)
+	}
+	if _, err := f.ForwardOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if lag, err := f.StoredLag(ctx); err != nil || lag != 0 {
+		t.Fatalf("after a delivered pass: StoredLag = %d, %v; want 0", lag, err)
+	}
+	if st := f.Status(); !st.LastSuccess.Equal(t0) || st.TotalFailures != 0 {
+		t.Fatalf("after a delivered pass: last success %v, failures %d; want %v and 0", st.LastSuccess, st.TotalFailures, t0)
+	}
+
+	m.mu.Lock()
+	down = true
+	m.mu.Unlock()
+	appendEvents(t, db, 3)
+	for i := range 2 {
+		fc.Advance(time.Minute)
+		if _, err := f.ForwardOnce(ctx); err == nil {
+			t.Fatalf("pass %d: a refused batch was not reported", i)
+		}
+	}
+	if lag, err := f.StoredLag(ctx); err != nil || lag != 3 {
+		t.Errorf("while the sink is down: StoredLag = %d, %v; want the 3 unacknowledged events", lag, err)
+	}
+	st := f.Status()
+	if st.TotalFailures != 2 {
+		t.Errorf("TotalFailures = %d, want 2", st.TotalFailures)
+	}
+	if !st.LastSuccess.Equal(t0) {
+		t.Errorf("LastSuccess = %v, want it to stay at %v while the sink is down", st.LastSuccess, t0)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/accessbot/accessbot/audit"
 )
@@ -50,7 +51,27 @@ type SyslogOptions struct {
 	Hostname string
 	// Timeout bounds connecting and each batch's write; default 10s.
 	Timeout time.Duration
+	// MaxMessageSize is the longest message (without its framing) the server keeps whole;
+	// default 8096, what rsyslog keeps by default (its "8k" maxMessageSize: rsyslogd 8.2302
+	// writes the first 8096 bytes of a longer message). Longer events are sent truncated
+	// (see Format).
+	MaxMessageSize int
 }
+
+// Message sizes of SyslogOptions.MaxMessageSize.
+const (
+	DefaultMaxMessageSize = 8096
+	// MinMessageSize leaves room for the longest header, the truncation marker and an event's
+	// identifying fields.
+	MinMessageSize = 1024
+)
+
+// truncatedSDID is the SD-ID of the structured data that marks a truncated event; 32473 is the
+// private enterprise number reserved for documentation (RFC 5612), as no number is registered.
+const truncatedSDID = "accessbot@32473"
+
+// truncMarker ends every data value cut short in a truncated event.
+const truncMarker = "...[truncated]"
 
 // Syslog writes each event as one RFC 5424 message over TCP, framed by octet counting
 // (RFC 6587 section 3.4.1: "LEN SP MSG"), optionally in TLS (RFC 5425). MSGID is the event
@@ -91,6 +112,12 @@ func NewSyslog(o SyslogOptions) (*Syslog, error) {
 	}
 	if s.o.Timeout <= 0 {
 		s.o.Timeout = DefaultTimeout
+	}
+	if s.o.MaxMessageSize == 0 {
+		s.o.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if s.o.MaxMessageSize < MinMessageSize {
+		return nil, fmt.Errorf("syslog sink: max_message_size %d is below %d", s.o.MaxMessageSize, MinMessageSize)
 	}
 	s.hostname = o.Hostname
 	if s.hostname == "" {
@@ -221,7 +248,12 @@ func alive(conn net.Conn) bool {
 	return err != nil && errors.As(err, &ne) && ne.Timeout()
 }
 
-// Format returns the RFC 5424 message for one event, without framing.
+// Format returns the RFC 5424 message for one event, without framing. An event whose message
+// would exceed MaxMessageSize (a long reason, worse once JSON escapes it) is not cut anywhere by
+// the server: Format cuts its longest data values, each ending in "...[truncated]", as little as
+// fits, and sets STRUCTURED-DATA to [accessbot@32473 truncated="true" seq="N" hash="H"
+// size="B"] (B: the whole body's bytes). The whole event is in the log: `accessbot audit
+// export` finds it by seq, and its hash proves it is the one sent.
 func (s *Syslog) Format(e audit.Event) ([]byte, error) {
 	body, err := marshalEvent(e)
 	if err != nil {
@@ -229,10 +261,68 @@ func (s *Syslog) Format(e audit.Event) ([]byte, error) {
 	}
 	msgID := headerField(e.Type, 32)
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "<%d>1 %s %s %s %s %s - ", s.facility*8+severity(e.Type),
+	fmt.Fprintf(&b, "<%d>1 %s %s %s %s %s ", s.facility*8+severity(e.Type),
 		e.At.UTC().Format("2006-01-02T15:04:05.000000Z"), s.hostname, AppName, s.procID, msgID)
-	b.Write(body)
+	if b.Len()+len("- ")+len(body) <= s.o.MaxMessageSize {
+		b.WriteString("- ")
+		b.Write(body)
+		return b.Bytes(), nil
+	}
+	fmt.Fprintf(&b, `[%s truncated="true" seq="%d" hash="%s" size="%d"] `, truncatedSDID, e.Seq, sdValue(e.Hash), len(body))
+	b.Write(shrink(e, s.o.MaxMessageSize-b.Len()))
 	return b.Bytes(), nil
+}
+
+// shrink returns the event's JSON in at most room bytes: its data values cut to the largest
+// length that fits (found by bisection, as escaping makes the encoded size unknowable in
+// advance), or, should even empty values not fit, only the fields that identify the event.
+func shrink(e audit.Event, room int) []byte {
+	longest := 0
+	for _, v := range e.Data {
+		longest = max(longest, len(v))
+	}
+	var best []byte
+	for lo, hi := 0, longest; lo <= hi; {
+		limit := lo + (hi-lo)/2
+		if b, err := marshalEvent(capData(e, limit)); err == nil && len(b) <= room {
+			best, lo = b, limit+1
+		} else {
+			hi = limit - 1
+		}
+	}
+	if best != nil {
+		return best
+	}
+	b, _ := json.Marshal(struct {
+		Seq      int64  `json:"seq"`
+		Type     string `json:"type"`
+		PrevHash string `json:"prev_hash"`
+		Hash     string `json:"hash"`
+	}{e.Seq, headerField(e.Type, 32), e.PrevHash, e.Hash})
+	return b
+}
+
+// capData returns e with every data value longer than limit bytes cut, at a character
+// boundary, to at most limit bytes including truncMarker.
+func capData(e audit.Event, limit int) audit.Event {
+	data := make(map[string]string, len(e.Data))
+	for k, v := range e.Data {
+		if len(v) > limit {
+			cut := max(0, limit-len(truncMarker))
+			for cut > 0 && !utf8.RuneStart(v[cut]) {
+				cut--
+			}
+			v = v[:cut] + truncMarker
+		}
+		data[k] = v
+	}
+	e.Data = data
+	return e
+}
+
+// sdValue escapes a structured-data parameter value (RFC 5424 section 6.3.3).
+func sdValue(v string) string {
+	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, `]`, `\]`).Replace(v)
 }
 
 func severity(eventType string) int {

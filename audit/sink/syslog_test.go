@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -22,10 +23,12 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/accessbot/accessbot/audit"
 	"github.com/accessbot/accessbot/audit/sink"
 	"github.com/accessbot/accessbot/internal/clock"
+	"github.com/accessbot/accessbot/storage"
 )
 
 // syslogReceiver is a syslog server: it reads octet-counted frames (RFC 6587) and parses each
@@ -411,4 +414,125 @@ func writePEM(t *testing.T, dir, name, typ string, der []byte) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// appendReason appends one request.created event whose reason is the given text.
+func appendReason(t *testing.T, db *storage.DB, reason string) audit.Event {
+	t.Helper()
+	e, err := db.AppendAudit(testCtx(t), audit.Event{At: t0, Type: audit.RequestCreated, Actor: "alice@example.com",
+		Resource: "prod-db", Subject: "alice@example.com", RequestID: "r-long",
+		Data: map[string]string{"reason": reason, "duration": "1h"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func TestAnOversizeEventIsSentTruncatedWithItsSeqAndHashNotCutByTheServer(t *testing.T) {
+	db := newStore(t)
+	// The issue's event: 3,950 bytes of `"\` pairs, each byte doubled by JSON's escaping.
+	long := appendReason(t, db, strings.Repeat(`"\`, 1975))
+	short := appendReason(t, db, "INC-1 \"quoted\"")
+	r := newSyslogReceiver(t, nil)
+	s := newSyslogSink(t, sink.SyslogOptions{Address: r.addr})
+
+	whole, err := json.Marshal(long)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(whole) <= sink.DefaultMaxMessageSize {
+		t.Fatalf("the event's JSON is %d bytes: the test needs one over %d", len(whole), sink.DefaultMaxMessageSize)
+	}
+	msg, err := s.Format(long)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msg) > sink.DefaultMaxMessageSize {
+		t.Errorf("formatted oversize event is %d bytes, over the default max_message_size %d", len(msg), sink.DefaultMaxMessageSize)
+	}
+	if len(msg) < sink.DefaultMaxMessageSize-64 {
+		t.Errorf("formatted oversize event is %d bytes: cut far more than needed to fit %d", len(msg), sink.DefaultMaxMessageSize)
+	}
+
+	if err := s.Send(testCtx(t), []audit.Event{long, short}); err != nil {
+		t.Fatal(err)
+	}
+	msgs := waitMessages(t, r.onMessage, 2)
+	got := msgs[0]
+	wantSD := fmt.Sprintf(`[accessbot@32473 truncated="true" seq="%d" hash="%s" size="%d"]`, long.Seq, long.Hash, len(whole))
+	if got.sd != wantSD {
+		t.Errorf("SD %q, want %q", got.sd, wantSD)
+	}
+	if got.event.Seq != long.Seq || got.event.Hash != long.Hash || got.event.PrevHash != long.PrevHash {
+		t.Errorf("truncated event seq %d hash %s, want %d %s", got.event.Seq, got.event.Hash, long.Seq, long.Hash)
+	}
+	reason := got.event.Data["reason"]
+	if !strings.HasSuffix(reason, "...[truncated]") || !strings.HasPrefix(long.Data["reason"], strings.TrimSuffix(reason, "...[truncated]")) {
+		t.Errorf("truncated reason %q: want a prefix of the reason ending in the marker", reason)
+	}
+	if got.event.Data["duration"] != "1h" {
+		t.Errorf("the short data value was cut too: %q", got.event.Data["duration"])
+	}
+	// The event itself is whole in the log: its hash identifies it.
+	stored := exportEvent(t, db, got.event.Seq)
+	if stored.Hash != got.event.Hash || stored.Data["reason"] != long.Data["reason"] {
+		t.Errorf("the log's event %d is not the whole one sent truncated", got.event.Seq)
+	}
+	checkEvent(t, stored)
+
+	// An event that fits is sent as before.
+	if msgs[1].sd != "-" || msgs[1].event.Data["reason"] != short.Data["reason"] {
+		t.Errorf("an event that fits: SD %q reason %q", msgs[1].sd, msgs[1].event.Data["reason"])
+	}
+	checkEvent(t, msgs[1].event)
+}
+
+func TestTruncationFitsEveryMaxMessageSizeAndKeepsCharactersWhole(t *testing.T) {
+	db := newStore(t)
+	e := appendReason(t, db, strings.Repeat("é\"<", 3000))
+	for _, size := range []int{sink.MinMessageSize, 1500, 4096, 8192, 65536} {
+		s := newSyslogSink(t, sink.SyslogOptions{Address: "127.0.0.1:514", Hostname: strings.Repeat("h", 300), MaxMessageSize: size})
+		msg, err := s.Format(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(msg) > size {
+			t.Errorf("max_message_size %d: message of %d bytes", size, len(msg))
+		}
+		m := rfc5424.FindStringSubmatch(string(msg))
+		if m == nil {
+			t.Fatalf("max_message_size %d: not RFC 5424: %q", size, msg)
+		}
+		var got audit.Event
+		if err := json.Unmarshal([]byte(m[8]), &got); err != nil || !utf8.ValidString(got.Data["reason"]) {
+			t.Errorf("max_message_size %d: MSG is not a whole event in valid UTF-8 (%v)", size, err)
+		}
+		// The event's JSON is about 15,000 bytes: only 65536 holds it whole.
+		truncated := size < 65536
+		if got.Seq != e.Seq || got.Hash != e.Hash || strings.Contains(m[7], `truncated="true"`) != truncated ||
+			(got.Data["reason"] == e.Data["reason"]) == truncated {
+			t.Errorf("max_message_size %d: seq %d hash %q SD %q, want truncated %v", size, got.Seq, got.Hash, m[7], truncated)
+		}
+	}
+}
+
+func TestAMaxMessageSizeTooSmallForAnyEventIsRefused(t *testing.T) {
+	_, err := sink.NewSyslog(sink.SyslogOptions{Address: "127.0.0.1:514", MaxMessageSize: 480})
+	if err == nil || !strings.Contains(err.Error(), "max_message_size 480 is below 1024") {
+		t.Errorf("NewSyslog with max_message_size 480: %v", err)
+	}
+}
+
+// exportEvent reads one event from the log, as `accessbot audit export` does.
+func exportEvent(t *testing.T, db *storage.DB, seq int64) audit.Event {
+	t.Helper()
+	var out audit.Event
+	err := db.ScanAudit(testCtx(t), audit.Filter{AfterSeq: seq - 1, MaxSeq: seq}, func(e audit.Event) error {
+		out = e
+		return nil
+	})
+	if err != nil || out.Seq != seq {
+		t.Fatalf("read event %d: %v", seq, err)
+	}
+	return out
 }

@@ -100,7 +100,7 @@ type App struct {
 	Bot *bot.Bot
 	// Slack is the Slack endpoints' server when Slack is enabled.
 	Slack *slack.Server
-	// Sinks forward the audit log to SIEMs (audit_sinks:); Lag() of each is for /metrics.
+	// Sinks forward the audit log to SIEMs (audit_sinks:); /metrics reads each one's StoredLag.
 	Sinks []*sink.Forwarder
 	// Discord is the Discord interactions server when Discord is enabled.
 	Discord *discord.Server
@@ -517,16 +517,39 @@ func (w *wiring) web() error {
 	return nil
 }
 
-// sinkMetrics exports each audit sink's lag on /metrics.
+// sinkMetrics exports each audit sink's lag (read from the database at scrape time), failures
+// and last success, and the chat outbox's backlog per enabled platform, on /metrics.
 func (w *wiring) sinkMetrics() error {
-	for _, f := range w.Sinks {
-		w.Metrics.Registry().MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name:        "accessbot_audit_sink_lag_events",
-			Help:        "Audit events not yet acknowledged by the SIEM sink.",
-			ConstLabels: prometheus.Labels{"sink": f.Name()},
-		}, func() float64 { return float64(f.Lag()) }))
+	reports := make([]ops.SinkReport, len(w.Sinks))
+	for i, f := range w.Sinks {
+		reports[i] = f
 	}
+	w.Metrics.AddSinks(reports)
+	var platforms []string
+	if w.Config.Slack.IsEnabled() {
+		platforms = append(platforms, slack.PlatformName)
+	}
+	if w.Config.Discord.IsEnabled() {
+		platforms = append(platforms, discord.PlatformName)
+	}
+	if w.Config.Web.Enabled {
+		platforms = append(platforms, web.PlatformName)
+	}
+	w.Metrics.AddOutbox(outboxStats{w.DB}, platforms, w.clock)
 	return nil
+}
+
+// outboxStats adapts the storage's bot.OutboxStats to what internal/ops reads.
+type outboxStats struct{ db bot.OutboxStats }
+
+// OutboxPending implements ops.OutboxStats.
+func (o outboxStats) OutboxPending(ctx context.Context) ([]ops.OutboxPending, error) {
+	ps, err := o.db.OutboxPending(ctx)
+	out := make([]ops.OutboxPending, len(ps))
+	for i, p := range ps {
+		out[i] = ops.OutboxPending(p)
+	}
+	return out, err
 }
 
 // digest adds the weekly digest, when configured, posted to each platform's security channel

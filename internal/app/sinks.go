@@ -25,12 +25,12 @@ func newAuditSink(sc config.AuditSink, db *storage.DB, clk clock.Clock, log zero
 		facility := sc.FacilityCode()
 		s, err = sink.NewSyslog(sink.SyslogOptions{Address: sc.Address, TLS: sc.TLS, CAFile: sc.CAFile,
 			ServerName: sc.ServerName, CertFile: sc.CertFile, KeyFile: sc.KeyFile, Facility: &facility,
-			Hostname: sc.Hostname, Timeout: sc.Timeout})
+			Hostname: sc.Hostname, Timeout: sc.Timeout, MaxMessageSize: int(sc.MaxMessageSize)})
 	case config.SinkRELP:
 		facility := sc.FacilityCode()
 		s, err = sink.NewRELP(sink.SyslogOptions{Address: sc.Address, TLS: sc.TLS, CAFile: sc.CAFile,
 			ServerName: sc.ServerName, CertFile: sc.CertFile, KeyFile: sc.KeyFile, Facility: &facility,
-			Hostname: sc.Hostname, Timeout: sc.Timeout}, 0)
+			Hostname: sc.Hostname, Timeout: sc.Timeout, MaxMessageSize: int(sc.MaxMessageSize)}, 0)
 	case config.SinkFile:
 		s, err = sink.NewFile(sink.FileOptions{Path: sc.Path, MaxSize: int64(sc.MaxSize), MaxFiles: sc.MaxFiles})
 	default:
