@@ -175,6 +175,13 @@ func (s *Server) Kill() {
 	s.proc.Stop()
 }
 
+// Freeze stops the server's process (SIGSTOP) without ending it, as a hung server would be: its
+// connections stay open and nothing is answered until Thaw.
+func (s *Server) Freeze() error { return s.proc.Signal(syscall.SIGSTOP) }
+
+// Thaw lets a frozen server run again (SIGCONT).
+func (s *Server) Thaw() error { return s.proc.Signal(syscall.SIGCONT) }
+
 // Restart stops the server (SIGTERM) and starts it again on the same port.
 func (s *Server) Restart() error { return s.proc.Restart(s.run) }
 

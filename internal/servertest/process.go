@@ -140,6 +140,18 @@ func (p *Process) Stop() {
 	}
 }
 
+// Signal sends sig to the running process (SIGSTOP and SIGCONT freeze and thaw it); a stopped
+// process is an error.
+func (p *Process) Signal(sig syscall.Signal) error {
+	p.mu.Lock()
+	cmd := p.cmd
+	p.mu.Unlock()
+	if cmd == nil {
+		return fmt.Errorf("%s: %s is not running", p.Label, p.Name)
+	}
+	return cmd.Process.Signal(sig)
+}
+
 // Restart stops the process and calls run, which starts it again with a new command (the
 // server's package builds it, as for the first Run).
 func (p *Process) Restart(run func() error) error {
