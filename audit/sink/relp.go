@@ -223,7 +223,8 @@ func (s *RELP) open(ctx context.Context) error {
 	_ = conn.SetDeadline(time.Now().Add(s.sys.o.Timeout))
 	defer conn.SetDeadline(time.Time{})
 	txnr := s.nextTxnr()
-	if err := s.writeFrame(txnr, "open", []byte(relpOffers)); err == nil {
+	err = s.writeFrame(txnr, "open", []byte(relpOffers))
+	if err == nil {
 		err = s.flush()
 	}
 	if err != nil {
