@@ -93,26 +93,12 @@ func TestWebChatHasNoSeriousAccessibilityViolations(t *testing.T) {
 		t.Skip("builds the binary")
 	}
 	axe := axeScript(t)
-	path := chromiumPath(t)
+	chromiumPath(t) // a missing browser fails (CI) or skips before anything is built
 	bin := buildBinary(t)
 	p := startDemo(t, bin, t.TempDir())
 	defer p.stop(t)
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path),
-		chromedp.NoSandbox, // CI runs as root
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.WindowSize(1280, 900),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
-	ctx, cancel := context.WithTimeout(bctx, 120*time.Second)
-	defer cancel()
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start %s: %v", path, err)
-	}
+	ctx, stopBrowser := startBrowser(t, 120*time.Second)
+	defer stopBrowser()
 	shots := artifacts(t)
 	step := func(what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()

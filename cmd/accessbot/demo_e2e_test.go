@@ -272,7 +272,10 @@ func artifacts(t *testing.T) string {
 	return dir
 }
 
-func browserFlow(t *testing.T, p *demoProcess) {
+// startBrowser starts headless Chromium and returns a context to drive it, which ends after limit,
+// and the function that closes the browser (before the server it talks to is stopped).
+func startBrowser(t *testing.T, limit time.Duration) (context.Context, func()) {
+	t.Helper()
 	path := chromiumPath(t)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),
@@ -282,15 +285,20 @@ func browserFlow(t *testing.T, p *demoProcess) {
 		chromedp.WindowSize(1280, 900),
 	)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
 	bctx, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
-	ctx, cancel := context.WithTimeout(bctx, 90*time.Second)
-	defer cancel()
+	ctx, cancel := context.WithTimeout(bctx, limit)
+	stop := func() { cancel(); cancelBrowser(); cancelAlloc() }
 	// The first call starts the browser, which lives as long as the context of that call.
 	if err := chromedp.Do(ctx); err != nil {
+		stop()
 		t.Fatalf("start %s: %v", path, err)
 	}
+	return ctx, stop
+}
+
+func browserFlow(t *testing.T, p *demoProcess) {
+	ctx, stopBrowser := startBrowser(t, 90*time.Second)
+	defer stopBrowser()
 	shots := artifacts(t)
 	screenshot := func(name string) {
 		b, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
