@@ -259,8 +259,11 @@ func TestRELPSendSucceedsOnlyWhenEveryFrameIsAnswered200(t *testing.T) {
 		wantFrames int64
 	}{
 		{"every frame answered 200", func(int) string { return "200 OK" }, "", 100},
+		// The last frame, so that every frame was written before the refusal comes back: Send
+		// returns at the refusal, and a refusal mid-batch would leave how many frames reached
+		// the server to timing.
 		{"one frame refused", func(n int) string {
-			if n == 70 {
+			if n == 100 {
 				return "500 no room"
 			}
 			return "200 OK"
