@@ -518,13 +518,17 @@ func (w *wiring) web() error {
 }
 
 // sinkMetrics exports each audit sink's lag (read from the database at scrape time), failures
-// and last success, and the chat outbox's backlog per enabled platform, on /metrics.
+// and last success, the chat outbox's backlog per enabled platform, and the audit events
+// appended from now on by type (requests, decisions, refusals, scans), on /metrics.
 func (w *wiring) sinkMetrics() error {
 	reports := make([]ops.SinkReport, len(w.Sinks))
 	for i, f := range w.Sinks {
 		reports[i] = f
 	}
 	w.Metrics.AddSinks(reports)
+	if err := w.Metrics.AddAuditCounts(w.ctx, w.DB); err != nil {
+		return err
+	}
 	var platforms []string
 	if w.Config.Slack.IsEnabled() {
 		platforms = append(platforms, slack.PlatformName)

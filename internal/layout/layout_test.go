@@ -51,7 +51,7 @@ var allowed = []struct {
 	{"grants", []string{"adapters", "audit", "internal/backoff", "internal/clock", "internal/duration", "internal/schedule", "internal/suggest"}},
 	// The config names resources, policies and people; it knows no chat platform.
 	{"config", []string{"grants", "adapters", "internal/duration", "internal/sshkey", "internal/suggest"}},
-	{"internal/ops", []string{"grants", "adapters", "internal/clock"}},
+	{"internal/ops", []string{"grants", "adapters", "audit", "internal/clock"}},
 	// Step-up approval checks a login at the identity provider and records the approval
 	// through the domain; it declares the store of its logins, which storage implements.
 	{"internal/stepup", []string{"grants", "internal/clock", "internal/flood"}},

@@ -73,7 +73,11 @@ func gather(t *testing.T, m *ops.Metrics, names ...string) map[string]float64 {
 			continue
 		}
 		for _, mt := range f.GetMetric() {
-			key := f.GetName() + "{" + mt.GetLabel()[0].GetValue() + "}"
+			label := ""
+			if len(mt.GetLabel()) > 0 {
+				label = mt.GetLabel()[0].GetValue()
+			}
+			key := f.GetName() + "{" + label + "}"
 			switch {
 			case mt.Gauge != nil:
 				out[key] = mt.GetGauge().GetValue()
