@@ -195,6 +195,11 @@ func (w *wiring) resources() error {
 // metrics builds the Prometheus metrics the Service and /metrics share.
 func (w *wiring) metrics() error {
 	w.Metrics = ops.NewMetrics(w.DB)
+	names := make([]string, len(w.Resources))
+	for i, r := range w.Resources {
+		names[i] = r.Name
+	}
+	w.Metrics.AddResources(names)
 	return nil
 }
 

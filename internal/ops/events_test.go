@@ -65,3 +65,17 @@ func TestAuditCountsFollowTheLogFromStartByTypeWithTheLatestScansFindings(t *tes
 		t.Errorf("after a clean scan: findings %v, scans %v; want 0 and 2", got["accessbot_scan_findings{}"], got["accessbot_audit_events_total{scan.completed}"])
 	}
 }
+
+func TestRevokeFailuresAreReportedAtZeroPerResourceBeforeTheFirstFailure(t *testing.T) {
+	m := ops.NewMetrics(nil)
+	m.AddResources([]string{"prod-db", "scratch"})
+	got := gather(t, m, "accessbot_revoke_failures_total")
+	want := map[string]float64{"accessbot_revoke_failures_total{prod-db}": 0, "accessbot_revoke_failures_total{scratch}": 0}
+	if len(got) != len(want) || got["accessbot_revoke_failures_total{prod-db}"] != 0 || got["accessbot_revoke_failures_total{scratch}"] != 0 {
+		t.Fatalf("before any failure: %v, want %v", got, want)
+	}
+	m.RevokeFailure("prod-db")
+	if got := gather(t, m, "accessbot_revoke_failures_total"); got["accessbot_revoke_failures_total{prod-db}"] != 1 {
+		t.Errorf("after one failure: %v", got)
+	}
+}

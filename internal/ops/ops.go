@@ -58,6 +58,16 @@ func NewMetrics(store grants.Store) *Metrics {
 	return m
 }
 
+// AddResources reports accessbot_revoke_failures_total at 0 for each resource named, before
+// its first failure. A counter series that first appears at 1 shows no increase to Prometheus
+// (there is no earlier sample), so an alert on increase() would miss a resource's first
+// revocation failure.
+func (m *Metrics) AddResources(names []string) {
+	for _, name := range names {
+		m.revokeFailures.WithLabelValues(name)
+	}
+}
+
 // RevokeLateness records how late a revocation was.
 func (m *Metrics) RevokeLateness(d time.Duration) {
 	if d < 0 {
