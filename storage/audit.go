@@ -153,6 +153,25 @@ func (db *DB) ScanAudit(ctx context.Context, f audit.Filter, fn func(audit.Event
 	return nil
 }
 
+// LatestAudit returns the log's last event of type typ; ok is false when it has none. It reads
+// the log backwards from its head, so it is quick when such an event is recent (the latest
+// standing-privilege scan) and reads the whole log once when there is none.
+func (db *DB) LatestAudit(ctx context.Context, typ string) (e audit.Event, ok bool, err error) {
+	var seq int64
+	err = db.read.GetContext(ctx, &seq, db.read.Rebind(`SELECT seq FROM audit_events WHERE type = ? ORDER BY seq DESC LIMIT 1`), typ)
+	if errors.Is(err, sql.ErrNoRows) {
+		return audit.Event{}, false, nil
+	}
+	if err != nil {
+		return audit.Event{}, false, fmt.Errorf("find the latest %s audit event: %w", typ, err)
+	}
+	err = db.ScanAudit(ctx, audit.Filter{AfterSeq: seq - 1, MaxSeq: seq}, func(ev audit.Event) error {
+		e, ok = ev, true
+		return nil
+	})
+	return e, ok, err
+}
+
 // Cursor returns where the named consumer of the audit log is up to: the last sequence number
 // it handled, or 0 when it has not started.
 func (db *DB) Cursor(ctx context.Context, name string) (int64, error) {

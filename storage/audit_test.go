@@ -378,3 +378,34 @@ func TestVerifyStopsWhenTheContextEnds(t *testing.T) {
 		t.Fatalf("verify with a cancelled context: %v", err)
 	}
 }
+
+func TestLatestAuditFindsTheLastEventOfATypeOrSaysThereIsNone(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		db := newDB(t, b)
+		if _, ok, err := db.LatestAudit(testCtx(t), audit.ScanCompleted); err != nil || ok {
+			t.Fatalf("in an empty log: ok %v, err %v; want none", ok, err)
+		}
+		appendEvents(t, db, 3)
+		scan := func(findings int) audit.Event {
+			e, err := db.AppendAudit(testCtx(t), audit.Event{At: base, Actor: "accessbot"}.With(audit.ScanCompletedData{Resources: []string{"ssh"}, Findings: findings}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return e
+		}
+		scan(2)
+		last := scan(5)
+		appendEvents(t, db, 2)
+		got, ok, err := db.LatestAudit(testCtx(t), audit.ScanCompleted)
+		if err != nil || !ok {
+			t.Fatalf("ok %v, err %v", ok, err)
+		}
+		p, err := audit.Decode[audit.ScanCompletedData](got)
+		if got.Seq != last.Seq || got.Hash != last.Hash || err != nil || p.Findings != 5 {
+			t.Errorf("got event %d (%d findings, %v), want %d with 5", got.Seq, p.Findings, err, last.Seq)
+		}
+		if _, ok, err := db.LatestAudit(testCtx(t), audit.GrantRevokeFailed); err != nil || ok {
+			t.Errorf("a type the log lacks: ok %v, err %v; want none", ok, err)
+		}
+	})
+}

@@ -31,24 +31,43 @@ var (
 			"reads the same log, so aggregate replicas with max, not sum.", []string{"type"}, nil)
 	scanFindingsDesc = prometheus.NewDesc("accessbot_scan_findings",
 		"Holders the latest standing-privilege scan found that no active grant explains (the latest "+
-			"scan.completed since this process started; 0 before one).", nil, nil)
+			"scan.completed in the log; 0 before any).", nil, nil)
 	scanLastDesc = prometheus.NewDesc("accessbot_scan_last_completed_timestamp_seconds",
-		"When the latest standing-privilege scan since this process started completed (Unix seconds; 0: none yet).", nil, nil)
+		"When the latest standing-privilege scan completed (Unix seconds; 0: none yet).", nil, nil)
 )
+
+// AuditLog is the audit log the event counts read (storage.DB).
+type AuditLog interface {
+	audit.Source
+	// LatestAudit returns the log's last event of type typ; ok is false when it has none.
+	LatestAudit(ctx context.Context, typ string) (e audit.Event, ok bool, err error)
+}
 
 // AddAuditCounts exports counts of the audit events appended to the log from now on, by type
 // (requests, decisions, refusals of every kind, revocation failures), and the findings of the
 // latest standing-privilege scan. They are read from the log itself at scrape time, so they
 // include what every writer appended: this replica, the others, the chat servers' refusals of
-// bad signatures and one-off commands such as `accessbot scan`.
-func (m *Metrics) AddAuditCounts(ctx context.Context, src audit.Source) error {
-	head, err := src.AuditHead(ctx)
+// bad signatures and one-off commands such as `accessbot scan`. The latest scan is read from
+// the log now, so that a restart does not report "no findings" until the next scan.
+func (m *Metrics) AddAuditCounts(ctx context.Context, log AuditLog) error {
+	head, err := log.AuditHead(ctx)
 	if err != nil {
 		return fmt.Errorf("read the audit log's head for the metrics: %w", err)
 	}
-	c := &auditCollector{src: src, cursor: head.Seq, counts: map[string]float64{}}
+	c := &auditCollector{src: log, cursor: head.Seq, counts: map[string]float64{}}
 	for _, t := range countedTypes {
 		c.counts[t] = 0
+	}
+	// A scan appended between the two reads is read again by the first scrape: harmless, the
+	// gauge takes the latest either way.
+	last, ok, err := log.LatestAudit(ctx, audit.ScanCompleted)
+	if err != nil {
+		return fmt.Errorf("read the latest standing-privilege scan for the metrics: %w", err)
+	}
+	if ok {
+		if err := c.noteScan(last); err != nil {
+			return fmt.Errorf("read the latest standing-privilege scan for the metrics: %w", err)
+		}
 	}
 	m.reg.MustRegister(c)
 	return nil
@@ -83,11 +102,7 @@ func (c *auditCollector) Collect(ch chan<- prometheus.Metric) {
 		c.counts[e.Type]++
 		c.cursor = e.Seq
 		if e.Type == audit.ScanCompleted {
-			p, err := audit.Decode[audit.ScanCompletedData](e)
-			if err != nil {
-				return err
-			}
-			c.findings, c.scanAt = float64(p.Findings), e.At
+			return c.noteScan(e)
 		}
 		return nil
 	})
@@ -105,4 +120,14 @@ func (c *auditCollector) Collect(ch chan<- prometheus.Metric) {
 		ts = float64(c.scanAt.UnixNano()) / 1e9
 	}
 	ch <- prometheus.MustNewConstMetric(scanLastDesc, prometheus.GaugeValue, ts)
+}
+
+// noteScan takes the findings and time of a scan.completed event.
+func (c *auditCollector) noteScan(e audit.Event) error {
+	p, err := audit.Decode[audit.ScanCompletedData](e)
+	if err != nil {
+		return err
+	}
+	c.findings, c.scanAt = float64(p.Findings), e.At
+	return nil
 }

@@ -18,8 +18,11 @@ func TestAuditCountsFollowTheLogFromStartByTypeWithTheLatestScansFindings(t *tes
 			t.Fatal(err)
 		}
 	}
-	// What the log held before the process started is not this process's to count.
+	// What the log held before the process started is not this process's to count, but its
+	// latest scan's findings stand until the next scan: a restart must not clear them.
 	appendN(t, db, 2)
+	add(audit.Event{Actor: "accessbot"}.With(audit.ScanCompletedData{Resources: []string{"prod-db"}, Findings: 4}))
+	appendN(t, db, 1)
 	m := ops.NewMetrics(nil)
 	if err := m.AddAuditCounts(ctx, db); err != nil {
 		t.Fatal(err)
@@ -27,10 +30,14 @@ func TestAuditCountsFollowTheLogFromStartByTypeWithTheLatestScansFindings(t *tes
 	names := []string{"accessbot_audit_events_total", "accessbot_scan_findings", "accessbot_scan_last_completed_timestamp_seconds"}
 	got := gather(t, m, names...)
 	for _, k := range []string{"accessbot_audit_events_total{request.created}", "accessbot_audit_events_total{request.refused}",
-		"accessbot_audit_events_total{auth.failed}", "accessbot_scan_findings{}"} {
+		"accessbot_audit_events_total{auth.failed}", "accessbot_audit_events_total{scan.completed}"} {
 		if v, ok := got[k]; !ok || v != 0 {
 			t.Errorf("before any new event: %s = %v (reported: %v), want 0", k, v, ok)
 		}
+	}
+	if got["accessbot_scan_findings{}"] != 4 || got["accessbot_scan_last_completed_timestamp_seconds{}"] != float64(t0.Unix()) {
+		t.Errorf("the scan before the start: findings %v at %v, want 4 at %v", got["accessbot_scan_findings{}"],
+			got["accessbot_scan_last_completed_timestamp_seconds{}"], t0.Unix())
 	}
 
 	appendN(t, db, 3)
