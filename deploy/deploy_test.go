@@ -45,6 +45,7 @@ type dashboard struct {
 	Panels []panel `json:"panels"`
 }
 
+// panel is one dashboard panel, or a row with the panels folded into it.
 type panel struct {
 	ID         int    `json:"id"`
 	Type       string `json:"type"`
@@ -67,6 +68,7 @@ type rules struct {
 	} `yaml:"groups"`
 }
 
+// rule is one alerting or recording rule.
 type rule struct {
 	Alert       string            `yaml:"alert"`
 	Record      string            `yaml:"record"`
@@ -90,6 +92,7 @@ type rulesTests struct {
 	} `yaml:"tests"`
 }
 
+// readDashboard parses the dashboard, failing t when it is not JSON.
 func readDashboard(t *testing.T) dashboard {
 	t.Helper()
 	b, err := os.ReadFile(dashboardFile)
@@ -103,6 +106,7 @@ func readDashboard(t *testing.T) dashboard {
 	return d
 }
 
+// readYAML parses the YAML file at path into a T.
 func readYAML[T any](t *testing.T, path string) T {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -431,7 +435,7 @@ func TestAlertRulesPassPromtoolsCheckAndUnitTests(t *testing.T) {
 	runPromtool(t, bin, nil, "test", "rules", rulesTestFile)
 }
 
-func TestServesMetricsPassPromtoolsLint(t *testing.T) {
+func TestMetricsOfARunningServePassPromtoolsLint(t *testing.T) {
 	bin, err := promtool()
 	if err != nil {
 		servertest.Handle(t, err)

@@ -164,6 +164,7 @@ func skipString(expr string, i int) (int, error) {
 	return 0, fmt.Errorf("unterminated string at %d", i)
 }
 
+// isIdent reports whether c may be in a PromQL identifier (first: may start one).
 func isIdent(c byte, first bool) bool {
 	return c == '_' || c == ':' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || !first && c >= '0' && c <= '9'
 }
