@@ -420,6 +420,29 @@ func TestTheImageRunsItsDefaultConfigAndPassesItsHealthCheck(t *testing.T) {
 		t.Errorf("GET the web chat's URL from the log: %d %v, want 200", code, err)
 	}
 
+	// A request through the web chat's API, approved by the sandbox's rule and granted by the
+	// noop adapter: the grant is written to /data by the image's user.
+	body := strings.NewReader(`{"as": "alice", "text": "/access request sandbox 5m trying the image"}`)
+	resp, err := client.Post(base+"/chat/api/command", "application/json", body)
+	if err != nil {
+		t.Fatalf("POST /chat/api/command: %v", err)
+	}
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST /chat/api/command: %d %s", resp.StatusCode, answer)
+	}
+	for start := time.Now(); ; time.Sleep(200 * time.Millisecond) {
+		_, metrics, err := get(base + "/metrics")
+		if err == nil && regexp.MustCompile(`(?m)^accessbot_active_grants 1$`).MatchString(metrics) {
+			t.Logf("granted %s after the request", time.Since(start).Round(time.Millisecond))
+			break
+		}
+		if time.Since(start) > 15*time.Second {
+			t.Fatalf("no active grant 15s after /access request sandbox 5m (answer %s); the container's log:\n%s", answer, logs())
+		}
+	}
+
 	if out, err := p.run(30*time.Second, "healthcheck", "run", name); err != nil {
 		// `podman exec` shows what the command said; the health check only says "unhealthy".
 		said, _ := p.run(30*time.Second, "exec", name, imageBinary, "healthcheck")
