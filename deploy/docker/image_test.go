@@ -2,10 +2,14 @@ package docker_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -20,6 +24,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/accessbot/accessbot/adapters"
+	"github.com/accessbot/accessbot/adapters/webhook"
 	"github.com/accessbot/accessbot/internal/servertest"
 )
 
@@ -339,9 +345,119 @@ func copyFile(t *testing.T, from, to string) {
 	}
 }
 
+// running is a container of the image under test, published on a port of 127.0.0.1.
+type running struct {
+	t      *testing.T
+	p      *podman
+	name   string
+	base   string
+	client *http.Client
+}
+
+// start runs image with env and waits until GET /readyz answers 200 from the host.
+func start(t *testing.T, p *podman, image, name string, env ...string) *running {
+	t.Helper()
+	port, err := servertest.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"run", "--detach", "--name", name, "--publish", fmt.Sprintf("127.0.0.1:%d:8080", port)}, p.limits...)
+	for _, e := range env {
+		args = append(args, "--env", e)
+	}
+	p.must(time.Minute, append(args, image)...)
+	t.Cleanup(func() { p.run(30*time.Second, "rm", "--force", "--time", "1", name) })
+	// The web chat's URL sets a cookie and redirects to drop its token from the address bar.
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &running{t: t, p: p, name: name, base: fmt.Sprintf("http://127.0.0.1:%d", port),
+		client: &http.Client{Timeout: 2 * time.Second, Jar: jar}}
+	began := time.Now()
+	for {
+		code, _, err := c.get("/readyz")
+		if code == http.StatusOK {
+			break
+		}
+		if time.Since(began) > 30*time.Second {
+			t.Fatalf("GET /readyz from the host: %d %v after 30s; the container's log:\n%s", code, err, c.logs())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("%s ready %s after podman run", name, time.Since(began).Round(time.Millisecond))
+	return c
+}
+
+// logs returns what the container wrote so far.
+func (c *running) logs() string {
+	out, _ := c.p.run(10*time.Second, "logs", c.name)
+	return out
+}
+
+// get fetches a path (or a whole URL) and returns the status and the start of the body.
+func (c *running) get(path string) (int, string, error) {
+	u := path
+	if strings.HasPrefix(path, "/") {
+		u = c.base + path
+	}
+	resp, err := c.client.Get(u)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, string(body), nil
+}
+
+// post sends v as JSON to path and fails the test unless it answers 200.
+func (c *running) post(path string, v any) string {
+	c.t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	resp, err := c.client.Post(c.base+path, "application/json", bytes.NewReader(b))
+	if err != nil {
+		c.t.Fatalf("POST %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	if resp.StatusCode != http.StatusOK {
+		c.t.Fatalf("POST %s: %d %s", path, resp.StatusCode, answer)
+	}
+	return string(answer)
+}
+
+// waitActiveGrants waits until /metrics shows n active grants.
+func (c *running) waitActiveGrants(n int, after string) {
+	c.t.Helper()
+	re := regexp.MustCompile(`(?m)^accessbot_active_grants ` + strconv.Itoa(n) + `$`)
+	for began := time.Now(); ; time.Sleep(100 * time.Millisecond) {
+		if _, metrics, err := c.get("/metrics"); err == nil && re.MatchString(metrics) {
+			c.t.Logf("%d active %s after %s", n, time.Since(began).Round(time.Millisecond), after)
+			return
+		}
+		if time.Since(began) > 15*time.Second {
+			c.t.Fatalf("not %d active grants 15s after %s; the container's log:\n%s", n, after, c.logs())
+		}
+	}
+}
+
+// stop stops the container and fails the test if its log has an error.
+func (c *running) stop() {
+	c.t.Helper()
+	c.p.must(30*time.Second, "stop", "--time", "10", c.name)
+	if out := c.logs(); strings.Contains(out, `"level":"error"`) {
+		c.t.Errorf("errors in the container's log:\n%s", out)
+	}
+}
+
 // The image, as the Dockerfile's final stage makes it, runs its own config with no argument and
-// no environment: it becomes ready, the web chat answers only with its token, the image's
-// health check passes, and `config validate` accepts the config in place.
+// no environment: it becomes ready, the web chat answers only with the URL its log gives, a
+// request is granted, the image's health check passes, and `config validate` accepts the config
+// in place. With the two variables set, its webhook example grants through the operator's
+// endpoint, signed with the operator's secret.
 func TestTheImageRunsItsDefaultConfigAndPassesItsHealthCheck(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs a container image")
@@ -361,100 +477,137 @@ func TestTheImageRunsItsDefaultConfigAndPassesItsHealthCheck(t *testing.T) {
 		t.Errorf("the image's health check is %q, want CMD %s healthcheck", got, imageBinary)
 	}
 
-	port, err := servertest.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := fmt.Sprintf("accessbot-test-%d", os.Getpid())
-	args := append([]string{"run", "--detach", "--name", name, "--publish", fmt.Sprintf("127.0.0.1:%d:8080", port)}, p.limits...)
-	p.must(time.Minute, append(args, image)...)
-	t.Cleanup(func() { p.run(30*time.Second, "rm", "--force", "--time", "1", name) })
-	logs := func() string { out, _ := p.run(10*time.Second, "logs", name); return out }
-
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	// The web chat's URL sets a cookie and redirects to drop its token from the address bar.
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := &http.Client{Timeout: 2 * time.Second, Jar: jar}
-	get := func(u string) (int, string, error) {
-		resp, err := client.Get(u)
+	t.Run("as it is", func(t *testing.T) {
+		c := start(t, p, image, fmt.Sprintf("accessbot-test-%d", os.Getpid()))
+		// The web chat is on, and keeps out whoever lacks the URL the log gives.
+		if code, _, err := c.get("/chat/"); code != http.StatusForbidden {
+			t.Errorf("GET /chat/ without the token: %d %v, want 403", code, err)
+		}
+		chatURL := regexp.MustCompile(`"url":"(http://[^"]+token=[^"]+)"`).FindStringSubmatch(c.logs())
+		if chatURL == nil {
+			t.Fatalf("no \"web chat: open this URL\" line with a token in the log:\n%s", c.logs())
+		}
+		u, err := url.Parse(chatURL[1])
 		if err != nil {
-			return 0, "", err
+			t.Fatal(err)
 		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
-		return resp.StatusCode, string(body), nil
-	}
-	start := time.Now()
-	for {
-		code, _, err := get(base + "/readyz")
-		if code == http.StatusOK {
-			break
+		if u.Host != "127.0.0.1:8080" {
+			t.Errorf("the log sends browsers to %s, want 127.0.0.1:8080 (where -p 8080:8080 publishes)", u.Host)
 		}
-		if time.Since(start) > 30*time.Second {
-			t.Fatalf("GET /readyz from the host: %d %v after 30s; the container's log:\n%s", code, err, logs())
+		u.Host = strings.TrimPrefix(c.base, "http://")
+		if code, _, err := c.get(u.String()); code != http.StatusOK {
+			t.Errorf("GET the web chat's URL from the log: %d %v, want 200", code, err)
 		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Logf("ready %s after podman run", time.Since(start).Round(time.Millisecond))
 
-	// The web chat is on, and keeps out whoever lacks the URL the log gives.
-	if code, _, err := get(base + "/chat/"); code != http.StatusForbidden {
-		t.Errorf("GET /chat/ without the token: %d %v, want 403", code, err)
-	}
-	chatURL := regexp.MustCompile(`"url":"(http://[^"]+token=[^"]+)"`).FindStringSubmatch(logs())
-	if chatURL == nil {
-		t.Fatalf("no \"web chat: open this URL\" line with a token in the log:\n%s", logs())
-	}
-	u, err := url.Parse(chatURL[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if u.Host != "127.0.0.1:8080" {
-		t.Errorf("the log sends browsers to %s, want 127.0.0.1:8080 (where -p 8080:8080 publishes)", u.Host)
-	}
-	u.Host = fmt.Sprintf("127.0.0.1:%d", port)
-	if code, _, err := get(u.String()); code != http.StatusOK {
-		t.Errorf("GET the web chat's URL from the log: %d %v, want 200", code, err)
-	}
+		// Approved by the sandbox's rule and granted by the noop adapter: the request, the
+		// grant and their audit events are written to /data by the image's user.
+		c.post("/chat/api/command", map[string]string{"as": "alice", "text": "/access request sandbox 5m trying the image"})
+		c.waitActiveGrants(1, "/access request sandbox 5m")
 
-	// A request through the web chat's API, approved by the sandbox's rule and granted by the
-	// noop adapter: the grant is written to /data by the image's user.
-	body := strings.NewReader(`{"as": "alice", "text": "/access request sandbox 5m trying the image"}`)
-	resp, err := client.Post(base+"/chat/api/command", "application/json", body)
-	if err != nil {
-		t.Fatalf("POST /chat/api/command: %v", err)
-	}
-	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("POST /chat/api/command: %d %s", resp.StatusCode, answer)
-	}
-	for start := time.Now(); ; time.Sleep(200 * time.Millisecond) {
-		_, metrics, err := get(base + "/metrics")
-		if err == nil && regexp.MustCompile(`(?m)^accessbot_active_grants 1$`).MatchString(metrics) {
-			t.Logf("granted %s after the request", time.Since(start).Round(time.Millisecond))
-			break
+		if out, err := p.run(30*time.Second, "healthcheck", "run", c.name); err != nil {
+			// `podman exec` shows what the command said; the health check only says "unhealthy".
+			said, _ := p.run(30*time.Second, "exec", c.name, imageBinary, "healthcheck")
+			t.Errorf("podman healthcheck run (the image's HEALTHCHECK, `accessbot healthcheck`, which must exit 0 when /readyz answers 200): %v\n%s\naccessbot healthcheck in the container said:\n%s", err, out, said)
 		}
-		if time.Since(start) > 15*time.Second {
-			t.Fatalf("no active grant 15s after /access request sandbox 5m (answer %s); the container's log:\n%s", answer, logs())
+		validate := append(append([]string{"run", "--rm", "--network", "none"}, p.limits...), image, "config", "validate")
+		if out, err := p.run(time.Minute, validate...); err != nil || !strings.Contains(out, "valid") {
+			t.Errorf("accessbot config validate in the image: %v\n%s", err, out)
 		}
-	}
+		c.stop()
+	})
 
-	if out, err := p.run(30*time.Second, "healthcheck", "run", name); err != nil {
-		// `podman exec` shows what the command said; the health check only says "unhealthy".
-		said, _ := p.run(30*time.Second, "exec", name, imageBinary, "healthcheck")
-		t.Errorf("podman healthcheck run (the image's HEALTHCHECK, `accessbot healthcheck`, which must exit 0 when /readyz answers 200): %v\n%s\naccessbot healthcheck in the container said:\n%s", err, out, said)
-	}
-	validate := append(append([]string{"run", "--rm", "--network", "none"}, p.limits...), image, "config", "validate")
-	if out, err := p.run(time.Minute, validate...); err != nil || !strings.Contains(out, "valid") {
-		t.Errorf("accessbot config validate in the image: %v\n%s", err, out)
-	}
+	t.Run("with your webhook", func(t *testing.T) {
+		secret := make([]byte, 32)
+		if _, err := rand.Read(secret); err != nil {
+			t.Fatal(err)
+		}
+		key := hex.EncodeToString(secret)
+		calls := make(chan string, 10)
+		// The container reaches the host at host.containers.internal: listen on every
+		// interface, and answer only what the secret signed.
+		ln, err := net.Listen("tcp", ":0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+			if err := webhook.Verify([]byte(key), r.Header.Get(webhook.HeaderTimestamp), body,
+				r.Header.Get(webhook.HeaderSignature), time.Now(), 5*time.Minute); err != nil || r.URL.Path != "/staging-db" {
+				http.Error(w, "refused", http.StatusUnauthorized)
+				return
+			}
+			var call struct {
+				Action   string           `json:"action"`
+				Resource string           `json:"resource"`
+				Subject  adapters.Subject `json:"subject"`
+			}
+			if err := json.Unmarshal(body, &call); err != nil {
+				http.Error(w, "bad body", http.StatusBadRequest)
+				return
+			}
+			calls <- call.Action + " " + call.Resource + " " + call.Subject.Account
+			w.WriteHeader(http.StatusNoContent)
+		}), ReadHeaderTimeout: 5 * time.Second}
+		go srv.Serve(ln)
+		t.Cleanup(func() { srv.Close() })
+		port := ln.Addr().(*net.TCPAddr).Port
 
-	p.must(30*time.Second, "stop", "--time", "10", name)
-	if out := logs(); strings.Contains(out, `"level":"error"`) {
-		t.Errorf("errors in the container's log:\n%s", out)
-	}
+		c := start(t, p, image, fmt.Sprintf("accessbot-test-webhook-%d", os.Getpid()),
+			fmt.Sprintf("STAGING_WEBHOOK_URL=http://host.containers.internal:%d/staging-db", port),
+			"STAGING_WEBHOOK_SECRET="+key, "WEB_TOKEN="+key)
+		if strings.Contains(c.logs(), key) {
+			t.Error("the container's log shows the webhook secret")
+		}
+		c.client.Transport = bearer{key}
+		c.post("/chat/api/command", map[string]string{"as": "alice", "text": "/access request staging-db 30m INC-42 checking a migration"})
+		var state struct {
+			Messages []struct {
+				View *struct {
+					Buttons []struct {
+						ActionID string `json:"action_id"`
+						Value    string `json:"value"`
+					} `json:"buttons"`
+				} `json:"view"`
+			} `json:"messages"`
+		}
+		request := ""
+		for began := time.Now(); request == ""; time.Sleep(100 * time.Millisecond) {
+			_, body, err := c.get("/chat/api/state?as=carol")
+			if err == nil && json.Unmarshal([]byte(body), &state) == nil {
+				for _, m := range state.Messages {
+					if m.View == nil {
+						continue
+					}
+					for _, b := range m.View.Buttons {
+						if b.ActionID == "approve" {
+							request = b.Value
+						}
+					}
+				}
+			}
+			if request == "" && time.Since(began) > 10*time.Second {
+				t.Fatalf("no Approve button for carol 10s after the request: %v %s", err, body)
+			}
+		}
+		c.post("/chat/api/action", map[string]string{"as": "carol", "channel": "approvals", "action": "approve", "value": request})
+		select {
+		case got := <-calls:
+			if got != "grant staging-db alice" {
+				t.Errorf("the endpoint got %q, want a grant of staging-db to alice", got)
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatalf("the endpoint got no signed grant 15s after the approval; the container's log:\n%s", c.logs())
+		}
+		c.waitActiveGrants(1, "the approval")
+		c.stop()
+	})
+}
+
+// bearer adds the web chat's token to every request, as scripts send it.
+type bearer struct{ token string }
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return http.DefaultTransport.RoundTrip(r)
 }
