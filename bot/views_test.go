@@ -392,7 +392,12 @@ func TestTimesAreUTCWithARelativePart(t *testing.T) {
 		want string
 	}{
 		{now.Add(59 * time.Minute), "14:05 UTC, in 59m"},
-		{now.Add(59*time.Minute + 30*time.Second), "14:05 UTC, in 59m"},
+		{now.Add(59*time.Minute + 29*time.Second), "14:05 UTC, in 59m"},
+		// Rounded to the nearest minute, not truncated: a 2m grant made a moment ago ends in
+		// 2m, not in 1m.
+		{now.Add(59*time.Minute + 30*time.Second), "14:05 UTC, in 1h"},
+		{now.Add(2*time.Minute - 5*time.Millisecond), "13:07 UTC, in 2m"},
+		{now.Add(-(10*time.Minute - 400*time.Millisecond)), "12:56 UTC, 10m ago"},
 		{now.Add(-3 * time.Minute), "13:03 UTC, 3m ago"},
 		{now.Add(20 * time.Second), "13:06 UTC, in under a minute"},
 		{now.Add(-20 * time.Second), "13:05 UTC, just now"},
