@@ -411,3 +411,36 @@ func TestTimesAreUTCWithARelativePart(t *testing.T) {
 		}
 	}
 }
+
+// An auto-approved request's card said "Policy: 2 approvals from sre-leads" although nobody
+// approved it: it says the policy approved it, and by which rule.
+func TestAnAutoApprovedCardSaysItsRuleNotTheApprovalsItSkipped(t *testing.T) {
+	tests := []struct {
+		name, note, want string
+	}{
+		{"the rule from the request's note", "auto-approved by rule: duration <= 1h", "Auto-approved by its rule: duration <= 1h"},
+		{"no rule recorded", "", "Auto-approved by its rule"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := bot.ApprovalView(snap(func(r *grants.Request, g **grants.Grant, rvs *[]grants.Review) {
+				approved(r, g, rvs, grants.GrantActive)
+				*rvs = nil
+				r.DecidedBy, r.Note = grants.PolicyActor, tt.note
+			}), now)
+			var policy string
+			for _, f := range v.Fields {
+				if f.Label == "Policy" {
+					policy = f.Value
+				}
+			}
+			if policy != tt.want {
+				t.Errorf("Policy: %q, want %q", policy, tt.want)
+			}
+		})
+	}
+	pending := bot.ApprovalView(snap(func(*grants.Request, **grants.Grant, *[]grants.Review) {}), now)
+	if f := pending.Fields[4]; f.Label != "Policy" || f.Value != "2 approvals from sre-leads" {
+		t.Errorf("a pending request's %s: %q, want what it needs", f.Label, f.Value)
+	}
+}
