@@ -354,6 +354,7 @@ func DMView(e audit.Event, s Snapshot, now time.Time) (v View, ok bool) {
 			Text:   text + " Ask an admin to check the resource, then request again.",
 			Tone:   ToneDanger,
 			Footer: footer,
+			Ended:  g.ID,
 		}, true
 	case audit.GrantRevoked:
 		var text string
@@ -365,7 +366,7 @@ func DMView(e audit.Event, s Snapshot, now time.Time) (v View, ok bool) {
 		default:
 			text = "It expired at " + At(g.ExpiresAt, now) + " and has been removed."
 		}
-		return View{Title: "Your access to " + g.Resource + " has ended", Text: text, Tone: ToneNeutral, Footer: footer}, true
+		return View{Title: "Your access to " + g.Resource + " has ended", Text: text, Tone: ToneNeutral, Footer: footer, Ended: g.ID}, true
 	case audit.GrantRevokeFailed:
 		return View{
 			Title: "Removing your access to " + g.Resource + " keeps failing",
@@ -373,6 +374,7 @@ func DMView(e audit.Event, s Snapshot, now time.Time) (v View, ok bool) {
 				". accessbot keeps trying to remove it, and security has been alerted.",
 			Tone:   ToneDanger,
 			Footer: footer,
+			Ended:  g.ID,
 		}, true
 	case audit.GrantExtended:
 		p, _ := audit.Decode[audit.GrantExtendedData](e)
