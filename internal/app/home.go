@@ -102,7 +102,8 @@ func (w *wiring) home() error {
 // chat platform's state.
 func (a *App) homeText() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "accessbot %s: health at /healthz, readiness at /readyz, Prometheus metrics at /metrics.\n", Version)
+	// Paths only, no version or address: whoever reaches the port reads this.
+	b.WriteString("accessbot: health at /healthz, readiness at /readyz, Prometheus metrics at /metrics.\n")
 	for _, p := range a.platforms("") {
 		state := "off"
 		if p.On {
