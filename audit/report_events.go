@@ -16,7 +16,6 @@ import (
 // (rowEvents), and an event of an extension request goes to the grant's row as an extension.
 // Each of those methods is the one place that reads its type's payload.
 func (b *reportBuilder) add(e *Event) error {
-	b.lastAt = e.At
 	selected := b.selects(e)
 	if selected {
 		if err := b.addToAppendix(e); err != nil {

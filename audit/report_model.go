@@ -84,7 +84,6 @@ type reportBuilder struct {
 	qhead       int
 	sum         ReportSummary
 	configs     []configLoad
-	lastAt      time.Time
 	grantsOut   spool
 	requestsOut spool
 	bgOut       spool
@@ -350,14 +349,15 @@ func (r *reportRow) outcome() (string, string) {
 	}
 }
 
-// held is how long the access existed: from the grant to its revocation, or to the last event
-// of the log.
+// held is how long the access existed: from the grant to its revocation, or, while it is
+// still active, to the report's time (the log is read to its head, so the grant is active
+// then; the last event may be hours older).
 func (b *reportBuilder) held(r *reportRow) string {
 	if r.grantedAt.IsZero() {
 		return ""
 	}
 	if r.revokedAt.IsZero() {
-		return fmtDur(b.lastAt.Sub(r.grantedAt)) + " so far"
+		return fmtDur(b.o.Now.Sub(r.grantedAt)) + " so far"
 	}
 	return fmtDur(r.revokedAt.Sub(r.grantedAt))
 }

@@ -5,9 +5,10 @@ import (
 	"embed"
 	"html/template"
 	"io"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/accessbot/accessbot/internal/duration"
 )
 
 // timeLayout is how the report shows a time (always UTC, said once on the page).
@@ -21,18 +22,10 @@ func fmtTime(t time.Time) string {
 	return t.UTC().Format(timeLayout)
 }
 
-// fmtDur writes how long something took in the one format people read (FormatDuration), to
-// the second: an access held 1h30m12.4s reads 1h30m12s. What is under a second, as a lateness
-// often is, is written in whole milliseconds, and nothing below zero is written (0ms).
-func fmtDur(d time.Duration) string {
-	if d < 0 {
-		d = 0
-	}
-	if d < time.Second {
-		return strconv.FormatInt(d.Milliseconds(), 10) + "ms"
-	}
-	return FormatDuration(d.Round(time.Second))
-}
+// fmtDur writes how long something took as every span people read is written
+// (duration.Approx), so the report, the digest and the chat agree: an access held 1h30m12.4s
+// reads 1h30m, a lateness of 250ms reads 250ms, and nothing below zero is written (0s).
+func fmtDur(d time.Duration) string { return duration.Approx(d) }
 
 // pageView is the page around the sections.
 type pageView struct {

@@ -754,3 +754,33 @@ func TestExportMatchesEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+// An active grant's Held is measured to the report's time, not to the log's last event: a grant
+// made at 08:00, in a log whose last event is at 08:05, has been held 3h at 11:00.
+func TestAnActiveGrantIsHeldUntilTheReportsTime(t *testing.T) {
+	s := &memSource{head: audit.EmptyHead()}
+	at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
+	exp := at(8 * 60).Format(time.RFC3339)
+	for _, e := range []audit.Event{
+		{At: at(0), Type: audit.RequestCreated, Data: map[string]string{"kind": "access", "duration": "8h", "reason": "x", "approvals_needed": "1"}},
+		{At: at(0), Type: audit.ReviewApproved, Actor: "bob", Data: map[string]string{"approvals": "1/1"}},
+		{At: at(0), Type: audit.RequestApproved, Actor: "bob", Data: map[string]string{"approvals": "1/1"}},
+		{At: at(0), Type: audit.GrantActivating, GrantID: "g-1", Data: map[string]string{"account": "alice", "expires_at": exp}},
+		{At: at(0), Type: audit.GrantActive, GrantID: "g-1", Data: map[string]string{"attempts": "1", "expires_at": exp}},
+		{At: at(5), Type: audit.ConfigLoaded, Data: map[string]string{"config_sha256": "abc", "version": "v", "resources": "1"}},
+	} {
+		if e.Type != audit.ConfigLoaded {
+			e.Resource, e.Subject, e.RequestID = "prod-db", "alice", "r-1"
+		}
+		s.append(e)
+	}
+	var buf bytes.Buffer
+	if _, err := audit.WriteReport(context.Background(), s, audit.ReportOptions{Now: at(3 * 60)}, &buf); err != nil {
+		t.Fatal(err)
+	}
+	const want = `<td class="when" data-field="held">3h so far</td>`
+	if !strings.Contains(buf.String(), want) {
+		i := strings.Index(buf.String(), `data-field="held"`)
+		t.Errorf("the report lacks %s; it shows %.80s", want, buf.String()[max(i, 0):])
+	}
+}

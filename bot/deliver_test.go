@@ -365,7 +365,7 @@ func TestPlatformDownForAWhileThenEverythingArrivesOnce(t *testing.T) {
 	if n := len(h.Platform.Posts(approvals)); n != 1 {
 		t.Fatalf("%d approval posts, want 1", n)
 	}
-	says(t, approvalMessage(t, h), "Approved by bob. Granted until 11:00 UTC, in 47m")
+	says(t, approvalMessage(t, h), "Approved by bob. Granted until 11:00 UTC, in 48m")
 	if got := dmTitles(h, alice); strings.Join(got, "|") != "Your request for prod-db was approved|Your access to prod-db is active" {
 		t.Errorf("alice's DMs %q, want each once, in order", got)
 	}

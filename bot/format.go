@@ -23,7 +23,9 @@ func At(t, now time.Time) string {
 	return clock + ", " + Relative(t, now)
 }
 
-// Relative writes how far t is from now: "in 59m", "3m ago", "in 1d2h", "just now".
+// Relative writes how far t is from now: "in 59m", "3m ago", "in 1d2h", "just now". The span
+// is rounded as every span people read is (duration.Approx): a 2m grant made a moment ago ends
+// "in 2m", not "in 1m".
 func Relative(t, now time.Time) string {
 	d := t.Sub(now)
 	future := d > 0
@@ -36,16 +38,10 @@ func Relative(t, now time.Time) string {
 		}
 		return "just now"
 	}
-	// Two units are enough to read at a glance: days and hours, or hours and minutes.
-	if d >= duration.Day {
-		d = d.Truncate(time.Hour)
-	} else {
-		d = d.Truncate(time.Minute)
-	}
 	if future {
-		return "in " + duration.Format(d)
+		return "in " + duration.Approx(d)
 	}
-	return duration.Format(d) + " ago"
+	return duration.Approx(d) + " ago"
 }
 
 // Duration writes a duration the way `/access` reads it: "1h30m", "2d".

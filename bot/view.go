@@ -35,6 +35,10 @@ type View struct {
 	Tone    Tone     `json:"tone"`
 	// Footer is a small line of context: IDs, times.
 	Footer string `json:"footer,omitempty"`
+	// Ended, when set, is the grant this message says is over (revoked, expired, failed): a
+	// platform that keeps the messages it showed (the web chat) takes that grant's Extend and
+	// I'm done buttons off them, where a click could only be refused now.
+	Ended string `json:"ended,omitempty"`
 }
 
 // Field is one label/value pair of a View.

@@ -87,7 +87,7 @@ func ApprovalView(s Snapshot, now time.Time) View {
 		{Label: "Resource", Value: s.resourceText()},
 		{Label: "Duration", Value: Duration(r.Duration)},
 		{Label: "Reason", Value: reasonText(r.Reason)},
-		{Label: "Policy", Value: policyText(r.ApprovalsNeeded, s.Resource)},
+		{Label: "Policy", Value: policyField(r, s.Resource)},
 	}
 	if ap := s.approvers(); len(ap) > 0 {
 		v.Fields = append(v.Fields, Field{Label: "Approvals", Value: fmt.Sprintf("%d of %d: %s", len(ap), max(r.ApprovalsNeeded, 1), n.list(ap))})
@@ -148,8 +148,8 @@ func approvalStatus(s Snapshot, now time.Time) (string, Tone) {
 	switch {
 	case r.DecidedBy == grants.PolicyActor:
 		approved = "Approved automatically by policy"
-		if rule, ok := strings.CutPrefix(r.Note, "auto-approved by rule: "); ok && rule != "" {
-			approved += " (rule: " + truncate(rule, 80) + ")"
+		if rule := autoApproveRule(r); rule != "" {
+			approved += " (rule: " + rule + ")"
 		}
 	case len(s.approvers()) == 0:
 		approved = "Approved by " + n.of(r.DecidedBy)
@@ -165,6 +165,29 @@ func approvalStatus(s Snapshot, now time.Time) (string, Tone) {
 	}
 	status, tone := grantStatus(*s.Grant, n, now)
 	return approved + ". " + status, tone
+}
+
+// policyField is the card's Policy line: what the request needs while it waits, and, once the
+// policy approved it by itself, that it did and by which rule (the approvals it would otherwise
+// have needed no longer apply).
+func policyField(r grants.Request, res *grants.Resource) string {
+	if r.DecidedBy != grants.PolicyActor {
+		return policyText(r.ApprovalsNeeded, res)
+	}
+	if rule := autoApproveRule(r); rule != "" {
+		return "Auto-approved by its rule: " + rule
+	}
+	return "Auto-approved by its rule"
+}
+
+// autoApproveRule is the auto-approve rule that approved the request (from its note), shortened
+// for a message; empty when the note names none.
+func autoApproveRule(r grants.Request) string {
+	rule, ok := strings.CutPrefix(r.Note, "auto-approved by rule: ")
+	if !ok || rule == "" {
+		return ""
+	}
+	return truncate(rule, 80)
 }
 
 // grantStatus says where a grant is.
@@ -272,6 +295,9 @@ func DMView(e audit.Event, s Snapshot, now time.Time) (v View, ok bool) {
 		by := "Approved by " + n.list(s.approvers())
 		if e.Actor == grants.PolicyActor {
 			by = "Approved automatically by policy"
+			if rule := autoApproveRule(r); rule != "" {
+				by += " (rule: " + rule + ")"
+			}
 		} else if len(s.approvers()) == 0 {
 			by = "Approved by " + n.of(e.Actor)
 		}
@@ -328,6 +354,7 @@ func DMView(e audit.Event, s Snapshot, now time.Time) (v View, ok bool) {
 			Text:   text + " Ask an admin to check the resource, then request again.",
 			Tone:   ToneDanger,
 			Footer: footer,
+			Ended:  g.ID,
 		}, true
 	case audit.GrantRevoked:
 		var text string
@@ -339,7 +366,7 @@ func DMView(e audit.Event, s Snapshot, now time.Time) (v View, ok bool) {
 		default:
 			text = "It expired at " + At(g.ExpiresAt, now) + " and has been removed."
 		}
-		return View{Title: "Your access to " + g.Resource + " has ended", Text: text, Tone: ToneNeutral, Footer: footer}, true
+		return View{Title: "Your access to " + g.Resource + " has ended", Text: text, Tone: ToneNeutral, Footer: footer, Ended: g.ID}, true
 	case audit.GrantRevokeFailed:
 		return View{
 			Title: "Removing your access to " + g.Resource + " keeps failing",
@@ -347,6 +374,7 @@ func DMView(e audit.Event, s Snapshot, now time.Time) (v View, ok bool) {
 				". accessbot keeps trying to remove it, and security has been alerted.",
 			Tone:   ToneDanger,
 			Footer: footer,
+			Ended:  g.ID,
 		}, true
 	case audit.GrantExtended:
 		p, _ := audit.Decode[audit.GrantExtendedData](e)

@@ -392,7 +392,12 @@ func TestTimesAreUTCWithARelativePart(t *testing.T) {
 		want string
 	}{
 		{now.Add(59 * time.Minute), "14:05 UTC, in 59m"},
-		{now.Add(59*time.Minute + 30*time.Second), "14:05 UTC, in 59m"},
+		{now.Add(59*time.Minute + 29*time.Second), "14:05 UTC, in 59m"},
+		// Rounded to the nearest minute, not truncated: a 2m grant made a moment ago ends in
+		// 2m, not in 1m.
+		{now.Add(59*time.Minute + 30*time.Second), "14:05 UTC, in 1h"},
+		{now.Add(2*time.Minute - 5*time.Millisecond), "13:07 UTC, in 2m"},
+		{now.Add(-(10*time.Minute - 400*time.Millisecond)), "12:56 UTC, 10m ago"},
 		{now.Add(-3 * time.Minute), "13:03 UTC, 3m ago"},
 		{now.Add(20 * time.Second), "13:06 UTC, in under a minute"},
 		{now.Add(-20 * time.Second), "13:05 UTC, just now"},
@@ -404,5 +409,38 @@ func TestTimesAreUTCWithARelativePart(t *testing.T) {
 		if got := bot.At(tt.at, now); got != tt.want {
 			t.Errorf("At(%v) = %q, want %q", tt.at, got, tt.want)
 		}
+	}
+}
+
+// An auto-approved request's card said "Policy: 2 approvals from sre-leads" although nobody
+// approved it: it says the policy approved it, and by which rule.
+func TestAnAutoApprovedCardSaysItsRuleNotTheApprovalsItSkipped(t *testing.T) {
+	tests := []struct {
+		name, note, want string
+	}{
+		{"the rule from the request's note", "auto-approved by rule: duration <= 1h", "Auto-approved by its rule: duration <= 1h"},
+		{"no rule recorded", "", "Auto-approved by its rule"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := bot.ApprovalView(snap(func(r *grants.Request, g **grants.Grant, rvs *[]grants.Review) {
+				approved(r, g, rvs, grants.GrantActive)
+				*rvs = nil
+				r.DecidedBy, r.Note = grants.PolicyActor, tt.note
+			}), now)
+			var policy string
+			for _, f := range v.Fields {
+				if f.Label == "Policy" {
+					policy = f.Value
+				}
+			}
+			if policy != tt.want {
+				t.Errorf("Policy: %q, want %q", policy, tt.want)
+			}
+		})
+	}
+	pending := bot.ApprovalView(snap(func(*grants.Request, **grants.Grant, *[]grants.Review) {}), now)
+	if f := pending.Fields[4]; f.Label != "Policy" || f.Value != "2 approvals from sre-leads" {
+		t.Errorf("a pending request's %s: %q, want what it needs", f.Label, f.Value)
 	}
 }

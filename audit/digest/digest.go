@@ -38,8 +38,6 @@ const (
 	kindExtend     = "extend"
 	kindBreakGlass = "breakglass"
 	refusedSelf    = "self_approval"
-	// LateAfter is how far past its expiry a revocation may come and still be on time.
-	LateAfter = time.Second
 )
 
 // WorkingHours say when access is expected: Days, from Start to End (times of day, wall clock
@@ -263,7 +261,7 @@ type Count struct {
 // Revocation kinds.
 const (
 	RevocationFailed = "failed" // grant.revoke_failed: the adapter kept failing
-	RevocationLate   = "late"   // revoked more than LateAfter past the expiry
+	RevocationLate   = "late"   // revoked more than audit.LateAfter past the expiry
 	RevocationForced = "forced" // an admin marked it revoked by hand
 )
 
@@ -629,7 +627,7 @@ func (b *builder) revoked(e audit.Event) {
 			Person: e.Subject, By: e.Actor, Note: p.Note, Error: p.LastError, Attempts: p.Attempts})
 		return
 	}
-	if late := p.Lateness; late > LateAfter {
+	if late := p.Lateness; late > audit.LateAfter {
 		b.d.RevocationCount.Late++
 		b.revocation(Revocation{At: e.At, Kind: RevocationLate, GrantID: e.GrantID, Resource: e.Resource,
 			Person: e.Subject, Late: late, Attempts: p.Attempts})

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/accessbot/accessbot/audit"
 	"github.com/accessbot/accessbot/internal/duration"
 )
 
@@ -79,22 +80,9 @@ func zoneName(loc *time.Location) string {
 // when writes a time within the digest: "Tue 18 Nov 02:14".
 func when(t time.Time) string { return t.Format("Mon 2 Jan 15:04") }
 
-// dur writes a span as durations are written everywhere people read them (duration.Format), to
-// the precision a reader of the digest needs: milliseconds under a second (revocations),
-// seconds under an hour, minutes beyond. A span of zero or less (clock skew) is zero.
-func dur(d time.Duration) string {
-	switch {
-	case d <= 0:
-		d = 0
-	case d < time.Second:
-		d = d.Round(time.Millisecond)
-	case d < time.Hour:
-		d = d.Round(time.Second)
-	default:
-		d = d.Round(time.Minute)
-	}
-	return duration.Format(d)
-}
+// dur writes a span as every span people read is written (duration.Approx), so the digest,
+// the chat and the report agree: a 10m grant reads "10m", not "9m59s".
+func dur(d time.Duration) string { return duration.Approx(d) }
 
 func plural(n int, one, many string) string {
 	if n == 1 {
@@ -294,7 +282,7 @@ func (d Digest) revocationsSection() Section {
 		if c.Revoked == 0 {
 			s.Summary = "No revocation."
 		} else {
-			s.Summary = fmt.Sprintf("None: %s, each within %s of its expiry.", plural(c.Revoked, "revocation", "revocations"), dur(LateAfter))
+			s.Summary = fmt.Sprintf("None: %s, each within %s of its expiry.", plural(c.Revoked, "revocation", "revocations"), dur(audit.LateAfter))
 		}
 		return s
 	}

@@ -279,7 +279,55 @@ func (c *Chat) Post(ctx context.Context, channel string, v bot.View) (bot.Messag
 	if err != nil {
 		return bot.MessageRef{}, err
 	}
+	if v.Ended != "" {
+		// The message is shown: a failure here leaves buttons a click finds refused, and
+		// posting again would show the message twice.
+		if err := c.retireGrantButtons(ctx, v.Ended); err != nil {
+			c.log.Warn().Err(err).Str("grant_id", v.Ended).Msg("web chat: could not take an ended grant's buttons off its messages")
+		}
+	}
 	return bot.MessageRef{Platform: PlatformName, Channel: channel, ID: m.ID}, nil
+}
+
+// isGrantButton reports whether b acts on the grant as its holder or an approver would while
+// it is active: Extend, I'm done (and Revoke now on a break-glass card).
+func isGrantButton(b bot.Button, grantID string) bool {
+	return b.Value == grantID && (b.ActionID == bot.ActionExtend || b.ActionID == bot.ActionRevoke)
+}
+
+// retireGrantButtons takes an ended grant's buttons off every message that still shows them
+// (the "access is active" DM, the expiry warning, a status reply): the message stays, its
+// buttons go, and open pages get the new version.
+func (c *Chat) retireGrantButtons(ctx context.Context, grantID string) error {
+	c.write.Lock()
+	defer c.write.Unlock()
+	c.mu.Lock()
+	var changed []*Message // copies, with the buttons gone
+	var originals []*Message
+	for _, list := range c.channels {
+		for _, m := range list {
+			if m.View == nil || !slices.ContainsFunc(m.View.Buttons, func(b bot.Button) bool { return isGrantButton(b, grantID) }) {
+				continue
+			}
+			v := *m.View
+			v.Buttons = slices.DeleteFunc(slices.Clone(v.Buttons), func(b bot.Button) bool { return isGrantButton(b, grantID) })
+			c.seq++
+			cp := *m
+			cp.View, cp.Seq, cp.editedAt = &v, c.seq, c.clock.Now().UTC()
+			changed, originals = append(changed, &cp), append(originals, m)
+		}
+	}
+	c.mu.Unlock()
+	for i, cp := range changed {
+		if err := c.save(ctx, cp); err != nil {
+			return err
+		}
+		c.mu.Lock()
+		*originals[i] = *cp
+		c.publishLocked(cp)
+		c.mu.Unlock()
+	}
+	return nil
 }
 
 // Update replaces a message posted before, where it is. A message the chat does not hold (it

@@ -82,6 +82,60 @@ func colorScheme(scheme string) chromedp.Action[chromedp.Void] {
 	})
 }
 
+// viewport makes the page as wide and high as given, in CSS pixels; 0, 0 ends the override.
+func viewport(width, height int64) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		if width == 0 {
+			_, err := cdp.Call(ctx, t, emulation.ClearDeviceMetricsOverride, cdp.Empty{})
+			return err
+		}
+		_, err := cdp.Call(ctx, t, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{
+			Width: width, Height: height, DeviceScaleFactor: 1, Mobile: width < 600,
+		})
+		return err
+	})
+}
+
+// layoutProblems lists, as a JSON array of sentences, what is wrong with the messages' layout:
+// the page wider than the screen, a card past the screen's edge, a field's label or value wider
+// than its box (running into the next column) or two fields overlapping, a label showing
+// backticks, and a message time that is not "15:04 UTC".
+const layoutProblems = `(() => {
+  const problems = [];
+  const vw = document.documentElement.clientWidth;
+  if (document.documentElement.scrollWidth > vw + 1) {
+    problems.push('the page is ' + document.documentElement.scrollWidth + 'px wide on a ' + vw + 'px screen');
+  }
+  const overlap = (a, b) => a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1;
+  for (const card of document.querySelectorAll('li.msg .card')) {
+    const c = card.getBoundingClientRect();
+    const title = card.querySelector('.title').textContent.slice(0, 50);
+    if (c.right > vw + 1) problems.push('the card "' + title + '" ends at ' + Math.round(c.right) + 'px, past the screen');
+    const fields = [...card.querySelectorAll('.field')];
+    for (const f of fields) {
+      for (const part of f.children) {
+        if (part.scrollWidth > part.clientWidth + 1) {
+          problems.push('"' + part.textContent.slice(0, 50) + '" is ' + part.scrollWidth + 'px wide in a ' + part.clientWidth + 'px column');
+        }
+      }
+    }
+    for (let i = 0; i < fields.length; i++) {
+      for (let j = i + 1; j < fields.length; j++) {
+        if (overlap(fields[i].getBoundingClientRect(), fields[j].getBoundingClientRect())) {
+          problems.push('the fields "' + fields[i].textContent.slice(0, 30) + '" and "' + fields[j].textContent.slice(0, 30) + '" overlap');
+        }
+      }
+    }
+  }
+  for (const dt of document.querySelectorAll('.field dt')) {
+    if (dt.textContent.includes('\x60')) problems.push('a label shows backticks: ' + dt.textContent);
+  }
+  for (const t of document.querySelectorAll('li.msg time')) {
+    if (!/^\d\d:\d\d UTC$/.test(t.textContent)) problems.push('a message time reads "' + t.textContent + '", not 24-hour UTC');
+  }
+  return JSON.stringify(problems);
+})()`
+
 // TestWebChatHasNoSeriousAccessibilityViolations runs axe-core, the accessibility checker, in
 // headless Chromium on the demo's web chat with real content, in light and in dark mode: a DM
 // holding what Alice typed and the bot's answers, the approvals channel (selected in the
@@ -182,10 +236,43 @@ func TestWebChatHasNoSeriousAccessibilityViolations(t *testing.T) {
 	)
 	check("form")
 
+	// Help, whose labels are commands: on a wide screen and on a phone, every card fits, no
+	// label runs into the next column or off the screen, labels show code rather than
+	// backticks, and times read as the texts write them (24-hour UTC).
+	step("close the form", chromedp.Click(chromedp.CSS("#form-cancel")), chromedp.WaitNotVisible(chromedp.CSS("#form-dialog")))
+	step("Alice asks for help",
+		chromedp.Click(chromedp.CSS("#composer-input")),
+		chromedp.SendKeys(chromedp.CSS("#composer-input"), "/access help"+kb.Enter),
+		chromedp.WaitVisible(chromedp.CSS(`#message-list > li.msg:last-child .card dl.fields`)),
+	)
+	for _, size := range []struct {
+		name          string
+		width, height int64
+	}{{"wide", 1280, 800}, {"phone", 360, 740}} {
+		step("a "+size.name+" screen", viewport(size.width, size.height))
+		raw, err := chromedp.Run(ctx, chromedp.Evaluate[string](layoutProblems))
+		if err != nil {
+			t.Fatalf("measure the layout on a %s screen: %v", size.name, err)
+		}
+		var problems []string
+		if err := json.Unmarshal([]byte(raw), &problems); err != nil {
+			t.Fatalf("measure the layout on a %s screen: %v\n%s", size.name, err, raw)
+		}
+		for _, p := range problems {
+			t.Errorf("on a %s screen (%dpx): %s", size.name, size.width, p)
+		}
+		if b, err := chromedp.Run(ctx, chromedp.CaptureScreenshot()); err == nil {
+			file := filepath.Join(shots, "web-chat-help-"+size.name+".png")
+			if err := os.WriteFile(file, b, 0o644); err == nil {
+				t.Logf("screenshot: %s", file)
+			}
+		}
+	}
+	step("back to the default screen", viewport(0, 0))
+
 	// The checker itself: the faults this test was written for, put back into the page, are
 	// found. A message item straight inside the log (no list around it) and the grey "APP" tag
 	// on a private message's background, as the chat had them.
-	step("close the form", chromedp.Click(chromedp.CSS("#form-cancel")), chromedp.WaitNotVisible(chromedp.CSS("#form-dialog")))
 	step("put the old faults back", chromedp.Evaluate[chromedp.Void](`(() => {
 		const li = document.createElement('li');
 		li.className = 'msg is-private';

@@ -151,6 +151,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, o Options)
 		w.sinkMetrics,
 		w.digest,
 		w.health,
+		w.home,
 	}
 	for _, step := range steps {
 		if err := step(); err != nil {
@@ -687,6 +688,7 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	a.Log.Info().Str("listen", ln.Addr().String()).Int("resources", len(a.Resources)).
 		Str("storage", a.Config.Storage.Driver).Msg("accessbot serving")
+	a.logPlatforms(ln.Addr())
 	a.logWebURL(ln.Addr())
 
 	errc := make(chan error, 2+len(a.runners))

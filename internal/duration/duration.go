@@ -97,3 +97,29 @@ func Format(d time.Duration) string {
 	}
 	return b.String()
 }
+
+// Approx writes a span people read (how long access was held, how late a revocation was, how
+// far off a time is) rounded to the nearest step of one precision everywhere, so that the chat,
+// the digest and the report agree and a 10m grant that lasted 9m59.6s reads "10m": whole
+// milliseconds under a second, tenths of a second under ten seconds, seconds under a minute,
+// minutes under a day, hours beyond. Nothing below zero is written (clock skew): it is "0s".
+func Approx(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "0s"
+	case d < time.Second:
+		d = d.Round(time.Millisecond)
+	case d < 10*time.Second:
+		d = d.Round(100 * time.Millisecond)
+	case d < time.Minute:
+		d = d.Round(time.Second)
+	case d < Day:
+		d = d.Round(time.Minute)
+	default:
+		d = d.Round(time.Hour)
+	}
+	if d == 0 {
+		return "0s"
+	}
+	return Format(d)
+}

@@ -70,3 +70,30 @@ func TestFormatWritesWhatParseReads(t *testing.T) {
 		}
 	}
 }
+
+func TestApproxRoundsToOnePrecisionEverywhere(t *testing.T) {
+	tests := []struct {
+		name string
+		d    time.Duration
+		want string
+	}{
+		{"nothing is zero seconds", 0, "0s"},
+		{"below zero (clock skew) is zero seconds", -3 * time.Second, "0s"},
+		{"under a millisecond rounds to zero seconds", 400 * time.Microsecond, "0s"},
+		{"under a second is in milliseconds", 250400 * time.Microsecond, "250ms"},
+		{"under ten seconds is to the tenth", 1449 * time.Millisecond, "1.4s"},
+		{"a whole second has no tenths", 3020 * time.Millisecond, "3s"},
+		{"under a minute is to the second", 42600 * time.Millisecond, "43s"},
+		{"a 10m grant that lasted a little less is 10m", 9*time.Minute + 59600*time.Millisecond, "10m"},
+		{"a 2m grant just made is 2m", 2*time.Minute - 5*time.Millisecond, "2m"},
+		{"under a day is to the minute", time.Hour + 30*time.Minute + 12*time.Second, "1h30m"},
+		{"a day and more is to the hour", 26*time.Hour + 40*time.Minute, "1d3h"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Approx(tt.d); got != tt.want {
+				t.Errorf("Approx(%v) = %q, want %q", tt.d, got, tt.want)
+			}
+		})
+	}
+}

@@ -253,9 +253,11 @@
     ui.messages.scrollTop = ui.messages.scrollHeight;
   }
 
+  // clock writes a message's time as every text of accessbot writes times: 24-hour, in UTC
+  // ("15:04 UTC"), whatever the browser's locale and time zone.
   function clock(iso) {
     const d = new Date(iso);
-    return isNaN(d) ? '' : d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+    return isNaN(d) ? '' : d.toISOString().slice(11, 16) + ' UTC';
   }
 
   function renderMessage(m) {
@@ -292,7 +294,7 @@
     if (v.fields && v.fields.length) {
       const dl = el('dl', { class: 'fields' });
       for (const f of v.fields) {
-        dl.append(el('div', { class: 'field' }, el('dt', { text: f.label }), el('dd', {}, inline(f.value))));
+        dl.append(el('div', { class: 'field' }, el('dt', {}, inline(f.label)), el('dd', {}, inline(f.value))));
       }
       card.append(dl);
     }
