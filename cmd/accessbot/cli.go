@@ -212,7 +212,7 @@ type grantsListOptions struct {
 	path                  *string
 	state, resource, user string
 	limit                 int
-	json                        bool
+	json                  bool
 }
 
 func grantsListCommand(e *env) *cobra.Command {
