@@ -166,11 +166,13 @@ func noArgs(hint string) cobra.PositionalArgs {
 // them, it is a usage error that lists them (cobra would print the help and exit 0).
 func group(use, short, long, example string, subs ...*cobra.Command) *cobra.Command {
 	g := &cobra.Command{
-		Use:     use + " COMMAND",
+		Use:     use,
 		Short:   short,
 		Long:    long,
 		Example: example,
 		Args:    cobra.ArbitraryArgs,
+		// `grants lst --config x`: the mistake is the word, not the flag lst would have taken.
+		FParseErrWhitelist: cobra.FParseErrWhitelist{UnknownFlags: true},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var names []string
 			for _, c := range cmd.Commands() {
@@ -181,15 +183,27 @@ func group(use, short, long, example string, subs ...*cobra.Command) *cobra.Comm
 			if len(args) == 0 {
 				return usageErr("%s needs a subcommand: %s", use, strings.Join(names, ", "))
 			}
-			msg := fmt.Sprintf("unknown command %q for %q: try %s", args[0], cmd.CommandPath(), strings.Join(names, ", "))
-			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
-				msg += fmt.Sprintf(" (did you mean %s?)", strings.Join(s, ", "))
-			}
-			return usageErr("%s", msg)
+			return unknownCommand(cmd, args[0])
 		},
 	}
 	g.AddCommand(subs...)
 	return g
+}
+
+// unknownCommand says that word is none of cmd's subcommands, with cobra's suggestions of the
+// ones it may have meant, else the list of them.
+func unknownCommand(cmd *cobra.Command, word string) error {
+	msg := fmt.Sprintf("unknown command %q for %q", word, cmd.CommandPath())
+	if s := cmd.SuggestionsFor(word); len(s) > 0 {
+		return usageErr("%s; did you mean %s?", msg, strings.Join(s, " or "))
+	}
+	var names []string
+	for _, c := range cmd.Commands() {
+		if c.IsAvailableCommand() {
+			names = append(names, c.Name())
+		}
+	}
+	return usageErr("%s; the commands are %s", msg, strings.Join(names, ", "))
 }
 
 // newRoot builds the command tree. Every command has Short, Long and Example; the test
@@ -209,8 +223,7 @@ func newRoot(e *env) *cobra.Command {
 		Args:          cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
-				// Only reached for a word cobra could not place (cobra's own message comes first).
-				return usageErr("unknown command %q for \"accessbot\"", args[0])
+				return unknownCommand(cmd, args[0])
 			}
 			cmd.SetOut(e.stderr)
 			_ = cmd.Help()
@@ -245,7 +258,10 @@ func newRoot(e *env) *cobra.Command {
 	)
 	// Commands added above inherit the error function only at the root; set it on each so a
 	// flag error names the command it happened in.
-	walk(root, func(c *cobra.Command) { c.SetFlagErrorFunc(flagError) })
+	walk(root, func(c *cobra.Command) {
+		c.SetFlagErrorFunc(flagError)
+		c.SuggestionsMinimumDistance = 2 // cobra sets it on the root only, when it suggests itself
+	})
 	return root
 }
 
