@@ -165,4 +165,3 @@ func TestHealthcheckOfARealServer(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
-
