@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // Every command's --help, found by walking the command tree (so a command added later is
@@ -124,5 +127,58 @@ func TestVersionFlagAndCommandAgree(t *testing.T) {
 	_, b, _ := runCLI(t, nil, "version")
 	if a != b || !strings.HasPrefix(a, "accessbot ") {
 		t.Errorf("--version %q, version %q", a, b)
+	}
+}
+
+// The README's command list and the top-level help name every command and every flag of it
+// (the issue found the README without --limit and the help without demo --keep).
+func TestTheREADMEAndTheHelpListEveryCommandAndFlag(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, list, ok := strings.Cut(string(readme), "## Commands\n\n```\n")
+	if !ok {
+		t.Fatal("README.md has no ## Commands code block")
+	}
+	list, _, _ = strings.Cut(list, "```")
+	root := newRoot(&env{ctx: context.Background(), stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, getenv: func(string) string { return "" }})
+	for name, text := range map[string]string{"README.md": list, "accessbot --help": overview} {
+		lines := map[string]string{}
+		for _, l := range strings.Split(text, "\n") {
+			if f := strings.Fields(l); len(f) > 1 && f[0] == "accessbot" {
+				lines[l] = l
+			}
+		}
+		var check func(c *cobra.Command)
+		check = func(c *cobra.Command) {
+			if c.Hidden || c.Name() == "help" {
+				return
+			}
+			if c.HasSubCommands() {
+				for _, sub := range c.Commands() {
+					check(sub)
+				}
+				return
+			}
+			var line string
+			for l := range lines {
+				if strings.HasPrefix(strings.TrimSpace(l), c.CommandPath()+" ") || strings.TrimSpace(l) == c.CommandPath() {
+					line = l
+				}
+			}
+			if line == "" {
+				t.Errorf("%s does not list %q", name, c.CommandPath())
+				return
+			}
+			c.LocalFlags().VisitAll(func(f *pflag.Flag) {
+				if f.Name != "help" && f.Name != "config" && !strings.Contains(line, "--"+f.Name) {
+					t.Errorf("%s lists %q without --%s", name, c.CommandPath(), f.Name)
+				}
+			})
+		}
+		for _, c := range root.Commands() {
+			check(c)
+		}
 	}
 }
