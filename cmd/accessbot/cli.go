@@ -71,7 +71,11 @@ func noDatabase(cfg *config.Config, err error) error {
 		if abs, aerr := filepath.Abs(file); aerr == nil {
 			file = abs
 		}
-		return &exitError{code: 1, msg: fmt.Sprintf("database %s does not exist (check storage.dsn in %s; accessbot serve or migrate creates it)", file, cfg.File())}
+		cfgFile := cfg.File()
+		if abs, aerr := filepath.Abs(cfgFile); aerr == nil {
+			cfgFile = abs
+		}
+		return &exitError{code: 1, msg: fmt.Sprintf("database %s does not exist (check storage.dsn in %s; accessbot serve or migrate creates it)", file, cfgFile)}
 	}
 	return err
 }
