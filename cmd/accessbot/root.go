@@ -104,7 +104,7 @@ func (e *env) configFlag(cmd *cobra.Command) *string {
 	if def == "" {
 		def = "accessbot.yaml"
 	}
-	return cmd.Flags().String("config", def, "config file (default: $ACCESSBOT_CONFIG, else accessbot.yaml)")
+	return cmd.Flags().String("config", def, "config file; relative paths in it are relative to its directory ($ACCESSBOT_CONFIG when set)")
 }
 
 // flagError turns pflag's terse messages into a sentence that names the flag and the command.
