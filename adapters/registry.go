@@ -130,3 +130,11 @@ func Types() []string {
 	sort.Strings(names)
 	return names
 }
+
+// PathResolver is implemented by an adapter Config with keys that name files (a CA file, a
+// program to run): the config loader calls ResolvePaths with the config file's directory after
+// decoding and before Validate, so a relative path means relative to the config file, not to
+// the working directory accessbot happens to run in.
+type PathResolver interface {
+	ResolvePaths(dir string)
+}

@@ -252,6 +252,9 @@ func (a *AdapterConfig) decodeNode(d *decoder, n *yaml.Node, path string) {
 		// Validate would only restate the decode problems, less precisely.
 		return
 	}
+	if r, ok := cfg.(adapters.PathResolver); ok && d.dir != "" {
+		r.ResolvePaths(d.dir)
+	}
 	if err := cfg.Validate(); err != nil {
 		d.probs.add(d.lineOf(path), path, "%s adapter: %v", typ, err)
 		d.bad[path] = true
@@ -300,19 +303,41 @@ func newConfig() *Config {
 
 // Load reads, expands, decodes and validates the config file at path, with ${NAME} taken from
 // the process environment. When anything is wrong the error is an *Errors listing every problem.
+// Relative paths in the file are made relative to the file's directory (see paths.go).
 func Load(path string) (*Config, error) {
+	return LoadFor(path)
+}
+
+// LoadFor is Load for a command that uses only some sections of the file: a problem in any
+// other top-level section (an unset ${SLACK_SIGNING_SECRET} under slack:, say) does not stop
+// it, so an auditor running `accessbot audit verify` needs none of the chat platforms'
+// secrets. With no sections it is Load. A chat section (slack:, discord:) that had a problem
+// so ignored is turned off in the result, so nothing half-decoded is ever used.
+// `accessbot config validate` and `serve` use Load and still report everything.
+func LoadFor(path string, need ...Section) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	return Parse(path, data, os.LookupEnv)
+	dir, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return parse(path, dir, data, os.LookupEnv, need)
 }
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-// Parse is Load on bytes already read: name is the file name used in messages and to resolve
-// relative ${file:...} paths; env looks up ${NAME} (os.LookupEnv in production).
+// Parse is Load on bytes already read: name is the file name used in messages, and its
+// directory the one relative paths (and ${file:...} references) are relative to; env looks up
+// ${NAME} (os.LookupEnv in production).
 func Parse(name string, data []byte, env func(string) (string, bool)) (*Config, error) {
+	return parse(name, filepath.Dir(name), data, env, nil)
+}
+
+// parse is Parse with the directory relative paths are resolved against, and the sections
+// whose problems count (nil: all).
+func parse(name, dir string, data []byte, env func(string) (string, bool), need []Section) (*Config, error) {
 	sum := sha256.Sum256(data)
 	c := newConfig()
 	c.file, c.hash = name, hex.EncodeToString(sum[:])
@@ -339,7 +364,8 @@ func Parse(name string, data []byte, env func(string) (string, bool)) (*Config, 
 	}
 
 	d := newDecoder(probs)
-	x := &expander{env: env, dir: filepath.Dir(name)}
+	d.dir = dir
+	x := &expander{env: env, dir: dir}
 	if len(doc.Content) > 0 {
 		root := doc.Content[0]
 		d.expandTree(root, "", x)
@@ -352,6 +378,7 @@ func Parse(name string, data []byte, env func(string) (string, bool)) (*Config, 
 	}
 	c.secrets = uniq(x.secrets)
 	c.lines = d.lines
+	c.resolvePaths(dir)
 	v := &validator{c: c, d: d, p: probs}
 	v.validate()
 	v.slack()
@@ -366,6 +393,7 @@ func Parse(name string, data []byte, env func(string) (string, bool)) (*Config, 
 	v.identity()
 	v.canonicalPeople()
 	v.stepUp()
+	c.keepOnly(probs, need)
 	if err := probs.err(c.secrets); err != nil {
 		return nil, err
 	}

@@ -25,6 +25,9 @@ import (
 // YAML anchors, aliases and merge keys (<<) work as in yaml.v3.
 type decoder struct {
 	probs *problems
+	// dir is the config file's directory, which relative paths in adapter blocks are
+	// relative to.
+	dir string
 	// expanded maps a scalar whose value came from ${...} to its text before expansion, which is
 	// what messages quote, so they never show a secret.
 	expanded map[*yaml.Node]string

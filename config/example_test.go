@@ -27,7 +27,9 @@ func TestTheExampleFileLoadsWithAnEmptyEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the example does not validate:\n%v", err)
 	}
-	if c.Server.Listen != "127.0.0.1:8080" || c.Storage.DSN != "accessbot.db" || len(c.Resources) < 2 {
+	// The example's dsn, accessbot.db, is next to the file (the repository's root), not in
+	// this test's working directory.
+	if c.Server.Listen != "127.0.0.1:8080" || c.Storage.DSN != filepath.Join("..", "accessbot.db") || len(c.Resources) < 2 {
 		t.Errorf("unexpected example: listen %q, dsn %q, %d resources", c.Server.Listen, c.Storage.DSN, len(c.Resources))
 	}
 	res, err := c.BuildResources(zerolog.Nop())

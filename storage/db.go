@@ -19,7 +19,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -53,6 +55,10 @@ type Options struct {
 	// MaxOpenConns bounds the connections of the read pool (SQLite) or the pool (PostgreSQL).
 	// 0 means 4 for SQLite and 10 for PostgreSQL.
 	MaxOpenConns int
+	// MustExist makes a SQLite file that does not exist an error wrapping fs.ErrNotExist,
+	// instead of a new, empty database: a command that reads the audit log must not report on
+	// an empty one it just made. (PostgreSQL never creates a database.)
+	MustExist bool
 }
 
 // DB is an open database.
@@ -118,6 +124,11 @@ func openSQLite(ctx context.Context, o Options) (*DB, error) {
 	writeParams.Set("_txlock", "immediate")
 
 	memory := path == ":memory:" || strings.Contains(query, "mode=memory")
+	if o.MustExist && !memory && !strings.HasPrefix(path, "file:") {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("sqlite: database %s does not exist: %w", path, fs.ErrNotExist)
+		}
+	}
 	w, err := sqlx.Open("sqlite", path+"?"+writeParams.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)

@@ -77,7 +77,8 @@ func init() {
 
 // Config is the exec adapter's configuration block.
 type Config struct {
-	// Command is the absolute path of the program.
+	// Command is the absolute path of the program; in the file, a path with a slash may be
+	// relative to the config file (ResolvePaths).
 	Command string `yaml:"command"`
 	// Args come before the action argument, unchanged.
 	Args []string `yaml:"args"`
@@ -107,6 +108,15 @@ func (c Config) GoString() string { return c.String() }
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // Validate checks the values, and that the command exists and is executable.
+// ResolvePaths makes a relative command path (one with a slash, such as scripts/grant.sh)
+// relative to the config file's directory. A bare name is left as written: Validate asks for an
+// absolute path, and a name looked up in $PATH is not one.
+func (c *Config) ResolvePaths(dir string) {
+	if c.Command != "" && !filepath.IsAbs(c.Command) && strings.ContainsRune(c.Command, '/') {
+		c.Command = filepath.Join(dir, c.Command)
+	}
+}
+
 func (c *Config) Validate() error {
 	if c.Command == "" {
 		return errors.New("command is required")

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"text/template"
@@ -116,6 +117,15 @@ func (c Config) String() string {
 func (c Config) GoString() string { return c.String() }
 
 // Validate checks the values without contacting the server.
+// ResolvePaths makes the TLS files relative to the config file's directory.
+func (c *Config) ResolvePaths(dir string) {
+	for _, f := range []*string{&c.TLS.CAFile, &c.TLS.CertFile, &c.TLS.KeyFile} {
+		if *f != "" && !filepath.IsAbs(*f) {
+			*f = filepath.Join(dir, *f)
+		}
+	}
+}
+
 func (c *Config) Validate() error {
 	u, err := c.parseURL()
 	if err != nil {

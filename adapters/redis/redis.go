@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -121,6 +122,15 @@ var (
 )
 
 // Validate checks the values without contacting the server.
+// ResolvePaths makes the TLS files relative to the config file's directory.
+func (c *Config) ResolvePaths(dir string) {
+	for _, f := range []*string{&c.TLS.CAFile, &c.TLS.CertFile, &c.TLS.KeyFile} {
+		if *f != "" && !filepath.IsAbs(*f) {
+			*f = filepath.Join(dir, *f)
+		}
+	}
+}
+
 func (c *Config) Validate() error {
 	if c.Address == "" {
 		return errors.New("address is required (host:port)")

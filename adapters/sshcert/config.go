@@ -135,6 +135,13 @@ var sampleData = templateData{
 
 // Validate checks the values and that the CA key loads (so `accessbot config validate` catches
 // a wrong passphrase), without touching the revocation list.
+// ResolvePaths makes revoked_keys relative to the config file's directory.
+func (c *Config) ResolvePaths(dir string) {
+	if c.RevokedKeys != "" && !filepath.IsAbs(c.RevokedKeys) {
+		c.RevokedKeys = filepath.Join(dir, c.RevokedKeys)
+	}
+}
+
 func (c *Config) Validate() error {
 	if err := c.validateValues(); err != nil {
 		return err

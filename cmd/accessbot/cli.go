@@ -4,176 +4,46 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"os"
 	"os/user"
-	"runtime/debug"
+	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
 
 	"github.com/accessbot/accessbot/audit"
 	"github.com/accessbot/accessbot/config"
 	"github.com/accessbot/accessbot/grants"
 	"github.com/accessbot/accessbot/internal/app"
+	"github.com/accessbot/accessbot/storage"
 )
 
-const usage = `accessbot: temporary access to production, approved in chat, revoked on time, audited.
+// The config sections each kind of command needs (config.LoadFor): a problem elsewhere, such
+// as an unset ${SLACK_SIGNING_SECRET}, does not stop it. serve, migrate and config validate
+// load the whole file.
+var (
+	// logSections are what the commands that only read the audit log need.
+	logSections = []config.Section{config.SectionStorage, config.SectionLog}
+	// digestSections add the digest's window and working hours.
+	digestSections = []config.Section{config.SectionStorage, config.SectionLog, config.SectionTimeZone, config.SectionDigest}
+	// offlineSections are what the grants service needs without the chat platforms.
+	offlineSections = config.SectionsExcept(config.SectionSlack, config.SectionDiscord, config.SectionOIDC)
+)
 
-Usage:
-  accessbot demo [--listen ADDR]     try it in a browser: local web chat, demo config, throwaway SQLite
-  accessbot serve                    run the bot (HTTP, scheduler)
-  accessbot migrate                  apply database migrations and exit
-  accessbot config validate          check the config file and list every problem
-  accessbot grants list [--state S] [--resource R] [--user U] [--limit N] [--json]
-  accessbot grants revoke ID [--force] [--note TEXT]
-  accessbot audit verify             check the audit log's hash chain
-  accessbot audit export --format jsonl|csv|html [--since T] [--until T] [--resource R] [--user U] [--output FILE] [--events]
-  accessbot discord register [--guild ID | --global]   register the /access command with Discord
-  accessbot digest preview [--since T] [--until T] [--format text|markdown] [--chart FILE]   print the access digest
-  accessbot scan [--json]            list access at the targets that no active grant explains;
-                                     exit 0 clean, 1 findings, 3 a resource could not be listed
-  accessbot version
+func loadConfig(path string) (*config.Config, error) { return loadConfigFor(path) }
 
-Every command takes --config FILE (default: $ACCESSBOT_CONFIG, else accessbot.yaml).
-`
-
-// exitError is an error with an exit code; its message is one sentence for a person.
-type exitError struct {
-	code int
-	msg  string
-}
-
-func (e *exitError) Error() string { return e.msg }
-
-func usageErr(format string, args ...any) error {
-	return &exitError{code: 2, msg: fmt.Sprintf(format, args...)}
-}
-
-// env is what the CLI reads from its surroundings, replaceable in tests.
-type env struct {
-	ctx    context.Context
-	stdout io.Writer
-	stderr io.Writer
-	getenv func(string) string
-}
-
-// run executes one command and returns the process exit code. It never panics at a person:
-// every failure becomes one line on stderr.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) (code int) {
-	e := &env{ctx: ctx, stdout: stdout, stderr: stderr, getenv: getenv}
-	app.Version = version
-	defer func() {
-		if r := recover(); r != nil {
-			fmt.Fprintf(stderr, "accessbot: internal error: %v (please report this)\n", r)
-			code = 70
-		}
-	}()
-	err := dispatch(e, args)
-	if err == nil {
-		return 0
-	}
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	var ee *exitError
-	if errors.As(err, &ee) {
-		if ee.msg != "" {
-			fmt.Fprintf(stderr, "accessbot: %s\n", ee.msg)
-		}
-		if ee.code == 2 {
-			fmt.Fprintln(stderr, "run 'accessbot help' for usage")
-		}
-		return ee.code
-	}
-	fmt.Fprintf(stderr, "accessbot: %s\n", err)
-	return 1
-}
-
-func dispatch(e *env, args []string) error {
-	if len(args) == 0 {
-		fmt.Fprint(e.stderr, usage)
-		return &exitError{code: 2}
-	}
-	cmd, rest := args[0], args[1:]
-	switch cmd {
-	case "help", "-h", "--help":
-		fmt.Fprint(e.stdout, usage)
-		return nil
-	case "version", "--version":
-		return cmdVersion(e)
-	case "serve":
-		return cmdServe(e, rest)
-	case "demo":
-		return cmdDemo(e, rest)
-	case "migrate":
-		return cmdMigrate(e, rest)
-	case "config":
-		return sub(e, "config", rest, map[string]func(*env, []string) error{"validate": cmdConfigValidate})
-	case "grants":
-		return sub(e, "grants", rest, map[string]func(*env, []string) error{"list": cmdGrantsList, "revoke": cmdGrantsRevoke})
-	case "audit":
-		return sub(e, "audit", rest, map[string]func(*env, []string) error{"verify": cmdAuditVerify, "export": cmdAuditExport})
-	case "discord":
-		return cmdDiscord(e, rest)
-	case "digest":
-		return cmdDigest(e, rest)
-	case "scan":
-		return cmdScan(e, rest)
-	}
-	return usageErr("unknown command %q", cmd)
-}
-
-func sub(e *env, name string, args []string, cmds map[string]func(*env, []string) error) error {
-	if len(args) == 0 {
-		return usageErr("%s needs a subcommand: %s", name, strings.Join(slices.Sorted(maps.Keys(cmds)), ", "))
-	}
-	f, ok := cmds[args[0]]
-	if !ok {
-		return usageErr("unknown command %q %q: try %s", name, args[0], strings.Join(slices.Sorted(maps.Keys(cmds)), ", "))
-	}
-	return f(e, args[1:])
-}
-
-// flags makes a FlagSet that takes --config and reports errors as one sentence.
-func (e *env) flags(name string) (*flag.FlagSet, *string) {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	def := e.getenv("ACCESSBOT_CONFIG")
-	if def == "" {
-		def = "accessbot.yaml"
-	}
-	path := fs.String("config", def, "config file")
-	return fs, path
-}
-
-// parse parses flags, allowing them before and after positional arguments.
-func parse(fs *flag.FlagSet, args []string) ([]string, error) {
-	var positional []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
-			}
-			return nil, usageErr("%s: %s", fs.Name(), strings.TrimPrefix(err.Error(), "flag provided but not defined: "))
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return positional, nil
-		}
-		positional = append(positional, args[0])
-		args = args[1:]
-	}
-}
-
-func loadConfig(path string) (*config.Config, error) {
-	cfg, err := config.Load(path)
+// loadConfigFor loads the config for a command that uses only the given sections (all when
+// none are given).
+func loadConfigFor(path string, need ...config.Section) (*config.Config, error) {
+	cfg, err := config.LoadFor(path, need...)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, &exitError{code: 1, msg: fmt.Sprintf("config file %s does not exist (give one with --config or ACCESSBOT_CONFIG; config.example.yaml is a start)", path)}
@@ -181,6 +51,33 @@ func loadConfig(path string) (*config.Config, error) {
 		return nil, &exitError{code: 1, msg: fmt.Sprintf("config %s is not valid:\n%s", path, err)}
 	}
 	return cfg, nil
+}
+
+// openExistingStore opens the database of a command that reads it: a SQLite file that does not
+// exist is an error naming it and where it was configured, never a new, empty database on
+// which an audit would pass.
+func openExistingStore(e *env, cfg *config.Config, log zerolog.Logger) (*storage.DB, error) {
+	db, err := app.OpenExistingStore(e.ctx, cfg, log)
+	if err != nil {
+		return nil, noDatabase(cfg, err)
+	}
+	return db, nil
+}
+
+// noDatabase turns "the SQLite file does not exist" into one sentence for the operator.
+func noDatabase(cfg *config.Config, err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		file, _, _ := strings.Cut(cfg.Storage.DSN, "?")
+		if abs, aerr := filepath.Abs(file); aerr == nil {
+			file = abs
+		}
+		cfgFile := cfg.File()
+		if abs, aerr := filepath.Abs(cfgFile); aerr == nil {
+			cfgFile = abs
+		}
+		return &exitError{code: 1, msg: fmt.Sprintf("database %s does not exist (check storage.dsn in %s; accessbot serve or migrate creates it)", file, cfgFile)}
+	}
+	return err
 }
 
 func (e *env) logger(cfg *config.Config) (zerolog.Logger, error) {
@@ -191,23 +88,25 @@ func (e *env) logger(cfg *config.Config) (zerolog.Logger, error) {
 	return log, nil
 }
 
-func cmdVersion(e *env) error {
-	v := version
-	if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		v = bi.Main.Version
+func serveCommand(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the bot: chat endpoints, web chat, scheduler, /healthz, /readyz, /metrics",
+		Long: `Serve runs accessbot until it is stopped (SIGINT or SIGTERM): it listens on server.listen for
+the chat platforms the config enables, grants and revokes on schedule, and forwards the audit
+log to its sinks. It creates the database and applies migrations when needed. Several
+replicas may share one PostgreSQL database.`,
+		Example: `  accessbot serve --config /etc/accessbot/accessbot.yaml
+  ACCESSBOT_CONFIG=/etc/accessbot/accessbot.yaml accessbot serve`,
+		Args: noArgs(""),
 	}
-	fmt.Fprintf(e.stdout, "accessbot %s\n", v)
-	return nil
+	path := e.configFlag(cmd)
+	cmd.RunE = func(*cobra.Command, []string) error { return cmdServe(e, *path) }
+	return cmd
 }
 
-func cmdServe(e *env, args []string) error {
-	fs, path := e.flags("serve")
-	if pos, err := parse(fs, args); err != nil {
-		return err
-	} else if len(pos) > 0 {
-		return usageErr("serve takes no arguments, got %q", pos[0])
-	}
-	cfg, err := loadConfig(*path)
+func cmdServe(e *env, path string) error {
+	cfg, err := loadConfig(path)
 	if err != nil {
 		return err
 	}
@@ -223,12 +122,23 @@ func cmdServe(e *env, args []string) error {
 	return a.Run(e.ctx)
 }
 
-func cmdMigrate(e *env, args []string) error {
-	fs, path := e.flags("migrate")
-	if _, err := parse(fs, args); err != nil {
-		return err
+func migrateCommand(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "migrate",
+		Short: "Create the database or bring it up to date, and exit",
+		Long: `Migrate applies the database migrations this version needs and exits; serve does the same
+at start, so this is for upgrades done as their own step. It creates a SQLite database that
+does not exist yet.`,
+		Example: `  accessbot migrate --config /etc/accessbot/accessbot.yaml`,
+		Args:    noArgs(""),
 	}
-	cfg, err := loadConfig(*path)
+	path := e.configFlag(cmd)
+	cmd.RunE = func(*cobra.Command, []string) error { return cmdMigrate(e, *path) }
+	return cmd
+}
+
+func cmdMigrate(e *env, path string) error {
+	cfg, err := loadConfig(path)
 	if err != nil {
 		return err
 	}
@@ -245,20 +155,38 @@ func cmdMigrate(e *env, args []string) error {
 	return nil
 }
 
-func cmdConfigValidate(e *env, args []string) error {
-	fs, path := e.flags("config validate")
-	pos, err := parse(fs, args)
+func configValidateCommand(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "validate [FILE]",
+		Short: "Check the config file and list every problem",
+		Long: `Validate reads the config file (FILE, else --config) as serve would, including every
+${VAR} and ${file:...} reference, and lists every problem with its line, or says it is valid
+and prints any warning. It touches neither the database nor any target.`,
+		Example: `  accessbot config validate /etc/accessbot/accessbot.yaml
+  accessbot config validate --config deploy/docker/accessbot.yaml`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return usageErr("config validate takes at most one file, got %d", len(args))
+			}
+			return nil
+		},
+	}
+	path := e.configFlag(cmd)
+	cmd.RunE = func(_ *cobra.Command, args []string) error {
+		if len(args) == 1 {
+			*path = args[0]
+		}
+		return cmdConfigValidate(e, *path)
+	}
+	return cmd
+}
+
+func cmdConfigValidate(e *env, path string) error {
+	cfg, err := loadConfig(path)
 	if err != nil {
 		return err
 	}
-	if len(pos) == 1 {
-		*path = pos[0]
-	}
-	cfg, err := loadConfig(*path)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "%s is valid: %d resources, storage %s\n", *path, len(cfg.Resources), cfg.Storage.Driver)
+	fmt.Fprintf(e.stdout, "%s is valid: %d resources, storage %s\n", path, len(cfg.Resources), cfg.Storage.Driver)
 	for _, w := range cfg.Warnings() {
 		fmt.Fprintf(e.stdout, "warning: %s\n", w)
 	}
@@ -268,7 +196,7 @@ func cmdConfigValidate(e *env, args []string) error {
 // openService builds the grants service over the configured database, for the operator
 // commands that read or change grants.
 func openService(e *env, path string) (*grants.Service, func(), error) {
-	cfg, err := loadConfig(path)
+	cfg, err := loadConfigFor(path, offlineSections...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -276,23 +204,46 @@ func openService(e *env, path string) (*grants.Service, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	a, err := app.New(e.ctx, cfg, log, app.Options{})
+	a, err := app.New(e.ctx, cfg, log, app.Options{ExistingDatabase: true})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, noDatabase(cfg, err)
 	}
 	return a.Service, func() { a.Close() }, nil
 }
 
-func cmdGrantsList(e *env, args []string) error {
-	fs, path := e.flags("grants list")
-	state := fs.String("state", "", "only grants in this state (activating, active, revoking, revoked, revoke_failed, failed)")
-	resource := fs.String("resource", "", "only grants of this resource")
-	user := fs.String("user", "", "only grants of this person")
-	limit := fs.Int("limit", 100, "at most this many grants")
-	asJSON := fs.Bool("json", false, "print JSON lines")
-	if _, err := parse(fs, args); err != nil {
-		return err
+// grantsListOptions are the flags of `accessbot grants list`.
+type grantsListOptions struct {
+	path                  *string
+	state, resource, user string
+	limit                 int
+	json                  bool
+}
+
+func grantsListCommand(e *env) *cobra.Command {
+	o := &grantsListOptions{}
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List grants, newest first",
+		Long: `List prints the grants in the database, newest first, as a table or as JSON lines (never
+the lease data). It reads the database and never creates one.`,
+		Example: `  accessbot grants list --state active
+  accessbot grants list --resource prod-db --user alice@example.com --limit 20
+  accessbot grants list --state revoke_failed,revoking --json`,
+		Args: noArgs(""),
+		RunE: func(*cobra.Command, []string) error { return cmdGrantsList(e, o) },
 	}
+	o.path = e.configFlag(cmd)
+	fl := cmd.Flags()
+	fl.StringVar(&o.state, "state", "", "only grants in these states, comma-separated (activating, active, revoking, revoked, revoke_failed, failed)")
+	fl.StringVar(&o.resource, "resource", "", "only grants of this resource")
+	fl.StringVar(&o.user, "user", "", "only grants of this person")
+	fl.IntVar(&o.limit, "limit", 100, "at most this many grants")
+	fl.BoolVar(&o.json, "json", false, "print JSON lines")
+	return cmd
+}
+
+func cmdGrantsList(e *env, o *grantsListOptions) error {
+	path, state, resource, user, limit, asJSON := o.path, &o.state, &o.resource, &o.user, &o.limit, &o.json
 	f := grants.GrantFilter{Resource: *resource, Subject: *user, Limit: *limit}
 	if *state != "" {
 		for _, s := range strings.Split(*state, ",") {
@@ -385,35 +336,49 @@ func operator() grants.Actor {
 	return grants.Actor{ID: "cli:" + name, Name: name, Platform: "cli", PlatformID: name}
 }
 
-func cmdGrantsRevoke(e *env, args []string) error {
-	fs, path := e.flags("grants revoke")
-	force := fs.Bool("force", false, "mark the grant revoked without the adapter's confirmation (for revoke_failed grants you have cleaned up by hand)")
-	note := fs.String("note", "", "why (recorded in the audit log)")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
+func grantsRevokeCommand(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "revoke ID",
+		Short: "Revoke a grant now",
+		Long: `Revoke makes a grant due for revocation now; a running accessbot serve revokes it within a
+second. With --force (and --note saying what was done), a grant whose revocation failed and
+that you have cleaned up by hand is marked revoked without the adapter. The audit log names
+you (the OS user) as the one who revoked.`,
+		Example: `  accessbot grants revoke g-01J9Z3QK7W
+  accessbot grants revoke g-01J9Z3QK7W --force --note "dropped the role by hand, ticket OPS-412"`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageErr("grants revoke takes one grant ID")
+			}
+			return nil
+		},
 	}
-	if len(pos) != 1 {
-		return usageErr("grants revoke takes one grant ID")
+	path := e.configFlag(cmd)
+	force := cmd.Flags().Bool("force", false, "mark the grant revoked without the adapter's confirmation (for revoke_failed grants you have cleaned up by hand)")
+	note := cmd.Flags().String("note", "", "why (recorded in the audit log); required with --force")
+	cmd.RunE = func(_ *cobra.Command, args []string) error { return cmdGrantsRevoke(e, *path, args[0], *force, *note) }
+	return cmd
+}
+
+func cmdGrantsRevoke(e *env, path, id string, force bool, note string) error {
+	if force && note == "" {
+		return usageErr("--force needs --note saying what was done by hand")
 	}
-	svc, done, err := openService(e, *path)
+	svc, done, err := openService(e, path)
 	if err != nil {
 		return err
 	}
 	defer done()
 	var g grants.Grant
-	if *force {
-		if *note == "" {
-			return usageErr("--force needs --note saying what was done by hand")
-		}
-		g, err = svc.ForceRevoke(e.ctx, operator(), pos[0], *note)
+	if force {
+		g, err = svc.ForceRevoke(e.ctx, operator(), id, note)
 	} else {
-		g, err = svc.Revoke(e.ctx, operator(), pos[0])
+		g, err = svc.Revoke(e.ctx, operator(), id)
 	}
 	if err != nil {
 		return describe(err)
 	}
-	if *force {
+	if force {
 		fmt.Fprintf(e.stdout, "grant %s marked revoked (forced)\n", g.ID)
 	} else {
 		fmt.Fprintf(e.stdout, "grant %s is due for revocation now; a running accessbot serve revokes it within a second\n", g.ID)
@@ -430,12 +395,24 @@ func describe(err error) error {
 	return err
 }
 
-func cmdAuditVerify(e *env, args []string) error {
-	fs, path := e.flags("audit verify")
-	if _, err := parse(fs, args); err != nil {
-		return err
+func auditVerifyCommand(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "verify",
+		Short: "Check the audit log's hash chain",
+		Long: `Verify reads the whole audit log and checks every event's hash and its link to the one
+before: exit 0 and the head (sequence number and hash) when the chain is intact, exit 1 naming
+the first bad event when it is not. It reads the database and never creates one, and needs
+only the storage: section of the config (no chat platform's secrets).`,
+		Example: `  accessbot audit verify --config /etc/accessbot/accessbot.yaml`,
+		Args:    noArgs(""),
 	}
-	cfg, err := loadConfig(*path)
+	path := e.configFlag(cmd)
+	cmd.RunE = func(*cobra.Command, []string) error { return cmdAuditVerify(e, *path) }
+	return cmd
+}
+
+func cmdAuditVerify(e *env, path string) error {
+	cfg, err := loadConfigFor(path, logSections...)
 	if err != nil {
 		return err
 	}
@@ -443,7 +420,7 @@ func cmdAuditVerify(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	db, err := app.OpenStore(e.ctx, cfg, log)
+	db, err := openExistingStore(e, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -464,18 +441,41 @@ func cmdAuditVerify(e *env, args []string) error {
 	return nil
 }
 
-func cmdAuditExport(e *env, args []string) error {
-	fs, path := e.flags("audit export")
-	format := fs.String("format", "jsonl", "jsonl, csv or html (a printable report for auditors)")
-	since := fs.String("since", "", "only events at or after this time (RFC 3339, YYYY-MM-DD, or a duration ago such as 7d)")
-	until := fs.String("until", "", "only events before this time")
-	resource := fs.String("resource", "", "only events of this resource")
-	user := fs.String("user", "", "only events this person took part in: their own requests and grants, and what they did")
-	output := fs.String("output", "", "write to this file instead of standard output")
-	events := fs.Bool("events", false, "html: add an appendix with every event of the period")
-	if _, err := parse(fs, args); err != nil {
-		return err
+// auditExportOptions are the flags of `accessbot audit export`.
+type auditExportOptions struct {
+	path                                         *string
+	format, since, until, resource, user, output string
+	events                                       bool
+}
+
+func auditExportCommand(e *env) *cobra.Command {
+	o := &auditExportOptions{}
+	cmd := &cobra.Command{
+		Use:   "export",
+		Short: "Export the audit log as JSON lines, CSV or an HTML report",
+		Long: `Export writes the audit log's events, or a part of them, as JSON lines or CSV, or a printable
+HTML report for auditors (requests, grants, and the verdict on the hash chain). It reads the
+database and never creates one, and needs only the storage: section of the config.`,
+		Example: `  accessbot audit export --since 7d > last-week.jsonl
+  accessbot audit export --format csv --resource prod-db --since 2026-01-01 --until 2026-02-01
+  accessbot audit export --format html --events --user alice@example.com --output alice.html`,
+		Args: noArgs(""),
+		RunE: func(*cobra.Command, []string) error { return cmdAuditExport(e, o) },
 	}
+	o.path = e.configFlag(cmd)
+	fl := cmd.Flags()
+	fl.StringVar(&o.format, "format", "jsonl", "jsonl, csv or html (a printable report for auditors)")
+	fl.StringVar(&o.since, "since", "", "only events at or after this time (RFC 3339, YYYY-MM-DD, or a duration ago such as 7d)")
+	fl.StringVar(&o.until, "until", "", "only events before this time")
+	fl.StringVar(&o.resource, "resource", "", "only events of this resource")
+	fl.StringVar(&o.user, "user", "", "only events this person took part in: their own requests and grants, and what they did")
+	fl.StringVar(&o.output, "output", "", "write to this file instead of standard output")
+	fl.BoolVar(&o.events, "events", false, "html: add an appendix with every event of the period")
+	return cmd
+}
+
+func cmdAuditExport(e *env, o *auditExportOptions) error {
+	path, format, since, until, resource, user, output, events := o.path, &o.format, &o.since, &o.until, &o.resource, &o.user, &o.output, &o.events
 	switch *format {
 	case audit.FormatJSONL, audit.FormatCSV, audit.FormatHTML:
 	default:
@@ -496,7 +496,7 @@ func cmdAuditExport(e *env, args []string) error {
 	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Until.After(f.Since) {
 		return usageErr("--until must be after --since")
 	}
-	cfg, err := loadConfig(*path)
+	cfg, err := loadConfigFor(*path, logSections...)
 	if err != nil {
 		return err
 	}
@@ -504,7 +504,7 @@ func cmdAuditExport(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	db, err := app.OpenStore(e.ctx, cfg, log)
+	db, err := openExistingStore(e, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -598,17 +598,29 @@ const exitScanIncomplete = 3
 // accessbot serve then alerts the security channel when it found something), and prints what it
 // found. Exit 0: every resource that can list was listed and nothing was found; 1: access no
 // active grant explains; 3: nothing found, but a resource could not be listed.
-func cmdScan(e *env, args []string) error {
-	fs, path := e.flags("scan")
-	asJSON := fs.Bool("json", false, "print the report as JSON")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
+func scanCommand(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "scan",
+		Short: "List access at the targets that no active grant explains",
+		Long: `Scan asks every resource whose adapter can list access who holds it, and reports each holder
+no active grant explains (standing privilege), except what scan.ignore accepts. It records the
+scan in the audit log, so a running accessbot serve alerts the security channel when it found
+something. It reads the database and never creates one.
+
+Exit codes: 0 every listable resource was listed and nothing was found; 1 access no active
+grant explains; 3 nothing found, but a resource could not be listed.`,
+		Example: `  accessbot scan --config /etc/accessbot/accessbot.yaml
+  accessbot scan --json | jq '.resources[].findings'`,
+		Args: noArgs(""),
 	}
-	if len(pos) > 0 {
-		return usageErr("scan takes no arguments, got %q", pos[0])
-	}
-	cfg, err := loadConfig(*path)
+	path := e.configFlag(cmd)
+	asJSON := cmd.Flags().Bool("json", false, "print the report as JSON")
+	cmd.RunE = func(*cobra.Command, []string) error { return cmdScan(e, *path, *asJSON) }
+	return cmd
+}
+
+func cmdScan(e *env, path string, asJSON bool) error {
+	cfg, err := loadConfigFor(path, offlineSections...)
 	if err != nil {
 		return err
 	}
@@ -616,9 +628,9 @@ func cmdScan(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	a, err := app.New(e.ctx, cfg, log, app.Options{})
+	a, err := app.New(e.ctx, cfg, log, app.Options{ExistingDatabase: true})
 	if err != nil {
-		return err
+		return noDatabase(cfg, err)
 	}
 	defer a.Close()
 	sc, err := grants.NewScanner(a.Service, cfg.Scan.ScanOptions())
@@ -629,7 +641,7 @@ func cmdScan(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if asJSON {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(rep); err != nil {

@@ -4,14 +4,14 @@ import (
 	_ "embed"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/spf13/cobra"
 
 	"github.com/accessbot/accessbot/config"
 	"github.com/accessbot/accessbot/internal/app"
@@ -30,18 +30,25 @@ const demoListen = "127.0.0.1:8080"
 // cmdDemo runs accessbot on a throwaway SQLite database, with the web chat and a demo config
 // (four people, an auto-approved and an approved resource, a script that really grants and
 // revokes), until Ctrl-C; then it deletes what it made.
-func cmdDemo(e *env, args []string) error {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	listen := fs.String("listen", demoListen, "host:port of the web chat, on this machine only")
-	keep := fs.Bool("keep", false, "keep the temporary directory (config, database, access files) after Ctrl-C")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
+func demoCommand(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Try accessbot in a browser: local web chat, demo config, throwaway SQLite",
+		Long: `Demo runs accessbot with a built-in config (four people, a resource approved at once and one
+that needs an approver, a script that really grants and revokes) on a throwaway SQLite
+database in a temporary directory, with the web chat on this machine only, until Ctrl-C; then
+it deletes the directory, unless --keep. It needs no config file.`,
+		Example: `  accessbot demo
+  accessbot demo --listen 127.0.0.1:8081 --keep`,
+		Args: noArgs(""),
 	}
-	if len(pos) > 0 {
-		return usageErr("demo takes no arguments, got %q", pos[0])
-	}
+	listen := cmd.Flags().String("listen", demoListen, "host:port of the web chat, on this machine only")
+	keep := cmd.Flags().Bool("keep", false, "keep the temporary directory (config, database, access files) after Ctrl-C")
+	cmd.RunE = func(*cobra.Command, []string) error { return cmdDemo(e, listen, keep) }
+	return cmd
+}
+
+func cmdDemo(e *env, listen *string, keep *bool) error {
 	if !config.IsLoopback(*listen) {
 		return usageErr("--listen %q is not a loopback address: the demo's web chat has no login, so it listens on this machine only (127.0.0.1:PORT or localhost:PORT)", *listen)
 	}

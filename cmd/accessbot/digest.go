@@ -6,35 +6,44 @@ import (
 	"os"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/accessbot/accessbot/audit/digest"
 	"github.com/accessbot/accessbot/config"
-	"github.com/accessbot/accessbot/internal/app"
 )
-
-// cmdDigest is `accessbot digest preview`.
-func cmdDigest(e *env, args []string) error {
-	return sub(e, "digest", args, map[string]func(*env, []string) error{"preview": cmdDigestPreview})
-}
 
 // cmdDigestPreview prints the digest that `accessbot serve` posts to chat, for any window: by
 // default the config's period (digest.period) ending now. Times without a zone are read in the
 // config's time_zone.
-func cmdDigestPreview(e *env, args []string) error {
-	fs, path := e.flags("digest preview")
-	since := fs.String("since", "", "start of the window (RFC 3339, YYYY-MM-DD, YYYY-MM-DDTHH:MM, or a duration ago such as 7d); default: digest.period before --until")
-	until := fs.String("until", "", "end of the window, excluded; default now")
-	format := fs.String("format", "text", "text or markdown")
-	chart := fs.String("chart", "", "also write the chart (PNG of grants per day by resource) to this file")
-	if pos, err := parse(fs, args); err != nil {
-		return err
-	} else if len(pos) > 0 {
-		return usageErr("digest preview takes no arguments, got %q", pos[0])
+func digestPreviewCommand(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "preview",
+		Short: "Print the access digest for any window",
+		Long: `Preview prints the digest that accessbot serve posts to chat (who had access to what, for
+how long, break-glass use, revocations on time), for any window: by default the config's
+digest.period ending now. Times without a zone are read in the config's time_zone. It reads
+the database and never creates one.`,
+		Example: `  accessbot digest preview
+  accessbot digest preview --since 2026-11-16 --until 2026-11-23 --format markdown
+  accessbot digest preview --since 30d --chart grants.png`,
+		Args: noArgs(""),
 	}
+	path := e.configFlag(cmd)
+	fl := cmd.Flags()
+	since := fl.String("since", "", "start of the window (RFC 3339, YYYY-MM-DD, YYYY-MM-DDTHH:MM, or a duration ago such as 7d); default: digest.period before --until")
+	until := fl.String("until", "", "end of the window, excluded; default now")
+	format := fl.String("format", "text", "text or markdown")
+	chart := fl.String("chart", "", "also write the chart (PNG of grants per day by resource) to this file")
+	cmd.RunE = func(*cobra.Command, []string) error { return cmdDigestPreview(e, path, since, until, format, chart) }
+	return cmd
+}
+
+func cmdDigestPreview(e *env, path, since, until, format, chart *string) error {
 	write := map[string]func(io.Writer, digest.Digest) error{"text": digest.WriteText, "markdown": digest.WriteMarkdown}
 	if _, ok := write[*format]; !ok {
 		return usageErr("--format %q is not supported (use text or markdown)", *format)
 	}
-	cfg, err := loadConfig(*path)
+	cfg, err := loadConfigFor(*path, digestSections...)
 	if err != nil {
 		return err
 	}
@@ -61,7 +70,7 @@ func cmdDigestPreview(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	db, err := app.OpenStore(e.ctx, cfg, log)
+	db, err := openExistingStore(e, cfg, log)
 	if err != nil {
 		return err
 	}

@@ -7,28 +7,35 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/accessbot/accessbot/bot/discord"
 )
-
-// cmdDiscord runs `accessbot discord <subcommand>`.
-func cmdDiscord(e *env, args []string) error {
-	return sub(e, "discord", args, map[string]func(*env, []string) error{"register": cmdDiscordRegister})
-}
 
 // cmdDiscordRegister registers /access with its subcommands and options: in a guild (at once)
 // or globally (Discord takes up to an hour to show it everywhere). Registering again replaces
 // the definition, so it is also how an upgrade brings new subcommands.
-func cmdDiscordRegister(e *env, args []string) error {
-	fs, path := e.flags("discord register")
-	guild := fs.String("guild", "", "register in this server (guild) ID; default: discord.guild_id")
-	global := fs.Bool("global", false, "register globally, in every server the bot is in")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
+func discordRegisterCommand(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "register",
+		Short: "Register the /access command with Discord",
+		Long: `Register registers /access with its subcommands and options: in a server (guild), where it is
+available at once, or globally (Discord takes up to an hour to show it everywhere).
+Registering again replaces the definition, so it is also how an upgrade brings new
+subcommands. It prints the link that invites the bot to a server.`,
+		Example: `  accessbot discord register
+  accessbot discord register --guild 123456789012345678
+  accessbot discord register --global`,
+		Args: noArgs("; use --guild ID or --global"),
 	}
-	if len(pos) > 0 {
-		return usageErr("discord register takes no arguments (got %q); use --guild ID or --global", pos[0])
-	}
+	path := e.configFlag(cmd)
+	guild := cmd.Flags().String("guild", "", "register in this server (guild) ID; default: discord.guild_id")
+	global := cmd.Flags().Bool("global", false, "register globally, in every server the bot is in")
+	cmd.RunE = func(*cobra.Command, []string) error { return cmdDiscordRegister(e, path, guild, global) }
+	return cmd
+}
+
+func cmdDiscordRegister(e *env, path, guild *string, global *bool) error {
 	if *guild != "" && *global {
 		return usageErr("discord register: --guild and --global exclude each other")
 	}

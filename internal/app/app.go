@@ -48,7 +48,17 @@ var Version = "dev"
 
 // OpenStore opens the configured database and applies pending migrations.
 func OpenStore(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*storage.DB, error) {
-	db, err := storage.Open(ctx, storage.Options{Driver: cfg.Storage.Driver, DSN: cfg.Storage.DSN})
+	return openStore(ctx, cfg, log, false)
+}
+
+// OpenExistingStore is OpenStore for the commands that read the database: a SQLite file that
+// does not exist is an error wrapping fs.ErrNotExist, never a new, empty database.
+func OpenExistingStore(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*storage.DB, error) {
+	return openStore(ctx, cfg, log, true)
+}
+
+func openStore(ctx context.Context, cfg *config.Config, log zerolog.Logger, mustExist bool) (*storage.DB, error) {
+	db, err := storage.Open(ctx, storage.Options{Driver: cfg.Storage.Driver, DSN: cfg.Storage.DSN, MustExist: mustExist})
 	if err != nil {
 		return nil, fmt.Errorf("open %s database: %w", cfg.Storage.Driver, err)
 	}
@@ -82,6 +92,9 @@ type Options struct {
 	// WebURLShown says the caller shows the web chat's URL, with its token, to the person
 	// itself (the demo prints it), so Run does not log it.
 	WebURLShown bool
+	// ExistingDatabase makes a SQLite database that does not exist an error (OpenExistingStore),
+	// for the operator commands that read grants.
+	ExistingDatabase bool
 }
 
 // App is a running accessbot.
@@ -128,7 +141,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, o Options)
 	if o.Clock == nil {
 		o.Clock = clock.Real{}
 	}
-	db, err := OpenStore(ctx, cfg, log)
+	db, err := openStore(ctx, cfg, log, o.ExistingDatabase)
 	if err != nil {
 		return nil, err
 	}
