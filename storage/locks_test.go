@@ -186,7 +186,10 @@ func TestAHeldLockKnowsWhenItIsLost(t *testing.T) {
 			AND objid::bigint = $1::bigint & 4294967295`, LockKey("discord:gateway")); err != nil {
 			t.Fatalf("find the holder in pg_locks: %v", err)
 		}
-		if _, err := two.read.ExecContext(ctx, `SELECT pg_terminate_backend($1)`, pid); err != nil {
+		// With a timeout, pg_terminate_backend waits until the backend has gone (and with it its
+		// advisory lock); without one it only sends the signal, and the next HoldLock could race
+		// the dying session.
+		if _, err := two.read.ExecContext(ctx, `SELECT pg_terminate_backend($1, 10000)`, pid); err != nil {
 			t.Fatal(err)
 		}
 		if err := check(ctx); err == nil {
