@@ -47,10 +47,11 @@ func (t *tx) Append(ctx context.Context, e audit.Event) (audit.Event, error) {
 	if t.db.driver == Postgres {
 		suffix = " FOR UPDATE"
 	}
-	head, err := t.readHead(ctx, suffix)
+	ht, err := t.readHeadTree(ctx, suffix)
 	if err != nil {
 		return audit.Event{}, fmt.Errorf("append audit event %s: %w", e.Type, err)
 	}
+	head := ht.head
 	sealed := audit.Seal(head, e)
 	data, err := encodeMap(sealed.Data)
 	if err != nil {
@@ -61,8 +62,20 @@ func (t *tx) Append(ctx context.Context, e audit.Event) (audit.Event, error) {
 		sealed.Hash); err != nil {
 		return audit.Event{}, fmt.Errorf("append audit event %s at seq %d: %w", e.Type, sealed.Seq, err)
 	}
-	res, err := t.exec(ctx, `UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1 AND seq = ?`,
-		sealed.Seq, sealed.Hash, head.Seq)
+	// The Merkle tree grows with the log while it is in sync; a tree still behind (a log from
+	// before it existed) is left to SyncAuditTree, which catches up from where it stands.
+	if ht.treeSize == head.Seq {
+		r, err := decodeRange(ht.treeSize, ht.rng)
+		if err != nil {
+			return audit.Event{}, fmt.Errorf("append audit event %s: %w", e.Type, err)
+		}
+		if err := t.growTree(ctx, r, audit.LeafHash(sealed)); err != nil {
+			return audit.Event{}, fmt.Errorf("append audit event %s at seq %d: %w", e.Type, sealed.Seq, err)
+		}
+		ht.treeSize, ht.rng = sealed.Seq, encodeRange(r)
+	}
+	res, err := t.exec(ctx, `UPDATE audit_head SET seq = ?, hash = ?, tree_size = ?, tree_range = ? WHERE id = 1 AND seq = ?`,
+		sealed.Seq, sealed.Hash, ht.treeSize, ht.rng, head.Seq)
 	if err != nil {
 		return audit.Event{}, fmt.Errorf("move audit head to seq %d: %w", sealed.Seq, err)
 	}

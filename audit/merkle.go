@@ -1,0 +1,27 @@
+package audit
+
+import "crypto/sha256"
+
+// The Merkle tree over the log (RFC 6962, section 2.1) has the event with sequence number n as
+// its leaf n-1. These are its two hash functions, written out here (rather than taken from a
+// library) because they are the whole of what an auditor must recompute with their own tools:
+// docs/transparency.md states them, and audit/translog proves and checks with them.
+
+// LeafHash returns the RFC 6962 hash of e as a leaf: SHA-256(0x00 || Canonical(e)). It covers
+// what the chain hash covers (the event without its hashes), so an auditor recomputes it from
+// an exported event; the 0x00 prefix keeps a leaf from passing for an interior node.
+func LeafHash(e Event) []byte {
+	h := sha256.New()
+	h.Write([]byte{0x00})
+	h.Write(Canonical(e))
+	return h.Sum(nil)
+}
+
+// NodeHash returns the RFC 6962 hash of an interior node: SHA-256(0x01 || left || right).
+func NodeHash(left, right []byte) []byte {
+	h := sha256.New()
+	h.Write([]byte{0x01})
+	h.Write(left)
+	h.Write(right)
+	return h.Sum(nil)
+}
