@@ -1,6 +1,9 @@
 package audit
 
-import "crypto/sha256"
+import (
+	"crypto/sha256"
+	"errors"
+)
 
 // The Merkle tree over the log (RFC 6962, section 2.1) has the event with sequence number n as
 // its leaf n-1. These are its two hash functions, written out here (rather than taken from a
@@ -25,3 +28,7 @@ func NodeHash(left, right []byte) []byte {
 	h.Write(right)
 	return h.Sum(nil)
 }
+
+// ErrNotStored marks a node or leaf of the tree that the store does not have: the tree or the
+// log is shorter than asked, which on a log that once had it means rows were removed.
+var ErrNotStored = errors.New("not stored")

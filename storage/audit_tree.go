@@ -158,7 +158,9 @@ func (t *tx) syncTreeBatch(ctx context.Context) (n int64, done bool, err error) 
 		return 0, false, fmt.Errorf("read audit events after %d: %w", h.treeSize, err)
 	}
 	defer rows.Close()
-	next := h.treeSize + 1
+	// Read the batch first: PostgreSQL runs one statement at a time on a connection, so the
+	// node inserts wait until the rows are read.
+	events := make([]audit.Event, 0, last-h.treeSize)
 	for rows.Next() {
 		var (
 			e    audit.Event
@@ -168,22 +170,26 @@ func (t *tx) syncTreeBatch(ctx context.Context) (n int64, done bool, err error) 
 		if err := rows.Scan(&e.Seq, &at, &e.Type, &e.Actor, &e.Resource, &e.Subject, &e.RequestID, &e.GrantID, &data); err != nil {
 			return 0, false, fmt.Errorf("read audit events after %d: %w", h.treeSize, err)
 		}
-		if e.Seq != next {
-			return 0, false, fmt.Errorf("audit event %d is missing (the next stored is %d)", next, e.Seq)
-		}
 		e.At = time.UnixMicro(at).UTC()
 		if e.Data, err = decodeMap(data); err != nil {
 			return 0, false, fmt.Errorf("read audit event %d: data: %w", e.Seq, err)
+		}
+		events = append(events, e)
+	}
+	if err := rows.Err(); err != nil {
+		return 0, false, fmt.Errorf("read audit events after %d: %w", h.treeSize, err)
+	}
+	rows.Close()
+	next := h.treeSize + 1
+	for _, e := range events {
+		if e.Seq != next {
+			return 0, false, fmt.Errorf("audit event %d is missing (the next stored is %d)", next, e.Seq)
 		}
 		if err := t.growTree(ctx, r, audit.LeafHash(e)); err != nil {
 			return 0, false, err
 		}
 		next++
 	}
-	if err := rows.Err(); err != nil {
-		return 0, false, fmt.Errorf("read audit events after %d: %w", h.treeSize, err)
-	}
-	rows.Close()
 	if next != last+1 {
 		return 0, false, fmt.Errorf("audit event %d is missing (the head is at %d)", next, h.head.Seq)
 	}
@@ -219,14 +225,14 @@ func (db *DB) AuditTreeHashes(ctx context.Context, ids []compact.NodeID) ([][]by
 				return nil, err
 			}
 			if !found {
-				return nil, fmt.Errorf("read audit tree leaf %d: event %d is not in the log", id.Index, id.Index+1)
+				return nil, fmt.Errorf("read audit tree leaf %d: event %d is %w in the log", id.Index, id.Index+1, audit.ErrNotStored)
 			}
 			continue
 		}
 		var h []byte
 		if err := db.read.QueryRowContext(ctx, q, int64(id.Level), int64(id.Index)).Scan(&h); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
-				return nil, fmt.Errorf("read audit tree node (%d, %d): not stored (the tree is behind the log, or was cut)", id.Level, id.Index)
+				return nil, fmt.Errorf("read audit tree node (%d, %d): %w (the tree is behind the log, or was cut)", id.Level, id.Index, audit.ErrNotStored)
 			}
 			return nil, fmt.Errorf("read audit tree node (%d, %d): %w", id.Level, id.Index, err)
 		}

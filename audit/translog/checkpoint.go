@@ -121,13 +121,16 @@ func VerifierKey(signerKey string) (string, error) {
 	if _, err := note.NewSigner(signerKey); err != nil {
 		return "", fmt.Errorf("read checkpoint signer key: %w", err)
 	}
-	parts := strings.Split(signerKey, "+")
-	raw, err := base64.StdEncoding.DecodeString(parts[len(parts)-1])
+	// PRIVATE+KEY+<name>+<hash>+<base64 of 0x01 || seed>; base64 may itself hold '+'.
+	rest := strings.TrimPrefix(signerKey, "PRIVATE+KEY+")
+	name, rest, _ := strings.Cut(rest, "+")
+	_, key64, _ := strings.Cut(rest, "+")
+	raw, err := base64.StdEncoding.DecodeString(key64)
 	if err != nil || len(raw) != 1+ed25519.SeedSize {
 		return "", errors.New("read checkpoint signer key: not an Ed25519 key")
 	}
 	pub := ed25519.NewKeyFromSeed(raw[1:]).Public().(ed25519.PublicKey)
-	vkey, err := note.NewEd25519VerifierKey(parts[2], pub)
+	vkey, err := note.NewEd25519VerifierKey(name, pub)
 	if err != nil {
 		return "", fmt.Errorf("read checkpoint signer key: %w", err)
 	}

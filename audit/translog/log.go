@@ -178,12 +178,12 @@ func rehash(ctx context.Context, store Store, nodes proof.Nodes) ([][]byte, erro
 	return out, nil
 }
 
-// SinceReport is what VerifySince found.
+// SinceReport is what VerifySince and VerifyAll found.
 type SinceReport struct {
-	// From is the earlier checkpoint; To the log's state now (unsigned: it is what was checked).
+	// From is the earlier checkpoint; To the log's tree now (unsigned: it is what was checked).
 	From Checkpoint
 	To   Checkpoint
-	// Events is how many events after From were read and checked.
+	// Events is how many events were read and checked.
 	Events int64
 }
 
@@ -193,72 +193,71 @@ type SinceReport struct {
 // it: each must follow the chain from the checkpoint's last event, and their leaves, added to
 // the checkpoint's tree, must give the root of the tree now. A history rewritten before the
 // checkpoint, a tail cut below it, or a fork from it fails with an error wrapping ErrTampered.
+//
+// It only reads: the tree covers what Append and the last SyncAuditTree put in it (all of the
+// log once synced), and events past the tree are left for the next run.
 func VerifySince(ctx context.Context, store Store, checkpoint, verifierKey string) (SinceReport, error) {
+	return verifyAgainst(ctx, store, checkpoint, verifierKey, false)
+}
+
+// VerifyAll is VerifySince reading the whole log: every event's chain hash and leaf, the tree
+// they give compared with the checkpoint's root at its size and with the stored tree at the
+// end. It finds what VerifySince leaves to proofs: an event before the checkpoint changed in
+// the events table while the stored tree was left as it was. It is the full `audit verify`
+// with a checkpoint, O(n).
+func VerifyAll(ctx context.Context, store Store, checkpoint, verifierKey string) (SinceReport, error) {
+	return verifyAgainst(ctx, store, checkpoint, verifierKey, true)
+}
+
+func verifyAgainst(ctx context.Context, store Store, checkpoint, verifierKey string, all bool) (SinceReport, error) {
 	old, err := OpenCheckpoint(checkpoint, verifierKey)
 	if err != nil {
 		return SinceReport{}, err
 	}
-	if _, err := store.SyncAuditTree(ctx); err != nil {
-		return SinceReport{}, fmt.Errorf("verify since checkpoint %d: %w", old.Size, err)
-	}
 	size, err := store.AuditTreeSize(ctx)
 	if err != nil {
-		return SinceReport{}, fmt.Errorf("verify since checkpoint %d: %w", old.Size, err)
+		return SinceReport{}, fmt.Errorf("verify against checkpoint %d: %w", old.Size, err)
 	}
 	rep := SinceReport{From: old.Checkpoint, To: Checkpoint{Origin: old.Origin, Size: size}}
 	if size < old.Size {
 		return rep, fmt.Errorf("%w: the log has %d events, fewer than the %d of the checkpoint (its tail was cut)", ErrTampered, size, old.Size)
 	}
 	if rep.To.Root, err = RootAt(ctx, store, size); err != nil {
-		return rep, fmt.Errorf("verify since checkpoint %d: %w", old.Size, err)
+		return rep, missing(err, old.Size)
 	}
 	cons, err := ConsistencyHashes(ctx, store, old.Size, size)
 	if err != nil {
-		return rep, fmt.Errorf("verify since checkpoint %d: %w", old.Size, err)
+		return rep, missing(err, old.Size)
 	}
 	if err := verifyConsistency(old.Checkpoint, rep.To, cons); err != nil {
 		return rep, err
 	}
 
-	// The checkpoint's tree, as its right edge: stored hashes, trusted only once they give the
-	// signed root.
-	var edge [][]byte
-	if old.Size > 0 {
-		if edge, err = store.AuditTreeHashes(ctx, compact.RangeNodes(0, old.Size, nil)); err != nil {
-			return rep, fmt.Errorf("verify since checkpoint %d: %w", old.Size, err)
+	factory := &compact.RangeFactory{Hash: audit.NodeHash}
+	r := factory.NewEmptyRange(0)
+	prev := audit.EmptyHead()
+	after := int64(0)
+	if !all && old.Size > 0 {
+		// The checkpoint's tree, as its right edge: stored hashes, trusted only once they give
+		// the signed root.
+		edge, err := store.AuditTreeHashes(ctx, compact.RangeNodes(0, old.Size, nil))
+		if err != nil {
+			return rep, missing(err, old.Size)
 		}
-	}
-	r, err := (&compact.RangeFactory{Hash: audit.NodeHash}).NewRange(0, old.Size, edge)
-	if err != nil {
-		return rep, fmt.Errorf("verify since checkpoint %d: %w", old.Size, err)
-	}
-	if root, err := rangeRoot(r); err != nil || !bytes.Equal(root, old.Root) {
-		return rep, fmt.Errorf("%w: the stored tree does not give the root of checkpoint %d", ErrTampered, old.Size)
-	}
-
-	// The events after the checkpoint, chained from its last event (proved in its tree).
-	var prev audit.Head
-	after := int64(old.Size)
-	if old.Size == 0 {
-		prev = audit.EmptyHead()
-	} else {
-		// The checkpoint's last event anchors the chain; it must be the one the checkpoint holds.
-		after--
+		if r, err = factory.NewRange(0, old.Size, edge); err != nil {
+			return rep, fmt.Errorf("verify against checkpoint %d: %w", old.Size, err)
+		}
+		if root, err := rangeRoot(r); err != nil || !bytes.Equal(root, old.Root) {
+			return rep, fmt.Errorf("%w: the stored tree does not give the root of checkpoint %d", ErrTampered, old.Size)
+		}
+		// The chain continues from the checkpoint's last event, read first and proved in its
+		// tree.
+		after = int64(old.Size) - 1
+		prev = audit.Head{}
 	}
 	err = store.ScanAudit(ctx, audit.Filter{AfterSeq: after, MaxSeq: int64(size)}, func(e audit.Event) error {
-		if uint64(e.Seq) == old.Size && old.Size > 0 {
-			hashes, err := InclusionHashes(ctx, store, old.Size-1, old.Size)
-			if err != nil {
-				return err
-			}
-			if err := proof.VerifyInclusion(hasher, old.Size-1, old.Size, audit.LeafHash(e), hashes, old.Root); err != nil {
-				return fmt.Errorf("%w: event %d, the last of the checkpoint, was changed: %w", ErrTampered, e.Seq, err)
-			}
-			if audit.ComputeHash(e.PrevHash, e) != e.Hash {
-				return fmt.Errorf("%w: event %d's chain hash does not match the event", ErrTampered, e.Seq)
-			}
-			prev = audit.Head{Seq: e.Seq, Hash: e.Hash}
-			return nil
+		if !all && old.Size > 0 && prev.Seq == 0 {
+			return anchor(ctx, store, old.Checkpoint, e, &prev)
 		}
 		switch {
 		case e.Seq != prev.Seq+1:
@@ -271,6 +270,11 @@ func VerifySince(ctx context.Context, store Store, checkpoint, verifierKey strin
 		if err := r.Append(audit.LeafHash(e), nil); err != nil {
 			return fmt.Errorf("add event %d to the tree: %w", e.Seq, err)
 		}
+		if all && r.End() == old.Size {
+			if root, err := rangeRoot(r); err != nil || !bytes.Equal(root, old.Root) {
+				return fmt.Errorf("%w: the first %d events do not give the root of the checkpoint (an event was changed)", ErrTampered, old.Size)
+			}
+		}
 		prev = audit.Head{Seq: e.Seq, Hash: e.Hash}
 		rep.Events++
 		return nil
@@ -279,14 +283,14 @@ func VerifySince(ctx context.Context, store Store, checkpoint, verifierKey strin
 		if errors.Is(err, ErrTampered) {
 			return rep, err
 		}
-		return rep, fmt.Errorf("verify since checkpoint %d: %w", old.Size, err)
+		return rep, missing(err, old.Size)
 	}
 	if uint64(prev.Seq) != size {
 		return rep, fmt.Errorf("%w: the tree has %d events, the log ends at event %d", ErrTampered, size, prev.Seq)
 	}
 	root, err := rangeRoot(r)
 	if err != nil {
-		return rep, fmt.Errorf("verify since checkpoint %d: %w", old.Size, err)
+		return rep, fmt.Errorf("verify against checkpoint %d: %w", old.Size, err)
 	}
 	if !bytes.Equal(root, rep.To.Root) {
 		return rep, fmt.Errorf("%w: the events after checkpoint %d do not give the stored tree's root (events or tree changed)", ErrTampered, old.Size)
@@ -295,15 +299,42 @@ func VerifySince(ctx context.Context, store Store, checkpoint, verifierKey strin
 	// head at the tree's size with another hash is a changed last event.
 	head, err := store.AuditHead(ctx)
 	if err != nil {
-		return rep, fmt.Errorf("verify since checkpoint %d: %w", old.Size, err)
+		return rep, fmt.Errorf("verify against checkpoint %d: %w", old.Size, err)
 	}
-	if head.Seq == prev.Seq && head.Hash != prev.Hash {
-		return rep, fmt.Errorf("%w: the stored head's hash is not event %d's", ErrTampered, head.Seq)
-	}
-	if head.Seq < prev.Seq {
-		return rep, fmt.Errorf("%w: the stored head is event %d, before the tree's last event %d", ErrTampered, head.Seq, prev.Seq)
+	if head.Seq < prev.Seq || (head.Seq == prev.Seq && head.Hash != prev.Hash) {
+		return rep, fmt.Errorf("%w: the stored head (event %d) is not the end of the checked chain (event %d)", ErrTampered, head.Seq, prev.Seq)
 	}
 	return rep, nil
+}
+
+// anchor checks e, which must be the checkpoint's last event, against the checkpoint with an
+// inclusion proof from the stored tree, and starts the chain from it.
+func anchor(ctx context.Context, store Store, ck Checkpoint, e audit.Event, prev *audit.Head) error {
+	if uint64(e.Seq) != ck.Size {
+		return fmt.Errorf("%w: event %d, the last of the checkpoint, is missing", ErrTampered, ck.Size)
+	}
+	hashes, err := InclusionHashes(ctx, store, ck.Size-1, ck.Size)
+	if err != nil {
+		return err
+	}
+	if err := proof.VerifyInclusion(hasher, ck.Size-1, ck.Size, audit.LeafHash(e), hashes, ck.Root); err != nil {
+		return fmt.Errorf("%w: event %d, the last of the checkpoint, was changed: %w", ErrTampered, e.Seq, err)
+	}
+	if audit.ComputeHash(e.PrevHash, e) != e.Hash {
+		return fmt.Errorf("%w: event %d's chain hash does not match the event", ErrTampered, e.Seq)
+	}
+	*prev = audit.Head{Seq: e.Seq, Hash: e.Hash}
+	return nil
+}
+
+// missing wraps an error of reading the tree while verifying: a node or an event the tree
+// needs and the store has not is a log cut or changed (ErrTampered), anything else a failure
+// to read.
+func missing(err error, oldSize uint64) error {
+	if errors.Is(err, audit.ErrNotStored) {
+		return fmt.Errorf("%w: %w", ErrTampered, err)
+	}
+	return fmt.Errorf("verify against checkpoint %d: %w", oldSize, err)
 }
 
 // rangeRoot is the root of the tree a compact range from 0 covers, the empty root for none.
