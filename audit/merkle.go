@@ -14,10 +14,13 @@ import (
 // what the chain hash covers (the event without its hashes), so an auditor recomputes it from
 // an exported event; the 0x00 prefix keeps a leaf from passing for an interior node.
 func LeafHash(e Event) []byte {
-	h := sha256.New()
-	h.Write([]byte{0x00})
-	h.Write(Canonical(e))
-	return h.Sum(nil)
+	// appendCanonical writes what Canonical does without reflection; appends and backfills
+	// hash every event.
+	var h hasher
+	h.buf = append(h.buf, 0x00)
+	h.buf = h.appendCanonical(h.buf, &e)
+	sum := sha256.Sum256(h.buf)
+	return sum[:]
 }
 
 // NodeHash returns the RFC 6962 hash of an interior node: SHA-256(0x01 || left || right).

@@ -3,10 +3,9 @@ package storage
 import (
 	"context"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"strings"
+	"math/bits"
 	"time"
 
 	"github.com/transparency-dev/merkle/compact"
@@ -16,12 +15,15 @@ import (
 )
 
 // The Merkle tree over the audit log (migration 0014): audit_head holds the tree's size and
-// right edge, audit_tree every complete interior node. Append grows the tree with each event in
-// the event's transaction; SyncAuditTree builds it for events appended before the tree
-// existed. Leaves are recomputed from the events, never stored.
+// right edge, and each event's row the interior nodes its append completed. Append grows the
+// tree with each event in the event's transaction; SyncAuditTree builds it for events appended
+// before the tree existed. Leaves are recomputed from the events, never stored.
 
 // treeHashes combines nodes the RFC 6962 way for the compact ranges below.
 var treeHashes = &compact.RangeFactory{Hash: audit.NodeHash}
+
+// hashSize is the size of a SHA-256, the tree's hash.
+const hashSize = 32
 
 // selectHeadTree reads the head with the tree's state, for an appender.
 const selectHeadTree = `SELECT seq, hash, tree_size, tree_range FROM audit_head WHERE id = 1`
@@ -30,7 +32,7 @@ const selectHeadTree = `SELECT seq, hash, tree_size, tree_range FROM audit_head 
 type headTree struct {
 	head     audit.Head
 	treeSize int64
-	rng      string // the compact range as hex hashes one after another
+	rng      []byte // the compact range, raw hashes one after another
 }
 
 // readHeadTree reads the head and the tree's state; suffix is " FOR UPDATE" on PostgreSQL.
@@ -45,19 +47,14 @@ func (t *tx) readHeadTree(ctx context.Context, suffix string) (headTree, error) 
 	return h, nil
 }
 
-// decodeRange rebuilds the compact range [0, size) from its hex hashes.
-func decodeRange(size int64, s string) (*compact.Range, error) {
-	const width = 2 * 32
-	if len(s)%width != 0 {
-		return nil, fmt.Errorf("audit tree edge: %d hex digits is not a whole number of hashes", len(s))
+// decodeRange rebuilds the compact range [0, size) from its raw hashes.
+func decodeRange(size int64, b []byte) (*compact.Range, error) {
+	if len(b)%hashSize != 0 {
+		return nil, fmt.Errorf("audit tree edge: %d bytes is not a whole number of hashes", len(b))
 	}
-	hashes := make([][]byte, len(s)/width)
+	hashes := make([][]byte, len(b)/hashSize)
 	for i := range hashes {
-		b, err := hex.DecodeString(s[i*width : (i+1)*width])
-		if err != nil {
-			return nil, fmt.Errorf("audit tree edge: hash %d: %w", i, err)
-		}
-		hashes[i] = b
+		hashes[i] = b[i*hashSize : (i+1)*hashSize : (i+1)*hashSize]
 	}
 	r, err := treeHashes.NewRange(0, uint64(size), hashes)
 	if err != nil {
@@ -67,39 +64,42 @@ func decodeRange(size int64, s string) (*compact.Range, error) {
 }
 
 // encodeRange writes r's hashes as decodeRange reads them.
-func encodeRange(r *compact.Range) string {
-	var b strings.Builder
+func encodeRange(r *compact.Range) []byte {
+	out := make([]byte, 0, hashSize*len(r.Hashes()))
 	for _, h := range r.Hashes() {
-		b.WriteString(hex.EncodeToString(h))
+		out = append(out, h...)
 	}
-	return b.String()
+	return out
 }
 
-const insertTreeNode = `INSERT INTO audit_tree (level, idx, hash) VALUES (?, ?, ?)`
-
-// growTree appends leaf to r and stores the interior nodes it completes (on average one).
-func (t *tx) growTree(ctx context.Context, r *compact.Range, leaf []byte) error {
-	// Append reports the leaf first, then each completed parent from the bottom up; at most
-	// one per level, so a fixed array holds them without allocating.
-	var (
-		ids    [64]compact.NodeID
-		hashes [64][]byte
-		n      int
-	)
-	if err := r.Append(leaf, func(id compact.NodeID, hash []byte) {
-		if id.Level > 0 && n < len(ids) {
-			ids[n], hashes[n] = id, hash
-			n++
+// growTree adds e, the event after the tree's last, to the tree this transaction holds: the
+// edge from the head row h (or from an earlier Append of this transaction), grown by e's leaf.
+// It returns the hashes of the interior nodes e completes, level 1 first, for e's row (nil
+// for none), and whether the tree grew: a tree behind the log is left alone.
+func (t *tx) growTree(h headTree, e audit.Event) (nodes []byte, grew bool, err error) {
+	r := t.tree
+	if r == nil || r.End() != uint64(e.Seq-1) {
+		if h.treeSize != e.Seq-1 {
+			return nil, false, nil
+		}
+		if r, err = decodeRange(h.treeSize, h.rng); err != nil {
+			return nil, false, err
+		}
+	}
+	if err := r.Append(audit.LeafHash(e), func(id compact.NodeID, hash []byte) {
+		// Append reports the leaf, then each completed parent from the bottom up.
+		if id.Level > 0 {
+			nodes = append(nodes, hash...)
 		}
 	}); err != nil {
-		return fmt.Errorf("grow audit tree: %w", err)
+		return nil, false, fmt.Errorf("grow audit tree: %w", err)
 	}
-	for i := range n {
-		if _, err := t.exec(ctx, insertTreeNode, int64(ids[i].Level), int64(ids[i].Index), hashes[i]); err != nil {
-			return fmt.Errorf("store audit tree node (%d, %d): %w", ids[i].Level, ids[i].Index, err)
-		}
+	if want := bits.TrailingZeros64(uint64(e.Seq)); len(nodes) != want*hashSize {
+		// The layout AuditTreeHashes reads depends on it.
+		return nil, false, fmt.Errorf("grow audit tree: event %d completed %d nodes, want %d", e.Seq, len(nodes)/hashSize, want)
 	}
-	return nil
+	t.tree = r
+	return nodes, true, nil
 }
 
 // syncBatch is how many events SyncAuditTree adds to the tree per transaction: appenders wait
@@ -109,8 +109,8 @@ const syncBatch = 20_000
 // SyncAuditTree builds the Merkle tree for events that are in the log but not yet in the tree
 // (a database migrated to 0014 with events in it) and returns how many it added. It works in
 // transactions of syncBatch events that hold the head, so appenders can run between them;
-// from the moment the tree has caught up, Append keeps it so. Call it at start after Migrate,
-// and before a checkpoint (translog.Log does).
+// from the moment the tree has caught up, Append keeps it so. Call it at start after Migrate;
+// translog.Log.Checkpoint calls it too.
 func (db *DB) SyncAuditTree(ctx context.Context) (int64, error) {
 	var added int64
 	for {
@@ -147,10 +147,6 @@ func (t *tx) syncTreeBatch(ctx context.Context) (n int64, done bool, err error) 
 	case h.treeSize > h.head.Seq:
 		return 0, false, fmt.Errorf("the audit tree has %d events, the log only %d: events were removed from the log", h.treeSize, h.head.Seq)
 	}
-	r, err := decodeRange(h.treeSize, h.rng)
-	if err != nil {
-		return 0, false, err
-	}
 	last := min(h.treeSize+syncBatch, h.head.Seq)
 	rows, err := t.queryx(ctx, `SELECT seq, at, type, actor, resource, subject, request_id, grant_id,
 		data FROM audit_events WHERE seq > ? AND seq <= ? ORDER BY seq`, h.treeSize, last)
@@ -159,7 +155,7 @@ func (t *tx) syncTreeBatch(ctx context.Context) (n int64, done bool, err error) 
 	}
 	defer rows.Close()
 	// Read the batch first: PostgreSQL runs one statement at a time on a connection, so the
-	// node inserts wait until the rows are read.
+	// updates wait until the rows are read.
 	events := make([]audit.Event, 0, last-h.treeSize)
 	for rows.Next() {
 		var (
@@ -180,20 +176,26 @@ func (t *tx) syncTreeBatch(ctx context.Context) (n int64, done bool, err error) 
 		return 0, false, fmt.Errorf("read audit events after %d: %w", h.treeSize, err)
 	}
 	rows.Close()
-	next := h.treeSize + 1
-	for _, e := range events {
-		if e.Seq != next {
-			return 0, false, fmt.Errorf("audit event %d is missing (the next stored is %d)", next, e.Seq)
+	t.tree = nil
+	for i, e := range events {
+		if e.Seq != h.treeSize+int64(i)+1 {
+			return 0, false, fmt.Errorf("audit event %d is missing (the next stored is %d)", h.treeSize+int64(i)+1, e.Seq)
 		}
-		if err := t.growTree(ctx, r, audit.LeafHash(e)); err != nil {
+		nodes, _, err := t.growTree(h, e)
+		if err != nil {
 			return 0, false, err
 		}
-		next++
+		if nodes == nil {
+			continue
+		}
+		if _, err := t.exec(ctx, `UPDATE audit_events SET tree_nodes = ? WHERE seq = ?`, nodes, e.Seq); err != nil {
+			return 0, false, fmt.Errorf("store the audit tree nodes of event %d: %w", e.Seq, err)
+		}
 	}
-	if next != last+1 {
-		return 0, false, fmt.Errorf("audit event %d is missing (the head is at %d)", next, h.head.Seq)
+	if int64(len(events)) != last-h.treeSize {
+		return 0, false, fmt.Errorf("audit event %d is missing (the head is at %d)", h.treeSize+int64(len(events))+1, h.head.Seq)
 	}
-	if _, err := t.exec(ctx, `UPDATE audit_head SET tree_size = ?, tree_range = ? WHERE id = 1`, last, encodeRange(r)); err != nil {
+	if _, err := t.exec(ctx, `UPDATE audit_head SET tree_size = ?, tree_range = ? WHERE id = 1`, last, encodeRange(t.tree)); err != nil {
 		return 0, false, fmt.Errorf("move the audit tree to %d: %w", last, err)
 	}
 	return last - h.treeSize, last == h.head.Seq, nil
@@ -209,11 +211,13 @@ func (db *DB) AuditTreeSize(ctx context.Context) (uint64, error) {
 	return uint64(size), nil
 }
 
-// AuditTreeHashes returns the hashes of the tree nodes ids, in their order: interior nodes
-// from audit_tree, leaves recomputed from their events. A proof needs O(log n) of them.
+// AuditTreeHashes returns the hashes of the tree nodes ids, in their order: an interior node
+// from the row of the event that completed it, a leaf recomputed from its event. A proof needs
+// O(log n) of them, one primary-key read each. A node the log does not have (the tree is
+// behind, or rows were removed) is an error wrapping audit.ErrNotStored.
 func (db *DB) AuditTreeHashes(ctx context.Context, ids []compact.NodeID) ([][]byte, error) {
 	out := make([][]byte, len(ids))
-	q := db.read.Rebind(`SELECT hash FROM audit_tree WHERE level = ? AND idx = ?`)
+	q := db.read.Rebind(`SELECT tree_nodes FROM audit_events WHERE seq = ?`)
 	for i, id := range ids {
 		if id.Level == 0 {
 			var found bool
@@ -229,14 +233,22 @@ func (db *DB) AuditTreeHashes(ctx context.Context, ids []compact.NodeID) ([][]by
 			}
 			continue
 		}
-		var h []byte
-		if err := db.read.QueryRowContext(ctx, q, int64(id.Level), int64(id.Index)).Scan(&h); err != nil {
-			if errors.Is(err, sql.ErrNoRows) {
-				return nil, fmt.Errorf("read audit tree node (%d, %d): %w (the tree is behind the log, or was cut)", id.Level, id.Index, audit.ErrNotStored)
-			}
-			return nil, fmt.Errorf("read audit tree node (%d, %d): %w", id.Level, id.Index, err)
+		if id.Level >= 63 || id.Index >= 1<<(63-id.Level)-1 {
+			return nil, fmt.Errorf("read audit tree node (%d, %d): %w (beyond any log)", id.Level, id.Index, audit.ErrNotStored)
 		}
-		out[i] = h
+		// The node's last leaf is index (i+1)·2^L - 1: event (i+1)·2^L completed it.
+		seq := int64(id.Index+1) << id.Level
+		var nodes []byte
+		err := db.read.QueryRowContext(ctx, q, seq).Scan(&nodes)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return nil, fmt.Errorf("read audit tree node (%d, %d): event %d is %w in the log", id.Level, id.Index, seq, audit.ErrNotStored)
+		case err != nil:
+			return nil, fmt.Errorf("read audit tree node (%d, %d): %w", id.Level, id.Index, err)
+		case len(nodes) < int(id.Level)*hashSize:
+			return nil, fmt.Errorf("read audit tree node (%d, %d): %w with event %d (the tree is behind the log)", id.Level, id.Index, audit.ErrNotStored, seq)
+		}
+		out[i] = nodes[(id.Level-1)*hashSize : id.Level*hashSize]
 	}
 	return out, nil
 }
