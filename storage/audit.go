@@ -38,7 +38,7 @@ const insertEventTree = `INSERT INTO audit_events (seq, at, type, actor, resourc
 	grant_id, data, prev_hash, hash, tree_nodes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 // Append seals e after the head of the chain and stores it with the new head, in this
-// transaction. On PostgreSQL the head row stays locked until commit, so concurrent appenders
+// transaction, growing the Merkle tree with it (audit_tree.go). On PostgreSQL the head row stays locked until commit, so concurrent appenders
 // wait for each other; on SQLite there is only one writer.
 func (t *tx) Append(ctx context.Context, e audit.Event) (audit.Event, error) {
 	if e.Type == "" {
