@@ -94,7 +94,8 @@ func BenchmarkCheckpointAndProof(b *testing.B) {
 
 // BenchmarkVerifySince appends 1,000 events after a checkpoint of a log of
 // ACCESSBOT_BENCH_EVENTS events (default 1,000,000), then verifies the log since the checkpoint
-// and, in the same run, verifies the whole chain as `audit verify` does.
+// and, in the same run, the whole log against the checkpoint (VerifyAll) and the whole chain as
+// `audit verify` does (audit.Verify).
 //
 //	go test ./storage -run '^$' -bench VerifySince -benchtime 5x
 func BenchmarkVerifySince(b *testing.B) {
@@ -120,6 +121,15 @@ func BenchmarkVerifySince(b *testing.B) {
 			rep, err := translog.VerifySince(ctx, db, ck.Note, tl.vkey)
 			if err != nil || rep.Events != 1000 {
 				b.Fatalf("VerifySince = %+v, %v", rep, err)
+			}
+		}
+	})
+	b.Run("all", func(b *testing.B) {
+		// translog.VerifyAll: every event's chain hash and leaf, against the checkpoint's root.
+		for b.Loop() {
+			rep, err := translog.VerifyAll(ctx, db, ck.Note, tl.vkey)
+			if err != nil || rep.Events != int64(n+1000) {
+				b.Fatalf("VerifyAll = %+v, %v", rep, err)
 			}
 		}
 	})
