@@ -37,6 +37,10 @@ func TestLeafAndNodeHashesAreRFC6962OverTheCanonicalEvent(t *testing.T) {
 		if !bytes.Equal(got, want[:]) || !bytes.Equal(got, rfc6962.DefaultHasher.HashLeaf(audit.Canonical(e))) {
 			t.Fatalf("event %d: LeafHash %x, want SHA-256(0x00 || Canonical) %x", i, got, want)
 		}
+		e.PrevHash = []string{audit.ZeroHash, "not hex", strings.Repeat("ab", 32)}[i%3]
+		if chain, leaf := audit.EventHashes(e); chain != audit.ComputeHash(e.PrevHash, e) || !bytes.Equal(leaf, got) {
+			t.Fatalf("event %d: EventHashes disagrees with ComputeHash and LeafHash", i)
+		}
 	}
 	l, r := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)
 	if got := audit.NodeHash(l, r); !bytes.Equal(got, rfc6962.DefaultHasher.HashChildren(l, r)) {

@@ -259,15 +259,16 @@ func verifyAgainst(ctx context.Context, store Store, checkpoint, verifierKey str
 		if !all && old.Size > 0 && prev.Seq == 0 {
 			return anchor(ctx, store, old.Checkpoint, e, &prev)
 		}
+		chain, leaf := audit.EventHashes(e)
 		switch {
 		case e.Seq != prev.Seq+1:
 			return fmt.Errorf("%w: event %d is missing (seq %d follows seq %d)", ErrTampered, prev.Seq+1, e.Seq, prev.Seq)
 		case e.PrevHash != prev.Hash:
 			return fmt.Errorf("%w: event %d does not follow the hash of event %d", ErrTampered, e.Seq, prev.Seq)
-		case audit.ComputeHash(e.PrevHash, e) != e.Hash:
+		case chain != e.Hash:
 			return fmt.Errorf("%w: event %d's hash does not match the event (it was changed)", ErrTampered, e.Seq)
 		}
-		if err := r.Append(audit.LeafHash(e), nil); err != nil {
+		if err := r.Append(leaf, nil); err != nil {
 			return fmt.Errorf("add event %d to the tree: %w", e.Seq, err)
 		}
 		if all && r.End() == old.Size {
