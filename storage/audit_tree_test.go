@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -333,4 +335,43 @@ func TestATamperedLogFailsAgainstAnEarlierCheckpoint(t *testing.T) {
 			})
 		})
 	}
+}
+
+func TestConcurrentAppendersFromTwoHandlesKeepOneTree(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		dsn := b.dsn(t)
+		// Two handles play two replicas; each transaction appends one to three events.
+		dbs := []*DB{openDSN(t, b.driver, dsn), openDSN(t, b.driver, dsn)}
+		ctx := testCtx(t)
+		if _, err := dbs[0].Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		const workers, perWorker = 6, 10
+		errs := make(chan error, workers)
+		var wg sync.WaitGroup
+		for w := range workers {
+			db := dbs[w%2]
+			wg.Go(func() {
+				for i := range perWorker {
+					if err := db.Update(ctx, func(tx grants.Tx) error {
+						for j := range 1 + (w+i)%3 {
+							if _, err := tx.Append(ctx, event(1000*w+10*i+j)); err != nil {
+								return err
+							}
+						}
+						return nil
+					}); err != nil {
+						errs <- fmt.Errorf("worker %d update %d: %w", w, i, err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		checkTree(t, dbs[1])
+	})
 }
