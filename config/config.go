@@ -66,6 +66,8 @@ type Config struct {
 	Identity Identity `yaml:"identity"`
 	// OIDC is the identity provider of step-up approval (resources with step_up: oidc).
 	OIDC OIDC `yaml:"oidc"`
+	// Transparency signs checkpoints of the audit log's Merkle tree (see transparency.go).
+	Transparency Transparency `yaml:"transparency"`
 
 	file    string
 	hash    string
@@ -298,6 +300,8 @@ func newConfig() *Config {
 		Digest:  defaultDigest(),
 		Limits:  defaultLimits(),
 		Ops:     defaultOps(),
+
+		Transparency: defaultTransparency(),
 	}
 }
 
@@ -393,6 +397,7 @@ func parse(name, dir string, data []byte, env func(string) (string, bool), need 
 	v.identity()
 	v.canonicalPeople()
 	v.stepUp()
+	v.transparency()
 	c.keepOnly(probs, need)
 	if err := probs.err(c.secrets); err != nil {
 		return nil, err

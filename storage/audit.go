@@ -33,8 +33,12 @@ func (t *tx) readHead(ctx context.Context, suffix string) (audit.Head, error) {
 const insertEvent = `INSERT INTO audit_events (seq, at, type, actor, resource, subject, request_id,
 	grant_id, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
+// insertEventTree is insertEvent with the tree nodes the event completed (migration 0014).
+const insertEventTree = `INSERT INTO audit_events (seq, at, type, actor, resource, subject, request_id,
+	grant_id, data, prev_hash, hash, tree_nodes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
 // Append seals e after the head of the chain and stores it with the new head, in this
-// transaction. On PostgreSQL the head row stays locked until commit, so concurrent appenders
+// transaction, growing the Merkle tree with it (audit_tree.go). On PostgreSQL the head row stays locked until commit, so concurrent appenders
 // wait for each other; on SQLite there is only one writer.
 func (t *tx) Append(ctx context.Context, e audit.Event) (audit.Event, error) {
 	if e.Type == "" {
@@ -47,22 +51,33 @@ func (t *tx) Append(ctx context.Context, e audit.Event) (audit.Event, error) {
 	if t.db.driver == Postgres {
 		suffix = " FOR UPDATE"
 	}
-	head, err := t.readHead(ctx, suffix)
+	ht, err := t.readHeadTree(ctx, suffix)
 	if err != nil {
 		return audit.Event{}, fmt.Errorf("append audit event %s: %w", e.Type, err)
 	}
+	head := ht.head
 	sealed := audit.Seal(head, e)
 	data, err := encodeMap(sealed.Data)
 	if err != nil {
 		return audit.Event{}, fmt.Errorf("append audit event %s: encode data: %w", e.Type, err)
 	}
-	if _, err := t.exec(ctx, insertEvent, sealed.Seq, micros(sealed.At), sealed.Type, sealed.Actor,
-		sealed.Resource, sealed.Subject, sealed.RequestID, sealed.GrantID, data, sealed.PrevHash,
-		sealed.Hash); err != nil {
+	// The Merkle tree grows with the log while it is in sync: the nodes the event completes go
+	// in its row, the new edge in the head's. A tree still behind (a log from before it
+	// existed) is left to SyncAuditTree, which catches up from where it stands.
+	nodes, grew, err := t.growTree(ht, sealed)
+	if err != nil {
 		return audit.Event{}, fmt.Errorf("append audit event %s at seq %d: %w", e.Type, sealed.Seq, err)
 	}
-	res, err := t.exec(ctx, `UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1 AND seq = ?`,
-		sealed.Seq, sealed.Hash, head.Seq)
+	if grew {
+		ht.treeSize, ht.rng = sealed.Seq, encodeRange(t.tree)
+	}
+	if _, err := t.exec(ctx, insertEventTree, sealed.Seq, micros(sealed.At), sealed.Type, sealed.Actor,
+		sealed.Resource, sealed.Subject, sealed.RequestID, sealed.GrantID, data, sealed.PrevHash,
+		sealed.Hash, nodes); err != nil {
+		return audit.Event{}, fmt.Errorf("append audit event %s at seq %d: %w", e.Type, sealed.Seq, err)
+	}
+	res, err := t.exec(ctx, `UPDATE audit_head SET seq = ?, hash = ?, tree_size = ?, tree_range = ? WHERE id = 1 AND seq = ?`,
+		sealed.Seq, sealed.Hash, ht.treeSize, ht.rng, head.Seq)
 	if err != nil {
 		return audit.Event{}, fmt.Errorf("move audit head to seq %d: %w", sealed.Seq, err)
 	}

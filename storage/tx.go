@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/transparency-dev/merkle/compact"
 
 	"github.com/accessbot/accessbot/audit"
 	"github.com/accessbot/accessbot/grants"
@@ -24,6 +25,9 @@ type tx struct {
 	// read holds, in a write transaction (nil in View), the column values of each grant as this
 	// transaction read it, so that UpdateGrant writes only the columns that changed.
 	read map[string]grantSnapshot
+	// tree is the audit tree's right edge after this transaction's last Append, so the next
+	// one does not decode it from the head row again.
+	tree *compact.Range
 }
 
 var _ grants.Tx = (*tx)(nil)
