@@ -51,6 +51,7 @@ func (c *Config) resolvePaths(dir string) {
 		s.CertFile = resolvePath(dir, s.CertFile)
 		s.KeyFile = resolvePath(dir, s.KeyFile)
 	}
+	c.Transparency.KeyFile = resolvePath(dir, c.Transparency.KeyFile)
 }
 
 // Section is a top-level key of the config file, for LoadFor.
@@ -79,6 +80,8 @@ const (
 	SectionSSHKeys   Section = "ssh_keys"
 	SectionIdentity  Section = "identity"
 	SectionOIDC      Section = "oidc"
+	// SectionTransparency is the audit log's checkpoint signer.
+	SectionTransparency Section = "transparency"
 )
 
 // sectionOf is the top-level key of a problem's key path ("slack.signing_secret" → "slack",
@@ -117,13 +120,16 @@ func (c *Config) keepOnly(p *problems, need []Section) {
 	if dropped[SectionOIDC] {
 		c.OIDC = OIDC{}
 	}
+	if dropped[SectionTransparency] {
+		c.Transparency = defaultTransparency()
+	}
 }
 
 // allSections lists every top-level key, in the file's usual order.
 var allSections = []Section{SectionServer, SectionStorage, SectionLog, SectionTimeZone, SectionAdmins,
 	SectionGroups, SectionScheduler, SectionDefaults, SectionResources, SectionSlack, SectionSinks,
 	SectionDiscord, SectionWeb, SectionScan, SectionDigest, SectionLimits, SectionOps,
-	SectionSSHKeys, SectionIdentity, SectionOIDC}
+	SectionSSHKeys, SectionIdentity, SectionOIDC, SectionTransparency}
 
 // SectionsExcept is every top-level section but skip, for LoadFor: what a command that runs
 // without the chat platforms needs.

@@ -27,11 +27,13 @@ type Store interface {
 
 // Log proves things about the log in a store and signs its checkpoints.
 type Log struct {
-	store    Store
-	origin   string
-	signer   note.Signer
-	verifier note.Verifier
-	clock    clock.Clock
+	store  Store
+	origin string
+	signer note.Signer
+	// verifierKey is the public key in note's text form, for checkpoints given back to Prove.
+	verifierKey string
+	verifier    note.Verifier
+	clock       clock.Clock
 }
 
 // NewLog returns the transparency log over store, signing with signerKey (whose name is the
@@ -49,8 +51,11 @@ func NewLog(store Store, signerKey string, clk clock.Clock) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read checkpoint verifier key: %w", err)
 	}
-	return &Log{store: store, origin: signer.Name(), signer: signer, verifier: verifier, clock: clk}, nil
+	return &Log{store: store, origin: signer.Name(), signer: signer, verifierKey: vkey, verifier: verifier, clock: clk}, nil
 }
+
+// VerifierKey returns the public key that checks this log's checkpoints.
+func (l *Log) VerifierKey() string { return l.verifierKey }
 
 // Origin returns the log's name, which its checkpoints carry.
 func (l *Log) Origin() string { return l.origin }

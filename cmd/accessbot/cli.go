@@ -396,18 +396,37 @@ func describe(err error) error {
 }
 
 func auditVerifyCommand(e *env) *cobra.Command {
+	var since string
+	var v verifierFlags
 	cmd := &cobra.Command{
-		Use:   "verify",
-		Short: "Check the audit log's hash chain",
+		Use:   "verify [--since CHECKPOINT]",
+		Short: "Check the audit log's hash chain, whole or since a signed checkpoint",
 		Long: `Verify reads the whole audit log and checks every event's hash and its link to the one
 before: exit 0 and the head (sequence number and hash) when the chain is intact, exit 1 naming
 the first bad event when it is not. It reads the database and never creates one, and needs
-only the storage: section of the config (no chat platform's secrets).`,
-		Example: `  accessbot audit verify --config /etc/accessbot/accessbot.yaml`,
-		Args:    noArgs(""),
+only the storage: section of the config (no chat platform's secrets).
+
+With --since, it checks the log against an earlier signed checkpoint (accessbot audit
+checkpoint): a consistency proof from the checkpoint's Merkle tree to the tree now, then only
+the events after it. A history rewritten before the checkpoint, a tail cut below it or a fork
+from it fails. The verifier key comes from --key or --key-file, else from the config's
+transparency: signer.`,
+		Example: `  accessbot audit verify --config /etc/accessbot/accessbot.yaml
+  accessbot audit verify --since checkpoint-2026-12-04.txt --key-file checkpoint.pub`,
+		Args: noArgs(""),
 	}
 	path := e.configFlag(cmd)
-	cmd.RunE = func(*cobra.Command, []string) error { return cmdAuditVerify(e, *path) }
+	cmd.Flags().StringVar(&since, "since", "", "a file with a signed checkpoint: check the log extends it, and the events after it")
+	v.add(cmd)
+	cmd.RunE = func(*cobra.Command, []string) error {
+		if since != "" {
+			return verifySince(e, *path, since, &v)
+		}
+		if v.key != "" || v.keyFile != "" {
+			return usageErr("--key and --key-file go with --since")
+		}
+		return cmdAuditVerify(e, *path)
+	}
 	return cmd
 }
 

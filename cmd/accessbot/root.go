@@ -23,7 +23,11 @@ const overview = `accessbot: temporary access to production, approved in chat, r
   accessbot config validate [FILE]   check the config file and list every problem
   accessbot grants list [--state S] [--resource R] [--user U] [--limit N] [--json]
   accessbot grants revoke ID [--force --note TEXT]
-  accessbot audit verify             check the audit log's hash chain
+  accessbot audit verify [--since CHECKPOINT [--key-file F]]   check the hash chain (whole, or since a signed checkpoint)
+  accessbot audit keygen --origin NAME --out FILE   make the key pair that signs checkpoints
+  accessbot audit checkpoint         sign and print a checkpoint of the log (size, root hash, time)
+  accessbot audit prove --seq N [--checkpoint FILE]   print an event with its inclusion proof
+  accessbot audit check --key-file F PROOF.json   check a proof offline with only the verifier key
   accessbot audit export [--format jsonl|csv|html] [--since T] [--until T] [--resource R] [--user U] [--output FILE] [--events]
   accessbot discord register [--guild ID | --global]   register the /access command with Discord
   accessbot digest preview [--since T] [--until T] [--format text|markdown] [--chart FILE]   print the access digest
@@ -162,6 +166,16 @@ func noArgs(hint string) cobra.PositionalArgs {
 	}
 }
 
+// exactArgs wants n positional arguments, and says what they are (what) when they are not there.
+func exactArgs(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usageErr("%s takes %d argument%s: %s; got %d", strings.TrimPrefix(cmd.CommandPath(), "accessbot "), n, map[bool]string{true: "", false: "s"}[n == 1], what, len(args))
+		}
+		return nil
+	}
+}
+
 // group makes a command that only holds subcommands: alone, or with a word that is none of
 // them, it is a usage error that lists them (cobra would print the help and exit 0).
 func group(use, short, long, example string, subs ...*cobra.Command) *cobra.Command {
@@ -244,9 +258,10 @@ func newRoot(e *env) *cobra.Command {
 			"  accessbot config validate --config /etc/accessbot/accessbot.yaml", configValidateCommand(e)),
 		group("grants", "List and revoke grants", "Commands on the grants in the database: who has access now, and taking it away.",
 			"  accessbot grants list --state active\n  accessbot grants revoke g-01J9Z3", grantsListCommand(e), grantsRevokeCommand(e)),
-		group("audit", "Verify and export the audit log", "Commands on the hash-chained audit log. They read the database and never create one.",
-			"  accessbot audit verify --config /etc/accessbot/accessbot.yaml\n  accessbot audit export --format html --since 30d --output report.html",
-			auditVerifyCommand(e), auditExportCommand(e)),
+		group("audit", "Verify, prove and export the audit log", "Commands on the hash-chained audit log and its Merkle tree (docs/transparency.md). They read the database and never create one.",
+			"  accessbot audit verify --config /etc/accessbot/accessbot.yaml\n  accessbot audit export --format html --since 30d --output report.html\n  accessbot audit prove --seq 1842 | accessbot audit check --key-file checkpoint.pub -",
+			auditVerifyCommand(e), auditExportCommand(e), auditKeygenCommand(e), auditCheckpointCommand(e),
+			auditProveCommand(e), auditCheckCommand(e)),
 		group("discord", "Set up the Discord bot", "Commands on the Discord application configured in discord:.",
 			"  accessbot discord register --guild 123456789012345678", discordRegisterCommand(e)),
 		group("digest", "Preview the access digest", "The digest is what accessbot serve posts to chat every digest.period.",

@@ -70,6 +70,16 @@ func openStore(ctx context.Context, cfg *config.Config, log zerolog.Logger, must
 	if len(applied) > 0 {
 		log.Info().Ints("versions", applied).Msg("database migrated")
 	}
+	// A log from before the Merkle tree (migration 0014) gets its tree once, here; from then on
+	// every append keeps it, and this finds nothing to do.
+	added, err := db.SyncAuditTree(ctx)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("build the audit log's Merkle tree: %w", err)
+	}
+	if added > 0 {
+		log.Info().Int64("events", added).Msg("audit log's Merkle tree built for events from before it")
+	}
 	return db, nil
 }
 
