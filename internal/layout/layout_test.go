@@ -77,7 +77,7 @@ var allowed = []struct {
 // platform returns what a chat platform may import: the chat core, the domain types it shows,
 // the small leaf packages, and own (its own family).
 func platform(own ...string) []string {
-	return append(own, "bot", "grants", "audit", "adapters", "internal/clock", "internal/duration", "internal/sshkey")
+	return append(own, "bot", "grants", "audit", "adapters", "internal/clock", "internal/duration", "internal/ratelimit", "internal/sshkey")
 }
 
 // platforms are the chat platforms, each with its own subpackages.
