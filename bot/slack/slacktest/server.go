@@ -54,6 +54,8 @@ type Call struct {
 	RateLimited bool
 	// Error is the Slack error code the fake answered with, if any.
 	Error string
+	// At is when the fake received the call (by the Limits' clock when enforced).
+	At time.Time
 }
 
 // Arg returns a string argument, from the form or the top level of a JSON body.
@@ -144,6 +146,8 @@ type Server struct {
 	nextTS     int64
 	nextID     int
 	changed    chan struct{} // closed and replaced whenever something is recorded
+	limits     *Limits              // EnforceLimits
+	tats       map[string]time.Time // each limited bucket's "theoretical arrival time"
 
 	socket   *websocket.Conn
 	socketMu sync.Mutex // serialises writes to socket
@@ -424,6 +428,15 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.refuseIfDownLocked(w, c) {
+		return
+	}
+	c.At = s.nowLocked()
+	if wait := s.overLimitLocked(c, c.At); wait > 0 {
+		c.RateLimited = true
+		s.recordLocked(c)
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(wait)))
+		w.WriteHeader(http.StatusTooManyRequests)
+		_, _ = io.WriteString(w, `{"ok":false,"error":"ratelimited"}`)
 		return
 	}
 	if s.limitN > 0 {

@@ -1,0 +1,141 @@
+package slack_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/accessbot/accessbot/bot"
+	"github.com/accessbot/accessbot/bot/bottest"
+	"github.com/accessbot/accessbot/bot/slack"
+	"github.com/accessbot/accessbot/bot/slack/slacktest"
+	"github.com/accessbot/accessbot/grants"
+	"github.com/accessbot/accessbot/grants/grantstest"
+)
+
+// pacedSetup is a Bot delivering through the Slack client to a fake that enforces Slack's
+// published limits on the harness's clock, with n requesters who are workspace members.
+func pacedSetup(t *testing.T, n int) (*bottest.Harness, *slacktest.Server, []grants.Actor) {
+	t.Helper()
+	fake := slacktest.New(t)
+	client, err := slack.NewClient(slack.ClientOptions{BotToken: slacktest.BotToken, APIURL: fake.APIURL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// PaceWait -1: every wait for a slot goes back to the queue, so the test moves the clock.
+	h := bottest.New(t, bottest.Options{Deliver: client, Delivery: bot.DeliveryOptions{PaceWait: -1}})
+	r := slack.DefaultRates()
+	fake.EnforceLimits(slacktest.Limits{
+		PostEvery: r.Post.Every, PostBurst: r.Post.Burst,
+		UpdateEvery: r.Update.Every, UpdateBurst: r.Update.Burst,
+		OpenEvery: r.Open.Every, OpenBurst: r.Open.Burst,
+		Now: h.Clock.Now,
+	})
+	var people []grants.Actor
+	for i := range n {
+		p := grantstest.Person(fmt.Sprintf("dev%d@example.com", i))
+		fake.AddUser(slacktest.User{ID: p.PlatformID, Name: p.Name, Email: p.Email})
+		people = append(people, p)
+	}
+	return h, fake, people
+}
+
+// drain delivers until nothing is pending, moving the clock to the next due delivery each
+// time, and returns how long that took on the clock.
+func drain(t *testing.T, h *bottest.Harness) time.Duration {
+	t.Helper()
+	start := h.Clock.Now()
+	for range 10000 {
+		h.Deliver()
+		pending := h.Pending()
+		if len(pending) == 0 {
+			return h.Clock.Now().Sub(start)
+		}
+		now := h.Clock.Now()
+		var next time.Time
+		for _, d := range pending {
+			if d.NextAttemptAt.After(now) && (next.IsZero() || d.NextAttemptAt.Before(next)) {
+				next = d.NextAttemptAt
+			}
+		}
+		if next.IsZero() {
+			t.Fatalf("%d deliveries pending and none due later: %+v", len(pending), pending)
+		}
+		h.Clock.Set(next)
+	}
+	t.Fatal("the outbox did not drain")
+	return 0
+}
+
+func TestABurstIsDeliveredWithinSlacksLimitsAtTheFloorTheyAllow(t *testing.T) {
+	const n = 10
+	h, fake, people := pacedSetup(t, n)
+	for i, p := range people {
+		h.Command(p, "request prod-db 1h INC-1 fixing the index")
+		h.Click(grantstest.Bob, bot.ActionApprove, fmt.Sprintf("r-%d", i+1))
+	}
+	h.RunDue()
+	took := drain(t, h)
+
+	for _, m := range []string{"chat.postMessage", "chat.update", "conversations.open"} {
+		if got := fake.RateLimited(m); got != 0 {
+			t.Errorf("%d %s calls answered 429: the outbox went over Slack's limit", got, m)
+		}
+	}
+	// One approval channel: 10 posts, 3 at once then one a second, is 7s; ten
+	// conversations.open, 5 at once then one every 1.2s, is 6s. The slower sets the floor.
+	if took > 7*time.Second {
+		t.Errorf("delivery took %s on the clock; the limits allow 7s", took)
+	}
+	msgs := fake.Messages(bottest.ApprovalsChannel)
+	if len(msgs) != n {
+		t.Fatalf("%d approval messages, want %d", len(msgs), n)
+	}
+	for _, m := range msgs {
+		if !strings.Contains(m.Text+m.Blocks, "Granted until") {
+			t.Errorf("approval message %s does not show the grant: %s", m.TS, m.Text)
+		}
+	}
+	// Every change happened before the first send: each message is posted once, showing the
+	// latest state, and the superseded updates are never sent.
+	if got := fake.Count("chat.update"); got != 0 {
+		t.Errorf("%d chat.update calls for messages posted with their latest state", got)
+	}
+	if got, want := fake.Count("chat.postMessage"), n+2*n; got != want {
+		t.Errorf("%d chat.postMessage calls, want %d (%d approval messages, 2 DMs each)", got, want, n)
+	}
+	if got := fake.Count("conversations.open"); got != n {
+		t.Errorf("%d conversations.open calls, want %d (one per person, then kept)", got, n)
+	}
+}
+
+func TestUpdatesOfOneMessageCollapseIntoOneWithinTheUpdateTier(t *testing.T) {
+	const n = 10
+	h, fake, people := pacedSetup(t, n)
+	for _, p := range people {
+		h.Command(p, "request prod-db 1h INC-1 fixing the index")
+	}
+	drain(t, h)
+	for i := range people {
+		h.Click(grantstest.Bob, bot.ActionApprove, fmt.Sprintf("r-%d", i+1))
+	}
+	h.RunDue() // approved, activating, active: three changes per message
+	took := drain(t, h)
+
+	if got := fake.RateLimited("chat.update"); got != 0 {
+		t.Errorf("%d chat.update calls answered 429", got)
+	}
+	if got := fake.Count("chat.update"); got != n {
+		t.Errorf("%d chat.update calls, want %d: one per message, the superseded changes coalesced", got, n)
+	}
+	// Ten updates, 5 at once then one every 1.2s: 6s.
+	if took > 6*time.Second {
+		t.Errorf("updates took %s on the clock; the tier allows 6s", took)
+	}
+	for _, m := range fake.Messages(bottest.ApprovalsChannel) {
+		if !strings.Contains(m.Text+m.Blocks, "Granted until") {
+			t.Errorf("approval message %s does not show the grant: %s", m.TS, m.Text)
+		}
+	}
+}
