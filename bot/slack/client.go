@@ -73,7 +73,7 @@ type Client struct {
 	groups      *groupCache
 	identity    IdentityPolicy
 
-	rates       Rates
+	rates Rates
 
 	// imMu guards ims, the DM conversation of each user DMed (conversations.open's answer,
 	// which does not change), so that a DM costs one call, not two.

@@ -145,7 +145,7 @@ type Server struct {
 	files      []*File
 	nextTS     int64
 	nextID     int
-	changed    chan struct{} // closed and replaced whenever something is recorded
+	changed    chan struct{}        // closed and replaced whenever something is recorded
 	limits     *Limits              // EnforceLimits
 	tats       map[string]time.Time // each limited bucket's "theoretical arrival time"
 
