@@ -41,7 +41,7 @@ type DeliveryOptions struct {
 	// Keep is how long sent and failed deliveries stay in the outbox; default 7 days.
 	Keep time.Duration
 	// Parallel is how many destinations (channels, people's DMs) an Outbox sends to at once;
-	// one destination's messages go one after the other, in order. Default 8.
+	// one destination's messages go one after the other, in order. Default 16.
 	Parallel int
 	// PaceWait is the longest an Outbox waits in place for a rate limit's slot (a Pacer's);
 	// a later slot is kept for the delivery, which goes back to the queue until then, so that
@@ -72,7 +72,7 @@ func (o DeliveryOptions) withDefaults() DeliveryOptions {
 		o.Keep = 7 * 24 * time.Hour
 	}
 	if o.Parallel <= 0 {
-		o.Parallel = 8
+		o.Parallel = 16
 	}
 	if o.PaceWait == 0 {
 		o.PaceWait = 500 * time.Millisecond

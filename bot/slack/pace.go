@@ -53,17 +53,29 @@ func dmPostKey(userID string) string { return "chat.postMessage @" + userID }
 func (c *Client) Limits(op bot.Op, dest string) []ratelimit.Limit {
 	switch op {
 	case bot.OpPost:
-		return []ratelimit.Limit{{Key: postKey(dest), Rate: c.rates.Post}}
+		return []ratelimit.Limit{{Key: postKey(dest), Rate: inReserve(c.rates.Post)}}
 	case bot.OpUpdate:
-		return []ratelimit.Limit{{Key: updateKey, Rate: c.rates.Update}}
+		return []ratelimit.Limit{{Key: updateKey, Rate: inReserve(c.rates.Update)}}
 	case bot.OpDM:
-		ls := []ratelimit.Limit{{Key: dmPostKey(dest), Rate: c.rates.Post}}
+		ls := []ratelimit.Limit{{Key: dmPostKey(dest), Rate: inReserve(c.rates.Post)}}
 		if _, ok := c.imChannel(dest); !ok {
-			ls = append(ls, ratelimit.Limit{Key: openKey, Rate: c.rates.Open})
+			ls = append(ls, ratelimit.Limit{Key: openKey, Rate: inReserve(c.rates.Open)})
 		}
 		return ls
 	}
 	return nil
+}
+
+// inReserve returns the rate the client keeps to: one call of Slack's burst is kept in reserve.
+// Slack counts a call when it arrives, not when it was sent: without the reserve, a call that
+// arrives late (the network, a busy process) moves Slack's count on, and the next one, sent
+// on time, arrives early and is refused with a wait of a whole second. It costs one interval
+// over a whole burst.
+func inReserve(r ratelimit.Rate) ratelimit.Rate {
+	if r.Burst > 1 {
+		r.Burst--
+	}
+	return r
 }
 
 // imChannel returns the DM conversation kept for a user.

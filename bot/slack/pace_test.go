@@ -84,9 +84,10 @@ func TestABurstIsDeliveredWithinSlacksLimitsAtTheFloorTheyAllow(t *testing.T) {
 		}
 	}
 	// One approval channel: 10 posts, 3 at once then one a second, is 7s; ten
-	// conversations.open, 5 at once then one every 1.2s, is 6s. The slower sets the floor.
-	if took > 7*time.Second {
-		t.Errorf("delivery took %s on the clock; the limits allow 7s", took)
+	// conversations.open, 5 at once then one every 1.2s, is 6s. The slower sets the floor;
+	// the client keeps one call of each burst in reserve, which costs one interval: 8s.
+	if took > 8*time.Second {
+		t.Errorf("delivery took %s on the clock; the limits allow 7s, and one call kept in reserve 8s", took)
 	}
 	msgs := fake.Messages(bottest.ApprovalsChannel)
 	if len(msgs) != n {
@@ -129,9 +130,9 @@ func TestUpdatesOfOneMessageCollapseIntoOneWithinTheUpdateTier(t *testing.T) {
 	if got := fake.Count("chat.update"); got != n {
 		t.Errorf("%d chat.update calls, want %d: one per message, the superseded changes coalesced", got, n)
 	}
-	// Ten updates, 5 at once then one every 1.2s: 6s.
-	if took > 6*time.Second {
-		t.Errorf("updates took %s on the clock; the tier allows 6s", took)
+	// Ten updates, 5 at once then one every 1.2s: 6s; with one kept in reserve, 7.2s.
+	if took > 7200*time.Millisecond {
+		t.Errorf("updates took %s on the clock; the tier allows 6s, and one call kept in reserve 7.2s", took)
 	}
 	for _, m := range fake.Messages(bottest.ApprovalsChannel) {
 		if !strings.Contains(m.Text+m.Blocks, "Granted until") {

@@ -413,7 +413,12 @@ func parseRequest(r *http.Request) (Call, error) {
 }
 
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
+	// Slack counts a call when it arrives, before reading it or waiting for the fake's lock.
+	s.mu.Lock()
+	arrived := s.nowLocked()
+	s.mu.Unlock()
 	c, err := parseRequest(r)
+	c.At = arrived
 	c.Method = strings.TrimPrefix(r.URL.Path, "/api/")
 	c.Path = r.URL.Path
 	if err != nil {
@@ -430,7 +435,6 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	if s.refuseIfDownLocked(w, c) {
 		return
 	}
-	c.At = s.nowLocked()
 	if wait := s.overLimitLocked(c, c.At); wait > 0 {
 		c.RateLimited = true
 		s.recordLocked(c)
