@@ -140,3 +140,88 @@ func TestUpdatesOfOneMessageCollapseIntoOneWithinTheUpdateTier(t *testing.T) {
 		}
 	}
 }
+
+func TestA429OnOneChannelHoldsBackOnlyThatChannelAndIsNoFailure(t *testing.T) {
+	fake := slacktest.New(t)
+	client, err := slack.NewClient(slack.ClientOptions{BotToken: slacktest.BotToken, APIURL: fake.APIURL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := grantstest.DefaultResource()
+	api.Name = "prod-api"
+	const apiChannel = "C-api"
+	h := bottest.New(t, bottest.Options{
+		Deliver:   client,
+		Delivery:  bot.DeliveryOptions{PaceWait: -1},
+		Resources: []*grants.Resource{grantstest.DefaultResource(), api},
+		Channels: &bot.Channels{Approvals: bottest.ApprovalsChannel, Security: bottest.SecurityChannel,
+			Resources: map[string]string{"prod-api": apiChannel}},
+	})
+	r := slack.DefaultRates()
+	fake.EnforceLimits(slacktest.Limits{PostEvery: r.Post.Every, PostBurst: r.Post.Burst, Now: h.Clock.Now})
+	// Something else posted to the approvals channel meanwhile: Slack's bucket for it is empty
+	// and the outbox does not know.
+	for range r.Post.Burst {
+		if _, err := client.Post(h.Ctx, bottest.ApprovalsChannel, bot.View{Title: "hello"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.Command(grantstest.Alice, "request prod-db 1h INC-1 fixing the index")  // to the approvals channel
+	h.Command(grantstest.Alice, "request prod-api 1h INC-2 fixing the cache") // to the prod-api channel
+	h.Deliver()
+
+	if got := fake.RateLimited("chat.postMessage"); got != 1 {
+		t.Fatalf("%d posts answered 429, want 1 (the approvals channel's)", got)
+	}
+	if got := len(fake.Messages(apiChannel)); got != 1 {
+		t.Errorf("%d messages in %s: a 429 for another channel held it back", got, apiChannel)
+	}
+	var held *bot.Delivery
+	for _, d := range h.Pending() {
+		if d.Channel == bottest.ApprovalsChannel {
+			held = &d
+		}
+	}
+	if held == nil {
+		t.Fatal("the approvals channel's message is not waiting")
+	}
+	if held.Attempts != 0 || !held.NextAttemptAt.Equal(h.Clock.Now().Add(time.Second)) {
+		t.Errorf("held back with %d attempts until %s; want 0 attempts (a 429 is no failure) until Retry-After, 1s",
+			held.Attempts, held.NextAttemptAt.Sub(h.Clock.Now()))
+	}
+	h.Advance(time.Second)
+	h.Deliver()
+	if got := len(fake.Messages(bottest.ApprovalsChannel)); got != r.Post.Burst+1 {
+		t.Errorf("%d messages in the approvals channel after Retry-After, want %d", got, r.Post.Burst+1)
+	}
+	if p := h.Pending(); len(p) != 0 {
+		t.Errorf("%d deliveries still pending", len(p))
+	}
+}
+
+func TestDeliveriesPutBackForTheirSlotAreSentOnceAfterACrash(t *testing.T) {
+	const n = 8
+	h, fake, people := pacedSetup(t, n)
+	for _, p := range people {
+		h.Command(p, "request prod-db 1h INC-1 fixing the index")
+	}
+	h.Deliver() // the burst goes; the rest waits in the queue for its slot
+	if got := len(fake.Messages(bottest.ApprovalsChannel)); got == 0 || got == n {
+		t.Fatalf("%d of %d posted at once; the test wants some put back", got, n)
+	}
+	h.Reopen() // a crash: the slots kept in memory are lost, the queue is not
+	drain(t, h)
+	if got := len(fake.Messages(bottest.ApprovalsChannel)); got != n {
+		t.Errorf("%d approval messages after the restart, want %d: none lost, none twice", got, n)
+	}
+	seen := map[string]bool{}
+	for _, c := range fake.Calls("chat.postMessage") {
+		if c.RateLimited || c.Arg("channel") != bottest.ApprovalsChannel {
+			continue
+		}
+		if seen[c.Arg("text")] {
+			t.Errorf("posted twice: %s", c.Arg("text"))
+		}
+		seen[c.Arg("text")] = true
+	}
+}
