@@ -122,7 +122,8 @@ type result struct {
 	approvalRows, approvalCalls int
 	dms                         int
 	counts                      bot.OutboxCounts
-	final                       int // approval messages showing the grant at the end
+	final                       int             // approval messages showing the grant at the end
+	limitedAt                   []time.Duration // when, after the first request, calls were answered 429
 }
 
 func channelID(i int) string    { return fmt.Sprintf("C0RES%02d", i) }
@@ -274,6 +275,7 @@ func measure(ctx context.Context, o options) (result, error) {
 	for _, c := range fake.Calls("chat.postMessage", "chat.update", "conversations.open") {
 		if c.RateLimited {
 			res.limited[c.Method]++
+			res.limitedAt = append(res.limitedAt, c.At.Sub(t0).Round(time.Millisecond))
 			continue
 		}
 		res.accepted[c.Method]++
@@ -400,6 +402,9 @@ func report(w io.Writer, o options, started time.Time, r result) {
 		fmt.Sprintf("Slack's published limits, run ×%g on the wall clock by both the fake and the client: chat.postMessage 1/s per channel after a burst of 3, chat.update and conversations.open 50/min after a burst of 5 (one DM conversation per person, kept). The fake lets a call come %s early.", o.scale, o.tolerance),
 		fmt.Sprintf("%d requesters, each asking for %d resources; each approval is made at once by an approver; the scheduler grants through a noop adapter. The floor is, over every bucket, its calls beyond the burst times its interval; the time runs from the first request to the last call Slack accepted.", o.people, (o.requests+o.people-1)/o.people),
 		"Coalescing: several changes of one approval message (approved, granting, granted) waiting together are sent as one post or update showing the latest state.",
+	}
+	if len(r.limitedAt) > 0 {
+		notes = append(notes, fmt.Sprintf("The 429s came at %v after the first request.", r.limitedAt))
 	}
 	table.Print(w, "accessbot chat delivery under Slack's rate limits", started, rows, notes, o.markdown)
 }
