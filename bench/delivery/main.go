@@ -55,6 +55,7 @@ type options struct {
 	tolerance time.Duration
 	clients   int
 	parallel  int
+	paceWait  time.Duration
 	timeout   time.Duration
 	markdown  bool
 	tmp       string
@@ -78,6 +79,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.Float64Var(&o.scale, "scale", 10, "how many times faster than Slack's published limits the fake and the client run")
 	fs.DurationVar(&o.tolerance, "tolerance", 5*time.Millisecond, "how early the fake lets a call come (jitter between sending and arriving)")
 	fs.IntVar(&o.parallel, "parallel", 0, "destinations the outbox sends to at once (0: its default)")
+	fs.DurationVar(&o.paceWait, "pace-wait", 0, "the longest the outbox waits in place for a slot (0: its default of 500ms divided by -scale, negative: never)")
 	fs.IntVar(&o.clients, "clients", 8, "goroutines making the requests and approvals")
 	fs.DurationVar(&o.timeout, "timeout", 3*time.Minute, "give up after this long")
 	fs.BoolVar(&o.markdown, "markdown", false, "print the table as Markdown")
@@ -90,6 +92,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	if o.requests/o.people > o.channels {
 		return errors.New("each requester asks for each resource at most once: -requests must be at most -people × -channels")
+	}
+	if o.paceWait == 0 {
+		// The outbox's wait in place is scaled like the limits it waits for.
+		o.paceWait = time.Duration(float64(500*time.Millisecond) / o.scale)
 	}
 	if o.tmp == "" {
 		dir, err := os.MkdirTemp("", "accessbot-delivery-")
@@ -187,7 +193,7 @@ func measure(ctx context.Context, o options) (result, error) {
 		return res, err
 	}
 	b, err := bot.New(bot.Options{Service: svc, Store: db, Log: log, Channels: map[string]bot.Channels{slack.PlatformName: channels},
-		Delivery: bot.DeliveryOptions{Parallel: o.parallel}})
+		Delivery: bot.DeliveryOptions{Parallel: o.parallel, PaceWait: o.paceWait}})
 	if err != nil {
 		return res, err
 	}
@@ -399,7 +405,7 @@ func report(w io.Writer, o options, started time.Time, r result) {
 			table.Thousands(r.counts.Sent), table.Thousands(r.counts.Deferred), table.Thousands(r.counts.RateLimited))},
 	}
 	notes := []string{
-		fmt.Sprintf("Slack's published limits, run ×%g on the wall clock by both the fake and the client: chat.postMessage 1/s per channel after a burst of 3, chat.update and conversations.open 50/min after a burst of 5 (one DM conversation per person, kept). The fake lets a call come %s early.", o.scale, o.tolerance),
+		fmt.Sprintf("Slack's published limits, run ×%g on the wall clock by both the fake and the client: chat.postMessage 1/s per channel after a burst of 3, chat.update and conversations.open 50/min after a burst of 5 (one DM conversation per person, kept). The fake lets a call come %s early; the outbox waits in place for a slot up to %s (its 500ms, scaled).", o.scale, o.tolerance, o.paceWait),
 		fmt.Sprintf("%d requesters, each asking for %d resources; each approval is made at once by an approver; the scheduler grants through a noop adapter. The floor is, over every bucket, its calls beyond the burst times its interval; the time runs from the first request to the last call Slack accepted.", o.people, (o.requests+o.people-1)/o.people),
 		"Coalescing: several changes of one approval message (approved, granting, granted) waiting together are sent as one post or update showing the latest state.",
 	}
