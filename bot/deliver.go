@@ -527,13 +527,16 @@ type Outbox struct {
 	pausedUntil time.Time            // a platform that is no Pacer asked to wait (429)
 	reserved    map[string]time.Time // delivery key -> the rate-limit slot kept for it
 
-	counts struct{ sent, deferred, rateLimited atomic.Int64 }
+	counts struct{ sent, coalesced, deferred, rateLimited atomic.Int64 }
 }
 
 // OutboxCounts are an Outbox's counters since it was built.
 type OutboxCounts struct {
 	// Sent counts deliveries sent.
 	Sent int64
+	// Coalesced counts deliveries a sent one covered: superseded changes of a kept message,
+	// marked sent without a call of their own.
+	Coalesced int64
 	// Deferred counts deliveries put back in the queue until their rate-limit slot.
 	Deferred int64
 	// RateLimited counts answers of the platform asking to wait (429), which the pacing should
@@ -566,7 +569,7 @@ func NewOutbox(o OutboxOptions) *Outbox {
 
 // Counts returns the Outbox's counters.
 func (o *Outbox) Counts() OutboxCounts {
-	return OutboxCounts{Sent: o.counts.sent.Load(), Deferred: o.counts.deferred.Load(), RateLimited: o.counts.rateLimited.Load()}
+	return OutboxCounts{Sent: o.counts.sent.Load(), Coalesced: o.counts.coalesced.Load(), Deferred: o.counts.deferred.Load(), RateLimited: o.counts.rateLimited.Load()}
 }
 
 // Wake makes Run look for due deliveries now.
@@ -752,6 +755,8 @@ func (o *Outbox) send(ctx context.Context, d Delivery, claimedUntil time.Time) b
 		coalesce := d.Kind == DeliverApproval || d.Kind == DeliverBreakGlass
 		if err := o.o.Store.MarkSent(ctx, d, ref, coalesce, now); err != nil {
 			log.Warn().Err(err).Msg("record a sent chat message")
+		} else if coalesce {
+			o.counts.coalesced.Add(int64(d.Covers))
 		}
 		if skip {
 			return false

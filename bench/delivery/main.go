@@ -401,8 +401,8 @@ func report(w io.Writer, o options, started time.Time, r result) {
 			Baseline: "0", Goal: "0", Met: table.YesNo(limited == 0)},
 		{Bench: "", Measure: "approval-message calls saved by coalescing", Value: table.Thousands(int64(saved)),
 			Baseline: fmt.Sprintf("of %s approval deliveries queued (%s calls made)", table.Thousands(int64(r.approvalRows)), table.Thousands(int64(r.approvalCalls)))},
-		{Bench: "", Measure: "outbox: sent / put back until their slot / 429s", Value: fmt.Sprintf("%s / %s / %s",
-			table.Thousands(r.counts.Sent), table.Thousands(r.counts.Deferred), table.Thousands(r.counts.RateLimited))},
+		{Bench: "", Measure: "outbox: sent / coalesced / put back until their slot / 429s", Value: fmt.Sprintf("%s / %s / %s / %s",
+			table.Thousands(r.counts.Sent), table.Thousands(r.counts.Coalesced), table.Thousands(r.counts.Deferred), table.Thousands(r.counts.RateLimited))},
 	}
 	notes := []string{
 		fmt.Sprintf("Slack's published limits, run ×%g on the wall clock by both the fake and the client: chat.postMessage 1/s per channel after a burst of 3, chat.update and conversations.open 50/min after a burst of 5 (one DM conversation per person, kept). The fake lets a call come %s early; the outbox waits in place for a slot up to %s (its 500ms, scaled).", o.scale, o.tolerance, o.paceWait),

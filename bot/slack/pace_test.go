@@ -139,6 +139,17 @@ func TestUpdatesOfOneMessageCollapseIntoOneWithinTheUpdateTier(t *testing.T) {
 			t.Errorf("approval message %s does not show the grant: %s", m.TS, m.Text)
 		}
 	}
+	rows := 0
+	for _, d := range h.Deliveries() {
+		if d.Kind == bot.DeliverApproval && d.State == bot.DeliverySent {
+			rows++
+		}
+	}
+	calls := fake.Count("chat.update") + len(fake.Messages(bottest.ApprovalsChannel))
+	_, outbox := h.Bot.Workers(slack.PlatformName)
+	if got := outbox.Counts().Coalesced; got != int64(rows-calls) || got < int64(n) {
+		t.Errorf("the outbox counted %d coalesced; %d approval deliveries were sent with %d calls", got, rows, calls)
+	}
 }
 
 func TestA429OnOneChannelHoldsBackOnlyThatChannelAndIsNoFailure(t *testing.T) {
