@@ -690,14 +690,24 @@ func (o *Outbox) sendLanes(ctx context.Context, ds []Delivery, claimedUntil time
 		wg.Add(1)
 		go func(l []Delivery) {
 			defer func() { <-sem; wg.Done() }()
-			for i, d := range l {
-				if p := o.paused(); o.o.Clock.Now().Before(p) {
-					// Rate limited: hand the rest back, due when the platform allows again.
-					for _, rest := range l[i:] {
-						if err := o.o.Store.RetryDelivery(ctx, rest, p, rest.LastError, false); err != nil {
-							o.log.Warn().Err(err).Str("key", rest.Key).Msg("release delivery")
-						}
+			release := func(rest []Delivery, at time.Time) {
+				for _, r := range rest {
+					if err := o.o.Store.RetryDelivery(ctx, r, at, r.LastError, false); err != nil {
+						o.log.Warn().Err(err).Str("key", r.Key).Msg("release delivery")
 					}
+				}
+			}
+			for i, d := range l {
+				now := o.o.Clock.Now()
+				if p := o.paused(); now.Before(p) {
+					// Rate limited: hand the rest back, due when the platform allows again.
+					release(l[i:], p)
+					return
+				}
+				if now.Add(o.opts.SendTimeout).After(claimedUntil) {
+					// The claim could lapse during the call, and another sender send it too:
+					// hand the rest back to the next pass.
+					release(l[i:], now)
 					return
 				}
 				if o.send(ctx, d, claimedUntil) {
