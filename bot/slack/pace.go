@@ -66,15 +66,13 @@ func (c *Client) Limits(op bot.Op, dest string) []ratelimit.Limit {
 	return nil
 }
 
-// inReserve returns the rate the client keeps to: one call of Slack's burst is kept in reserve.
-// Slack counts a call when it arrives, not when it was sent: without the reserve, a call that
-// arrives late (the network, a busy process) moves Slack's count on, and the next one, sent
-// on time, arrives early and is refused with a wait of a whole second. It costs one interval
-// over a whole burst.
+// inReserve returns the rate the client keeps to: two calls of Slack's burst are kept in
+// reserve (at least one call is left). Slack counts a call when it arrives, not when it was
+// sent: without the reserve, calls that arrive late (the network, a busy process) and then
+// together use up Slack's burst, and the next one, sent on time, arrives early and is refused
+// with a wait of a whole second. It costs two intervals over a whole burst.
 func inReserve(r ratelimit.Rate) ratelimit.Rate {
-	if r.Burst > 1 {
-		r.Burst--
-	}
+	r.Burst = max(1, r.Burst-2)
 	return r
 }
 
