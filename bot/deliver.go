@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -13,6 +14,7 @@ import (
 	"github.com/accessbot/accessbot/audit"
 	"github.com/accessbot/accessbot/grants"
 	"github.com/accessbot/accessbot/internal/clock"
+	"github.com/accessbot/accessbot/internal/ratelimit"
 )
 
 // Delivery works like the grants scheduler: the database is the queue. A Dispatcher follows the
@@ -38,6 +40,13 @@ type DeliveryOptions struct {
 	Batch int
 	// Keep is how long sent and failed deliveries stay in the outbox; default 7 days.
 	Keep time.Duration
+	// Parallel is how many destinations (channels, people's DMs) an Outbox sends to at once;
+	// one destination's messages go one after the other, in order. Default 16.
+	Parallel int
+	// PaceWait is the longest an Outbox waits in place for a rate limit's slot (a Pacer's);
+	// a later slot is kept for the delivery, which goes back to the queue until then, so that
+	// other destinations are not held up. Default 500ms; negative never waits in place.
+	PaceWait time.Duration
 }
 
 func (o DeliveryOptions) withDefaults() DeliveryOptions {
@@ -61,6 +70,12 @@ func (o DeliveryOptions) withDefaults() DeliveryOptions {
 	}
 	if o.Keep <= 0 {
 		o.Keep = 7 * 24 * time.Hour
+	}
+	if o.Parallel <= 0 {
+		o.Parallel = 16
+	}
+	if o.PaceWait == 0 {
+		o.PaceWait = 500 * time.Millisecond
 	}
 	return o
 }
@@ -486,20 +501,47 @@ type OutboxOptions struct {
 	Clock    clock.Clock
 	Log      zerolog.Logger
 	Options  DeliveryOptions
+	// Limiter paces the calls when the Platform is a Pacer; nil makes the Outbox its own. Tests
+	// and benchmarks pass one to see or share its buckets.
+	Limiter *ratelimit.Limiter
 }
 
-// Outbox sends one platform's deliveries.
+// Outbox sends one platform's deliveries. It sends to several destinations at once, each
+// destination's messages in order, and keeps within the Platform's published rate limits when
+// it is a Pacer.
 type Outbox struct {
-	o    OutboxOptions
-	opts DeliveryOptions
-	read reader
-	log  zerolog.Logger
-	name string
-	wake chan struct{}
+	o     OutboxOptions
+	opts  DeliveryOptions
+	read  reader
+	log   zerolog.Logger
+	name  string
+	wake  chan struct{}
+	pacer Pacer // nil: the Platform paces itself
+	limit *ratelimit.Limiter
 
-	mu          sync.Mutex // one pass at a time
-	pausedUntil time.Time  // the platform asked to wait (429)
-	lastPrune   time.Time
+	mu        sync.Mutex // one pass at a time
+	lastPrune time.Time
+
+	// stateMu guards what the lanes of one pass share.
+	stateMu     sync.Mutex
+	pausedUntil time.Time            // a platform that is no Pacer asked to wait (429)
+	reserved    map[string]time.Time // delivery key -> the rate-limit slot kept for it
+
+	counts struct{ sent, coalesced, deferred, rateLimited atomic.Int64 }
+}
+
+// OutboxCounts are an Outbox's counters since it was built.
+type OutboxCounts struct {
+	// Sent counts deliveries sent.
+	Sent int64
+	// Coalesced counts deliveries a sent one covered: superseded changes of a kept message,
+	// marked sent without a call of their own.
+	Coalesced int64
+	// Deferred counts deliveries put back in the queue until their rate-limit slot.
+	Deferred int64
+	// RateLimited counts answers of the platform asking to wait (429), which the pacing should
+	// make rare.
+	RateLimited int64
 }
 
 // NewOutbox builds an Outbox. It does no I/O.
@@ -507,15 +549,27 @@ func NewOutbox(o OutboxOptions) *Outbox {
 	if o.Clock == nil {
 		o.Clock = clock.Real{}
 	}
-	name := o.Platform.Name()
-	return &Outbox{
-		o:    o,
-		opts: o.Options.withDefaults(),
-		read: reader{svc: o.Service, store: o.Store},
-		log:  o.Log.With().Str("component", "outbox").Str("platform", name).Logger(),
-		name: name,
-		wake: make(chan struct{}, 1),
+	if o.Limiter == nil {
+		o.Limiter = &ratelimit.Limiter{}
 	}
+	name := o.Platform.Name()
+	pacer, _ := o.Platform.(Pacer)
+	return &Outbox{
+		o:        o,
+		opts:     o.Options.withDefaults(),
+		read:     reader{svc: o.Service, store: o.Store},
+		log:      o.Log.With().Str("component", "outbox").Str("platform", name).Logger(),
+		name:     name,
+		wake:     make(chan struct{}, 1),
+		pacer:    pacer,
+		limit:    o.Limiter,
+		reserved: map[string]time.Time{},
+	}
+}
+
+// Counts returns the Outbox's counters.
+func (o *Outbox) Counts() OutboxCounts {
+	return OutboxCounts{Sent: o.counts.sent.Load(), Coalesced: o.counts.coalesced.Load(), Deferred: o.counts.deferred.Load(), RateLimited: o.counts.rateLimited.Load()}
 }
 
 // Wake makes Run look for due deliveries now.
@@ -524,6 +578,13 @@ func (o *Outbox) Wake() {
 	case o.wake <- struct{}{}:
 	default:
 	}
+}
+
+// paused returns until when the whole platform asked to wait.
+func (o *Outbox) paused() time.Time {
+	o.stateMu.Lock()
+	defer o.stateMu.Unlock()
+	return o.pausedUntil
 }
 
 // Run sends what is due, then waits for the next due time, a Wake or the Poll, until ctx is done.
@@ -546,11 +607,9 @@ func (o *Outbox) Run(ctx context.Context) error {
 			}
 			retry = time.After(idleRetry)
 		} else if ok {
-			o.mu.Lock()
-			if at.Before(o.pausedUntil) {
-				at = o.pausedUntil
+			if p := o.paused(); at.Before(p) {
+				at = p
 			}
-			o.mu.Unlock()
 			wait = min(wait, at.Sub(o.o.Clock.Now()))
 			if wait <= 0 {
 				if n > 0 {
@@ -572,8 +631,10 @@ func (o *Outbox) Run(ctx context.Context) error {
 	}
 }
 
-// SendDue sends every delivery due now, in order, and returns how many it sent. Deliveries that
-// become due by the sending (an update behind its post) are sent in the same call.
+// SendDue sends every delivery due now and returns how many it sent. Deliveries that become due
+// by the sending (an update behind its post) are sent in the same call. Each pass claims a
+// batch and sends it by destination: destinations at once (Parallel), one destination's
+// deliveries one after the other in the order claimed, which is the order of their events.
 func (o *Outbox) SendDue(ctx context.Context) (int, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -581,40 +642,98 @@ func (o *Outbox) SendDue(ctx context.Context) (int, error) {
 	for pass := 0; pass < 1000 && ctx.Err() == nil; pass++ {
 		now := o.o.Clock.Now()
 		o.prune(ctx, now)
-		if now.Before(o.pausedUntil) {
+		if now.Before(o.paused()) {
 			return sent, nil
 		}
-		ds, err := o.o.Store.ClaimDeliveries(ctx, o.name, now, now.Add(2*o.opts.SendTimeout), o.opts.Batch)
+		until := now.Add(2 * o.opts.SendTimeout)
+		ds, err := o.o.Store.ClaimDeliveries(ctx, o.name, now, until, o.opts.Batch)
 		if err != nil {
 			return sent, err
 		}
 		if len(ds) == 0 {
 			return sent, nil
 		}
-		for i, d := range ds {
-			if o.o.Clock.Now().Before(o.pausedUntil) {
-				// Rate limited: hand the rest back, due when the platform allows again.
-				for _, rest := range ds[i:] {
-					if err := o.o.Store.RetryDelivery(ctx, rest, o.pausedUntil, rest.LastError, false); err != nil {
-						o.log.Warn().Err(err).Str("key", rest.Key).Msg("release delivery")
-					}
-				}
-				return sent, nil
-			}
-			if o.send(ctx, d) {
-				sent++
-			}
-		}
+		sent += o.sendLanes(ctx, ds, until)
 	}
 	return sent, ctx.Err()
 }
 
-// prune deletes old finished deliveries, at most hourly.
+// lane names the destination a delivery goes to: deliveries of one lane are sent in order.
+func lane(d Delivery) string {
+	switch {
+	case d.Channel != "":
+		return "channel:" + d.Channel
+	case d.Person != "":
+		return "person:" + d.Person
+	case d.Queue != "":
+		return "queue:" + d.Queue
+	}
+	return "key:" + d.Key
+}
+
+// sendLanes sends claimed deliveries, lanes in parallel, and returns how many were sent.
+func (o *Outbox) sendLanes(ctx context.Context, ds []Delivery, claimedUntil time.Time) int {
+	var order []string
+	lanes := map[string][]Delivery{}
+	for _, d := range ds {
+		k := lane(d)
+		if _, ok := lanes[k]; !ok {
+			order = append(order, k)
+		}
+		lanes[k] = append(lanes[k], d)
+	}
+	var sent atomic.Int64
+	sem := make(chan struct{}, o.opts.Parallel)
+	var wg sync.WaitGroup
+	for _, k := range order {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(l []Delivery) {
+			defer func() { <-sem; wg.Done() }()
+			release := func(rest []Delivery, at time.Time) {
+				for _, r := range rest {
+					if err := o.o.Store.RetryDelivery(ctx, r, at, r.LastError, false); err != nil {
+						o.log.Warn().Err(err).Str("key", r.Key).Msg("release delivery")
+					}
+				}
+			}
+			for i, d := range l {
+				now := o.o.Clock.Now()
+				if p := o.paused(); now.Before(p) {
+					// Rate limited: hand the rest back, due when the platform allows again.
+					release(l[i:], p)
+					return
+				}
+				if now.Add(o.opts.SendTimeout).After(claimedUntil) {
+					// The claim could lapse during the call, and another sender send it too:
+					// hand the rest back to the next pass.
+					release(l[i:], now)
+					return
+				}
+				if o.send(ctx, d, claimedUntil) {
+					sent.Add(1)
+				}
+			}
+		}(lanes[k])
+	}
+	wg.Wait()
+	return int(sent.Load())
+}
+
+// prune deletes old finished deliveries, at most hourly, and forgets slots kept for
+// deliveries long gone (sent by another replica meanwhile).
 func (o *Outbox) prune(ctx context.Context, now time.Time) {
 	if !o.lastPrune.IsZero() && now.Sub(o.lastPrune) < time.Hour && now.After(o.lastPrune) {
 		return
 	}
 	o.lastPrune = now
+	o.stateMu.Lock()
+	for k, at := range o.reserved {
+		if at.Before(now.Add(-time.Hour)) {
+			delete(o.reserved, k)
+		}
+	}
+	o.stateMu.Unlock()
 	if n, err := o.o.Store.PruneDeliveries(ctx, now.Add(-o.opts.Keep)); err != nil {
 		o.log.Warn().Err(err).Msg("prune the outbox")
 	} else if n > 0 {
@@ -622,31 +741,56 @@ func (o *Outbox) prune(ctx context.Context, now time.Time) {
 	}
 }
 
+// deferError says a delivery's rate-limit slot is later than the Outbox waits in place.
+type deferError struct{ until time.Time }
+
+func (e *deferError) Error() string {
+	return fmt.Sprintf("rate limit: next slot at %s", e.until.Format(time.RFC3339Nano))
+}
+
+// sendCall is what one send learns on the way: the buckets its call counted against.
+type sendCall struct {
+	claimedUntil time.Time
+	limits       []ratelimit.Limit
+}
+
 // send sends one claimed delivery and records the result. It reports whether it was sent.
-func (o *Outbox) send(ctx context.Context, d Delivery) bool {
+func (o *Outbox) send(ctx context.Context, d Delivery, claimedUntil time.Time) bool {
 	log := o.log.With().Str("key", d.Key).Str("kind", string(d.Kind)).Str("request_id", d.RequestID).
 		Str("grant_id", d.GrantID).Logger()
-	ref, skip, err := o.deliver(ctx, d)
+	call := &sendCall{claimedUntil: claimedUntil}
+	ref, skip, err := o.deliver(ctx, d, call)
 	now := o.o.Clock.Now()
 	if err == nil {
 		coalesce := d.Kind == DeliverApproval || d.Kind == DeliverBreakGlass
 		if err := o.o.Store.MarkSent(ctx, d, ref, coalesce, now); err != nil {
 			log.Warn().Err(err).Msg("record a sent chat message")
+		} else if coalesce {
+			o.counts.coalesced.Add(int64(d.Covers))
 		}
 		if skip {
 			return false
 		}
+		o.counts.sent.Add(1)
 		log.Debug().Msg("chat message sent")
 		return true
 	}
 	errText := truncate(err.Error(), 500)
 	var ra *RetryAfterError
+	var de *deferError
 	switch {
+	case errors.As(err, &de):
+		// Not an attempt, and not news: the slot is kept, the delivery waits in the queue.
+		o.counts.deferred.Add(1)
+		if err := o.o.Store.RetryDelivery(ctx, d, de.until, d.LastError, false); err != nil {
+			log.Warn().Err(err).Msg("put a paced chat message back in the queue")
+		}
 	case errors.As(err, &ra):
+		o.counts.rateLimited.Add(1)
 		wait := max(ra.After, time.Second)
-		o.pausedUntil = now.Add(wait)
-		log.Warn().Dur("retry_after", wait).Msg("platform rate limit: waiting before sending more")
-		if err := o.o.Store.RetryDelivery(ctx, d, o.pausedUntil, errText, false); err != nil {
+		until := o.pauseFor(d, call, ra.Key, now.Add(wait))
+		log.Warn().Dur("retry_after", wait).Str("bucket", ra.Key).Msg("platform rate limit: waiting before sending more")
+		if err := o.o.Store.RetryDelivery(ctx, d, until, errText, false); err != nil {
 			log.Warn().Err(err).Msg("record a rate-limited chat message")
 		}
 	case errors.Is(err, ErrPermanent) || errors.Is(err, grants.ErrNotFound) || now.Sub(d.CreatedAt) > o.opts.GiveUpAfter:
@@ -659,6 +803,71 @@ func (o *Outbox) send(ctx context.Context, d Delivery) bool {
 		}
 	}
 	return false
+}
+
+// pauseFor records a platform's answer to wait until `until`: for the bucket it named, else
+// for the buckets of the call, else (a platform that is no Pacer) for the whole platform. It
+// returns when the delivery is due again.
+func (o *Outbox) pauseFor(d Delivery, call *sendCall, key string, until time.Time) time.Time {
+	o.stateMu.Lock()
+	delete(o.reserved, d.Key)
+	o.stateMu.Unlock()
+	switch {
+	case key != "":
+		o.limit.Pause(key, until)
+	case len(call.limits) > 0:
+		for _, l := range call.limits {
+			o.limit.Pause(l.Key, until)
+		}
+	default:
+		o.stateMu.Lock()
+		if until.After(o.pausedUntil) {
+			o.pausedUntil = until
+		}
+		o.stateMu.Unlock()
+	}
+	return until
+}
+
+// pace waits for the slot of a call to dest, or returns a *deferError when the slot is later
+// than the Outbox waits in place (or than the claim allows). A delivery put back keeps its
+// slot: when it is claimed again at that time it goes without reserving another.
+func (o *Outbox) pace(ctx context.Context, d Delivery, call *sendCall, op Op, dest string) error {
+	if o.pacer == nil {
+		return nil
+	}
+	call.limits = o.pacer.Limits(op, dest)
+	if len(call.limits) == 0 {
+		return nil
+	}
+	now := o.o.Clock.Now()
+	o.stateMu.Lock()
+	at, kept := o.reserved[d.Key]
+	delete(o.reserved, d.Key)
+	o.stateMu.Unlock()
+	if !kept || at.Before(now.Add(-o.opts.SendTimeout)) {
+		// No slot, or one so stale that its buckets refilled since: reserve one now.
+		at = o.limit.Reserve(now, call.limits...)
+	}
+	if !at.After(now) {
+		return nil
+	}
+	wait := at.Sub(now)
+	if o.opts.PaceWait < 0 || wait > o.opts.PaceWait || at.Add(o.opts.SendTimeout).After(call.claimedUntil) {
+		o.stateMu.Lock()
+		o.reserved[d.Key] = at
+		o.stateMu.Unlock()
+		return &deferError{until: at}
+	}
+	t := o.o.Clock.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		o.limit.Cancel(call.limits...)
+		return ctx.Err()
+	case <-t.C():
+		return nil
+	}
 }
 
 // giveUp stops retrying a delivery, and tells the security channel unless the delivery was
@@ -684,25 +893,34 @@ func (o *Outbox) giveUp(ctx context.Context, log zerolog.Logger, d Delivery, err
 }
 
 // deliver renders and sends one delivery. skip is true when there was nothing to send.
-func (o *Outbox) deliver(ctx context.Context, d Delivery) (ref *MessageRef, skip bool, err error) {
+func (o *Outbox) deliver(ctx context.Context, d Delivery, call *sendCall) (ref *MessageRef, skip bool, err error) {
 	p := o.o.Platform
 	now := o.o.Clock.Now()
-	cctx, cancel := context.WithTimeout(ctx, o.opts.SendTimeout)
-	defer cancel()
 	switch d.Kind {
 	case DeliverApproval, DeliverBreakGlass:
 		s, err := o.read.snapshot(ctx, d.RequestID)
 		if err != nil {
 			return nil, false, err
 		}
-		v := ApprovalView(s, now)
-		if d.Kind == DeliverBreakGlass {
-			v = BreakGlassView(s, now)
-		}
 		old, ok, err := o.o.Store.MessageRef(ctx, o.name, d.Message)
 		if err != nil {
 			return nil, false, err
 		}
+		if ok {
+			if err := o.pace(ctx, d, call, OpUpdate, old.Channel); err != nil {
+				return nil, false, err
+			}
+		} else if err := o.pace(ctx, d, call, OpPost, d.Channel); err != nil {
+			return nil, false, err
+		}
+		// Rendered after the wait: the message shows the state at the time it is sent.
+		now = o.o.Clock.Now()
+		v := ApprovalView(s, now)
+		if d.Kind == DeliverBreakGlass {
+			v = BreakGlassView(s, now)
+		}
+		cctx, cancel := context.WithTimeout(ctx, o.opts.SendTimeout)
+		defer cancel()
 		if ok {
 			return nil, false, p.Update(cctx, old, v)
 		}
@@ -724,35 +942,49 @@ func (o *Outbox) deliver(ctx context.Context, d Delivery) (ref *MessageRef, skip
 		if !ok {
 			return nil, true, nil
 		}
-		return nil, false, o.dm(cctx, d.Person, v)
+		return nil, false, o.dm(ctx, d, call, v)
 	case DeliverAlert:
 		e, err := o.read.event(ctx, d.Seq)
 		if err != nil {
 			return nil, false, err
 		}
-		_, err = p.Post(cctx, d.Channel, AlertView(e, now))
-		return nil, false, err
+		return nil, false, o.post(ctx, d, call, AlertView(e, now))
 	case DeliverNotice:
 		if d.View == nil {
 			return nil, true, nil
 		}
 		if d.Person != "" {
-			return nil, false, o.dm(cctx, d.Person, *d.View)
+			return nil, false, o.dm(ctx, d, call, *d.View)
 		}
-		_, err := p.Post(cctx, d.Channel, *d.View)
-		return nil, false, err
+		return nil, false, o.post(ctx, d, call, *d.View)
 	}
 	return nil, false, fmt.Errorf("unknown delivery kind %q: %w", d.Kind, ErrPermanent)
 }
 
-func (o *Outbox) dm(ctx context.Context, person string, v View) error {
-	userID, err := o.o.Store.PlatformUser(ctx, person, o.name)
+// post paces and posts a message that is not kept (alerts, notices).
+func (o *Outbox) post(ctx context.Context, d Delivery, call *sendCall, v View) error {
+	if err := o.pace(ctx, d, call, OpPost, d.Channel); err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, o.opts.SendTimeout)
+	defer cancel()
+	_, err := o.o.Platform.Post(cctx, d.Channel, v)
+	return err
+}
+
+func (o *Outbox) dm(ctx context.Context, d Delivery, call *sendCall, v View) error {
+	userID, err := o.o.Store.PlatformUser(ctx, d.Person, o.name)
 	if errors.Is(err, ErrUnknownPerson) {
-		return fmt.Errorf("DM %s: %w: %w", person, ErrPermanent, err)
+		return fmt.Errorf("DM %s: %w: %w", d.Person, ErrPermanent, err)
 	}
 	if err != nil {
 		return err
 	}
-	_, err = o.o.Platform.DM(ctx, userID, v)
+	if err := o.pace(ctx, d, call, OpDM, userID); err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, o.opts.SendTimeout)
+	defer cancel()
+	_, err = o.o.Platform.DM(cctx, userID, v)
 	return err
 }

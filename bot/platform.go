@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/accessbot/accessbot/internal/ratelimit"
 )
 
 // MessageRef says where a posted message is, so that it can be updated later, after a restart
@@ -36,11 +38,36 @@ type FileUploader interface {
 	Upload(ctx context.Context, channel, filename string, data []byte, title string) error
 }
 
+// Op is what a delivery asks of a Platform, for its rate limits.
+type Op string
+
+// The calls the outbox makes.
+const (
+	OpPost   Op = "post"
+	OpUpdate Op = "update"
+	OpDM     Op = "dm"
+)
+
+// Pacer is a Platform that publishes its rate limits. The outbox reserves the buckets of a call
+// before making it, so that it stays within them, and meanwhile sends to other destinations
+// instead of waiting for the slowest. A Platform that paces itself (Discord's client library
+// follows the buckets its API announces) need not be a Pacer.
+type Pacer interface {
+	// Limits returns the buckets one call counts against: dest is the channel of a post or an
+	// update, the user ID of a DM.
+	Limits(op Op, dest string) []ratelimit.Limit
+}
+
 // RetryAfterError is returned by a Platform when the API asked to wait (HTTP 429 with
-// Retry-After): the outbox waits at least that long before trying again.
+// Retry-After): the outbox waits at least that long before trying again. It is not a failure:
+// the delivery's attempts are not counted.
 type RetryAfterError struct {
 	After time.Duration
-	Err   error
+	// Key names the bucket the wait applies to (a Limit's Key, as the Pacer declared it): only
+	// calls counted against it wait. Empty, every call of the delivery's buckets waits, or the
+	// whole platform when it is no Pacer.
+	Key string
+	Err error
 }
 
 func (e *RetryAfterError) Error() string {

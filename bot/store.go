@@ -91,6 +91,10 @@ type Delivery struct {
 	// CoverSeq is set by ClaimDeliveries: the highest Seq of the deliveries pending in the same
 	// Queue at claim time. A kept message rendered after the claim shows all their changes.
 	CoverSeq int64
+	// Covers is set by ClaimDeliveries: how many other deliveries were pending in the same Queue
+	// at claim time, which a coalescing MarkSent marks sent with this one (superseded changes of
+	// a kept message that are never sent on their own).
+	Covers int
 }
 
 // CursorMove moves a dispatcher's cursor in the transaction that enqueues the deliveries of the

@@ -57,6 +57,10 @@ type Slack struct {
 	GroupCacheTTL time.Duration `yaml:"group_cache_ttl"`
 	// UserCacheTTL is how long a user's profile (email, name) is cached.
 	UserCacheTTL time.Duration `yaml:"user_cache_ttl"`
+	// RateLimitScale runs the Web API limits the outbox keeps to (Slack's published ones:
+	// chat.postMessage 1/s per channel, chat.update and conversations.open 50/min) this many
+	// times faster: for a proxy or a test's fake that allows more. Default 1.
+	RateLimitScale float64 `yaml:"rate_limit_scale"`
 
 	enabled bool
 }
@@ -82,7 +86,7 @@ func (s *Slack) AlertChannel() string {
 }
 
 func defaultSlack() Slack {
-	return Slack{APIURL: DefaultSlackAPIURL, GroupCacheTTL: 5 * time.Minute, UserCacheTTL: 10 * time.Minute}
+	return Slack{APIURL: DefaultSlackAPIURL, GroupCacheTTL: 5 * time.Minute, UserCacheTTL: 10 * time.Minute, RateLimitScale: 1}
 }
 
 // slackChannel is what a channel reference looks like: an ID (C0123ABCD, G..., D...) or a
@@ -170,4 +174,7 @@ func (v *validator) slack() {
 	}
 	v.positive("slack.group_cache_ttl", s.GroupCacheTTL)
 	v.positive("slack.user_cache_ttl", s.UserCacheTTL)
+	if !(s.RateLimitScale > 0) {
+		v.add("slack.rate_limit_scale", "must be a positive number (1 keeps to Slack's published limits), not %v", s.RateLimitScale)
+	}
 }

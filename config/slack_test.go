@@ -133,6 +133,11 @@ func TestSlackMistakesAreReportedAtTheirKey(t *testing.T) {
 			src:  base + "  signing_secret: s\n  bot_token: ${SLACK_BOT_TOKEN}\n  user_cache_ttl: 0s\n",
 			want: `accessbot.yaml:12: slack.user_cache_ttl: must be longer than zero`,
 		},
+		{
+			name: "a rate limit scale that is not positive",
+			src:  base + "  signing_secret: s\n  bot_token: ${SLACK_BOT_TOKEN}\n  rate_limit_scale: -2\n",
+			want: `accessbot.yaml:12: slack.rate_limit_scale: must be a positive number (1 keeps to Slack's published limits), not -2`,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

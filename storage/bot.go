@@ -253,14 +253,18 @@ func (db *DB) ClaimDeliveries(ctx context.Context, platform string, now, until t
 			}
 			d.CoverSeq = d.Seq
 			if d.Queue != "" {
-				var cover sql.NullInt64
-				if err := t.get(ctx, &cover, `SELECT MAX(seq) FROM chat_outbox
+				var cover struct {
+					Seq     sql.NullInt64 `db:"cover"`
+					Pending int           `db:"pending"`
+				}
+				if err := t.get(ctx, &cover, `SELECT MAX(seq) AS cover, COUNT(*) AS pending FROM chat_outbox
 					WHERE platform = ? AND queue = ? AND state = 'pending'`, d.Platform, d.Queue); err != nil {
 					return fmt.Errorf("read queue %s: %w", d.Queue, err)
 				}
-				if cover.Valid && cover.Int64 > d.CoverSeq {
-					d.CoverSeq = cover.Int64
+				if cover.Seq.Valid && cover.Seq.Int64 > d.CoverSeq {
+					d.CoverSeq = cover.Seq.Int64
 				}
+				d.Covers = max(cover.Pending-1, 0)
 			}
 			out = append(out, d)
 		}

@@ -130,6 +130,10 @@ func TestAQueuedDeliveryWaitsForTheOneBeforeItAndIsCoveredWhenSent(t *testing.T)
 		if claimed[0].CoverSeq != 4 {
 			t.Errorf("CoverSeq = %d, want 4 (the last pending of the queue)", claimed[0].CoverSeq)
 		}
+		if claimed[0].Covers != 2 || claimed[1].Covers != 0 {
+			t.Errorf("Covers = %d and %d, want 2 (the queue's other pending changes) and 0 (alone in its queue)",
+				claimed[0].Covers, claimed[1].Covers)
+		}
 		// Nothing more while they are claimed.
 		if again, _ := db.ClaimDeliveries(ctx, "slack", now, now.Add(time.Minute), 10); len(again) != 0 {
 			t.Fatalf("claimed %v again while claimed", keysOf(again))

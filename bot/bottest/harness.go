@@ -41,6 +41,9 @@ type Options struct {
 	// Platform is the fake platform's name; default "slack" (grantstest's people are Slack
 	// users).
 	Platform string
+	// Deliver, when set, is the platform the Bot delivers through instead of the FakePlatform
+	// (a platform's client over its fake server); its Name must be Platform.
+	Deliver  bot.Platform
 	Delivery bot.DeliveryOptions
 	// StepUp issues step-up links; nil means none (as without an oidc: section).
 	StepUp bot.StepUpLinker
@@ -171,7 +174,7 @@ func (h *Harness) open() {
 		Clock:     h.Clock,
 		Log:       log,
 		Channels:  map[string]bot.Channels{h.Platform.Name(): *h.o.Channels},
-		Platforms: []bot.Platform{h.Platform},
+		Platforms: []bot.Platform{h.deliverer()},
 		Delivery:  h.o.Delivery,
 		StepUp:    h.o.StepUp,
 		Linking:   h.o.Linking,
@@ -181,6 +184,14 @@ func (h *Harness) open() {
 	}
 	relay.Attach(h.Bot)
 	h.Dispatch()
+}
+
+// deliverer is the platform the Bot delivers through.
+func (h *Harness) deliverer() bot.Platform {
+	if h.o.Deliver != nil {
+		return h.o.Deliver
+	}
+	return h.Platform
 }
 
 // Reopen plays a crash and restart: it drops the Service, Scheduler and Bot, closes the store,

@@ -82,6 +82,11 @@ type Client struct {
 
 	dmMu sync.Mutex
 	dms  map[string]string // user ID -> DM channel ID
+
+	// limiter follows the per-route buckets Discord announces in its answers'
+	// X-RateLimit-Remaining and -Reset-After headers (and a global 429's X-RateLimit-Global):
+	// discordgo's, which waits for a bucket's reset before a call it has no room for.
+	limiter *discordgo.RateLimiter
 }
 
 // NewClient returns a Client. It does not contact Discord; Check does.
@@ -128,6 +133,7 @@ func NewClient(o ClientOptions) (*Client, error) {
 		clock:       o.Clock,
 		log:         o.Log.With().Str("platform", PlatformName).Logger(),
 		dms:         map[string]string{},
+		limiter:     discordgo.NewRatelimiter(),
 	}
 	c.roles = newRoleCache(c, o.RoleTTL)
 	return c, nil
@@ -374,7 +380,37 @@ func (c *Client) call(ctx context.Context, method, path, route string, auth bool
 		req.Header.Set("Authorization", "Bot "+c.botToken)
 	}
 	req.Header.Set("User-Agent", userAgent)
+	if auth {
+		// Bot calls wait for room in their route's bucket. Interaction callbacks and webhooks
+		// (auth false) are keyed by a token per interaction: buckets kept for them would only pile up.
+		b := c.limiter.LockBucket(bucketKey(method, path))
+		resp, err := c.http.Do(req)
+		if err != nil {
+			_ = b.Release(nil)
+		} else {
+			_ = b.Release(resp.Header)
+		}
+		return c.answer(route, resp, err, out)
+	}
 	resp, err := c.http.Do(req)
+	return c.answer(route, resp, err, out)
+}
+
+// bucketKey names the rate-limit bucket of a bot call as Discord counts them: by route and its
+// major parameter (the channel), with the message ID left out, since every message of a channel
+// shares its bucket.
+func bucketKey(method, path string) string {
+	segs := strings.Split(path, "/")
+	for i := 1; i < len(segs); i++ {
+		if segs[i-1] == "messages" {
+			segs[i] = "{message}"
+		}
+	}
+	return method + " " + strings.Join(segs, "/")
+}
+
+// answer reads the answer to a call made.
+func (c *Client) answer(route string, resp *http.Response, err error, out any) error {
 	if err != nil {
 		// The URL may hold an interaction token: say only which route failed.
 		var ue *url.Error
@@ -450,7 +486,13 @@ var permanentCodes = map[int]bool{
 // user who does not accept DMs, a bad token), and the error as it is otherwise (5xx, network).
 func deliveryError(route string, err error) error {
 	if rl, ok := errors.AsType[*RateLimitError](err); ok {
-		return &bot.RetryAfterError{After: rl.RetryAfter, Err: fmt.Errorf("discord %s: %w", route, err)}
+		// A route's 429 holds back that route only (its bucket, which the limiter now knows
+		// to be empty); a global one, every call.
+		key := route
+		if rl.Global {
+			key = ""
+		}
+		return &bot.RetryAfterError{After: rl.RetryAfter, Key: key, Err: fmt.Errorf("discord %s: %w", route, err)}
 	}
 	if ae, ok := errors.AsType[*APIError](err); ok {
 		if permanentCodes[ae.Code] || ae.Status == http.StatusUnauthorized || ae.Status == http.StatusForbidden ||

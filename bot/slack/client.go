@@ -55,6 +55,8 @@ type ClientOptions struct {
 	// Identity says which Slack users accessbot acts for; the zero value accepts members of
 	// the bot token's own workspace who are not guests and whose email is not unconfirmed.
 	Identity IdentityPolicy
+	// Rates are the limits the outbox keeps to; the zero value is DefaultRates.
+	Rates Rates
 }
 
 // Client talks to the Slack Web API. It is the bot.Platform the outbox delivers through, and it
@@ -70,6 +72,13 @@ type Client struct {
 	users       *userCache
 	groups      *groupCache
 	identity    IdentityPolicy
+
+	rates Rates
+
+	// imMu guards ims, the DM conversation of each user DMed (conversations.open's answer,
+	// which does not change), so that a DM costs one call, not two.
+	imMu sync.Mutex
+	ims  map[string]string
 
 	// teamMu guards team, the bot token's workspace once auth.test named it.
 	teamMu sync.Mutex
@@ -107,7 +116,12 @@ func NewClient(o ClientOptions) (*Client, error) {
 	if o.Clock == nil {
 		o.Clock = clock.Real{}
 	}
+	if o.Rates == (Rates{}) {
+		o.Rates = DefaultRates()
+	}
 	c := &Client{
+		rates:       o.Rates,
+		ims:         map[string]string{},
 		api:         slackapi.New(o.BotToken, slackapi.OptionAPIURL(o.APIURL), slackapi.OptionHTTPClient(o.HTTPClient)),
 		http:        o.HTTPClient,
 		apiURL:      o.APIURL,
@@ -142,11 +156,16 @@ func (c *Client) Name() string { return PlatformName }
 
 // Post posts v to a channel (an ID, or #name for a public channel) with chat.postMessage.
 func (c *Client) Post(ctx context.Context, channel string, v bot.View) (bot.MessageRef, error) {
+	return c.post(ctx, channel, postKey(channel), v)
+}
+
+// post posts v with chat.postMessage; key is the bucket a 429 holds back.
+func (c *Client) post(ctx context.Context, channel, key string, v bot.View) (bot.MessageRef, error) {
 	ctx, cancel := c.deadline(ctx)
 	defer cancel()
 	ch, ts, err := c.api.PostMessageContext(ctx, channel, messageOptions(v)...)
 	if err != nil {
-		return bot.MessageRef{}, deliveryError(fmt.Sprintf("slack chat.postMessage to %s", channel), err)
+		return bot.MessageRef{}, deliveryError(fmt.Sprintf("slack chat.postMessage to %s", channel), key, err)
 	}
 	if ch == "" {
 		ch = channel
@@ -159,24 +178,34 @@ func (c *Client) Update(ctx context.Context, ref bot.MessageRef, v bot.View) err
 	ctx, cancel := c.deadline(ctx)
 	defer cancel()
 	if _, _, _, err := c.api.UpdateMessageContext(ctx, ref.Channel, ref.ID, messageOptions(v)...); err != nil {
-		return deliveryError(fmt.Sprintf("slack chat.update of %s in %s", ref.ID, ref.Channel), err)
+		return deliveryError(fmt.Sprintf("slack chat.update of %s in %s", ref.ID, ref.Channel), updateKey, err)
 	}
 	return nil
 }
 
-// DM sends v to a person: conversations.open for the direct message channel, then
-// chat.postMessage there.
+// DM sends v to a person: conversations.open for the direct message channel (once per person:
+// the answer is kept), then chat.postMessage there.
 func (c *Client) DM(ctx context.Context, userID string, v bot.View) (bot.MessageRef, error) {
 	ctx, cancel := c.deadline(ctx)
 	defer cancel()
-	ch, _, _, err := c.api.OpenConversationContext(ctx, &slackapi.OpenConversationParameters{Users: []string{userID}})
-	if err != nil {
-		return bot.MessageRef{}, deliveryError(fmt.Sprintf("slack conversations.open with %s", userID), err)
+	ch, ok := c.imChannel(userID)
+	if !ok {
+		opened, _, _, err := c.api.OpenConversationContext(ctx, &slackapi.OpenConversationParameters{Users: []string{userID}})
+		if err != nil {
+			return bot.MessageRef{}, deliveryError(fmt.Sprintf("slack conversations.open with %s", userID), openKey, err)
+		}
+		if opened == nil || opened.ID == "" {
+			return bot.MessageRef{}, fmt.Errorf("slack conversations.open with %s: no channel in the answer", userID)
+		}
+		ch = opened.ID
+		c.keepIMChannel(userID, ch)
 	}
-	if ch == nil || ch.ID == "" {
-		return bot.MessageRef{}, fmt.Errorf("slack conversations.open with %s: no channel in the answer", userID)
+	ref, err := c.post(ctx, ch, dmPostKey(userID), v)
+	if err != nil && errors.Is(err, bot.ErrPermanent) {
+		// A conversation kept that no longer works is opened again next time.
+		c.keepIMChannel(userID, "")
 	}
-	return c.Post(ctx, ch.ID, v)
+	return ref, err
 }
 
 // postEphemeral shows v to one person in a channel with chat.postEphemeral.
@@ -184,7 +213,7 @@ func (c *Client) postEphemeral(ctx context.Context, channel, userID string, v bo
 	ctx, cancel := c.deadline(ctx)
 	defer cancel()
 	if _, err := c.api.PostEphemeralContext(ctx, channel, userID, messageOptions(v)...); err != nil {
-		return deliveryError(fmt.Sprintf("slack chat.postEphemeral to %s in %s", userID, channel), err)
+		return deliveryError(fmt.Sprintf("slack chat.postEphemeral to %s in %s", userID, channel), "", err)
 	}
 	return nil
 }
@@ -254,14 +283,15 @@ var permanentErrors = map[string]bool{
 }
 
 // deliveryError maps a Web API failure to what the outbox understands: a *bot.RetryAfterError
-// for a 429, bot.ErrPermanent for what retrying will not fix, and the error as it is otherwise.
-func deliveryError(what string, err error) error {
+// for a 429 (for the bucket key: Slack limits each method, and posts per channel, apart),
+// bot.ErrPermanent for what retrying will not fix, and the error as it is otherwise.
+func deliveryError(what, key string, err error) error {
 	if rl, ok := errors.AsType[*slackapi.RateLimitedError](err); ok {
 		after := rl.RetryAfter
 		if after < time.Second {
 			after = time.Second
 		}
-		return &bot.RetryAfterError{After: after, Err: fmt.Errorf("%s: %w", what, err)}
+		return &bot.RetryAfterError{After: after, Key: key, Err: fmt.Errorf("%s: %w", what, err)}
 	}
 	if se, ok := errors.AsType[slackapi.SlackErrorResponse](err); ok && permanentErrors[se.Err] {
 		return fmt.Errorf("%s: %w: %w", what, bot.ErrPermanent, err)

@@ -37,7 +37,7 @@ func (c *Client) Upload(ctx context.Context, channel, filename string, data []by
 		Channel:  channel,
 	})
 	if err != nil {
-		return deliveryError(fmt.Sprintf("slack file upload of %s to %s", filename, channel), err)
+		return deliveryError(fmt.Sprintf("slack file upload of %s to %s", filename, channel), "", err)
 	}
 	return nil
 }

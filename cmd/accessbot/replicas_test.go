@@ -247,6 +247,9 @@ slack:
   api_url: %q
   approver_channel: "CAPPROVALS"
   security_channel: "CSECURITY"
+  # The fake does not limit: Slack's limits (44 approval messages in one channel at 1/s) would
+  # make this test wait for pacing, not for the replicas.
+  rate_limit_scale: 100
 audit_sinks:
   - name: siem
     type: webhook

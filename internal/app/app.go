@@ -237,6 +237,7 @@ func (w *wiring) chatClients() error {
 			APIURL:   w.Config.Slack.APIURL,
 			UserTTL:  w.Config.Slack.UserCacheTTL,
 			GroupTTL: w.Config.Slack.GroupCacheTTL,
+			Rates:    slack.DefaultRates().Scaled(w.Config.Slack.RateLimitScale),
 			Clock:    w.clock,
 			Log:      w.Log,
 			Identity: slack.IdentityPolicy{

@@ -42,6 +42,7 @@ var allowed = []struct {
 	// Small leaf packages are shared by all and import nothing of ours.
 	{"internal/clock", nil},
 	{"internal/flood", nil},
+	{"internal/ratelimit", nil},
 	{"internal/backoff", nil},
 	{"internal/suggest", nil},
 	// The schedule loop waits on the injected clock.
@@ -64,7 +65,7 @@ var allowed = []struct {
 	{"storage/...", []string{"storage/...", "grants", "audit", "bot", "adapters", "internal/backoff", "internal/sshkey", "internal/stepup"}},
 	// The chat core is platform-neutral: it says what a message means, not how a platform
 	// shows it, so it imports no platform.
-	{"bot", []string{"grants", "audit", "audit/digest", "adapters", "internal/clock", "internal/duration", "internal/flood", "internal/schedule", "internal/sshkey", "internal/suggest"}},
+	{"bot", []string{"grants", "audit", "audit/digest", "adapters", "internal/clock", "internal/duration", "internal/flood", "internal/ratelimit", "internal/schedule", "internal/sshkey", "internal/suggest"}},
 	// The chat core's test kit drives the core over a real store, without a platform.
 	{"bot/bottest", []string{"bot", "grants", "grants/grantstest", "audit", "adapters", "internal/clock", "internal/duration", "storage"}},
 	// Each platform builds on the chat core and the domain types it shows, and on its own
@@ -79,7 +80,7 @@ var allowed = []struct {
 // platform returns what a chat platform may import: the chat core, the domain types it shows,
 // the small leaf packages, and own (its own family).
 func platform(own ...string) []string {
-	return append(own, "bot", "grants", "audit", "adapters", "internal/clock", "internal/duration", "internal/sshkey")
+	return append(own, "bot", "grants", "audit", "adapters", "internal/clock", "internal/duration", "internal/ratelimit", "internal/sshkey")
 }
 
 // platforms are the chat platforms, each with its own subpackages.

@@ -133,6 +133,8 @@ type Server struct {
 	responded  map[string]bool     // interaction IDs answered
 	limitN     int
 	retryAfter time.Duration
+	limits     *Limits            // EnforceLimits
+	windows    map[string]*window // each limited bucket's window
 	failures   map[string][]failure
 	nextID     uint64
 	changed    chan struct{}
@@ -356,6 +358,9 @@ func (s *Server) route(name string) http.HandlerFunc {
 			c.Status, c.Code = status, code
 			s.recordLocked(c)
 			writeJSON(w, status, map[string]any{"message": msg, "code": code})
+		}
+		if s.limitLocked(w, &c) {
+			return
 		}
 		if s.limitN > 0 && name != RouteGateway {
 			s.limitN--

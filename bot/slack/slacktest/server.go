@@ -54,6 +54,8 @@ type Call struct {
 	RateLimited bool
 	// Error is the Slack error code the fake answered with, if any.
 	Error string
+	// At is when the fake received the call (by the Limits' clock when enforced).
+	At time.Time
 }
 
 // Arg returns a string argument, from the form or the top level of a JSON body.
@@ -143,7 +145,9 @@ type Server struct {
 	files      []*File
 	nextTS     int64
 	nextID     int
-	changed    chan struct{} // closed and replaced whenever something is recorded
+	changed    chan struct{}        // closed and replaced whenever something is recorded
+	limits     *Limits              // EnforceLimits
+	tats       map[string]time.Time // each limited bucket's "theoretical arrival time"
 
 	socket   *websocket.Conn
 	socketMu sync.Mutex // serialises writes to socket
@@ -409,7 +413,12 @@ func parseRequest(r *http.Request) (Call, error) {
 }
 
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
+	// Slack counts a call when it arrives, before reading it or waiting for the fake's lock.
+	s.mu.Lock()
+	arrived := s.nowLocked()
+	s.mu.Unlock()
 	c, err := parseRequest(r)
+	c.At = arrived
 	c.Method = strings.TrimPrefix(r.URL.Path, "/api/")
 	c.Path = r.URL.Path
 	if err != nil {
@@ -424,6 +433,14 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.refuseIfDownLocked(w, c) {
+		return
+	}
+	if wait := s.overLimitLocked(c, c.At); wait > 0 {
+		c.RateLimited = true
+		s.recordLocked(c)
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(wait)))
+		w.WriteHeader(http.StatusTooManyRequests)
+		_, _ = io.WriteString(w, `{"ok":false,"error":"ratelimited"}`)
 		return
 	}
 	if s.limitN > 0 {
