@@ -215,42 +215,9 @@ func measure(ctx context.Context, o options) (result, error) {
 	}
 	defer workers.Wait()
 
-	// The burst: each request made and approved at once, by o.clients goroutines.
 	t0 := time.Now()
-	jobs := make(chan int)
-	errc := make(chan error, o.clients)
-	var clients sync.WaitGroup
-	for range o.clients {
-		clients.Go(func() {
-			for i := range jobs {
-				p := i % o.people
-				r := (p + (i/o.people)*(o.people+1)) % o.channels
-				oc, err := svc.Request(ctx, people[p], grants.RequestInput{Resource: resourceName(r), Duration: time.Hour, Reason: "INC-1 delivery bench"})
-				if err == nil {
-					_, err = svc.Approve(ctx, approver, oc.Request.ID)
-				}
-				if err != nil {
-					errc <- fmt.Errorf("request %d: %w", i, err)
-					return
-				}
-			}
-		})
-	}
-	go func() {
-		defer close(jobs)
-		for i := range o.requests {
-			select {
-			case jobs <- i:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	clients.Wait()
-	select {
-	case err := <-errc:
+	if err := burst(ctx, o, svc, people, approver); err != nil {
 		return res, err
-	default:
 	}
 
 	// Done when every grant is active, the dispatcher has passed every event, and nothing waits.
@@ -413,4 +380,45 @@ func report(w io.Writer, o options, started time.Time, r result) {
 		notes = append(notes, fmt.Sprintf("The 429s came at %v after the first request.", r.limitedAt))
 	}
 	table.Print(w, "accessbot chat delivery under Slack's rate limits", started, rows, notes, o.markdown)
+}
+
+// burst makes o.requests requests, each approved at once, from o.clients goroutines: person p
+// asks for a resource that moves across the channels so that every channel gets its share.
+func burst(ctx context.Context, o options, svc *grants.Service, people []grants.Actor, approver grants.Actor) error {
+	jobs := make(chan int)
+	errc := make(chan error, o.clients)
+	var clients sync.WaitGroup
+	for range o.clients {
+		clients.Go(func() {
+			for i := range jobs {
+				p := i % o.people
+				r := (p + (i/o.people)*(o.people+1)) % o.channels
+				oc, err := svc.Request(ctx, people[p], grants.RequestInput{Resource: resourceName(r), Duration: time.Hour, Reason: "INC-1 delivery bench"})
+				if err == nil {
+					_, err = svc.Approve(ctx, approver, oc.Request.ID)
+				}
+				if err != nil {
+					errc <- fmt.Errorf("request %d: %w", i, err)
+					return
+				}
+			}
+		})
+	}
+	go func() {
+		defer close(jobs)
+		for i := range o.requests {
+			select {
+			case jobs <- i:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	clients.Wait()
+	select {
+	case err := <-errc:
+		return err
+	default:
+	}
+	return nil
 }

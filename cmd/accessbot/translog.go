@@ -56,7 +56,7 @@ with it. The origin names the log in every checkpoint; it must match transparenc
 				return fmt.Errorf("write the signer key: %w", err)
 			}
 			if _, err := io.WriteString(f, signer+"\n"); err != nil {
-				f.Close()
+				_ = f.Close()
 				return fmt.Errorf("write the signer key: %w", err)
 			}
 			if err := f.Close(); err != nil {
