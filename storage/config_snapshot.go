@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/accessbot/accessbot/audit"
 	"github.com/accessbot/accessbot/grants"
@@ -65,4 +66,54 @@ func (db *DB) RecordConfigSnapshot(ctx context.Context, sha256 string, snapshot 
 		return audit.Event{}, false, err
 	}
 	return sealed, recorded, nil
+}
+
+// ScanAuditOfType calls fn for every event of type typ that f selects by time and sequence
+// number (its Resource, Subject and Person are not used), in sequence order. It reads through
+// the (type, at) index of migration 0017: the few config.changed events of a window are found
+// without reading the window's other events.
+func (db *DB) ScanAuditOfType(ctx context.Context, typ string, f audit.Filter, fn func(audit.Event) error) error {
+	where := []string{"type = ?", "seq > ?"}
+	args := []any{typ, f.AfterSeq}
+	if f.MaxSeq != 0 {
+		where = append(where, "seq <= ?")
+		args = append(args, f.MaxSeq)
+	}
+	if !f.Since.IsZero() {
+		where = append(where, "at >= ?")
+		args = append(args, f.Since.UnixMicro())
+	}
+	if !f.Until.IsZero() {
+		where = append(where, "at < ?")
+		args = append(args, f.Until.UnixMicro())
+	}
+	q := db.read.Rebind(`SELECT seq, at, type, actor, resource, subject, request_id, grant_id, data,
+		prev_hash, hash FROM audit_events` + whereClause(where) + ` ORDER BY seq`)
+	rows, err := db.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("read %s audit events: %w", typ, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			e    audit.Event
+			at   int64
+			data string
+		)
+		if err := rows.Scan(&e.Seq, &at, &e.Type, &e.Actor, &e.Resource, &e.Subject,
+			&e.RequestID, &e.GrantID, &data, &e.PrevHash, &e.Hash); err != nil {
+			return fmt.Errorf("read %s audit events: %w", typ, err)
+		}
+		e.At = time.UnixMicro(at).UTC()
+		if e.Data, err = decodeMap(data); err != nil {
+			return fmt.Errorf("read audit event %d: data: %w", e.Seq, err)
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read %s audit events: %w", typ, err)
+	}
+	return nil
 }

@@ -2,8 +2,10 @@ package storage
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/accessbot/accessbot/audit"
 )
@@ -75,4 +77,29 @@ func countType(t *testing.T, db *DB, typ string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestScanAuditOfTypeReadsOnlyThatTypeInTheWindow: config.changed events among others, some
+// outside the window and one past MaxSeq, are found by type on both drivers.
+func TestScanAuditOfTypeReadsOnlyThatTypeInTheWindow(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		db := newDB(t, b)
+		ctx := testCtx(t)
+		for i, typ := range []string{audit.ConfigLoaded, audit.ConfigChanged, audit.GrantActive, audit.ConfigChanged, audit.ConfigChanged, audit.ConfigChanged} {
+			if _, err := db.AppendAudit(ctx, audit.Event{At: base.Add(time.Duration(i) * time.Hour), Type: typ, Actor: "accessbot"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var seqs []int64
+		f := audit.Filter{Since: base.Add(time.Hour), Until: base.Add(5 * time.Hour), MaxSeq: 4}
+		if err := db.ScanAuditOfType(ctx, audit.ConfigChanged, f, func(e audit.Event) error {
+			seqs = append(seqs, e.Seq)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(seqs, []int64{2, 4}) {
+			t.Errorf("read events %v, want [2 4]", seqs)
+		}
+	})
 }

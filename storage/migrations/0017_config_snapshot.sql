@@ -12,3 +12,7 @@ CREATE TABLE config_snapshot (
     seq         BIGINT  NOT NULL,
     recorded_at BIGINT  NOT NULL
 );
+
+-- The digest's "policy changes" and the report's policy in force read the config.changed events
+-- of a window by type (ScanAuditOfType), without scanning every event of the window.
+CREATE INDEX audit_events_type_at ON audit_events (type, at);
