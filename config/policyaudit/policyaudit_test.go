@@ -254,3 +254,25 @@ func TestFoldingTheChangesGivesTheSnapshot(t *testing.T) {
 		}
 	}
 }
+
+func TestSecretsWrittenInlineAreNeverKept(t *testing.T) {
+	src := withResource(people, "      approvers: [sre]\n")
+	src = strings.Replace(src, `secret: "${HOOK_KEY:-test-hook-key}"}`,
+		`secret: "inline-hmac-key-9z8y", headers: {Authorization: "Bearer inline-bearer-7x6w", X-Env: prod}}`, 1)
+	src = "storage: {driver: postgres, dsn: \"host=db user=ab password=inline-pg-5v4u\"}\n" + src
+	s := policyaudit.TakeSnapshot(parse(t, src, nil))
+	blob := string(s.JSON())
+	for _, secret := range []string{"inline-hmac-key", "inline-bearer", "inline-pg", "test-hook-key"} {
+		if strings.Contains(blob, secret) {
+			t.Errorf("the snapshot keeps %s: %s", secret, blob)
+		}
+	}
+	for _, key := range []string{"resources.prod-db.adapter.secret", "resources.prod-db.adapter.headers.Authorization", "storage.dsn"} {
+		if !s.Secrets[key] {
+			t.Errorf("%s is not marked secret", key)
+		}
+	}
+	if s.Values["resources.prod-db.adapter.headers.X-Env"] != "prod" {
+		t.Errorf("a plain header is not kept: %v", s.Values)
+	}
+}

@@ -280,6 +280,9 @@ func (w *walker) redact(val string) (string, bool) {
 			return "(redacted)", true
 		}
 	}
+	if inlinePassword.MatchString(val) {
+		return inlineSecret, true
+	}
 	if strings.Contains(val, "://") {
 		if u, err := url.Parse(val); err == nil && u.User != nil {
 			if _, ok := u.User.Password(); ok {
@@ -315,7 +318,7 @@ func itemName(v reflect.Value, i int) string {
 }
 
 // secretName matches the last element of a key that names a secret.
-var secretName = regexp.MustCompile(`(?i)(^|[._-])(secret|password|passwd|token|private_key|api_key)[^.]*$`)
+var secretName = regexp.MustCompile(`(?i)(^|[._-])(secret|password|passwd|token|private[-_]?key|api[-_]?key|authorization|credentials?)[^.]*$`)
 
 // isSecretName reports whether key names a secret, not where one is kept (a token_url, a
 // password_file).
@@ -330,6 +333,9 @@ func isSecretName(key string) bool {
 	}
 	return true
 }
+
+// inlinePassword finds a password in a key=value connection string ("host=db password=...").
+var inlinePassword = regexp.MustCompile(`(?i)(^|\s)password\s*=`)
 
 // inlineSecret stands for a secret written into the file itself, which no reference names.
 const inlineSecret = "(inline secret)"
