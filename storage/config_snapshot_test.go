@@ -2,8 +2,10 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,7 +26,14 @@ func TestReplicasStartingWithOneConfigRecordItOnce(t *testing.T) {
 		for range 3 {
 			replicas = append(replicas, openDSN(t, b.driver, dsn))
 		}
+		// Each replica that gets to build the event waits a moment for the others to get
+		// there too: without the lock they all would, each having read "no snapshot yet".
+		var entered atomic.Int32
 		change := func(prev []byte) (audit.Event, error) {
+			entered.Add(1)
+			for deadline := time.Now().Add(300 * time.Millisecond); entered.Load() < int32(len(replicas)) && time.Now().Before(deadline); {
+				time.Sleep(5 * time.Millisecond)
+			}
 			return audit.Event{At: base, Actor: "accessbot"}.With(audit.ConfigChangedData{Initial: prev == nil, SnapshotSHA256: "s1"}), nil
 		}
 		var wg sync.WaitGroup
@@ -58,7 +67,9 @@ func TestReplicasStartingWithOneConfigRecordItOnce(t *testing.T) {
 		if string(gotPrev) != `{"values":{"a":"1"}}` {
 			t.Errorf("the previous snapshot given = %s", gotPrev)
 		}
-		if _, ok, err := first.RecordConfigSnapshot(testCtx(t), "s2", nil, change); err != nil || ok {
+		if _, ok, err := first.RecordConfigSnapshot(testCtx(t), "s2", nil, func([]byte) (audit.Event, error) {
+			return audit.Event{}, errors.New("called for the same snapshot")
+		}); err != nil || ok {
 			t.Errorf("the same config again: recorded %v, %v; want nothing", ok, err)
 		}
 	})
