@@ -111,6 +111,8 @@ func roundTrip(t *testing.T, e audit.Event) audit.Event {
 		p, err = audit.Decode[audit.DigestPostedData](e)
 	case audit.IdentityRefused:
 		p, err = audit.Decode[audit.IdentityRefusedData](e)
+	case audit.ConfigChanged:
+		p, err = audit.Decode[audit.ConfigChangedData](e)
 	default:
 		t.Fatalf("event %d: no payload for type %s", e.Seq, e.Type)
 	}

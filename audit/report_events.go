@@ -45,6 +45,7 @@ func (b *reportBuilder) add(e *Event) error {
 // never changed.
 var logEvents = map[string]func(b *reportBuilder, e *Event, selected bool) error{
 	ConfigLoaded:   (*reportBuilder).addConfig,
+	ConfigChanged:  (*reportBuilder).addConfigChange,
 	ScanCompleted:  (*reportBuilder).addScan,
 	RequestRefused: (*reportBuilder).addRefused,
 	ReviewRefused:  (*reportBuilder).addRefused,

@@ -84,6 +84,7 @@ type reportBuilder struct {
 	qhead       int
 	sum         ReportSummary
 	configs     []configLoad
+	policy      policyInForce
 	grantsOut   spool
 	requestsOut spool
 	bgOut       spool

@@ -32,6 +32,7 @@ type pageView struct {
 	Title, Period, Generated, Version, Filters string
 	Verify                                     verifyView
 	Configs                                    []configView
+	Policy                                     policyView
 	Sum                                        ReportSummary
 	LateAfter                                  string
 	GrantsRows, RequestsRows, BGRows           int
@@ -123,7 +124,7 @@ func (b *reportBuilder) page(rep Report) pageView {
 		},
 		GrantsRows: b.sum.Grants, RequestsRows: b.sum.Requests - b.sum.Grants,
 		BGRows: b.bgOut.rows, RefusedRows: b.refusedOut.rows, ScanRows: b.scansOut.rows,
-		EventRows: b.eventsOut.rows, Events: b.o.Events,
+		EventRows: b.eventsOut.rows, Events: b.o.Events, Policy: b.policy.view(),
 	}
 	for _, c := range b.configs {
 		p.Configs = append(p.Configs, configView{First: fmtTime(c.first), Last: fmtTime(c.last), Hash: c.hash,

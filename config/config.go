@@ -78,6 +78,9 @@ type Config struct {
 	keys map[string][]string
 	// warnings are what `config validate` reports without refusing the file.
 	warnings []Problem
+	// expanded maps the key paths whose value a ${...} reference brought in to their text
+	// before expansion (the reference, never its value).
+	expanded map[string]string
 }
 
 // Server is the HTTP listener.
@@ -382,6 +385,7 @@ func parse(name, dir string, data []byte, env func(string) (string, bool), need 
 	}
 	c.secrets = uniq(x.secrets)
 	c.lines = d.lines
+	c.expanded = d.expandedAt
 	c.resolvePaths(dir)
 	v := &validator{c: c, d: d, p: probs}
 	v.validate()
@@ -420,6 +424,14 @@ func (c *Config) Hash() string { return c.hash }
 
 // Secrets returns every value that ${...} expansion brought in, for log redaction.
 func (c *Config) Secrets() []string { return slices.Clone(c.secrets) }
+
+// Reference returns the text before expansion of the value at a key path ("slack.bot_token",
+// "resources[0].adapter.dsn") when a ${...} reference brought the value in: the policy snapshot
+// records such a value as a secret, by its reference ("${SLACK_BOT_TOKEN}"), never the value.
+func (c *Config) Reference(path string) (string, bool) {
+	ref, ok := c.expanded[path]
+	return ref, ok
+}
 
 // Location is the configured time zone.
 func (c *Config) Location() *time.Location { return c.loc }

@@ -89,7 +89,7 @@ func phaseOf(ev eventRow) string {
 		return "expiry"
 	case "grant.revoked", "grant.revoke_failed", "grant.retry":
 		return "revoke"
-	case "config.loaded":
+	case "config.loaded", "config.changed":
 		return "startup"
 	case "":
 		return "nothing yet"

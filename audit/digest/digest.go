@@ -160,6 +160,9 @@ type Digest struct {
 	// Refused holds at most Options.Limit.
 	RefusedCount, RefusedSelf int
 	Scan                      Scan
+	// Policy are the config.changed events of the window (policy.go); nil when the log cannot
+	// find them by type.
+	Policy *PolicyChanges
 	// Head is the audit chain's head when the digest was built: its last sequence number and
 	// hash. Build reads no event past it.
 	Head audit.Head
@@ -339,7 +342,11 @@ func Build(ctx context.Context, src audit.Source, since, until time.Time, o Opti
 			}
 		}
 	}
-	return b.finish(), nil
+	d := b.finish()
+	if d.Policy, err = policyChanges(ctx, src, since, until, head.Seq, o); err != nil {
+		return Digest{}, fmt.Errorf("digest: %w", err)
+	}
+	return d, nil
 }
 
 // scanBatch is how many events the reading goroutine hands the counting one at a time.

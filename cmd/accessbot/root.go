@@ -31,6 +31,7 @@ const overview = `accessbot: temporary access to production, approved in chat, r
   accessbot audit export [--format jsonl|csv|html] [--since T] [--until T] [--resource R] [--user U] [--output FILE] [--events]
   accessbot discord register [--guild ID | --global]   register the /access command with Discord
   accessbot digest preview [--since T] [--until T] [--format text|markdown] [--chart FILE]   print the access digest
+  accessbot policy report [--format text|markdown|html] [--output FILE]   each resource's policy and its warnings
   accessbot scan [--json]            list access at the targets that no active grant explains;
                                      exit 0 clean, 1 findings, 3 a resource could not be listed
   accessbot healthcheck [--url URL]  exit 0 when the server's /readyz answers 200 (a container's HEALTHCHECK)
@@ -266,6 +267,7 @@ func newRoot(e *env) *cobra.Command {
 			"  accessbot discord register --guild 123456789012345678", discordRegisterCommand(e)),
 		group("digest", "Preview the access digest", "The digest is what accessbot serve posts to chat every digest.period.",
 			"  accessbot digest preview --since 7d --format markdown", digestPreviewCommand(e)),
+		group("policy", "Review the access policy", "Commands on the policy the config sets.", "  accessbot policy report --format markdown", policyReportCommand(e)),
 		scanCommand(e),
 		healthcheckCommand(e),
 		completionCommand(),

@@ -781,7 +781,8 @@ func (a *App) Run(ctx context.Context) error {
 }
 
 // recordConfig writes the policy in force to the audit log, so that an auditor sees when it
-// changed. The hash is of the file before ${...} expansion: no secret is in it.
+// changed, and what changed since the last start (RecordPolicyChange). The hash is of the file
+// before ${...} expansion: no secret is in it.
 func (a *App) recordConfig(ctx context.Context) error {
 	_, err := a.DB.AppendAudit(ctx, audit.Event{At: a.clock.Now(), Actor: grants.System.ID}.With(audit.ConfigLoadedData{
 		ConfigSHA256: a.Config.Hash(), Resources: len(a.Resources), Version: Version,
@@ -789,7 +790,8 @@ func (a *App) recordConfig(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("record config in audit log: %w", err)
 	}
-	return nil
+	_, _, err = RecordPolicyChange(ctx, a.DB, a.Config, a.clock)
+	return err
 }
 
 // Close releases the adapters' connections and the database.

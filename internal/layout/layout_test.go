@@ -55,6 +55,8 @@ var allowed = []struct {
 	{"grants", []string{"adapters", "audit", "internal/backoff", "internal/clock", "internal/duration", "internal/schedule", "internal/suggest"}},
 	// The config names resources, policies and people; it knows no chat platform.
 	{"config", []string{"grants", "adapters", "internal/duration", "internal/sshkey", "internal/suggest"}},
+	// The policy audit reads the config (no database) and writes the log's config.changed.
+	{"config/policyaudit", []string{"config", "grants", "audit", "internal/duration"}},
 	{"internal/ops", []string{"grants", "adapters", "audit", "internal/clock"}},
 	// Step-up approval checks a login at the identity provider and records the approval
 	// through the domain; it declares the store of its logins, which storage implements.
