@@ -229,6 +229,9 @@ func (v *validator) policy(path string, pc *PolicyConfig) {
 		}
 		pc.rule = rule
 	}
+	if pc.RequireApprovals != nil {
+		v.requireApprovals(path+".require_approvals", pc.RequireApprovals)
+	}
 }
 
 // layer is one policy block and where it is.
@@ -303,6 +306,9 @@ func (v *validator) effective(layers ...layer) merged {
 		if set("auto_approve", pc.AutoApprove != nil) {
 			p.AutoApprove = pc.rule
 			m.autoApprove = strings.TrimSpace(*pc.AutoApprove) != ""
+		}
+		if set("require_approvals", pc.RequireApprovals != nil) {
+			p.RequireApprovals = pc.RequireApprovals.grantsRequireApprovals()
 		}
 	}
 	return m

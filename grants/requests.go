@@ -75,6 +75,11 @@ func (s *Service) ask(ctx context.Context, a Actor, in RequestInput, kind Reques
 		return Outcome{}, fmt.Errorf("work out who asks for %s: %w", r.Name, err)
 	}
 
+	sig, err := s.signalsFor(ctx, a, r, kind, d, now)
+	if err != nil {
+		return Outcome{}, err
+	}
+
 	p := r.Policy
 	req := Request{
 		ID:              s.newID("r-"),
@@ -88,13 +93,20 @@ func (s *Service) ask(ctx context.Context, a Actor, in RequestInput, kind Reques
 		ApprovalsNeeded: max(1, p.Approvals),
 		CreatedAt:       now,
 		PendingUntil:    now.Add(pendingTTL(p)),
+		Signals:         sig.Raised,
 		Version:         1,
 	}
+	rin := s.ruleInput(ctx, a, r, d, reason, now, sig)
+	escalated := s.requiresMoreApprovals(r, rin)
+	if escalated {
+		req.ApprovalsNeeded = max(req.ApprovalsNeeded, p.RequireApprovals.Approvals)
+	}
+	alerts := s.firedAlerts(r, rin)
 	auto := false
 	switch {
 	case kind == KindBreakGlass:
 		req.State, req.DecidedAt, req.DecidedBy, req.Note = RequestApproved, now, a.ID, "break-glass"
-	case s.autoApproves(ctx, a, r, d, reason, now):
+	case !escalated && s.autoApprovesInput(r, rin):
 		auto = true
 		req.State, req.DecidedAt, req.DecidedBy = RequestApproved, now, PolicyActor
 		req.Note = "auto-approved by rule: " + p.AutoApprove.Source
@@ -120,8 +132,14 @@ func (s *Service) ask(ctx context.Context, a Actor, in RequestInput, kind Reques
 		if err := t.event(ctx, requestEvent(a.ID, req, audit.RequestCreatedData{
 			Kind: string(kind), Duration: d, Reason: reason,
 			ApprovalsNeeded: req.ApprovalsNeeded, PendingUntil: req.PendingUntil,
+			Signals: sig.record(),
 		})); err != nil {
 			return err
+		}
+		for _, al := range alerts {
+			if err := t.event(ctx, requestEvent(a.ID, req, s.alertPayload(al, a, req, sig))); err != nil {
+				return err
+			}
 		}
 		if !granted {
 			return nil
@@ -299,20 +317,40 @@ func (s *Service) refuseAsk(ctx context.Context, a Actor, r *Resource, kind Requ
 	return err
 }
 
-// autoApproves evaluates the policy's auto-approve rule. An error counts as "no".
+// autoApproves evaluates the policy's auto-approve rule without signals (an extension, which
+// has none: its signals read as all off). An error counts as "no".
 func (s *Service) autoApproves(ctx context.Context, a Actor, r *Resource, d time.Duration, reason string, now time.Time) bool {
-	rule := r.Policy.AutoApprove
-	if rule == nil {
+	if r.Policy.AutoApprove == nil {
 		return false
 	}
-	ok, err := rule.Eval(RuleInput{
+	return s.autoApprovesInput(r, s.ruleInput(ctx, a, r, d, reason, now, Signals{}))
+}
+
+// ruleInput is what the policy's CEL rules see of a's request.
+func (s *Service) ruleInput(ctx context.Context, a Actor, r *Resource, d time.Duration, reason string, now time.Time, sig Signals) RuleInput {
+	var groups []string
+	if r.Policy.AutoApprove != nil || r.Policy.RequireApprovals != nil || len(s.alerts) > 0 {
+		// Membership may ask a platform; only a rule can use it.
+		groups = s.groupsOf(ctx, a)
+	}
+	return RuleInput{
 		Requester: a.ID,
-		Groups:    s.groupsOf(ctx, a),
+		Groups:    groups,
 		Resource:  r.Name,
 		Duration:  d,
 		Reason:    reason,
 		Now:       now.In(s.loc),
-	})
+		Signals:   sig,
+	}
+}
+
+// autoApprovesInput evaluates the policy's auto-approve rule over in. An error counts as "no".
+func (s *Service) autoApprovesInput(r *Resource, in RuleInput) bool {
+	rule := r.Policy.AutoApprove
+	if rule == nil {
+		return false
+	}
+	ok, err := rule.Eval(in)
 	if err != nil {
 		s.log.Warn().Err(err).Str("resource", r.Name).Msg("auto-approve rule failed; the request waits for approvers")
 		return false
