@@ -30,6 +30,8 @@ type Outcome struct {
 	Grant *Grant
 	// AutoApproved is true when the policy's auto-approve rule approved the request.
 	AutoApproved bool
+	// Signals are the misuse signals of a new access or break-glass request.
+	Signals Signals
 }
 
 // Request asks for access. The policy decides at once whether the person may ask and whether
@@ -182,7 +184,7 @@ func (s *Service) ask(ctx context.Context, a Actor, in RequestInput, kind Reques
 	if err != nil {
 		return Outcome{}, fmt.Errorf("store %s request for %s: %w", kind, r.Name, err)
 	}
-	out := Outcome{Request: req, AutoApproved: auto}
+	out := Outcome{Request: req, AutoApproved: auto, Signals: sig}
 	if granted {
 		pg := public(g)
 		out.Grant = &pg
