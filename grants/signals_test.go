@@ -226,7 +226,7 @@ func TestAnAlertRuleFiresOnceForTheRequestItMatches(t *testing.T) {
 	h := gt.New(t, gt.Options{Alerts: []grants.AlertRule{{Name: "first_access_after_hours", Severity: "high", When: when}}})
 
 	in := h.Request(gt.Alice, "prod-db", time.Hour, "INC-1 in hours") // first access, but in hours
-	h.Advance(10 * time.Hour)                                            // 20:00
+	h.Advance(10 * time.Hour)                                         // 20:00
 	out := h.Request(gt.Dave, "prod-db", time.Hour, "INC-2 at night")
 	h.Request(gt.Alice, "prod-db", time.Hour, "INC-3 at night") // at night, but alice asked before: still first access
 	alerts := h.AuditEvents(audit.Filter{}, audit.AlertRaised)
