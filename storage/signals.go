@@ -22,7 +22,7 @@ const day = int64(24 * time.Hour / time.Microsecond)
 //   - the person's requests in 24 hours, and per day over 30 days (at most 30 groups):
 //     requests_requester;
 //   - the durations of the resource's latest approved requests, at most grants.DurationSample:
-//     requests_resource, read newest first;
+//     requests_resource_durations, read newest first, which covers the query;
 //   - a denial of the same request in 24 hours: requests_requester_resource.
 func (t *tx) SignalFacts(ctx context.Context, q grants.SignalQuery) (grants.SignalFacts, error) {
 	now := micros(q.Now)
@@ -69,9 +69,9 @@ func (t *tx) SignalFacts(ctx context.Context, q grants.SignalQuery) (grants.Sign
 	}
 
 	rows, err = t.queryx(ctx, `SELECT duration_us FROM requests
-		WHERE resource = ? AND created_at <= ? AND state = ? AND kind IN (?, ?)
+		WHERE resource = ? AND state = ? AND created_at <= ? AND kind IN (?, ?)
 		ORDER BY created_at DESC LIMIT ?`,
-		q.Resource, now, string(grants.RequestApproved), string(grants.KindAccess), string(grants.KindBreakGlass),
+		q.Resource, string(grants.RequestApproved), now, string(grants.KindAccess), string(grants.KindBreakGlass),
 		grants.DurationSample)
 	if err != nil {
 		return f, fmt.Errorf("read the recent durations of %s: %w", q.Resource, err)

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/accessbot/accessbot/audit"
 	"github.com/accessbot/accessbot/grants"
 )
 
@@ -107,4 +108,50 @@ func TestARequestKeepsItsSignals(t *testing.T) {
 	if got.Signals != nil {
 		t.Errorf("signals %v after clearing them, want none", got.Signals)
 	}
+}
+
+func TestTheDigestReadsSignalsAndVolumesByQuery(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		db := newDB(t, b)
+		ctx := testCtx(t)
+		add := func(at time.Time, person, resource string, raised []string) {
+			t.Helper()
+			var sig *audit.RequestSignals
+			if raised != nil {
+				sig = &audit.RequestSignals{Raised: raised}
+			}
+			if _, err := db.AppendAudit(ctx, audit.Event{At: at, Actor: person, Resource: resource, Subject: person,
+				RequestID: "r"}.With(audit.RequestCreatedData{Kind: "access", Duration: time.Hour, Signals: sig})); err != nil {
+				t.Fatal(err)
+			}
+		}
+		add(base, "alice@example.com", "prod-db", []string{grants.SignalFirstAccess})
+		add(base.Add(time.Minute), "alice@example.com", "prod-api", []string{})
+		add(base.Add(2*time.Minute), "bob@example.com", "prod-db", nil)
+		add(base.Add(time.Hour), "bob@example.com", "prod-db", []string{grants.SignalOutsideHours}) // after the window
+		if _, err := db.AppendAudit(ctx, audit.Event{At: base, Actor: "bob@example.com", Resource: "prod-db"}.With(
+			audit.AlertRaisedData{Alert: "x", Message: "raised"})); err != nil {
+			t.Fatal(err)
+		}
+		var seen []string
+		if err := db.SignalEvents(ctx, base, base.Add(time.Hour), func(e audit.Event) error {
+			seen = append(seen, e.Type+" "+e.Subject+" "+e.Resource)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(seen, []string{"request.created alice@example.com prod-db"}) {
+			t.Errorf("signal events %v, want alice's first access only", seen)
+		}
+		byPerson, byResource, err := db.RequestVolumes(ctx, base, base.Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if byPerson["alice@example.com"] != 2 || byPerson["bob@example.com"] != 1 || len(byPerson) != 2 {
+			t.Errorf("by person %v, want alice 2, bob 1", byPerson)
+		}
+		if byResource["prod-db"] != 2 || byResource["prod-api"] != 1 || len(byResource) != 2 {
+			t.Errorf("by resource %v, want prod-db 2, prod-api 1", byResource)
+		}
+	})
 }

@@ -160,6 +160,8 @@ type Digest struct {
 	// Refused holds at most Options.Limit.
 	RefusedCount, RefusedSelf int
 	Scan                      Scan
+	// Signals are the requests that raised misuse signals, and request volumes (signals.go).
+	Signals Signals
 	// Head is the audit chain's head when the digest was built: its last sequence number and
 	// hash. Build reads no event past it.
 	Head audit.Head
@@ -339,7 +341,13 @@ func Build(ctx context.Context, src audit.Source, since, until time.Time, o Opti
 			}
 		}
 	}
-	return b.finish(), nil
+	d := b.finish()
+	if st, ok := src.(SignalStore); ok {
+		if d.Signals, err = buildSignals(ctx, st, since, until, o); err != nil {
+			return Digest{}, err
+		}
+	}
+	return d, nil
 }
 
 // scanBatch is how many events the reading goroutine hands the counting one at a time.
