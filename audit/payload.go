@@ -341,7 +341,7 @@ type RequestCreatedData struct {
 // RequestSignals are a request's misuse signals (grants.Signals), stored as JSON under the
 // signals key of request.created.
 type RequestSignals struct {
-	// Raised names the signals that were on (grants.SignalOrder).
+	// Raised names the signals that were on (grants.SignalFirstAccess, ...).
 	Raised            []string `json:"raised,omitempty"`
 	FirstAccess       bool     `json:"first_access"`
 	FirstAccess90d    bool     `json:"first_access_90d"`

@@ -5,7 +5,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/accessbot/accessbot/audit"
 	"github.com/accessbot/accessbot/grants"
 )
 
@@ -38,10 +37,8 @@ type RequireApprovalsConfig struct {
 const defaultRequiredApprovals = 2
 
 var (
-	alertName = regexp.MustCompile(`^[a-z0-9_]{1,64}$`)
-	// builtinAlerts are the alert names the engine raises itself; a rule may not take one.
-	builtinAlerts = []string{audit.AlertBreakGlass, audit.AlertRevokeFailed, audit.AlertAccountTaken}
-	severities    = []string{"", "low", "medium", "high", "critical"}
+	alertName  = regexp.MustCompile(`^[a-z0-9_]{1,64}$`)
+	severities = []string{"", "low", "medium", "high", "critical"}
 )
 
 // GrantsAlerts returns the alerts as the grants Service takes them.
@@ -70,7 +67,7 @@ func (v *validator) alerts() {
 		switch {
 		case !alertName.MatchString(a.Name):
 			v.add(path+".name", "required: lowercase letters, digits and _ (up to 64), e.g. first_access_at_night")
-		case slices.Contains(builtinAlerts, a.Name):
+		case slices.Contains(grants.BuiltinAlerts(), a.Name):
 			v.add(path+".name", "%s is an alert accessbot raises itself; choose another name", v.quote(path+".name", a.Name))
 		case seen[a.Name]:
 			v.add(path+".name", "%s is used by another alert", v.quote(path+".name", a.Name))

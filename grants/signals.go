@@ -46,9 +46,11 @@ const (
 	SignalRecentDenial   = "recent_denial"
 )
 
-// SignalOrder is every raised signal's name, in the order they are shown.
-var SignalOrder = []string{SignalFirstAccess, SignalFirstAccess90d, SignalOutsideHours, SignalHighVolume,
-	SignalLongDuration, SignalBreakGlass, SignalRecentDenial}
+// BuiltinAlerts are the alerts the engine raises itself (alert.raised's alert field); an
+// alerts: rule may not take one of their names.
+func BuiltinAlerts() []string {
+	return []string{audit.AlertBreakGlass, audit.AlertRevokeFailed, audit.AlertAccountTaken}
+}
 
 // Signals are what the log says about a request that may make it unusual, computed when the
 // request is made. CEL rules (auto_approve, require_approvals.when, alerts) see them as
@@ -73,7 +75,7 @@ type Signals struct {
 	BreakGlass bool `cel:"break_glass"`
 	// RecentDenial: the same request (person and resource) was denied in the last DenialWindow.
 	RecentDenial bool `cel:"recent_denial"`
-	// Raised names the signals that are on (SignalOrder), for `size(signals.raised) > 1`.
+	// Raised names the signals that are on (the Signal* names), for `size(signals.raised) > 1`.
 	Raised []string `cel:"raised"`
 }
 
@@ -85,7 +87,7 @@ func (s Signals) HighVolume() bool {
 // LongDuration reports whether the duration is far above the resource's median.
 func (s Signals) LongDuration() bool { return s.DurationRatio >= DurationFactor }
 
-// raised lists the signals that are on, in SignalOrder; first_access_90d only when first_access
+// raised lists the signals that are on, in the order of the Signal* names; first_access_90d only when first_access
 // is off, since it then says nothing more.
 func (s Signals) raised() []string {
 	var out []string

@@ -48,7 +48,7 @@ type Signals struct {
 type SignalRequest struct {
 	At                          time.Time
 	Person, Resource, RequestID string
-	// Signals are the names it raised (grants.SignalOrder).
+	// Signals are the names it raised (grants.SignalFirstAccess, ...).
 	Signals []string
 }
 
