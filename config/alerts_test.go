@@ -54,3 +54,26 @@ func TestAlertMistakesAreReportedAtTheirKey(t *testing.T) {
 		})
 	}
 }
+
+func TestRequireApprovalsNeedsApproversEnoughForIt(t *testing.T) {
+	tests := []struct {
+		name, src, want string
+	}{
+		{"more approvals than approvers", "groups:\n  sre: [alice@example.com, bob@example.com]\nresources:\n  - name: prod-db\n    adapter: {type: fake, url: \"http://127.0.0.1:9\"}\n    policy:\n      approvers: [sre]\n      require_approvals:\n        when: signals.first_access\n        approvals: 3\n",
+			`accessbot.yaml:8: resources[0].policy.require_approvals: needs 3 distinct approvals when its condition holds but approver groups sre have only 2 member(s)`},
+		{"no approvers at all", "resources:\n  - name: prod-db\n    adapter: {type: fake, url: \"http://127.0.0.1:9\"}\n    policy:\n      auto_approve: \"true\"\n      require_approvals:\n        when: signals.first_access\n",
+			`accessbot.yaml:6: resources[0].policy.require_approvals: requests it applies to wait for approvers, but the policy names no approver group`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Parse(testFile, []byte(tt.src), envOf(nil))
+			if err == nil {
+				t.Fatalf("Parse succeeded, want %q", tt.want)
+			}
+			got := problemsOf(t, err)
+			if len(got) != 1 || !strings.HasPrefix(got[0], tt.want) {
+				t.Fatalf("problems %q, want one starting %q", got, tt.want)
+			}
+		})
+	}
+}
