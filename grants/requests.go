@@ -98,17 +98,17 @@ func (s *Service) ask(ctx context.Context, a Actor, in RequestInput, kind Reques
 		Signals:         sig.Raised,
 		Version:         1,
 	}
-	rin := s.ruleInput(ctx, a, r, d, reason, now, sig)
-	escalated := s.requiresMoreApprovals(r, rin)
+	ruleIn := s.ruleInput(ctx, a, r, d, reason, now, sig)
+	escalated := s.requiresMoreApprovals(r, ruleIn)
 	if escalated {
 		req.ApprovalsNeeded = max(req.ApprovalsNeeded, p.RequireApprovals.Approvals)
 	}
-	alerts := s.firedAlerts(r, rin)
+	alerts := s.firedAlerts(r, ruleIn)
 	auto := false
 	switch {
 	case kind == KindBreakGlass:
 		req.State, req.DecidedAt, req.DecidedBy, req.Note = RequestApproved, now, a.ID, "break-glass"
-	case !escalated && s.autoApprovesInput(r, rin):
+	case !escalated && s.autoApprovesInput(r, ruleIn):
 		auto = true
 		req.State, req.DecidedAt, req.DecidedBy = RequestApproved, now, PolicyActor
 		req.Note = "auto-approved by rule: " + p.AutoApprove.Source
@@ -317,15 +317,6 @@ func (s *Service) refuseAsk(ctx context.Context, a Actor, r *Resource, kind Requ
 		Kind: string(kind), Refused: de.Reason, Reason: strings.TrimSpace(in.Reason), Duration: in.Duration,
 	}))
 	return err
-}
-
-// autoApproves evaluates the policy's auto-approve rule without signals (an extension, which
-// has none: its signals read as all off). An error counts as "no".
-func (s *Service) autoApproves(ctx context.Context, a Actor, r *Resource, d time.Duration, reason string, now time.Time) bool {
-	if r.Policy.AutoApprove == nil {
-		return false
-	}
-	return s.autoApprovesInput(r, s.ruleInput(ctx, a, r, d, reason, now, Signals{}))
 }
 
 // ruleInput is what the policy's CEL rules see of a's request.
@@ -664,7 +655,14 @@ func (s *Service) Extend(ctx context.Context, a Actor, grantID string, by time.D
 		PendingUntil:    now.Add(pendingTTL(p)),
 		Version:         1,
 	}
-	auto := s.autoApproves(ctx, a, r, d, reason, now)
+	// An extension has no signals (they read as all off), but a require_approvals condition
+	// that holds without them (on the duration, say) holds for it too.
+	ruleIn := s.ruleInput(ctx, a, r, d, reason, now, Signals{})
+	escalated := s.requiresMoreApprovals(r, ruleIn)
+	if escalated {
+		req.ApprovalsNeeded = max(req.ApprovalsNeeded, p.RequireApprovals.Approvals)
+	}
+	auto := !escalated && s.autoApprovesInput(r, ruleIn)
 	if auto {
 		req.State, req.DecidedAt, req.DecidedBy = RequestApproved, now, PolicyActor
 		req.Note = "auto-approved by rule: " + p.AutoApprove.Source

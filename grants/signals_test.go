@@ -257,3 +257,30 @@ func TestAnAlertRuleFiresOnceForTheRequestItMatches(t *testing.T) {
 		t.Errorf("notifier heard %d alerts, the log has %d", n, len(alerts))
 	}
 }
+
+func TestRequireApprovalsHoldsForAnExtensionToo(t *testing.T) {
+	when, err := grants.CompileCondition("require_approvals condition", `duration > duration("30m")`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auto, err := grants.CompileRule(`true`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := gt.DefaultResource()
+	r.Policy.AutoApprove = auto
+	r.Policy.RequireApprovals = &grants.RequireApprovals{When: when, Approvals: 2}
+	h := gt.New(t, gt.Options{Resources: []*grants.Resource{r}})
+	first := h.Request(gt.Alice, "prod-db", 30*time.Minute, "INC-1 short")
+	if !first.AutoApproved {
+		t.Fatalf("a 30m request needs %d approvals; the condition does not hold for it", first.Request.ApprovalsNeeded)
+	}
+	h.RunDue()
+	out, err := h.Service.Extend(h.Ctx, gt.Alice, first.Grant.ID, time.Hour, "INC-1 longer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.AutoApproved || out.Request.ApprovalsNeeded != 2 {
+		t.Errorf("a 1h extension: auto %v, approvals needed %d; want 2 approvers", out.AutoApproved, out.Request.ApprovalsNeeded)
+	}
+}
