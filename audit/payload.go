@@ -73,6 +73,8 @@ const (
 	KeyName              = "name"
 	KeyVia               = "via"
 	KeyConfirmedOn       = "confirmed_on"
+	KeySignals           = "signals"
+	KeySeverity          = "severity"
 	KeySince             = "since"
 	KeyUntil             = "until"
 	KeyHeadSeq           = "head_seq"
@@ -330,6 +332,25 @@ type RequestCreatedData struct {
 	Reason          string
 	ApprovalsNeeded int
 	PendingUntil    time.Time
+	// Signals are the request's misuse signals as computed when it was made; nil for an
+	// extension and for requests from before signals (the key is then left out, so those
+	// events still hash as they were written).
+	Signals *RequestSignals
+}
+
+// RequestSignals are a request's misuse signals (grants.Signals), stored as JSON under the
+// signals key of request.created.
+type RequestSignals struct {
+	// Raised names the signals that were on (grants.SignalFirstAccess, ...).
+	Raised            []string `json:"raised,omitempty"`
+	FirstAccess       bool     `json:"first_access"`
+	FirstAccess90d    bool     `json:"first_access_90d"`
+	OutsideHours      bool     `json:"outside_hours"`
+	Requests24h       int64    `json:"requests_24h"`
+	MedianRequests30d float64  `json:"median_requests_30d"`
+	DurationRatio     float64  `json:"duration_ratio"`
+	BreakGlass        bool     `json:"break_glass"`
+	RecentDenial      bool     `json:"recent_denial"`
 }
 
 // EventType implements Payload.
@@ -341,11 +362,18 @@ func (p RequestCreatedData) encode(w *dataWriter) {
 	w.str(KeyReason, p.Reason)
 	w.int(KeyApprovalsNeeded, int64(p.ApprovalsNeeded))
 	w.time(KeyPendingUntil, p.PendingUntil, time.RFC3339)
+	if p.Signals != nil {
+		w.json(KeySignals, p.Signals, 1)
+	}
 }
 
 func (p *RequestCreatedData) decode(r *dataReader) {
 	p.Kind, p.Duration, p.Reason = r.str(KeyKind), r.dur(KeyDuration), r.str(KeyReason)
 	p.ApprovalsNeeded, p.PendingUntil = r.int(KeyApprovalsNeeded), r.time(KeyPendingUntil)
+	if _, ok := r.m[KeySignals]; ok {
+		p.Signals = &RequestSignals{}
+		r.json(KeySignals, p.Signals)
+	}
 }
 
 // RequestApprovedData is the payload of request.approved: by the auto-approve rule (Auto, Rule)
@@ -771,8 +799,10 @@ func (p *BreakGlassReviewedData) decode(r *dataReader) { p.Note = r.str(KeyNote)
 
 // AlertRaisedData is the payload of alert.raised.
 type AlertRaisedData struct {
-	Alert   string // AlertBreakGlass, AlertRevokeFailed, AlertAccountTaken
+	Alert   string // AlertBreakGlass, AlertRevokeFailed, AlertAccountTaken, or an alerts: rule's name
 	Message string
+	// Severity is an alerts: rule's severity; empty (and left out) for the built-in alerts.
+	Severity string
 }
 
 // EventType implements Payload.
@@ -781,10 +811,11 @@ func (AlertRaisedData) EventType() string { return AlertRaised }
 func (p AlertRaisedData) encode(w *dataWriter) {
 	w.str(KeyAlert, p.Alert)
 	w.opt(KeyMessage, p.Message)
+	w.opt(KeySeverity, p.Severity)
 }
 
 func (p *AlertRaisedData) decode(r *dataReader) {
-	p.Alert, p.Message = r.str(KeyAlert), r.str(KeyMessage)
+	p.Alert, p.Message, p.Severity = r.str(KeyAlert), r.str(KeyMessage), r.str(KeySeverity)
 }
 
 // ConfigLoadedData is the payload of config.loaded.

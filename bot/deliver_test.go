@@ -572,3 +572,26 @@ func TestDeliveryOnPostgreSQL(t *testing.T) {
 	}
 	noPending(t, h)
 }
+
+func TestAnAlertRuleOnSignalsPostsOnceToSecurityAndTheCardShowsTheSignals(t *testing.T) {
+	when, err := grants.CompileCondition("alert condition", `signals.first_access && signals.outside_hours`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := bottest.New(t, bottest.Options{
+		Resources: resources(),
+		Groups:    map[string][]string{"sre": {bob.ID, carol.ID}, "finance": {dave.ID}},
+		Alerts:    []grants.AlertRule{{Name: "first_access_after_hours", Severity: "high", When: when}},
+	})
+	h.Clock.Advance(10 * time.Hour) // Tuesday 20:00 UTC
+	h.Command(alice, "request prod-db 1h INC-1")
+	h.Deliver()
+	h.Deliver()
+	says(t, approvalMessage(t, h), "Signals: first access · outside working hours")
+	posts := h.Platform.Posts(security)
+	if len(posts) != 1 {
+		t.Fatalf("%d posts in the security channel, want the one alert", len(posts))
+	}
+	says(t, posts[0].View, "Alert: first access after hours on prod-db", "Severity: high",
+		"alice requested prod-db for 1h (alert rule first_access_after_hours); signals: first access, outside working hours")
+}

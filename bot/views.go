@@ -89,6 +89,9 @@ func ApprovalView(s Snapshot, now time.Time) View {
 		{Label: "Reason", Value: reasonText(r.Reason)},
 		{Label: "Policy", Value: policyField(r, s.Resource)},
 	}
+	if sig := signalsText(r.Signals); sig != "" {
+		v.Fields = append(v.Fields, Field{Label: "Signals", Value: sig})
+	}
 	if ap := s.approvers(); len(ap) > 0 {
 		v.Fields = append(v.Fields, Field{Label: "Approvals", Value: fmt.Sprintf("%d of %d: %s", len(ap), max(r.ApprovalsNeeded, 1), n.list(ap))})
 	}
@@ -107,6 +110,16 @@ func ApprovalView(s Snapshot, now time.Time) View {
 		v.Footer += " · grant " + s.Grant.ID
 	}
 	return v
+}
+
+// signalsText is the misuse signals a request raised, as approvers read them: "first access ·
+// outside working hours"; empty for none, and then the card has no Signals line.
+func signalsText(names []string) string {
+	labels := make([]string, 0, len(names))
+	for _, n := range names {
+		labels = append(labels, grants.SignalLabel(n))
+	}
+	return strings.Join(labels, " · ")
 }
 
 func personText(name, id string) string {
@@ -493,6 +506,9 @@ func AlertView(e audit.Event, now time.Time) View {
 		}
 	}
 	v := View{Title: title, Text: p.Message, Tone: ToneDanger}
+	if p.Severity != "" {
+		v.Fields = append(v.Fields, Field{Label: "Severity", Value: p.Severity})
+	}
 	if e.Subject != "" {
 		v.Fields = append(v.Fields, Field{Label: "Person", Value: e.Subject})
 	}

@@ -100,6 +100,9 @@ func goldenViews() map[string]any {
 	views := map[string]any{}
 	pending := snap(func(*grants.Request, **grants.Grant, *[]grants.Review) {})
 	views["approval_pending"] = bot.ApprovalView(pending, now)
+	views["approval_pending_signals"] = bot.ApprovalView(snap(func(r *grants.Request, _ **grants.Grant, _ *[]grants.Review) {
+		r.Signals = []string{grants.SignalFirstAccess, grants.SignalOutsideHours, grants.SignalRecentDenial}
+	}), now)
 	views["approval_partly_approved"] = bot.ApprovalView(snap(func(r *grants.Request, g **grants.Grant, rvs *[]grants.Review) {
 		*rvs = []grants.Review{review("bob@example.com", grants.Approve, "")}
 	}), now)
@@ -209,6 +212,9 @@ func goldenViews() map[string]any {
 	alert.Actor = grants.System.ID
 	views["alert_revoke_failed"] = bot.AlertView(alert, now)
 	views["alert_scan_findings"] = bot.AlertView(scanEvent(), now)
+	rule := event(audit.AlertRaised, map[string]string{"alert": "first_access_after_hours", "severity": "high",
+		"message": "alice requested prod-db for 1h (alert rule first_access_after_hours); signals: first access, outside working hours"})
+	views["alert_rule"] = bot.AlertView(rule, now)
 	views["delivery_failed"] = bot.DeliveryFailedView(bot.Delivery{Platform: "slack", Kind: bot.DeliverApproval,
 		Channel: "C0APPROVE", RequestID: "r-7k2m9"}, "channel_not_found: permanent delivery error")
 

@@ -68,6 +68,9 @@ type Config struct {
 	OIDC OIDC `yaml:"oidc"`
 	// Transparency signs checkpoints of the audit log's Merkle tree (see transparency.go).
 	Transparency Transparency `yaml:"transparency"`
+	// Alerts are CEL conditions over new requests and their signals that raise an alert in the
+	// security channel (see alerts.go).
+	Alerts []AlertConfig `yaml:"alerts"`
 
 	file    string
 	hash    string
@@ -165,6 +168,9 @@ type PolicyConfig struct {
 	WarnBefore    *time.Duration `yaml:"warn_before"`
 	// AutoApprove is a CEL rule (see grants.Rule); "" clears a default.
 	AutoApprove *string `yaml:"auto_approve"`
+	// RequireApprovals asks for more approvers, and no auto-approval, when its condition holds
+	// (see alerts.go).
+	RequireApprovals *RequireApprovalsConfig `yaml:"require_approvals"`
 
 	pattern *regexp.Regexp
 	rule    *grants.Rule
@@ -396,6 +402,7 @@ func parse(name, dir string, data []byte, env func(string) (string, bool), need 
 	v.scan()
 	v.digest()
 	v.limits()
+	v.alerts()
 	v.ops()
 	v.sshKeys()
 	v.identity()

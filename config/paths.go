@@ -82,6 +82,8 @@ const (
 	SectionOIDC      Section = "oidc"
 	// SectionTransparency is the audit log's checkpoint signer.
 	SectionTransparency Section = "transparency"
+	// SectionAlerts are the alert rules over new requests and their signals.
+	SectionAlerts Section = "alerts"
 )
 
 // sectionOf is the top-level key of a problem's key path ("slack.signing_secret" → "slack",
@@ -129,7 +131,7 @@ func (c *Config) keepOnly(p *problems, need []Section) {
 var allSections = []Section{SectionServer, SectionStorage, SectionLog, SectionTimeZone, SectionAdmins,
 	SectionGroups, SectionScheduler, SectionDefaults, SectionResources, SectionSlack, SectionSinks,
 	SectionDiscord, SectionWeb, SectionScan, SectionDigest, SectionLimits, SectionOps,
-	SectionSSHKeys, SectionIdentity, SectionOIDC, SectionTransparency}
+	SectionSSHKeys, SectionIdentity, SectionOIDC, SectionTransparency, SectionAlerts}
 
 // SectionsExcept is every top-level section but skip, for LoadFor: what a command that runs
 // without the chat platforms needs.

@@ -229,6 +229,9 @@ func (v *validator) policy(path string, pc *PolicyConfig) {
 		}
 		pc.rule = rule
 	}
+	if pc.RequireApprovals != nil {
+		v.requireApprovals(path+".require_approvals", pc.RequireApprovals)
+	}
 }
 
 // layer is one policy block and where it is.
@@ -304,6 +307,9 @@ func (v *validator) effective(layers ...layer) merged {
 			p.AutoApprove = pc.rule
 			m.autoApprove = strings.TrimSpace(*pc.AutoApprove) != ""
 		}
+		if set("require_approvals", pc.RequireApprovals != nil) {
+			p.RequireApprovals = pc.RequireApprovals.grantsRequireApprovals()
+		}
 	}
 	return m
 }
@@ -339,6 +345,9 @@ func (v *validator) crossCheck(own string, m merged) {
 func (v *validator) approversCheck(path string, m merged) {
 	p := m.policy
 	if len(p.ApproverGroups) == 0 {
+		if p.RequireApprovals != nil {
+			v.add(path+".require_approvals", "requests it applies to wait for approvers, but the policy names no approver group")
+		}
 		if !m.autoApprove {
 			v.add(path+".approvers", "required: name at least one approver group (or set auto_approve, and requests the rule does not approve are left to expire)")
 		}
@@ -363,6 +372,9 @@ func (v *validator) approversCheck(path string, m merged) {
 		}
 		v.add(at, "needs %d distinct approvals but approver groups %s have only %d member(s) between them",
 			p.Approvals, strings.Join(p.ApproverGroups, ", "), len(people))
+	} else if ra := p.RequireApprovals; ra != nil && len(people) < ra.Approvals {
+		v.add(path+".require_approvals", "needs %d distinct approvals when its condition holds but approver groups %s have only %d member(s) between them",
+			ra.Approvals, strings.Join(p.ApproverGroups, ", "), len(people))
 	}
 }
 

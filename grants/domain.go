@@ -86,7 +86,10 @@ type Request struct {
 	DecidedAt    time.Time // zero while pending
 	DecidedBy    string    // who made the final decision; "policy" for auto-approval
 	Note         string    // the deny reason, or the auto-approve rule that matched
-	Version      int64
+	// Signals are the names of the misuse signals the request raised when it was made
+	// (Signals.Raised), for the approval card; nil for none.
+	Signals []string
+	Version int64
 }
 
 // Decision is one reviewer's verdict.
@@ -242,6 +245,8 @@ type ReadTx interface {
 
 	// AuditHead returns the end of the audit chain.
 	AuditHead(ctx context.Context) (audit.Head, error)
+	// SignalFacts reads what misuse signals are computed from, each by an index range read.
+	SignalFacts(ctx context.Context, q SignalQuery) (SignalFacts, error)
 }
 
 // Tx writes within a transaction.

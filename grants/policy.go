@@ -55,8 +55,31 @@ type Policy struct {
 	BreakGlass bool
 	// AutoApprove, when set and true for a request, approves it without a reviewer.
 	AutoApprove *Rule
+	// RequireApprovals, when set and its condition holds for a request (on its signals, say),
+	// raises the approvals the request needs and keeps it from being auto-approved.
+	RequireApprovals *RequireApprovals
 	// WarnBefore is how long before expiry the requester is warned; 0 for no warning.
 	WarnBefore time.Duration
+}
+
+// RequireApprovals asks for more approvers when a condition holds: `when:
+// signals.first_access` with approvals 2 has a first access approved by two people, whatever
+// the auto-approve rule says.
+type RequireApprovals struct {
+	When *Rule
+	// Approvals is how many distinct approvers the request then needs; the policy's Approvals
+	// when that is more.
+	Approvals int
+}
+
+// AlertRule is one `alerts:` entry: when its condition holds for a new request, an alert.raised
+// event is written with the request (and the security channel hears of it).
+type AlertRule struct {
+	// Name is the alert's name, the event's alert field ([a-z0-9_]).
+	Name string
+	// Severity is free text shown with the alert ("high"); empty for none.
+	Severity string
+	When     *Rule
 }
 
 // Resource is something access can be granted to.

@@ -30,6 +30,8 @@ type Outcome struct {
 	Grant *Grant
 	// AutoApproved is true when the policy's auto-approve rule approved the request.
 	AutoApproved bool
+	// Signals are the misuse signals of a new access or break-glass request.
+	Signals Signals
 }
 
 // Request asks for access. The policy decides at once whether the person may ask and whether
@@ -75,6 +77,11 @@ func (s *Service) ask(ctx context.Context, a Actor, in RequestInput, kind Reques
 		return Outcome{}, fmt.Errorf("work out who asks for %s: %w", r.Name, err)
 	}
 
+	sig, err := s.signalsFor(ctx, a, r, kind, d, now)
+	if err != nil {
+		return Outcome{}, err
+	}
+
 	p := r.Policy
 	req := Request{
 		ID:              s.newID("r-"),
@@ -88,13 +95,20 @@ func (s *Service) ask(ctx context.Context, a Actor, in RequestInput, kind Reques
 		ApprovalsNeeded: max(1, p.Approvals),
 		CreatedAt:       now,
 		PendingUntil:    now.Add(pendingTTL(p)),
+		Signals:         sig.Raised,
 		Version:         1,
 	}
+	ruleIn := s.ruleInput(ctx, a, r, d, reason, now, sig)
+	escalated := s.requiresMoreApprovals(r, ruleIn)
+	if escalated {
+		req.ApprovalsNeeded = max(req.ApprovalsNeeded, p.RequireApprovals.Approvals)
+	}
+	alerts := s.firedAlerts(r, ruleIn)
 	auto := false
 	switch {
 	case kind == KindBreakGlass:
 		req.State, req.DecidedAt, req.DecidedBy, req.Note = RequestApproved, now, a.ID, "break-glass"
-	case s.autoApproves(ctx, a, r, d, reason, now):
+	case !escalated && s.autoApprovesInput(r, ruleIn):
 		auto = true
 		req.State, req.DecidedAt, req.DecidedBy = RequestApproved, now, PolicyActor
 		req.Note = "auto-approved by rule: " + p.AutoApprove.Source
@@ -120,8 +134,14 @@ func (s *Service) ask(ctx context.Context, a Actor, in RequestInput, kind Reques
 		if err := t.event(ctx, requestEvent(a.ID, req, audit.RequestCreatedData{
 			Kind: string(kind), Duration: d, Reason: reason,
 			ApprovalsNeeded: req.ApprovalsNeeded, PendingUntil: req.PendingUntil,
+			Signals: sig.record(),
 		})); err != nil {
 			return err
+		}
+		for _, al := range alerts {
+			if err := t.event(ctx, requestEvent(a.ID, req, s.alertPayload(al, a, req, sig))); err != nil {
+				return err
+			}
 		}
 		if !granted {
 			return nil
@@ -164,7 +184,7 @@ func (s *Service) ask(ctx context.Context, a Actor, in RequestInput, kind Reques
 	if err != nil {
 		return Outcome{}, fmt.Errorf("store %s request for %s: %w", kind, r.Name, err)
 	}
-	out := Outcome{Request: req, AutoApproved: auto}
+	out := Outcome{Request: req, AutoApproved: auto, Signals: sig}
 	if granted {
 		pg := public(g)
 		out.Grant = &pg
@@ -299,20 +319,31 @@ func (s *Service) refuseAsk(ctx context.Context, a Actor, r *Resource, kind Requ
 	return err
 }
 
-// autoApproves evaluates the policy's auto-approve rule. An error counts as "no".
-func (s *Service) autoApproves(ctx context.Context, a Actor, r *Resource, d time.Duration, reason string, now time.Time) bool {
-	rule := r.Policy.AutoApprove
-	if rule == nil {
-		return false
+// ruleInput is what the policy's CEL rules see of a's request.
+func (s *Service) ruleInput(ctx context.Context, a Actor, r *Resource, d time.Duration, reason string, now time.Time, sig Signals) RuleInput {
+	var groups []string
+	if r.Policy.AutoApprove != nil || r.Policy.RequireApprovals != nil || len(s.alerts) > 0 {
+		// Membership may ask a platform; only a rule can use it.
+		groups = s.groupsOf(ctx, a)
 	}
-	ok, err := rule.Eval(RuleInput{
+	return RuleInput{
 		Requester: a.ID,
-		Groups:    s.groupsOf(ctx, a),
+		Groups:    groups,
 		Resource:  r.Name,
 		Duration:  d,
 		Reason:    reason,
 		Now:       now.In(s.loc),
-	})
+		Signals:   sig,
+	}
+}
+
+// autoApprovesInput evaluates the policy's auto-approve rule over in. An error counts as "no".
+func (s *Service) autoApprovesInput(r *Resource, in RuleInput) bool {
+	rule := r.Policy.AutoApprove
+	if rule == nil {
+		return false
+	}
+	ok, err := rule.Eval(in)
 	if err != nil {
 		s.log.Warn().Err(err).Str("resource", r.Name).Msg("auto-approve rule failed; the request waits for approvers")
 		return false
@@ -624,7 +655,14 @@ func (s *Service) Extend(ctx context.Context, a Actor, grantID string, by time.D
 		PendingUntil:    now.Add(pendingTTL(p)),
 		Version:         1,
 	}
-	auto := s.autoApproves(ctx, a, r, d, reason, now)
+	// An extension has no signals (they read as all off), but a require_approvals condition
+	// that holds without them (on the duration, say) holds for it too.
+	ruleIn := s.ruleInput(ctx, a, r, d, reason, now, Signals{})
+	escalated := s.requiresMoreApprovals(r, ruleIn)
+	if escalated {
+		req.ApprovalsNeeded = max(req.ApprovalsNeeded, p.RequireApprovals.Approvals)
+	}
+	auto := !escalated && s.autoApprovesInput(r, ruleIn)
 	if auto {
 		req.State, req.DecidedAt, req.DecidedBy = RequestApproved, now, PolicyActor
 		req.Note = "auto-approved by rule: " + p.AutoApprove.Source

@@ -2,9 +2,11 @@ package grants
 
 import (
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/ext"
 )
 
 // Rule is a compiled auto-approve expression in CEL. It sees:
@@ -17,8 +19,10 @@ import (
 //	hour       int           the hour of day (0-23) in the configured time zone
 //	weekday    int           the day of the week, 0 = Sunday
 //	now        timestamp     the current time
+//	signals    Signals       the request's misuse signals: signals.first_access, ... (Signals)
 //
-// and must return a bool, e.g. `duration <= duration("1h") && hour >= 9 && hour < 18`.
+// and must return a bool, e.g. `duration <= duration("1h") && hour >= 9 && hour < 18`. A
+// misspelt signal is an error when the rule is compiled, not a silent "no" later.
 type Rule struct {
 	Source  string
 	program cel.Program
@@ -32,6 +36,7 @@ type RuleInput struct {
 	Duration  time.Duration
 	Reason    string
 	Now       time.Time // already in the configured time zone
+	Signals   Signals
 }
 
 func ruleEnv() (*cel.Env, error) {
@@ -44,25 +49,32 @@ func ruleEnv() (*cel.Env, error) {
 		cel.Variable("hour", cel.IntType),
 		cel.Variable("weekday", cel.IntType),
 		cel.Variable("now", cel.TimestampType),
+		ext.NativeTypes(ext.ParseStructTags(true), reflect.TypeFor[Signals]()),
+		cel.Variable("signals", cel.ObjectType("grants.Signals")),
 	)
 }
 
-// CompileRule compiles and type-checks a CEL expression; it must yield a bool.
-func CompileRule(src string) (*Rule, error) {
+// CompileRule compiles and type-checks an auto-approve expression; it must yield a bool.
+func CompileRule(src string) (*Rule, error) { return CompileCondition("auto-approve rule", src) }
+
+// CompileCondition compiles and type-checks a CEL condition over what a Rule sees (an
+// auto-approve rule, a require_approvals condition, an alert's condition); it must yield a bool.
+// what names it in errors.
+func CompileCondition(what, src string) (*Rule, error) {
 	env, err := ruleEnv()
 	if err != nil {
 		return nil, err
 	}
 	ast, iss := env.Compile(src)
 	if iss.Err() != nil {
-		return nil, fmt.Errorf("auto-approve rule: %w", iss.Err())
+		return nil, fmt.Errorf("%s: %w", what, iss.Err())
 	}
 	if ast.OutputType() != cel.BoolType {
-		return nil, fmt.Errorf("auto-approve rule must be a bool expression, not %s", ast.OutputType())
+		return nil, fmt.Errorf("%s must be a bool expression, not %s", what, ast.OutputType())
 	}
 	prg, err := env.Program(ast, cel.InterruptCheckFrequency(100))
 	if err != nil {
-		return nil, fmt.Errorf("auto-approve rule: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return &Rule{Source: src, program: prg}, nil
 }
@@ -74,6 +86,9 @@ func (r *Rule) Eval(in RuleInput) (bool, error) {
 	if groups == nil {
 		groups = []string{}
 	}
+	if in.Signals.Raised == nil {
+		in.Signals.Raised = []string{}
+	}
 	out, _, err := r.program.Eval(map[string]any{
 		"requester": in.Requester,
 		"groups":    groups,
@@ -83,9 +98,10 @@ func (r *Rule) Eval(in RuleInput) (bool, error) {
 		"hour":      int64(in.Now.Hour()),
 		"weekday":   int64(in.Now.Weekday()),
 		"now":       in.Now,
+		"signals":   in.Signals,
 	})
 	if err != nil {
-		return false, fmt.Errorf("evaluate auto-approve rule: %w", err)
+		return false, fmt.Errorf("evaluate rule %q: %w", r.Source, err)
 	}
 	b, ok := out.Value().(bool)
 	return ok && b, nil

@@ -82,6 +82,11 @@ type Options struct {
 	CallTimeout time.Duration
 	// Limits cap the requests people make; the zero value caps nothing.
 	Limits Limits
+	// WorkingHours are when requests are expected (signals.outside_hours), read in Location;
+	// zero means DefaultWorkingHours.
+	WorkingHours WorkingHours
+	// Alerts are evaluated on every new access and break-glass request.
+	Alerts []AlertRule
 }
 
 // Service changes requests and grants. Every change is one Store.Update that writes the rows and
@@ -108,6 +113,9 @@ type Service struct {
 	aliases     Aliases
 	callTimeout time.Duration
 	limits      Limits
+	// workingHours and alerts feed the misuse signals (signals.go).
+	workingHours WorkingHours
+	alerts       []AlertRule
 
 	wakeMu sync.Mutex
 	wake   func()
@@ -134,6 +142,12 @@ func NewService(o Options) (*Service, error) {
 		aliases:     o.Aliases,
 		callTimeout: o.CallTimeout,
 		limits:      o.Limits,
+		alerts:      append([]AlertRule(nil), o.Alerts...),
+
+		workingHours: o.WorkingHours,
+	}
+	if len(s.workingHours.Days) == 0 && s.workingHours.Start == 0 && s.workingHours.End == 0 {
+		s.workingHours = DefaultWorkingHours()
 	}
 	if s.clock == nil {
 		s.clock = clock.Real{}

@@ -74,7 +74,7 @@ func (t *tx) queryRow(ctx context.Context, q string, args ...any) *sqlx.Row {
 // --- requests ---
 
 const requestCols = `id, kind, resource, requester, requester_name, duration_us, reason, state,
-	approvals_needed, grant_id, created_at, pending_until, decided_at, decided_by, note, version`
+	approvals_needed, grant_id, created_at, pending_until, decided_at, decided_by, note, signals, version`
 
 type requestRow struct {
 	ID              string `db:"id"`
@@ -92,6 +92,7 @@ type requestRow struct {
 	DecidedAt       int64  `db:"decided_at"`
 	DecidedBy       string `db:"decided_by"`
 	Note            string `db:"note"`
+	Signals         string `db:"signals"`
 	Version         int64  `db:"version"`
 }
 
@@ -112,6 +113,7 @@ func (r requestRow) request() grants.Request {
 		DecidedAt:       fromMicros(r.DecidedAt),
 		DecidedBy:       r.DecidedBy,
 		Note:            r.Note,
+		Signals:         splitSignals(r.Signals),
 		Version:         r.Version,
 	}
 }
@@ -120,7 +122,7 @@ func (r requestRow) request() grants.Request {
 func requestArgs(r grants.Request) []any {
 	return []any{string(r.Kind), r.Resource, r.Requester, r.RequesterName, r.Duration.Microseconds(),
 		r.Reason, string(r.State), r.ApprovalsNeeded, r.GrantID, micros(r.CreatedAt),
-		micros(r.PendingUntil), micros(r.DecidedAt), r.DecidedBy, r.Note}
+		micros(r.PendingUntil), micros(r.DecidedAt), r.DecidedBy, r.Note, strings.Join(r.Signals, ",")}
 }
 
 func (t *tx) Request(ctx context.Context, id string) (grants.Request, error) {
@@ -189,7 +191,7 @@ func (t *tx) InsertRequest(ctx context.Context, r grants.Request) error {
 	args := append([]any{r.ID}, requestArgs(r)...)
 	args = append(args, r.Version)
 	res, err := t.exec(ctx, `INSERT INTO requests (`+requestCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`, args...)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`, args...)
 	if err != nil {
 		return fmt.Errorf("insert request %s: %w", r.ID, err)
 	}
@@ -206,7 +208,7 @@ func (t *tx) UpdateRequest(ctx context.Context, r grants.Request) (int64, error)
 	res, err := t.exec(ctx, `UPDATE requests SET kind = ?, resource = ?, requester = ?,
 		requester_name = ?, duration_us = ?, reason = ?, state = ?, approvals_needed = ?,
 		grant_id = ?, created_at = ?, pending_until = ?, decided_at = ?, decided_by = ?, note = ?,
-		version = version + 1
+		signals = ?, version = version + 1
 		WHERE id = ? AND version = ?`, args...)
 	if err != nil {
 		return 0, fmt.Errorf("update request %s: %w", r.ID, err)

@@ -163,6 +163,8 @@ type Digest struct {
 	// Policy are the config.changed events of the window (policy.go); nil when the log cannot
 	// find them by type.
 	Policy *PolicyChanges
+	// Signals are the requests that raised misuse signals, and request volumes (signals.go).
+	Signals Signals
 	// Head is the audit chain's head when the digest was built: its last sequence number and
 	// hash. Build reads no event past it.
 	Head audit.Head
@@ -345,6 +347,11 @@ func Build(ctx context.Context, src audit.Source, since, until time.Time, o Opti
 	d := b.finish()
 	if d.Policy, err = policyChanges(ctx, src, since, until, head.Seq, o); err != nil {
 		return Digest{}, fmt.Errorf("digest: %w", err)
+	}
+	if st, ok := src.(SignalStore); ok {
+		if d.Signals, err = buildSignals(ctx, st, since, until, o); err != nil {
+			return Digest{}, err
+		}
 	}
 	return d, nil
 }

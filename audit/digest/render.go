@@ -100,12 +100,15 @@ func or(s, none string) string {
 
 // Sections returns the digest as people read it, in order.
 func (d Digest) Sections() []Section {
-	return append(append([]Section{
+	out := []Section{
 		d.requestsSection(), d.decisionsSection(), d.breakGlassSection(), d.grantsSection(),
 		d.afterHoursSection(), d.countsSection(SectionByResource, "Grants by resource", d.Grants.ByResource),
-		d.countsSection(SectionByPerson, "Grants by person", d.Grants.ByPerson), d.longestSection(),
-		d.revocationsSection(), d.refusedSection(), d.scanSection(),
-	}, d.policySections()...), d.headSection())
+		d.countsSection(SectionByPerson, "Grants by person", d.Grants.ByPerson),
+	}
+	out = append(out, d.signalSections()...)
+	out = append(out, d.longestSection(), d.revocationsSection(), d.refusedSection(), d.scanSection())
+	out = append(out, d.policySections()...)
+	return append(out, d.headSection())
 }
 
 func (d Digest) requestsSection() Section {

@@ -51,6 +51,8 @@ type Options struct {
 	Linking bool
 	// Driver and DSN choose the store; default SQLite in a temporary directory.
 	Driver, DSN string
+	// Alerts are the alerts: rules; default none.
+	Alerts []grants.AlertRule
 }
 
 // Harness is a Bot over a real grants.Service and store, with a fake clock, a fake adapter and a
@@ -163,6 +165,7 @@ func (h *Harness) open() {
 		NewID:      h.newID,
 		Secrets:    relay,
 		Notifier:   relay,
+		Alerts:     h.o.Alerts,
 	})
 	if err != nil {
 		h.T.Fatalf("new service: %v", err)

@@ -80,6 +80,10 @@ type Options struct {
 	Limits grants.Limits
 	// Aliases resolves platform person IDs (see grants.Aliases); nil for none.
 	Aliases grants.Aliases
+	// WorkingHours default to grants.DefaultWorkingHours (Start is inside them).
+	WorkingHours grants.WorkingHours
+	// Alerts are the alerts: rules; default none.
+	Alerts []grants.AlertRule
 }
 
 // Harness is a Service and Scheduler over a real store, with a fake clock and fake adapter.
@@ -182,6 +186,9 @@ func (h *Harness) open() {
 		Notifier:    h.Events,
 		Limits:      h.o.Limits,
 		Aliases:     h.o.Aliases,
+
+		WorkingHours: h.o.WorkingHours,
+		Alerts:       h.o.Alerts,
 	})
 	if err != nil {
 		h.T.Fatalf("new service: %v", err)

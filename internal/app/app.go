@@ -310,6 +310,9 @@ func (w *wiring) service() error {
 		Metrics:     w.Metrics,
 		Limits:      w.Config.Limits.GrantsLimits(),
 		Aliases:     w.aliases(),
+
+		WorkingHours: w.Config.WorkingHours(),
+		Alerts:       w.Config.GrantsAlerts(),
 	})
 	if err != nil {
 		return fmt.Errorf("start grants service: %w", err)
