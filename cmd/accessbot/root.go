@@ -7,6 +7,7 @@ import (
 	"io"
 	"runtime/debug"
 	"strings"
+	"sync"
 
 	"github.com/spf13/cobra"
 
@@ -62,12 +63,16 @@ type env struct {
 	getenv func(string) string
 }
 
+// setVersion hands the build's version to internal/app once: tests call run from several
+// goroutines at a time (a serve and the healthcheck that asks it).
+var setVersion sync.Once
+
 // run executes one command and returns the process exit code. It never panics at a person:
 // every failure becomes one line on stderr (two for a usage mistake: the second says where the
 // command's help is).
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) (code int) {
 	e := &env{ctx: ctx, stdout: stdout, stderr: stderr, getenv: getenv}
-	app.Version = version
+	setVersion.Do(func() { app.Version = version })
 	defer func() {
 		if r := recover(); r != nil {
 			fmt.Fprintf(stderr, "accessbot: internal error: %v (please report this)\n", r)
