@@ -335,6 +335,8 @@ func (r *report) notes() []string {
 	if m := r.memory; m != nil {
 		notes = append(notes, fmt.Sprintf("memory: peak (VmHWM) trivial server %s, serve idle %s, serve with %s grants %s; the grants were inserted in %s",
 			mb(m.Baseline.HWM), mb(m.Idle.HWM), table.Thousands(int64(m.Grants)), mb(m.Loaded.HWM), secs(m.Seed)))
+		notes = append(notes, fmt.Sprintf("memory: of VmRSS, anonymous (heap, stacks) + file (the binary's mapped pages): trivial server %s + %s, serve idle %s + %s, serve with %s grants %s + %s",
+			mb(m.Baseline.Anon), mb(m.Baseline.File), mb(m.Idle.Anon), mb(m.Idle.File), table.Thousands(int64(m.Grants)), mb(m.Loaded.Anon), mb(m.Loaded.File)))
 	}
 	return notes
 }

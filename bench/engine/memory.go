@@ -13,8 +13,10 @@ import (
 )
 
 // rss is a process's resident memory: VmRSS (the most seen over the samples) and VmHWM (the
-// peak since it started), in kB.
-type rss struct{ RSS, HWM int64 }
+// peak since it started), in kB, and at the largest VmRSS its parts: RssAnon (heap, stacks,
+// written data) and RssFile (pages of the binary mapped in, which the page cache and the
+// kernel's fault-around make vary from run to run).
+type rss struct{ RSS, HWM, Anon, File int64 }
 
 // memoryResult is one run of the memory benchmark.
 type memoryResult struct {
@@ -34,7 +36,9 @@ func sampleRSS(ctx context.Context, p *process) (rss, error) {
 		if err != nil {
 			return r, fmt.Errorf("read memory of %s: %w", p.name, err)
 		}
-		r.RSS = max(r.RSS, st["VmRSS"])
+		if st["VmRSS"] > r.RSS {
+			r.RSS, r.Anon, r.File = st["VmRSS"], st["RssAnon"], st["RssFile"]
+		}
 		r.HWM = st["VmHWM"]
 		if i < 9 {
 			if err := sleep(ctx, 100*time.Millisecond); err != nil {
