@@ -91,6 +91,10 @@ const (
 	KeyStepUpAMR         = "stepup_amr"
 	KeyStepUpACR         = "stepup_acr"
 	KeyStepUpAuthTime    = "stepup_auth_time"
+	KeyTreeSize          = "tree_size"
+	KeyTreeRoot          = "tree_root"
+	KeyPublishedTo       = "published_to"
+	KeySlot              = "slot"
 )
 
 // Values some keys hold.
@@ -108,6 +112,17 @@ const (
 
 // DigestPosted records a scheduled digest before it is delivered (DigestPostedData).
 const DigestPosted = "digest.posted"
+
+// CheckpointPublished records a signed checkpoint of the audit log's Merkle tree as it is
+// published (CheckpointPublishedData): in a digest, or to the witness channel. SIEM sinks
+// forward it like every event, so they hold the checkpoints too.
+const CheckpointPublished = "checkpoint.published"
+
+// Where a checkpoint was published (CheckpointPublishedData.To).
+const (
+	PublishedInDigest  = "digest"  // in the scheduled digest's message
+	PublishedToWitness = "witness" // to the witness channel, once per publish interval
+)
 
 // Payload is the typed details of one event type. The payload structs of this package are the
 // only ones: the encoding is what the hash covers, so it lives beside the chain.
@@ -1042,6 +1057,36 @@ func (p *DigestPostedData) decode(r *dataReader) {
 	p.Events, p.Requests, p.Grants = r.int64(KeyEvents), r.int(KeyRequests), r.int(KeyGrants)
 	p.BreakGlass, p.Unreviewed = r.int(KeyBreakGlass), r.int(KeyUnreviewed)
 	p.Revocations, p.Findings = r.int(KeyRevocations), r.int(KeyFindings)
+}
+
+// CheckpointPublishedData is the payload of checkpoint.published: the checkpoint (tree size,
+// root hash in standard base64, the signed note whole, as docs/transparency.md describes it),
+// where it went, and for the witness channel the start of the publish interval it stands for
+// (one per interval, however many replicas).
+type CheckpointPublishedData struct {
+	Size int64
+	Root string
+	Note string
+	To   string    // PublishedInDigest or PublishedToWitness
+	Slot time.Time // witness only: the interval's start, written in UTC
+}
+
+// EventType implements Payload.
+func (CheckpointPublishedData) EventType() string { return CheckpointPublished }
+
+func (p CheckpointPublishedData) encode(w *dataWriter) {
+	w.int(KeyTreeSize, p.Size)
+	w.str(KeyTreeRoot, p.Root)
+	w.str(KeyNote, p.Note)
+	w.str(KeyPublishedTo, p.To)
+	if !p.Slot.IsZero() {
+		w.time(KeySlot, p.Slot.UTC(), time.RFC3339)
+	}
+}
+
+func (p *CheckpointPublishedData) decode(r *dataReader) {
+	p.Size, p.Root, p.Note, p.To = r.int64(KeyTreeSize), r.str(KeyTreeRoot), r.str(KeyNote), r.str(KeyPublishedTo)
+	p.Slot = r.time(KeySlot)
 }
 
 // Why identity.refused refused an account (IdentityRefusedData.Refused).

@@ -949,6 +949,12 @@ func (o *Outbox) deliver(ctx context.Context, d Delivery, call *sendCall) (ref *
 			return nil, false, err
 		}
 		return nil, false, o.post(ctx, d, call, AlertView(e, now))
+	case DeliverCheckpoint:
+		e, err := o.read.event(ctx, d.Seq)
+		if err != nil {
+			return nil, false, err
+		}
+		return nil, false, o.post(ctx, d, call, CheckpointView(e))
 	case DeliverNotice:
 		if d.View == nil {
 			return nil, true, nil

@@ -66,6 +66,8 @@ func DigestView(d digest.Digest) View {
 		switch s.Key {
 		case digest.SectionHead:
 			value = fmt.Sprintf("seq %d\n%s", d.Head.Seq, code(d.Head.Hash))
+		case digest.SectionCheckpoint:
+			value = s.Summary + "\n```\n" + d.CheckpointNote() + "```"
 		case digest.SectionByResource, digest.SectionByPerson:
 			if len(s.Items) == 0 {
 				value = s.Summary
@@ -134,6 +136,9 @@ type DigestOptions struct {
 	Channels map[string][]string
 	// Chart uploads the chart to the platforms that take files.
 	Chart bool
+	// Checkpoint, when set (transparency is on), signs a checkpoint that every digest carries
+	// and records as checkpoint.published.
+	Checkpoint CheckpointSigner
 	// UploadAttempts and UploadRetry bound the chart's upload: attempts in all (default 3),
 	// and the wait before the second (default 1m, doubling). Waits are on the Bot's clock.
 	UploadAttempts int
@@ -326,6 +331,11 @@ func (r *DigestRunner) Post(ctx context.Context, until time.Time) (DigestResult,
 			return res, fmt.Errorf("record the digest: %w", err)
 		}
 	}
+	if r.o.Checkpoint != nil {
+		if d.Checkpoint, err = r.publishCheckpoint(ctx); err != nil {
+			return res, err
+		}
+	}
 	res.Digest, res.Event = d, ev
 
 	v := DigestView(d)
@@ -361,6 +371,23 @@ func (r *DigestRunner) Post(ctx context.Context, until time.Time) (DigestResult,
 		r.uploadChart(ctx, d)
 	}
 	return res, nil
+}
+
+// publishCheckpoint signs the checkpoint the digest carries and records it.
+func (r *DigestRunner) publishCheckpoint(ctx context.Context) (*audit.CheckpointPublishedData, error) {
+	c, err := r.o.Checkpoint(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("sign the digest's checkpoint: %w", err)
+	}
+	c.To = audit.PublishedInDigest
+	now := r.b.clock.Now()
+	if err := r.o.Store.Update(ctx, func(tx grants.Tx) error {
+		_, err := tx.Append(ctx, audit.Event{At: now, Actor: grants.System.ID}.With(c))
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("record the digest's checkpoint: %w", err)
+	}
+	return &c, nil
 }
 
 // platformNames are the platforms the Bot has and the digest has channels for, sorted.

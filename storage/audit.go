@@ -137,6 +137,11 @@ func (db *DB) ScanAudit(ctx context.Context, f audit.Filter, fn func(audit.Event
 	}
 	q := db.read.Rebind(`SELECT seq, at, type, actor, resource, subject, request_id, grant_id, data,
 		prev_hash, hash FROM audit_events` + whereClause(where) + ` ORDER BY seq`)
+	return db.scanEvents(ctx, q, args, fn)
+}
+
+// scanEvents runs q, which selects whole audit events, and calls fn for each row.
+func (db *DB) scanEvents(ctx context.Context, q string, args []any, fn func(audit.Event) error) error {
 	rows, err := db.read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("read audit events: %w", err)

@@ -6,7 +6,9 @@
 // audit chain, so that the chat history where the digest is posted witnesses the log.
 //
 // Build reads the window's events in one pass (audit.Source.ScanAudit with a time filter) and
-// keeps only counters and the few things it lists. Sections turns a Digest into what people
+// keeps only counters and the few things it lists; over a store that can aggregate in the
+// database (storage.DB, see briefSource) it counts there and reads only the columns and data
+// keys it needs of the frequent events, and the rare ones whole. Sections turns a Digest into what people
 // read; WriteText and WriteMarkdown print it, bot.DigestView posts it, Chart draws grants per
 // day by resource.
 //
@@ -168,6 +170,9 @@ type Digest struct {
 	// Head is the audit chain's head when the digest was built: its last sequence number and
 	// hash. Build reads no event past it.
 	Head audit.Head
+	// Checkpoint is a signed checkpoint of the log's Merkle tree to publish with the digest
+	// (bot.DigestRunner sets it when transparency is on); nil for none.
+	Checkpoint *checkpointPayload `json:",omitempty"`
 }
 
 // Requests counts what happened to requests in the window.
@@ -330,6 +335,13 @@ func Build(ctx context.Context, src audit.Source, since, until time.Time, o Opti
 	head, err := src.AuditHead(ctx)
 	if err != nil {
 		return Digest{}, fmt.Errorf("digest: %w", err)
+	}
+	if bs, ok := src.(briefSource); ok {
+		d, err := buildBrief(ctx, bs, head, since, until, o)
+		if err != nil {
+			return Digest{}, fmt.Errorf("digest: %w", err)
+		}
+		return d, nil
 	}
 	b := newBuilder(since, until, head, o)
 	if head.Seq > 0 {
@@ -580,28 +592,38 @@ func (b *builder) add(e audit.Event) {
 }
 
 // decide records a request's first decision.
-func (b *builder) decide(e audit.Event, auto bool) {
-	at, ok := b.created[e.RequestID]
+func (b *builder) decide(e audit.Event, auto bool) { b.decideAt(e.RequestID, e.At, auto) }
+
+// decideAt is decide with the event's request ID and time: the aggregated path (brief.go) has
+// no event to give.
+func (b *builder) decideAt(requestID string, t time.Time, auto bool) {
+	at, ok := b.created[requestID]
 	if !ok {
 		return
 	}
-	if _, done := b.decided[e.RequestID]; done {
+	if _, done := b.decided[requestID]; done {
 		return
 	}
-	b.decided[e.RequestID] = max(e.At.Sub(at), 0)
-	b.auto[e.RequestID] = auto
+	b.decided[requestID] = max(t.Sub(at), 0)
+	b.auto[requestID] = auto
 }
 
 func (b *builder) active(e audit.Event) {
+	p, _ := audit.Decode[audit.GrantActiveData](e)
+	b.activeAt(e.GrantID, e.RequestID, e.Resource, e.Subject, e.At, p.ExpiresAt)
+}
+
+// activeAt counts a grant.active event: its IDs, names, time and the expiry it wrote.
+func (b *builder) activeAt(grantID, requestID, resource, subject string, at, expires time.Time) {
 	loc := b.o.Location
 	gs := &b.d.Grants
 	gs.Activated++
 	g := &Grant{
-		GrantID: e.GrantID, RequestID: e.RequestID, Resource: e.Resource, Person: e.Subject,
-		Start: e.At.In(loc), End: e.At.In(loc), BreakGlass: b.breakGlass[e.GrantID],
+		GrantID: grantID, RequestID: requestID, Resource: resource, Person: subject,
+		Start: at.In(loc), End: at.In(loc), BreakGlass: b.breakGlass[grantID],
 	}
-	if p, _ := audit.Decode[audit.GrantActiveData](e); p.ExpiresAt.After(e.At) {
-		g.End = p.ExpiresAt.In(loc)
+	if expires.After(at) {
+		g.End = expires.In(loc)
 	}
 	if _, seen := b.grants[g.GrantID]; !seen {
 		b.grants[g.GrantID] = g

@@ -108,7 +108,7 @@ func (d Digest) Sections() []Section {
 	out = append(out, d.signalSections()...)
 	out = append(out, d.longestSection(), d.revocationsSection(), d.refusedSection(), d.scanSection())
 	out = append(out, d.policySections()...)
-	return append(out, d.headSection())
+	return d.withCheckpoint(append(out, d.headSection()))
 }
 
 func (d Digest) requestsSection() Section {
@@ -390,6 +390,9 @@ func WriteText(w io.Writer, d Digest) error {
 		if s.Summary != "" {
 			fmt.Fprintf(bw, "  %s\n", s.Summary)
 		}
+		if s.Key == SectionCheckpoint {
+			bw.WriteString(indent(d.CheckpointNote(), "    "))
+		}
 		for _, it := range s.Items {
 			fmt.Fprintf(bw, "  - %s\n", oneLine(it))
 		}
@@ -412,6 +415,10 @@ func WriteMarkdown(w io.Writer, d Digest) error {
 		fmt.Fprintf(bw, "\n## %s%s\n\n", mdEscape(s.Title), mark)
 		if s.Key == SectionHead {
 			fmt.Fprintf(bw, "seq %d, hash `%s`\n", d.Head.Seq, d.Head.Hash)
+			continue
+		}
+		if s.Key == SectionCheckpoint {
+			fmt.Fprintf(bw, "%s\n\n```\n%s```\n", mdEscape(s.Summary), d.CheckpointNote())
 			continue
 		}
 		if s.Summary != "" {

@@ -5,6 +5,7 @@ package app
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"maps"
@@ -21,6 +22,7 @@ import (
 	"github.com/accessbot/accessbot/audit"
 	"github.com/accessbot/accessbot/audit/digest"
 	"github.com/accessbot/accessbot/audit/sink"
+	"github.com/accessbot/accessbot/audit/translog"
 	"github.com/accessbot/accessbot/bot"
 	"github.com/accessbot/accessbot/bot/discord"
 	"github.com/accessbot/accessbot/bot/slack"
@@ -172,6 +174,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, o Options)
 		w.discord,
 		w.web,
 		w.sinkMetrics,
+		w.transparency,
 		w.digest,
 		w.health,
 		w.home,
@@ -205,6 +208,8 @@ type wiring struct {
 	// handler answers the chat platforms: the Bot, wrapped by links when Discord is enabled.
 	handler      bot.Handler
 	discordLinks *discord.Links
+	// signCheckpoint signs the audit log's checkpoints when transparency is on (nil when off).
+	signCheckpoint bot.CheckpointSigner
 }
 
 // resources builds every resource's adapter.
@@ -602,12 +607,58 @@ func (w *wiring) digest() error {
 		Digest: digest.Options{WorkingHours: digest.WorkingHours{Days: dc.WorkDays(), Start: start, End: end}},
 		Channels: dc.ChannelsFor(map[string]string{slack.PlatformName: w.Config.Slack.AlertChannel(),
 			discord.PlatformName: w.Config.Discord.AlertChannel(), web.PlatformName: web.ChannelSecurity}),
-		Chart: dc.ChartEnabled(), Log: w.Log,
+		Chart: dc.ChartEnabled(), Checkpoint: w.signCheckpoint, Log: w.Log,
 	})
 	if err != nil {
 		return fmt.Errorf("digest: %w", err)
 	}
 	w.runners = append(w.runners, runner.Run)
+	return nil
+}
+
+// transparency opens the audit log's transparency log when the config has a transparency:
+// section: its checkpoints go in every digest, and every publish_interval to the witness channel
+// (on the first chat platform of Slack, Discord, the web chat that is on).
+func (w *wiring) transparency() error {
+	tc := w.Config.Transparency
+	if !tc.Enabled() {
+		return nil
+	}
+	key, err := tc.SignerKey()
+	if err != nil {
+		return fmt.Errorf("transparency: %w", err)
+	}
+	l, err := translog.NewLog(w.DB, key, w.clock)
+	if err != nil {
+		return fmt.Errorf("transparency: %w", err)
+	}
+	w.signCheckpoint = func(ctx context.Context) (audit.CheckpointPublishedData, error) {
+		c, err := l.Checkpoint(ctx)
+		if err != nil {
+			return audit.CheckpointPublishedData{}, err
+		}
+		return audit.CheckpointPublishedData{Size: int64(c.Size), Root: base64.StdEncoding.EncodeToString(c.Root), Note: c.Note}, nil
+	}
+	if tc.WitnessChannel == "" || w.Bot == nil {
+		return nil
+	}
+	var platform string
+	switch {
+	case w.slackClient != nil:
+		platform = slack.PlatformName
+	case w.discordClient != nil:
+		platform = discord.PlatformName
+	case w.Config.Web.Enabled:
+		platform = web.PlatformName
+	default:
+		return nil
+	}
+	p, err := bot.NewCheckpointPublisher(w.Bot, bot.CheckpointOptions{Store: w.DB, Sign: w.signCheckpoint,
+		Interval: tc.PublishInterval, Channels: map[string]string{platform: tc.WitnessChannel}, Log: w.Log})
+	if err != nil {
+		return fmt.Errorf("transparency: %w", err)
+	}
+	w.runners = append(w.runners, p.Run)
 	return nil
 }
 
