@@ -336,27 +336,10 @@ func Build(ctx context.Context, src audit.Source, since, until time.Time, o Opti
 	if err != nil {
 		return Digest{}, fmt.Errorf("digest: %w", err)
 	}
-	if bs, ok := src.(briefSource); ok {
-		d, err := buildBrief(ctx, bs, head, since, until, o)
-		if err != nil {
-			return Digest{}, fmt.Errorf("digest: %w", err)
-		}
-		return d, nil
+	d, err := counted(ctx, src, head, since, until, o)
+	if err != nil {
+		return Digest{}, fmt.Errorf("digest: %w", err)
 	}
-	b := newBuilder(since, until, head, o)
-	if head.Seq > 0 {
-		after, last, err := seqBounds(ctx, src, head.Seq, since, until)
-		if err != nil {
-			return Digest{}, fmt.Errorf("digest: %w", err)
-		}
-		if last > after {
-			f := audit.Filter{Since: since, Until: until, AfterSeq: after, MaxSeq: last}
-			if err := scanInto(ctx, src, f, b.add); err != nil {
-				return Digest{}, fmt.Errorf("digest: %w", err)
-			}
-		}
-	}
-	d := b.finish()
 	if d.Policy, err = policyChanges(ctx, src, since, until, head.Seq, o); err != nil {
 		return Digest{}, fmt.Errorf("digest: %w", err)
 	}
@@ -366,6 +349,29 @@ func Build(ctx context.Context, src audit.Source, since, until time.Time, o Opti
 		}
 	}
 	return d, nil
+}
+
+// counted is the digest's counts over the window: aggregated in the database when src is one
+// (brief.go), else event by event, the reference both are tested against. The sections read by
+// type (policy changes, signals) are added by Build to either.
+func counted(ctx context.Context, src audit.Source, head audit.Head, since, until time.Time, o Options) (Digest, error) {
+	if bs, ok := src.(briefSource); ok {
+		return buildBrief(ctx, bs, head, since, until, o)
+	}
+	b := newBuilder(since, until, head, o)
+	if head.Seq > 0 {
+		after, last, err := seqBounds(ctx, src, head.Seq, since, until)
+		if err != nil {
+			return Digest{}, err
+		}
+		if last > after {
+			f := audit.Filter{Since: since, Until: until, AfterSeq: after, MaxSeq: last}
+			if err := scanInto(ctx, src, f, b.add); err != nil {
+				return Digest{}, err
+			}
+		}
+	}
+	return b.finish(), nil
 }
 
 // scanBatch is how many events the reading goroutine hands the counting one at a time.
