@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/accessbot/accessbot/adapters"
 	"github.com/accessbot/accessbot/adapters/postgres"
 )
@@ -90,5 +92,70 @@ func TestSessionLoggingNeedsTheSetPrivilege(t *testing.T) {
 	}
 	if exists, _ := e.loginRole(t, roleName(t, "unlogged", req.GrantID)); exists {
 		t.Fatal("a failed grant left its role behind")
+	}
+}
+
+// TestSessionsListsTheGrantsSessionsWithTheirApplication: a session opened with the grant's
+// password is listed under the grant, with its application name and client address, under one
+// key across samples; once it closes it is gone; another grant's sessions are not listed.
+func TestSessionsListsTheGrantsSessionsWithTheirApplication(t *testing.T) {
+	e := newEnv(t)
+	bot := e.bot(t, "CREATEROLE")
+	u, err := url.Parse(bot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.exec(t, `GRANT pg_read_all_stats TO `+u.User.Username())
+	a := e.adapter(t, bot, ephemeral(true, ""))
+	req := grantRequest("sampled", "g-sampled-"+e.sfx, time.Hour)
+	lease, err := a.Grant(ctxFor(t), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Revoke(context.Background(), revokeRequest(req, lease)) })
+	other := grantRequest("idle", "g-idle-"+e.sfx, time.Hour)
+	otherLease, err := a.Grant(ctxFor(t), other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Revoke(context.Background(), revokeRequest(other, otherLease)) })
+	grants := []adapters.RevokeRequest{revokeRequest(req, lease), revokeRequest(other, otherLease)}
+
+	none, err := a.Sessions(ctxFor(t), grants)
+	if err != nil || len(none) != 0 {
+		t.Fatalf("before any login: %v, %v; want no sessions", none, err)
+	}
+	conn, err := pgx.Connect(ctxFor(t), e.dsnAs(lease.Data["role"], lease.Secret.Value)+"&application_name=report-tool")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := a.Sessions(ctxFor(t), grants)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(first) != 1 {
+		t.Fatalf("sessions = %+v, want the one session", first)
+	}
+	s := first[0]
+	if s.GrantID != req.GrantID || s.Account != lease.Data["role"] || s.Application != "report-tool" ||
+		!strings.HasPrefix(s.Client, "127.0.0.1:") || s.Started.IsZero() || s.Key == "" {
+		t.Fatalf("session = %+v, want grant %s, role %s, application report-tool, a client and a start", s, req.GrantID, lease.Data["role"])
+	}
+	again, err := a.Sessions(ctxFor(t), grants)
+	if err != nil || len(again) != 1 || again[0].Key != s.Key {
+		t.Fatalf("second sample = %+v, %v; want the same session under key %s", again, err, s.Key)
+	}
+	conn.Close(context.Background())
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		left, err := a.Sessions(ctxFor(t), grants)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(left) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the closed session is still listed: %+v", left)
+		}
 	}
 }
