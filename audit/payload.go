@@ -89,6 +89,13 @@ const (
 	KeyStepUpAMR         = "stepup_amr"
 	KeyStepUpACR         = "stepup_acr"
 	KeyStepUpAuthTime    = "stepup_auth_time"
+	KeySession           = "session"
+	KeyClient            = "client"
+	KeyApplication       = "application"
+	KeyFirstSeen         = "first_seen"
+	KeyLastSeen          = "last_seen"
+	KeyStarted           = "started"
+	KeyEnded             = "ended"
 )
 
 // Values some keys hold.
