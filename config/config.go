@@ -68,6 +68,8 @@ type Config struct {
 	OIDC OIDC `yaml:"oidc"`
 	// Transparency signs checkpoints of the audit log's Merkle tree (see transparency.go).
 	Transparency Transparency `yaml:"transparency"`
+	// Activity samples the sessions of active grants (see activity.go).
+	Activity Activity `yaml:"activity"`
 
 	file    string
 	hash    string
@@ -302,6 +304,7 @@ func newConfig() *Config {
 		Ops:     defaultOps(),
 
 		Transparency: defaultTransparency(),
+		Activity:     defaultActivity(),
 	}
 }
 
@@ -398,6 +401,7 @@ func parse(name, dir string, data []byte, env func(string) (string, bool), need 
 	v.canonicalPeople()
 	v.stepUp()
 	v.transparency()
+	v.activity()
 	c.keepOnly(probs, need)
 	if err := probs.err(c.secrets); err != nil {
 		return nil, err

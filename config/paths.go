@@ -82,6 +82,8 @@ const (
 	SectionOIDC      Section = "oidc"
 	// SectionTransparency is the audit log's checkpoint signer.
 	SectionTransparency Section = "transparency"
+	// SectionActivity is the sampling of active grants' sessions.
+	SectionActivity Section = "activity"
 )
 
 // sectionOf is the top-level key of a problem's key path ("slack.signing_secret" → "slack",
@@ -129,7 +131,7 @@ func (c *Config) keepOnly(p *problems, need []Section) {
 var allSections = []Section{SectionServer, SectionStorage, SectionLog, SectionTimeZone, SectionAdmins,
 	SectionGroups, SectionScheduler, SectionDefaults, SectionResources, SectionSlack, SectionSinks,
 	SectionDiscord, SectionWeb, SectionScan, SectionDigest, SectionLimits, SectionOps,
-	SectionSSHKeys, SectionIdentity, SectionOIDC, SectionTransparency}
+	SectionSSHKeys, SectionIdentity, SectionOIDC, SectionTransparency, SectionActivity}
 
 // SectionsExcept is every top-level section but skip, for LoadFor: what a command that runs
 // without the chat platforms needs.

@@ -165,6 +165,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, o Options)
 		w.auditSinks,
 		w.service,
 		w.scheduler,
+		w.activity,
 		w.scan,
 		w.bot,
 		w.links,
@@ -348,6 +349,18 @@ func (w *wiring) scheduler() error {
 			Slow:     sc.Retry.Slow,
 		},
 	})
+	return nil
+}
+
+// activity adds the sampler of active grants' sessions (activity.sample_interval), when a
+// resource's adapter can list sessions.
+func (w *wiring) activity() error {
+	a := grants.NewActivity(w.Service, grants.ActivityOptions{
+		Interval: w.Config.Activity.SampleInterval, Clock: w.clock, Log: w.Log.With().Str("component", "activity").Logger(),
+	})
+	if a.Samples() {
+		w.runners = append(w.runners, a.Run)
+	}
 	return nil
 }
 
