@@ -153,3 +153,10 @@ type ActivitySampler interface {
 	// query however many grants there are, and returns at most a bounded number of sessions.
 	Sessions(ctx context.Context, grants []RevokeRequest) ([]Session, error)
 }
+
+// ActivityConfig is implemented by the configs of adapters that implement ActivitySampler, so
+// that a command that reads only the config (digest preview, audit export) knows which
+// resources can tell whether a grant was used, without building the adapters.
+type ActivityConfig interface {
+	SamplesActivity() bool
+}

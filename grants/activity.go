@@ -297,3 +297,15 @@ func compareKeys(x, y [2]string) int {
 	}
 	return cmp.Compare(x[1], y[1])
 }
+
+// SampledResources names, in order, the resources whose adapter samples sessions: the only
+// ones whose grants can be called never used.
+func (s *Service) SampledResources() []string {
+	var out []string
+	for _, r := range s.ordered {
+		if _, ok := r.Adapter.(adapters.ActivitySampler); ok {
+			out = append(out, r.Name)
+		}
+	}
+	return out
+}

@@ -71,3 +71,8 @@ func (m *MySQL) userOf(g adapters.RevokeRequest) (string, bool) {
 }
 
 var _ adapters.ActivitySampler = (*MySQL)(nil)
+
+// SamplesActivity implements adapters.ActivityConfig.
+func (*Config) SamplesActivity() bool { return true }
+
+var _ adapters.ActivityConfig = (*Config)(nil)

@@ -89,3 +89,8 @@ func (p *Postgres) sampledAccount(g adapters.RevokeRequest) (string, error) {
 }
 
 var _ adapters.ActivitySampler = (*Postgres)(nil)
+
+// SamplesActivity implements adapters.ActivityConfig: both modes list sessions.
+func (*Config) SamplesActivity() bool { return true }
+
+var _ adapters.ActivityConfig = (*Config)(nil)

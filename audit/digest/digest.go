@@ -120,6 +120,9 @@ type Options struct {
 	// Limit bounds each list the digest keeps (break-glass uses, grants outside working hours,
 	// revocations, refused clicks, scan findings); the counts stay exact. Default 500.
 	Limit int
+	// Sampled are the resources whose adapter samples sessions (adapters.ActivitySampler): the
+	// only ones whose grants can be listed as never used. Empty leaves that section out.
+	Sampled []string
 }
 
 func (o Options) withDefaults() Options {
@@ -160,6 +163,8 @@ type Digest struct {
 	// Refused holds at most Options.Limit.
 	RefusedCount, RefusedSelf int
 	Scan                      Scan
+	// Unused are the grants that ended in the window and were never used (unused.go).
+	Unused Unused
 	// Head is the audit chain's head when the digest was built: its last sequence number and
 	// hash. Build reads no event past it.
 	Head audit.Head
@@ -339,7 +344,11 @@ func Build(ctx context.Context, src audit.Source, since, until time.Time, o Opti
 			}
 		}
 	}
-	return b.finish(), nil
+	d := b.finish()
+	if err := buildUnused(ctx, src, &d, o); err != nil {
+		return Digest{}, fmt.Errorf("digest: %w", err)
+	}
+	return d, nil
 }
 
 // scanBatch is how many events the reading goroutine hands the counting one at a time.

@@ -100,12 +100,13 @@ func or(s, none string) string {
 
 // Sections returns the digest as people read it, in order.
 func (d Digest) Sections() []Section {
-	return []Section{
+	secs := []Section{
 		d.requestsSection(), d.decisionsSection(), d.breakGlassSection(), d.grantsSection(),
 		d.afterHoursSection(), d.countsSection(SectionByResource, "Grants by resource", d.Grants.ByResource),
 		d.countsSection(SectionByPerson, "Grants by person", d.Grants.ByPerson), d.longestSection(),
-		d.revocationsSection(), d.refusedSection(), d.scanSection(), d.headSection(),
 	}
+	secs = append(secs, d.unusedSection()...)
+	return append(secs, d.revocationsSection(), d.refusedSection(), d.scanSection(), d.headSection())
 }
 
 func (d Digest) requestsSection() Section {

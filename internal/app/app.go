@@ -608,7 +608,8 @@ func (w *wiring) digest() error {
 	start, end := dc.WorkHours()
 	runner, err := bot.NewDigestRunner(w.Bot, bot.DigestOptions{
 		Store: w.DB, Schedule: dc.Schedule, Location: w.Config.Location(), Period: dc.Period,
-		Digest: digest.Options{WorkingHours: digest.WorkingHours{Days: dc.WorkDays(), Start: start, End: end}},
+		Digest: digest.Options{WorkingHours: digest.WorkingHours{Days: dc.WorkDays(), Start: start, End: end},
+			Sampled: w.Service.SampledResources()},
 		Channels: dc.ChannelsFor(map[string]string{slack.PlatformName: w.Config.Slack.AlertChannel(),
 			discord.PlatformName: w.Config.Discord.AlertChannel(), web.PlatformName: web.ChannelSecurity}),
 		Chart: dc.ChartEnabled(), Log: w.Log,
