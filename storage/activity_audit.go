@@ -16,8 +16,8 @@ var (
 // UnusedGrants returns the grants revoked in the window, of the resources that sample sessions,
 // that were active and have no activity.session_seen: one query over the window's grant.revoked
 // events, each checked through the (grant_id, type) index. Oldest revocation first. The
-// resource test is written (resource || ”) so that SQLite reads the window through the time
-// index rather than every event of the resources through the resource index.
+// resource test concatenates an empty string to the column, so that SQLite reads the window
+// through the time index rather than every event of the resources through the resource index.
 func (db *DB) UnusedGrants(ctx context.Context, q audit.UnusedQuery) ([]audit.UnusedGrant, int, error) {
 	if len(q.Resources) == 0 {
 		return nil, 0, nil
