@@ -82,7 +82,8 @@ type UnusedSource interface {
 	UnusedGrants(ctx context.Context, q UnusedQuery) (grants []UnusedGrant, total int, err error)
 }
 
-// GrantStorySource reads the events of one grant and of the requests that made and extended it.
+// GrantStorySource reads the events about subject of one grant and of the requests that made
+// and extended it.
 type GrantStorySource interface {
-	GrantEvents(ctx context.Context, grantID string, requestIDs []string) ([]Event, error)
+	GrantEvents(ctx context.Context, subject, grantID string, requestIDs []string) ([]Event, error)
 }

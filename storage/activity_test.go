@@ -96,7 +96,7 @@ func endGrant(t *testing.T, db *DB, id string, now time.Time) {
 
 func sessionEvents(t *testing.T, db *DB, grantID string) []audit.ActivitySessionSeenData {
 	t.Helper()
-	events, err := db.GrantEvents(testCtx(t), grantID, nil)
+	events, err := db.GrantEvents(testCtx(t), "alice@example.com", grantID, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -124,7 +124,7 @@ func readStory(e *env, db *storage.DB, id string) (grantStory, error) {
 	}
 	// The grant's own events name the extension requests; a second read adds their events
 	// that carry only the request's ID (reviews).
-	events, err := db.GrantEvents(e.ctx, id, nonEmpty(st.Grant.RequestID))
+	events, err := db.GrantEvents(e.ctx, st.Grant.Subject, id, nonEmpty(st.Grant.RequestID))
 	if err != nil {
 		return st, err
 	}
@@ -135,7 +135,7 @@ func readStory(e *env, db *storage.DB, id string) (grantStory, error) {
 		}
 	}
 	if len(requests) > 1 {
-		if events, err = db.GrantEvents(e.ctx, id, requests); err != nil {
+		if events, err = db.GrantEvents(e.ctx, st.Grant.Subject, id, requests); err != nil {
 			return st, err
 		}
 	}

@@ -25,8 +25,8 @@ CREATE TABLE activity_sessions (
 CREATE INDEX activity_sessions_open ON activity_sessions (grant_id) WHERE closed_at = 0;
 CREATE INDEX activity_sessions_closed ON activity_sessions (closed_at) WHERE closed_at <> 0;
 
--- One grant's events and its requests' (accessbot grants show), and whether a grant had any
--- activity (the never-used list), are read by grant ID and by request ID. Not partial indexes:
--- SQLite uses a partial index only where the query repeats its condition.
-CREATE INDEX audit_events_grant ON audit_events (grant_id, type);
-CREATE INDEX audit_events_request ON audit_events (request_id);
+-- Whether a grant was active, and whether any session of it was seen (the never-used list), are
+-- read by grant ID. Partial indexes, so that appending any other event costs nothing more: a
+-- query uses them only where it names the same type as a literal (storage.UnusedGrants does).
+CREATE INDEX audit_events_session_grant ON audit_events (grant_id) WHERE type = 'activity.session_seen';
+CREATE INDEX audit_events_active_grant ON audit_events (grant_id) WHERE type = 'grant.active';
