@@ -224,3 +224,65 @@ func TestActivitySamplerSeesEachSessionOnce(t *testing.T) {
 		}
 	})
 }
+
+// fakeSampler is an adapter whose target lists the sessions it is told, or fails.
+type fakeSampler struct {
+	sessions []adapters.Session
+	err      error
+}
+
+func (f *fakeSampler) Grant(context.Context, adapters.GrantRequest) (adapters.Lease, error) {
+	return adapters.Lease{}, nil
+}
+func (f *fakeSampler) Revoke(context.Context, adapters.RevokeRequest) error { return nil }
+func (f *fakeSampler) Sessions(_ context.Context, gs []adapters.RevokeRequest) ([]adapters.Session, error) {
+	return f.sessions, f.err
+}
+
+// TestATargetThatCannotAnswerClosesNoSession: while the target fails to list sessions, its open
+// sessions are not taken for closed (no event); once it answers, the session that is gone is
+// recorded once, with the last sample that saw it.
+func TestATargetThatCannotAnswerClosesNoSession(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		db := newDB(t, b)
+		fake := clock.NewFake(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
+		target := &fakeSampler{}
+		svc, err := grants.NewService(grants.Options{Store: db, Clock: fake,
+			Resources: []*grants.Resource{{Name: "app-db", AdapterType: "fake", Adapter: target}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		act := grants.NewActivity(svc, grants.ActivityOptions{})
+		g := sampleGrant("g-flaky", "r-flaky")
+		g.Resource, g.State = "app-db", grants.GrantActive
+		update(t, db, func(tx grants.Tx) error {
+			r := sampleRequest(g.RequestID)
+			r.Resource, r.State, r.GrantID = g.Resource, grants.RequestApproved, g.ID
+			if err := tx.InsertRequest(testCtx(t), r); err != nil {
+				return err
+			}
+			return tx.InsertGrant(testCtx(t), g)
+		})
+		target.sessions = []adapters.Session{{GrantID: g.ID, Key: "id:7", Account: "alice", Client: "10.0.0.7:3306"}}
+		if _, err := act.Sample(testCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+		seen := fake.Now()
+		target.sessions, target.err = nil, adapters.Retryablef("connection refused")
+		for range 3 {
+			fake.Advance(30 * time.Second)
+			if res, err := act.Sample(testCtx(t)); err != nil || res.Events != 0 {
+				t.Fatalf("sample of a failing target: %+v, %v; want no event", res, err)
+			}
+		}
+		target.err = nil
+		fake.Advance(30 * time.Second)
+		if res, err := act.Sample(testCtx(t)); err != nil || res.Events != 1 {
+			t.Fatalf("sample once the target answers: %+v, %v; want the session's event", res, err)
+		}
+		got := sessionEvents(t, db, g.ID)
+		if len(got) != 1 || !got[0].FirstSeen.Equal(seen) || !got[0].LastSeen.Equal(seen) || got[0].Client != "10.0.0.7:3306" {
+			t.Fatalf("events %+v, want one, first and last seen at %s", got, seen)
+		}
+	})
+}
