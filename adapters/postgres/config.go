@@ -240,11 +240,8 @@ func (c *Config) Validate() error {
 	if parts := strings.Split(c.HoldersTable, "."); len(parts) > 2 || !validTablePart(parts[0], len(parts) == 2) || !validTablePart(parts[len(parts)-1], false) {
 		return fmt.Errorf("holders_table: %q is not a plain table name or schema.table", c.HoldersTable)
 	}
-	if !slices.Contains(statementLevels, c.SessionLogging.Statements) && c.SessionLogging.Statements != "" {
-		return fmt.Errorf("session_logging.statements must be none, ddl, mod or all, got %q", c.SessionLogging.Statements)
-	}
-	if c.Mode == ModeMembership && len(c.SessionLogging.settings()) > 0 {
-		return errors.New("session_logging applies to ephemeral mode only: membership mode would change the person's own role for good")
+	if err := c.validateSessionLogging(); err != nil {
+		return err
 	}
 	if c.Mode == ModeMembership {
 		if c.OnRevokeOwned != "" || c.ReassignTo != "" {
@@ -277,6 +274,17 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxConns < 1 || c.MaxConns > 100 {
 		return fmt.Errorf("max_conns must be between 1 and 100, got %d", c.MaxConns)
+	}
+	return nil
+}
+
+// validateSessionLogging checks session_logging: a known level, in ephemeral mode only.
+func (c *Config) validateSessionLogging() error {
+	if !slices.Contains(statementLevels, c.SessionLogging.Statements) && c.SessionLogging.Statements != "" {
+		return fmt.Errorf("session_logging.statements must be none, ddl, mod or all, got %q", c.SessionLogging.Statements)
+	}
+	if c.Mode == ModeMembership && len(c.SessionLogging.settings()) > 0 {
+		return errors.New("session_logging applies to ephemeral mode only: membership mode would change the person's own role for good")
 	}
 	return nil
 }
