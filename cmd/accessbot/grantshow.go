@@ -12,6 +12,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"github.com/spf13/cobra"
 
@@ -171,23 +172,23 @@ func stamp(t time.Time) string {
 func writeStory(w io.Writer, st grantStory) error {
 	g := st.Grant
 	var b strings.Builder
-	fmt.Fprintf(&b, "Grant %s: %s for %s (account %s), %s\n", g.ID, g.Resource, g.Subject, g.Account, g.State)
+	fmt.Fprintf(&b, "Grant %s: %s for %s (account %s), %s\n", g.ID, g.Resource, safe(g.Subject), safe(g.Account), g.State)
 	fmt.Fprintf(&b, "  window   %s to %s\n", stamp(g.StartsAt), stamp(g.ExpiresAt))
 	fmt.Fprintf(&b, "  reason   %s\n", strconv.Quote(g.Reason))
 	if g.BreakGlass {
 		reviewed := "NOT REVIEWED"
 		if g.ReviewedBy != "" {
-			reviewed = "reviewed by " + g.ReviewedBy + " at " + stamp(g.ReviewedAt)
+			reviewed = "reviewed by " + safe(g.ReviewedBy) + " at " + stamp(g.ReviewedAt)
 		}
 		fmt.Fprintf(&b, "  break-glass, %s\n", reviewed)
 	}
 	if !g.RevokedAt.IsZero() {
-		fmt.Fprintf(&b, "  revoked  %s by %s\n", stamp(g.RevokedAt), g.RevokedBy)
+		fmt.Fprintf(&b, "  revoked  %s by %s\n", stamp(g.RevokedAt), safe(g.RevokedBy))
 	}
 	if r := st.Request; r != nil {
-		fmt.Fprintf(&b, "\nRequest %s (%s) by %s at %s: %s, %s\n", r.ID, r.Kind, r.Requester, stamp(r.CreatedAt), r.State, durationOrDash(r.Duration))
+		fmt.Fprintf(&b, "\nRequest %s (%s) by %s at %s: %s, %s\n", r.ID, r.Kind, safe(r.Requester), stamp(r.CreatedAt), r.State, durationOrDash(r.Duration))
 		for _, rv := range st.Reviews {
-			line := fmt.Sprintf("  %s %s at %s", rv.Reviewer, rv.Decision, stamp(rv.At))
+			line := fmt.Sprintf("  %s %s at %s", safe(rv.Reviewer), rv.Decision, stamp(rv.At))
 			if rv.Reason != "" {
 				line += ": " + strconv.Quote(rv.Reason)
 			}
@@ -197,7 +198,7 @@ func writeStory(w io.Writer, st grantStory) error {
 	b.WriteString("\nEvents\n")
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	for _, ev := range st.Events {
-		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\n", ev.Seq, stamp(ev.At), ev.Type, ev.Actor, dataText(ev.Data))
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\n", ev.Seq, stamp(ev.At), safe(ev.Type), safe(ev.Actor), dataText(ev.Data))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -205,8 +206,8 @@ func writeStory(w io.Writer, st grantStory) error {
 	fmt.Fprintf(&b, "\nSessions seen at the target: %d\n", len(st.Sessions))
 	tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	for _, s := range st.Sessions {
-		fmt.Fprintf(tw, "  %s\tto %s\t%s\tclient %s\tapplication %s\t(%s)\n", stamp(s.FirstSeen), stamp(s.LastSeen), s.Account,
-			orDash(s.Client), orDash(s.Application), s.Ended)
+		fmt.Fprintf(tw, "  %s\tto %s\t%s\tclient %s\tapplication %s\t(%s)\n", stamp(s.FirstSeen), stamp(s.LastSeen), orDash(s.Account),
+			orDash(s.Client), orDash(s.Application), safe(s.Ended))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -218,9 +219,20 @@ func writeStory(w io.Writer, st grantStory) error {
 	return err
 }
 
+// orDash writes a value from the log, "-" when empty; see safe.
 func orDash(s string) string {
 	if s == "" {
 		return "-"
+	}
+	return safe(s)
+}
+
+// safe writes text people or targets chose (a reason, an application_name, which any client
+// sets) so that it cannot move the terminal's cursor or forge a line: quoted, with escapes,
+// when it holds anything but printable characters.
+func safe(s string) string {
+	if strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+		return strconv.Quote(s)
 	}
 	return s
 }
@@ -243,7 +255,7 @@ func dataText(m map[string]string) string {
 	parts := make([]string, 0, len(keys))
 	for _, k := range keys {
 		v := m[k]
-		if v == "" || strings.ContainsAny(v, " \t\"=") {
+		if v == "" || strings.ContainsAny(v, " \"=") || safe(v) != v {
 			v = strconv.Quote(v)
 		}
 		parts = append(parts, k+"="+v)

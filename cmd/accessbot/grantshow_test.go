@@ -44,6 +44,14 @@ func TestGrantsShowTellsTheWholeStory(t *testing.T) {
 		_, err := tx.Append(context.Background(), audit.Event{At: at.Add(10 * time.Minute), Actor: "accessbot", Resource: "scratch",
 			Subject: "alice@example.com", GrantID: grantID}.With(audit.ActivitySessionSeenData{Session: "pid:7@1", Account: "alice",
 			Client: "10.0.0.7:5123", Application: "report-tool", FirstSeen: at, LastSeen: at.Add(5 * time.Minute), Ended: audit.SessionClosed}))
+		if err != nil {
+			return err
+		}
+		// Any client sets its application_name: one that would clear the terminal and forge a
+		// line of the story.
+		_, err = tx.Append(context.Background(), audit.Event{At: at.Add(20 * time.Minute), Actor: "accessbot", Resource: "scratch",
+			Subject: "alice@example.com", GrantID: grantID}.With(audit.ActivitySessionSeenData{Session: "pid:8@1", Account: "alice",
+			Application: "\x1b[2Jx\n  2026-11-02 09:00:00Z  to 2026-11-02 09:01:00Z  mallory", FirstSeen: at, LastSeen: at, Ended: audit.SessionClosed}))
 		return err
 	})
 	a.Close()
@@ -51,7 +59,10 @@ func TestGrantsShowTellsTheWholeStory(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, out, errOut = runCLI(t, nil, "grants", "show", grantID, "--config", cfgPath)
-	if code != 0 || !strings.Contains(out, "Sessions seen at the target: 1") || !strings.Contains(out, "application report-tool") ||
+	if strings.ContainsAny(out, "\x1b") || strings.Contains(out, "\n  2026-11-02 09:00:00Z  to") || !strings.Contains(out, `"\x1b[2Jx\n  2026`) {
+		t.Fatalf("grants show prints a hostile application name as it is:\n%q", out)
+	}
+	if code != 0 || !strings.Contains(out, "Sessions seen at the target: 2") || !strings.Contains(out, "application report-tool") ||
 		!strings.Contains(out, "client 10.0.0.7:5123") || !strings.Contains(out, "2026-11-02 09:05:00Z") {
 		t.Fatalf("grants show with a session: exit %d\n%s%s", code, out, errOut)
 	}
@@ -70,7 +81,7 @@ func TestGrantsShowTellsTheWholeStory(t *testing.T) {
 		t.Fatalf("grants show --json is not one JSON object: %v\n%s", err, out)
 	}
 	if story.Grant["id"] != grantID || story.Request["requester"] != "alice@example.com" || len(story.Reviews) != 1 ||
-		len(story.Sessions) != 1 || story.Sessions[0]["application"] != "report-tool" || len(story.Events) < 4 {
+		len(story.Sessions) != 2 || story.Sessions[0]["application"] != "report-tool" || len(story.Events) < 4 {
 		t.Fatalf("grants show --json: %+v", story)
 	}
 	if strings.Contains(out, "lease") {
