@@ -124,3 +124,39 @@ type Holder interface {
 type Closer interface {
 	Close() error
 }
+
+// Session is one session of a grant's account at the target, as a sampler sees it.
+type Session struct {
+	// GrantID is the grant whose account the session belongs to.
+	GrantID string
+	// Key identifies the session at the target for as long as the target runs (a backend's
+	// pid and start, a connection ID); the same session has the same key in every sample.
+	Key string
+	// Account is the account the session logged in as.
+	Account string
+	// Client is the client's address ("10.0.0.7:51234"), empty when the target does not say
+	// (a local socket).
+	Client string
+	// Application is the name the client gave (application_name), when the target has one.
+	Application string
+	// Started is when the session began, when the target says.
+	Started time.Time
+}
+
+// ActivitySampler is implemented by adapters whose target can list the sessions of an account
+// (pg_stat_activity, the processlist). The activity sampler calls it every
+// activity.sample_interval with the grants active on the resource and records each session
+// once. An adapter that implements it can also tell that a grant was never used.
+type ActivitySampler interface {
+	// Sessions returns the sessions open now of the grants' accounts. The grants are
+	// RevokeRequests because they carry what names the account (the lease data). It costs one
+	// query however many grants there are, and returns at most a bounded number of sessions.
+	Sessions(ctx context.Context, grants []RevokeRequest) ([]Session, error)
+}
+
+// ActivityConfig is implemented by the configs of adapters that implement ActivitySampler, so
+// that a command that reads only the config (digest preview, audit export) knows which
+// resources can tell whether a grant was used, without building the adapters.
+type ActivityConfig interface {
+	SamplesActivity() bool
+}

@@ -63,6 +63,10 @@ const (
 	// identity provider and was refused there (wrong person, stale login, no MFA, a replayed
 	// or forged state, an expired link, an error of the provider).
 	StepUpRefused = "stepup.refused"
+	// ActivitySessionSeen records one session of a grant's account at the target, sampled
+	// while the grant was active (ActivitySessionSeenData): written once, when the session
+	// ends or its grant does, with when it was first and last seen.
+	ActivitySessionSeen = "activity.session_seen"
 )
 
 // Event is one append-only record.

@@ -95,6 +95,13 @@ const (
 	KeyTreeRoot          = "tree_root"
 	KeyPublishedTo       = "published_to"
 	KeySlot              = "slot"
+	KeySession           = "session"
+	KeyClient            = "client"
+	KeyApplication       = "application"
+	KeyFirstSeen         = "first_seen"
+	KeyLastSeen          = "last_seen"
+	KeyStarted           = "started"
+	KeyEnded             = "ended"
 )
 
 // Values some keys hold.

@@ -31,6 +31,10 @@ type ReportOptions struct {
 	// Progress, when not nil, is called with the number of events read so far and the head's
 	// sequence number read at the start (the total, unless events are appended meanwhile).
 	Progress func(done, total int64)
+	// Sampled are the resources whose adapter samples sessions: with a source that answers
+	// UnusedSource, the report lists their grants that were never used. Empty leaves that
+	// section out.
+	Sampled []string
 }
 
 // ReportSummary is what a report counts. The requests the report lists are split by how they
@@ -133,6 +137,9 @@ func WriteReport(ctx context.Context, src Source, o ReportOptions, w io.Writer) 
 		o.Progress(tee.n, head.Seq)
 	}
 	if err := b.finish(); err != nil {
+		return ReportResult{}, err
+	}
+	if err := b.unusedRows(ctx, src); err != nil {
 		return ReportResult{}, err
 	}
 	if err := b.write(w, rep); err != nil {

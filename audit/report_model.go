@@ -92,6 +92,10 @@ type reportBuilder struct {
 	scansOut    spool
 	eventsOut   spool
 	row         htmlRow // reused for every row
+	// unusedOut holds the grants never used (report_unused.go), shown when unusedShown.
+	unusedOut   spool
+	unusedShown bool
+	unusedTotal int
 }
 
 // newReportBuilder starts an empty report; close removes what it spooled.
@@ -111,7 +115,7 @@ func newReportBuilder(o ReportOptions) *reportBuilder {
 
 // spools are the sections' rows.
 func (b *reportBuilder) spools() []*spool {
-	return []*spool{&b.grantsOut, &b.requestsOut, &b.bgOut, &b.refusedOut, &b.scansOut, &b.eventsOut}
+	return []*spool{&b.grantsOut, &b.requestsOut, &b.bgOut, &b.refusedOut, &b.scansOut, &b.eventsOut, &b.unusedOut}
 }
 
 // close removes the sections' temporary files.

@@ -38,6 +38,8 @@ type pageView struct {
 	GrantsRows, RequestsRows, BGRows           int
 	RefusedRows, ScanRows, EventRows           int
 	Events                                     bool
+	// UnusedRows of UnusedTotal grants never used are listed (report_unused.go).
+	UnusedRows, UnusedTotal int
 }
 
 // verifyView is the result of verifying the chain, as the page shows it.
@@ -96,6 +98,9 @@ func (b *reportBuilder) sections() []section {
 		{"grants", &b.grantsOut}, {"requests", &b.requestsOut}, {"breakglass", &b.bgOut},
 		{"refused", &b.refusedOut}, {"scans", &b.scansOut},
 	}
+	if b.unusedShown {
+		s = append(s, section{"unused", &b.unusedOut})
+	}
 	if b.o.Events {
 		s = append(s, section{"events", &b.eventsOut})
 	}
@@ -125,6 +130,7 @@ func (b *reportBuilder) page(rep Report) pageView {
 		GrantsRows: b.sum.Grants, RequestsRows: b.sum.Requests - b.sum.Grants,
 		BGRows: b.bgOut.rows, RefusedRows: b.refusedOut.rows, ScanRows: b.scansOut.rows,
 		EventRows: b.eventsOut.rows, Events: b.o.Events, Policy: b.policy.view(),
+		UnusedRows: b.unusedOut.rows, UnusedTotal: b.unusedTotal,
 	}
 	for _, c := range b.configs {
 		p.Configs = append(p.Configs, configView{First: fmtTime(c.first), Last: fmtTime(c.last), Hash: c.hash,

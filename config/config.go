@@ -71,6 +71,8 @@ type Config struct {
 	// Alerts are CEL conditions over new requests and their signals that raise an alert in the
 	// security channel (see alerts.go).
 	Alerts []AlertConfig `yaml:"alerts"`
+	// Activity samples the sessions of active grants (see activity.go).
+	Activity Activity `yaml:"activity"`
 
 	file    string
 	hash    string
@@ -311,6 +313,7 @@ func newConfig() *Config {
 		Ops:     defaultOps(),
 
 		Transparency: defaultTransparency(),
+		Activity:     defaultActivity(),
 	}
 }
 
@@ -409,6 +412,7 @@ func parse(name, dir string, data []byte, env func(string) (string, bool), need 
 	v.canonicalPeople()
 	v.stepUp()
 	v.transparency()
+	v.activity()
 	c.keepOnly(probs, need)
 	if err := probs.err(c.secrets); err != nil {
 		return nil, err

@@ -84,6 +84,8 @@ const (
 	SectionTransparency Section = "transparency"
 	// SectionAlerts are the alert rules over new requests and their signals.
 	SectionAlerts Section = "alerts"
+	// SectionActivity is the sampling of active grants' sessions.
+	SectionActivity Section = "activity"
 )
 
 // sectionOf is the top-level key of a problem's key path ("slack.signing_secret" → "slack",
@@ -131,7 +133,7 @@ func (c *Config) keepOnly(p *problems, need []Section) {
 var allSections = []Section{SectionServer, SectionStorage, SectionLog, SectionTimeZone, SectionAdmins,
 	SectionGroups, SectionScheduler, SectionDefaults, SectionResources, SectionSlack, SectionSinks,
 	SectionDiscord, SectionWeb, SectionScan, SectionDigest, SectionLimits, SectionOps,
-	SectionSSHKeys, SectionIdentity, SectionOIDC, SectionTransparency, SectionAlerts}
+	SectionSSHKeys, SectionIdentity, SectionOIDC, SectionTransparency, SectionAlerts, SectionActivity}
 
 // SectionsExcept is every top-level section but skip, for LoadFor: what a command that runs
 // without the chat platforms needs.

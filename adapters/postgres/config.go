@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -85,6 +86,36 @@ type Config struct {
 	// operator creates it; the bot needs SELECT, INSERT and DELETE on it. Resources that share
 	// a role must name the same table in the same database.
 	HoldersTable string `yaml:"holders_table"`
+	// SessionLogging asks the server to log what an ephemeral role does, under the role's
+	// name (which maps to its grant); ephemeral mode only.
+	SessionLogging SessionLogging `yaml:"session_logging"`
+}
+
+// SessionLogging is set on each ephemeral role with ALTER ROLE ... SET, so the server log holds
+// what the grant's sessions did under a name that maps to the grant (EphemeralRoleName; the
+// role's comment names the grant too). log_statement is a superuser-only parameter: the bot
+// needs superuser or, from PostgreSQL 15, GRANT SET ON PARAMETER log_statement. There is no
+// per-role log_connections or log_disconnections: the server refuses them in ALTER ROLE SET
+// ("cannot be set after connection start"), and role settings are applied after
+// authentication anyway, too late for the connection lines. Turn those on server-wide; their
+// lines carry the user name, which is the role's.
+type SessionLogging struct {
+	// Statements is log_statement for the role: none (the default: the bot needs no extra
+	// privilege), ddl, mod or all.
+	Statements string `yaml:"statements"`
+}
+
+// statementLevels are log_statement's values.
+var statementLevels = []string{"none", "ddl", "mod", "all"}
+
+// settings returns the parameters to set on an ephemeral role, in a fixed order; their values
+// come from fixed lists, never from free text.
+func (l SessionLogging) settings() [][2]string {
+	var out [][2]string
+	if l.Statements != "" && l.Statements != "none" {
+		out = append(out, [2]string{"log_statement", l.Statements})
+	}
+	return out
 }
 
 // defaultHoldersTable is holders_table's default, found through the bot's search_path.
@@ -118,8 +149,8 @@ func NewConfig() *Config {
 
 // String describes the config without the DSN.
 func (c Config) String() string {
-	return fmt.Sprintf("postgres{mode=%s roles=%v role_prefix=%s on_revoke_owned=%s reassign_to=%s}",
-		c.Mode, c.Roles, c.RolePrefix, c.OnRevokeOwned, c.ReassignTo)
+	return fmt.Sprintf("postgres{mode=%s roles=%v role_prefix=%s on_revoke_owned=%s reassign_to=%s session_logging=%+v}",
+		c.Mode, c.Roles, c.RolePrefix, c.OnRevokeOwned, c.ReassignTo, c.SessionLogging)
 }
 
 // GoString is String, so %#v cannot print the DSN either.
@@ -209,6 +240,9 @@ func (c *Config) Validate() error {
 	if parts := strings.Split(c.HoldersTable, "."); len(parts) > 2 || !validTablePart(parts[0], len(parts) == 2) || !validTablePart(parts[len(parts)-1], false) {
 		return fmt.Errorf("holders_table: %q is not a plain table name or schema.table", c.HoldersTable)
 	}
+	if err := c.validateSessionLogging(); err != nil {
+		return err
+	}
 	if c.Mode == ModeMembership {
 		if c.OnRevokeOwned != "" || c.ReassignTo != "" {
 			return errors.New("on_revoke_owned and reassign_to apply to ephemeral mode only: membership mode never drops the person's role")
@@ -240,6 +274,17 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxConns < 1 || c.MaxConns > 100 {
 		return fmt.Errorf("max_conns must be between 1 and 100, got %d", c.MaxConns)
+	}
+	return nil
+}
+
+// validateSessionLogging checks session_logging: a known level, in ephemeral mode only.
+func (c *Config) validateSessionLogging() error {
+	if !slices.Contains(statementLevels, c.SessionLogging.Statements) && c.SessionLogging.Statements != "" {
+		return fmt.Errorf("session_logging.statements must be none, ddl, mod or all, got %q", c.SessionLogging.Statements)
+	}
+	if c.Mode == ModeMembership && len(c.SessionLogging.settings()) > 0 {
+		return errors.New("session_logging applies to ephemeral mode only: membership mode would change the person's own role for good")
 	}
 	return nil
 }

@@ -543,7 +543,16 @@ func (p *Postgres) grantEphemeral(ctx context.Context, req adapters.GrantRequest
 				return err
 			}
 		}
-		return exec(ctx, tx, "COMMENT ON ROLE "+ident(name)+" IS "+lits[2])
+		if err := exec(ctx, tx, "COMMENT ON ROLE "+ident(name)+" IS "+lits[2]); err != nil {
+			return err
+		}
+		// In the same transaction: a role that exists always logs as configured.
+		for _, kv := range p.cfg.SessionLogging.settings() {
+			if err := exec(ctx, tx, "ALTER ROLE "+ident(name)+" SET "+kv[0]+" = '"+kv[1]+"'"); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return adapters.Lease{}, err
@@ -936,6 +945,15 @@ func (p *Postgres) Check(ctx context.Context) error {
 		}
 		if !sel || !ins || !del {
 			return adapters.Permanentf("check postgres: role %s needs SELECT, INSERT and DELETE on holders table %s, where membership mode counts grants", me, p.cfg.HoldersTable)
+		}
+	}
+	for _, kv := range p.cfg.SessionLogging.settings() {
+		var may bool
+		if err := p.pool.QueryRow(ctx, `SELECT has_parameter_privilege($1, 'SET')`, kv[0]).Scan(&may); err != nil {
+			return classify(fmt.Errorf("check postgres: %w", err))
+		}
+		if !super && !may {
+			return adapters.Permanentf("check postgres: role %s may not set %s on the roles it makes (session_logging needs GRANT SET ON PARAMETER %s TO %s, or superuser)", me, kv[0], kv[0], me)
 		}
 	}
 	if super || (createrole && version < 160000) {

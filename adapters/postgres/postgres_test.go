@@ -651,6 +651,12 @@ func TestConfigValidate(t *testing.T) {
 		{"a holders table that is not a plain name is refused", func(c *postgres.Config) { membership(c); c.HoldersTable = `holders"; DROP TABLE x; --` }, "holders_table"},
 		{"ephemeral with drop is valid", ephemeral(true, ""), ""},
 		{"ephemeral with reassign is valid", ephemeral(false, "owner"), ""},
+		{"ephemeral with statement logging is valid", func(c *postgres.Config) { ephemeral(true, "")(c); c.SessionLogging.Statements = "mod" }, ""},
+		{"an unknown statement logging level is refused", func(c *postgres.Config) {
+			ephemeral(true, "")(c)
+			c.SessionLogging.Statements = "all'; DROP ROLE x; --"
+		}, "session_logging.statements"},
+		{"statement logging in membership mode is refused", func(c *postgres.Config) { membership(c); c.SessionLogging.Statements = "all" }, "ephemeral mode only"},
 		{"a missing dsn is refused", func(c *postgres.Config) { membership(c); c.DSN = "" }, "dsn is required"},
 		{"a broken dsn is refused without echoing it", func(c *postgres.Config) { membership(c); c.DSN = "postgres://bot:s3cret@host:notaport/db" }, "not a valid"},
 		{"a missing mode is refused", func(c *postgres.Config) {}, "mode is required"},

@@ -80,7 +80,8 @@ type Config struct {
 	// RevokedKeys is the absolute path of the KRL sshd reads (RevokedKeys). The adapter needs
 	// write access to its directory, where it also keeps its state and lock files.
 	RevokedKeys string `yaml:"revoked_keys"`
-	// KeyID is a template of the certificate's key ID, which sshd logs at every login.
+	// KeyID is a template of the certificate's key ID, which sshd logs at every login. It must
+	// contain {{.GrantID}}, so every login in sshd's log maps to its grant.
 	KeyID string `yaml:"key_id"`
 	// ClockSkew backdates valid_after for hosts whose clock runs behind the bot's; at most a
 	// minute. Zero (the default) makes the validity exactly the grant window.
@@ -200,8 +201,17 @@ func (c *Config) validateValues() error {
 	if c.KeyID == "" {
 		return errors.New("key_id must not be empty")
 	}
-	if _, err := renderTemplate("key_id", c.KeyID, sampleData); err != nil {
+	// The sample grant ID is one no other field or literal text can produce by accident.
+	probe := sampleData
+	probe.GrantID = "g-keyid-probe-7f3a9c"
+	rendered, err := renderTemplate("key_id", c.KeyID, probe)
+	if err != nil {
 		return fmt.Errorf("key_id: %w", err)
+	}
+	// sshd logs the key ID at every login: with the grant ID in it, each login in the server's
+	// log maps to the grant that allowed it (accessbot grants show ID).
+	if !strings.Contains(rendered, probe.GrantID) {
+		return errors.New("key_id must contain {{.GrantID}}, so that sshd's log of each login names the grant")
 	}
 	if c.ClockSkew < 0 || c.ClockSkew > maxClockSkew {
 		return fmt.Errorf("clock_skew must be between 0 and %s, got %s", maxClockSkew, c.ClockSkew)

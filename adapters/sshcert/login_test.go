@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -152,6 +153,15 @@ func TestLoginFollowsTheGrant(t *testing.T) {
 		}
 		if !srv.CanLogin(t, srv.User, key, lease.Secret.Value) {
 			t.Fatalf("login during the grant refused\n%s", srv.LogTail(10))
+		}
+		// sshd logs the certificate's key ID at the login, and the key ID names the grant:
+		// the server's log maps the login to its grant.
+		want := `ID "accessbot:` + req.GrantID + `:`
+		for logged := time.Now().Add(5 * time.Second); !strings.Contains(srv.LogTail(400), want); {
+			if time.Now().After(logged) {
+				t.Fatalf("sshd's log has no login with key ID %s\n%s", want, srv.LogTail(20))
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 		deadline := req.Expires.Add(10 * time.Second)
 		for srv.CanLogin(t, srv.User, key, lease.Secret.Value) {

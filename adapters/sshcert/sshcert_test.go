@@ -272,6 +272,7 @@ func TestConfigValidate(t *testing.T) {
 		{"a weak RSA key is refused", func(c *Config) { c.Keys = map[string]string{"bob": weakKey} }, "at least 2048 bits"},
 		{"an empty key ID is refused", func(c *Config) { c.KeyID = "" }, "key_id must not be empty"},
 		{"a key ID template with an unknown field is refused", func(c *Config) { c.KeyID = "{{.Nope}}" }, "key_id"},
+		{"a key ID without the grant ID is refused, so sshd's log always names the grant", func(c *Config) { c.KeyID = "{{.Account}}@{{.Resource}}" }, "key_id must contain {{.GrantID}}"},
 		{"a negative clock skew is refused", func(c *Config) { c.ClockSkew = -time.Second }, "clock_skew"},
 		{"a clock skew over a minute is refused", func(c *Config) { c.ClockSkew = 2 * time.Minute }, "clock_skew"},
 		{"a max validity under a minute is refused", func(c *Config) { c.MaxValidity = time.Second }, "max_validity"},

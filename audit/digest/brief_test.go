@@ -28,6 +28,10 @@ func (s scanOnly) ScanAuditOfType(ctx context.Context, typ string, f audit.Filte
 	return s.db.ScanAuditOfType(ctx, typ, f, fn)
 }
 
+func (s scanOnly) UnusedGrants(ctx context.Context, q audit.UnusedQuery) ([]audit.UnusedGrant, int, error) {
+	return s.db.UnusedGrants(ctx, q)
+}
+
 func (s scanOnly) SignalEvents(ctx context.Context, since, until time.Time, fn func(audit.Event) error) error {
 	return s.db.SignalEvents(ctx, since, until, fn)
 }

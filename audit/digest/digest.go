@@ -122,6 +122,9 @@ type Options struct {
 	// Limit bounds each list the digest keeps (break-glass uses, grants outside working hours,
 	// revocations, refused clicks, scan findings); the counts stay exact. Default 500.
 	Limit int
+	// Sampled are the resources whose adapter samples sessions (adapters.ActivitySampler): the
+	// only ones whose grants can be listed as never used. Empty leaves that section out.
+	Sampled []string
 }
 
 func (o Options) withDefaults() Options {
@@ -167,6 +170,8 @@ type Digest struct {
 	Policy *PolicyChanges
 	// Signals are the requests that raised misuse signals, and request volumes (signals.go).
 	Signals Signals
+	// Unused are the grants that ended in the window and were never used (unused.go).
+	Unused Unused
 	// Head is the audit chain's head when the digest was built: its last sequence number and
 	// hash. Build reads no event past it.
 	Head audit.Head
@@ -348,6 +353,9 @@ func Build(ctx context.Context, src audit.Source, since, until time.Time, o Opti
 			return Digest{}, err
 		}
 	}
+	if err := buildUnused(ctx, src, &d, o); err != nil {
+		return Digest{}, fmt.Errorf("digest: %w", err)
+	}
 	return d, nil
 }
 
@@ -371,7 +379,11 @@ func counted(ctx context.Context, src audit.Source, head audit.Head, since, unti
 			}
 		}
 	}
-	return b.finish(), nil
+	d := b.finish()
+	if err := buildUnused(ctx, src, &d, o); err != nil {
+		return Digest{}, fmt.Errorf("digest: %w", err)
+	}
+	return d, nil
 }
 
 // scanBatch is how many events the reading goroutine hands the counting one at a time.

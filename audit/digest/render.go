@@ -106,7 +106,9 @@ func (d Digest) Sections() []Section {
 		d.countsSection(SectionByPerson, "Grants by person", d.Grants.ByPerson),
 	}
 	out = append(out, d.signalSections()...)
-	out = append(out, d.longestSection(), d.revocationsSection(), d.refusedSection(), d.scanSection())
+	out = append(out, d.longestSection())
+	out = append(out, d.unusedSection()...)
+	out = append(out, d.revocationsSection(), d.refusedSection(), d.scanSection())
 	out = append(out, d.policySections()...)
 	return d.withCheckpoint(append(out, d.headSection()))
 }

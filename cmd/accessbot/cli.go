@@ -555,7 +555,7 @@ func cmdAuditExport(e *env, o *auditExportOptions) error {
 	progress.setTotal(head.Seq)
 	if *format == audit.FormatHTML {
 		res, err := audit.WriteReport(e.ctx, db, audit.ReportOptions{Filter: f, Events: *events, Version: version,
-			Now: now, Progress: progress.updateOf}, w)
+			Now: now, Progress: progress.updateOf, Sampled: sampledResources(cfg)}, w)
 		progress.done()
 		if err = closeFile(err); err != nil {
 			return fmt.Errorf("export audit report: %w", err)

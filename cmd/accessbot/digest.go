@@ -79,6 +79,7 @@ func cmdDigestPreview(e *env, path, since, until, format, chart *string) error {
 	d, err := digest.Build(e.ctx, db, from, to, digest.Options{
 		Location:     loc,
 		WorkingHours: digest.WorkingHours{Days: cfg.Digest.WorkDays(), Start: start, End: end},
+		Sampled:      sampledResources(cfg),
 	})
 	if err != nil {
 		return fmt.Errorf("build the digest: %w", err)

@@ -24,6 +24,7 @@ const overview = `accessbot: temporary access to production, approved in chat, r
   accessbot config validate [FILE]   check the config file and list every problem
   accessbot grants list [--state S] [--resource R] [--user U] [--limit N] [--json]
   accessbot grants revoke ID [--force --note TEXT]
+  accessbot grants show ID [--json]   one grant's story: request, reviews, extensions, revocation, sessions
   accessbot audit verify [--since CHECKPOINT [--key-file F]]   check the hash chain (whole, or since a signed checkpoint)
   accessbot audit keygen --origin NAME --out FILE   make the key pair that signs checkpoints
   accessbot audit checkpoint         sign and print a checkpoint of the log (size, root hash, time)
@@ -263,7 +264,7 @@ func newRoot(e *env) *cobra.Command {
 		group("config", "Check the config file", "Commands on the config file itself.",
 			"  accessbot config validate --config /etc/accessbot/accessbot.yaml", configValidateCommand(e)),
 		group("grants", "List and revoke grants", "Commands on the grants in the database: who has access now, and taking it away.",
-			"  accessbot grants list --state active\n  accessbot grants revoke g-01J9Z3", grantsListCommand(e), grantsRevokeCommand(e)),
+			"  accessbot grants list --state active\n  accessbot grants revoke g-01J9Z3", grantsListCommand(e), grantsRevokeCommand(e), grantsShowCommand(e)),
 		group("audit", "Verify, prove and export the audit log", "Commands on the hash-chained audit log and its Merkle tree (docs/transparency.md). They read the database and never create one.",
 			"  accessbot audit verify --config /etc/accessbot/accessbot.yaml\n  accessbot audit export --format html --since 30d --output report.html\n  accessbot audit prove --seq 1842 | accessbot audit check --key-file checkpoint.pub -",
 			auditVerifyCommand(e), auditExportCommand(e), auditKeygenCommand(e), auditCheckpointCommand(e),

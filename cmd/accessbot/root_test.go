@@ -87,7 +87,7 @@ func TestUsageMistakesAreNamedInPlainWords(t *testing.T) {
 		{"a mistyped command is suggested", []string{"serv"}, `accessbot: unknown command "serv" for "accessbot"; did you mean serve?` + "\nsee 'accessbot --help'\n"},
 		{"a mistyped subcommand is suggested", []string{"audit", "verfy"}, `accessbot: unknown command "verfy" for "accessbot audit"; did you mean verify?` + "\n"},
 		{"a mistyped subcommand is named before its flags", []string{"grants", "lst", "--config", "x.yaml"}, `unknown command "lst" for "accessbot grants"; did you mean list?`},
-		{"a group alone lists its subcommands", []string{"grants"}, "accessbot: grants needs a subcommand: list, revoke\n"},
+		{"a group alone lists its subcommands", []string{"grants"}, "accessbot: grants needs a subcommand: list, revoke, show\n"},
 		{"an argument where none is taken", []string{"serve", "now"}, `accessbot: serve takes no arguments, got "now"` + "\n"},
 		{"completion needs a shell", []string{"completion"}, "completion takes one shell: bash, zsh or fish"},
 		{"completion knows three shells", []string{"completion", "tcsh"}, `"tcsh" is not a shell accessbot completes`},

@@ -167,6 +167,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, o Options)
 		w.auditSinks,
 		w.service,
 		w.scheduler,
+		w.activity,
 		w.scan,
 		w.bot,
 		w.links,
@@ -357,6 +358,18 @@ func (w *wiring) scheduler() error {
 			Slow:     sc.Retry.Slow,
 		},
 	})
+	return nil
+}
+
+// activity adds the sampler of active grants' sessions (activity.sample_interval), when a
+// resource's adapter can list sessions.
+func (w *wiring) activity() error {
+	a := grants.NewActivity(w.Service, grants.ActivityOptions{
+		Interval: w.Config.Activity.SampleInterval, Clock: w.clock, Log: w.Log.With().Str("component", "activity").Logger(),
+	})
+	if a.Samples() {
+		w.runners = append(w.runners, a.Run)
+	}
 	return nil
 }
 
@@ -604,7 +617,8 @@ func (w *wiring) digest() error {
 	start, end := dc.WorkHours()
 	runner, err := bot.NewDigestRunner(w.Bot, bot.DigestOptions{
 		Store: w.DB, Schedule: dc.Schedule, Location: w.Config.Location(), Period: dc.Period,
-		Digest: digest.Options{WorkingHours: digest.WorkingHours{Days: dc.WorkDays(), Start: start, End: end}},
+		Digest: digest.Options{WorkingHours: digest.WorkingHours{Days: dc.WorkDays(), Start: start, End: end},
+			Sampled: w.Service.SampledResources()},
 		Channels: dc.ChannelsFor(map[string]string{slack.PlatformName: w.Config.Slack.AlertChannel(),
 			discord.PlatformName: w.Config.Discord.AlertChannel(), web.PlatformName: web.ChannelSecurity}),
 		Chart: dc.ChartEnabled(), Checkpoint: w.signCheckpoint, Log: w.Log,

@@ -177,6 +177,9 @@ func (s *Server) run() error {
 	return s.proc.Run(cmd, 60*time.Second, servertest.PingSQL("pgx", s.dsn("postgres")))
 }
 
+// LogTail returns the last lines of the server's log, for tests of what the server logs.
+func (s *Server) LogTail(lines int) string { return s.proc.LogTail(lines) }
+
 // Stop shuts the server down (a fast shutdown: SIGINT) and waits for it to exit. Stopping a
 // stopped server does nothing.
 func (s *Server) Stop() { s.proc.Stop() }
