@@ -103,6 +103,52 @@ type briefRow struct {
 	whole *audit.Event
 }
 
+// row decodes one row of a narrow read of type typ: the row to count (keep), or that the event
+// must be read whole (a key the data prefix cannot give, a type read whole, a forced or late
+// revocation), or neither (an activation that is not break-glass).
+func (read briefRead) row(typ string, seq, at int64, vals []string) (r briefRow, keep, whole bool) {
+	r = briefRow{seq: seq, at: at, typ: typ}
+	if _, brief := briefTypes[typ]; !brief {
+		return r, false, true
+	}
+	i := 0
+	next := func() string { i++; return vals[i-1] }
+	if read.requestID {
+		r.requestID = next()
+	}
+	if read.grantID {
+		r.grantID = next()
+	}
+	if read.names {
+		r.resource, r.subject = next(), next()
+	}
+	if len(read.keys) > 0 {
+		data := next()
+		cut := utf8.RuneCountInString(data) >= briefDataLen
+		for i, k := range read.keys {
+			v, ok, sure := jsonField(data, k)
+			if !sure || (!ok && cut) {
+				return r, false, true
+			}
+			// A copy: the value alone, not the prefix it is in.
+			r.vals[i], r.has[i] = strings.Clone(v), ok
+		}
+	}
+	switch typ {
+	case audit.GrantRevoked:
+		// Forced, or late (what builder.revoked lists): read it whole.
+		if r.has[0] || lateMs(r.vals[2]) > audit.LateAfter.Milliseconds() {
+			return r, false, true
+		}
+	case audit.GrantActivating:
+		// Only break-glass activations matter.
+		if !r.has[0] {
+			return r, false, false
+		}
+	}
+	return r, true, false
+}
+
 // buildBrief is Build over a briefSource: the same digest, aggregated in the database.
 func buildBrief(ctx context.Context, src briefSource, head audit.Head, since, until time.Time, o Options) (Digest, error) {
 	b := newBuilder(since, until, head, o)
@@ -152,49 +198,13 @@ func buildBrief(ctx context.Context, src briefSource, head audit.Head, since, un
 				}
 				var wholeSeqs []int64
 				err := src.ScanAuditBrief(ctx, f, typ, cols, read.only, func(seq, at int64, vals []string) error {
-					r := briefRow{seq: seq, at: at, typ: typ}
-					if _, brief := briefTypes[typ]; !brief {
+					r, keep, readWhole := read.row(typ, seq, at, vals)
+					switch {
+					case readWhole:
 						wholeSeqs = append(wholeSeqs, seq)
-						return nil
+					case keep:
+						mine = append(mine, r)
 					}
-					i := 0
-					next := func() string { i++; return vals[i-1] }
-					if read.requestID {
-						r.requestID = next()
-					}
-					if read.grantID {
-						r.grantID = next()
-					}
-					if read.names {
-						r.resource, r.subject = next(), next()
-					}
-					if len(read.keys) > 0 {
-						data := next()
-						cut := utf8.RuneCountInString(data) >= briefDataLen
-						for i, k := range read.keys {
-							v, ok, sure := jsonField(data, k)
-							if !sure || (!ok && cut) {
-								wholeSeqs = append(wholeSeqs, seq)
-								return nil
-							}
-							// A copy: the value alone, not the prefix it is in.
-							r.vals[i], r.has[i] = strings.Clone(v), ok
-						}
-					}
-					switch typ {
-					case audit.GrantRevoked:
-						// Forced, or late (what builder.revoked lists): read it whole.
-						if r.has[0] || lateMs(r.vals[2]) > audit.LateAfter.Milliseconds() {
-							wholeSeqs = append(wholeSeqs, seq)
-							return nil
-						}
-					case audit.GrantActivating:
-						// Only break-glass activations matter.
-						if !r.has[0] {
-							return nil
-						}
-					}
-					mine = append(mine, r)
 					return nil
 				})
 				if err != nil {
