@@ -120,15 +120,6 @@ func (p *CheckpointPublisher) Publish(ctx context.Context, slot time.Time) (Chec
 	}
 	c.To, c.Slot = audit.PublishedToWitness, slot
 	now := p.b.clock.Now()
-	var ev audit.Event
-	if err := p.o.Store.Update(ctx, func(tx grants.Tx) error {
-		var err error
-		ev, err = tx.Append(ctx, audit.Event{At: now, Actor: grants.System.ID}.With(c))
-		return err
-	}); err != nil {
-		return res, fmt.Errorf("record the checkpoint: %w", err)
-	}
-	res.Event = ev
 	var names []string
 	for name, ch := range p.o.Channels {
 		if ch != "" && p.b.platform(name) != nil {
@@ -136,19 +127,52 @@ func (p *CheckpointPublisher) Publish(ctx context.Context, slot time.Time) (Chec
 		}
 	}
 	slices.Sort(names)
-	var ds []Delivery
-	for _, name := range names {
-		ch := p.o.Channels[name]
-		ds = append(ds, Delivery{Platform: name, Key: "checkpoint:" + slot.Format(time.RFC3339) + ":" + ch,
-			Kind: DeliverCheckpoint, Channel: ch, Seq: ev.Seq, CreatedAt: now})
+	deliveries := func(seq int64) []Delivery {
+		var ds []Delivery
+		for _, name := range names {
+			ch := p.o.Channels[name]
+			ds = append(ds, Delivery{Platform: name, Key: "checkpoint:" + slot.Format(time.RFC3339) + ":" + ch,
+				Kind: DeliverCheckpoint, Channel: ch, Seq: seq, CreatedAt: now})
+		}
+		return ds
 	}
-	err = p.store.Enqueue(ctx, ds, &CursorMove{Name: CheckpointCursor, From: cur, To: ev.Seq})
+	// The event, its deliveries and the cursor's move in one transaction where the store allows
+	// it: of two replicas publishing the same interval, the second's move fails and its event
+	// is never written. Otherwise the move follows the append, and the loser's event stays in
+	// the log unposted.
+	var ev audit.Event
+	var ds []Delivery
+	moved := false
+	err = p.o.Store.Update(ctx, func(tx grants.Tx) error {
+		var err error
+		if ev, err = tx.Append(ctx, audit.Event{At: now, Actor: grants.System.ID}.With(c)); err != nil {
+			return err
+		}
+		q, ok := tx.(enqueueTx)
+		if !ok {
+			return nil
+		}
+		ds = deliveries(ev.Seq)
+		moved = true
+		return q.Enqueue(ctx, ds, &CursorMove{Name: CheckpointCursor, From: cur, To: ev.Seq})
+	})
 	if errors.Is(err, ErrCursorMoved) {
-		// Another replica published this interval first; this event stays in the log unposted.
+		// Another replica published this interval first.
 		return res, nil
 	}
 	if err != nil {
-		return res, fmt.Errorf("queue the checkpoint: %w", err)
+		return res, fmt.Errorf("record the checkpoint: %w", err)
+	}
+	res.Event = ev
+	if !moved {
+		ds = deliveries(ev.Seq)
+		err = p.store.Enqueue(ctx, ds, &CursorMove{Name: CheckpointCursor, From: cur, To: ev.Seq})
+		if errors.Is(err, ErrCursorMoved) {
+			return res, nil
+		}
+		if err != nil {
+			return res, fmt.Errorf("queue the checkpoint: %w", err)
+		}
 	}
 	res.Queued, res.Deliveries = true, len(ds)
 	for _, name := range names {
@@ -157,6 +181,12 @@ func (p *CheckpointPublisher) Publish(ctx context.Context, slot time.Time) (Chec
 		}
 	}
 	return res, nil
+}
+
+// enqueueTx is a transaction that also queues deliveries and moves a cursor (storage's), so
+// that an event and its deliveries commit together.
+type enqueueTx interface {
+	Enqueue(ctx context.Context, ds []Delivery, move *CursorMove) error
 }
 
 // CheckpointView is the witness channel's message of a checkpoint.published event: the size and

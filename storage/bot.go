@@ -139,43 +139,47 @@ func (r outboxRow) delivery() (bot.Delivery, error) {
 
 // Enqueue stores the deliveries whose keys are new and moves the cursor, in one transaction.
 func (db *DB) Enqueue(ctx context.Context, ds []bot.Delivery, move *bot.CursorMove) error {
+	return db.Update(ctx, func(gt grants.Tx) error { return gt.(*tx).Enqueue(ctx, ds, move) })
+}
+
+// Enqueue is DB.Enqueue inside a transaction: for a writer that queues deliveries of the
+// events it appends in the same transaction, so that the events, their deliveries and the
+// cursor move commit together or not at all.
+func (t *tx) Enqueue(ctx context.Context, ds []bot.Delivery, move *bot.CursorMove) error {
 	for _, d := range ds {
 		if d.Platform == "" || d.Key == "" || d.Kind == "" {
 			return fmt.Errorf("enqueue delivery %q: %w: platform, key and kind are required", d.Key, grants.ErrInvalid)
 		}
 	}
-	return db.Update(ctx, func(gt grants.Tx) error {
-		t := gt.(*tx)
-		now := time.Now().UnixMicro()
-		if move != nil {
-			if err := t.moveCursor(ctx, *move, now); err != nil {
-				return err
-			}
+	now := time.Now().UnixMicro()
+	if move != nil {
+		if err := t.moveCursor(ctx, *move, now); err != nil {
+			return err
 		}
-		for _, d := range ds {
-			view := ""
-			if d.View != nil {
-				b, err := json.Marshal(d.View)
-				if err != nil {
-					return fmt.Errorf("enqueue delivery %s: encode view: %w", d.Key, err)
-				}
-				view = string(b)
+	}
+	for _, d := range ds {
+		view := ""
+		if d.View != nil {
+			b, err := json.Marshal(d.View)
+			if err != nil {
+				return fmt.Errorf("enqueue delivery %s: encode view: %w", d.Key, err)
 			}
-			created := micros(d.CreatedAt)
-			if created == 0 {
-				created = now
-			}
-			next := micros(d.NextAttemptAt)
-			if _, err := t.exec(ctx, `INSERT INTO chat_outbox (`+outboxCols+`)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-				ON CONFLICT (platform, delivery_key) DO NOTHING`,
-				d.Platform, d.Key, string(d.Kind), d.Queue, d.Message, d.Channel, d.Person, d.Seq, d.Index,
-				d.RequestID, d.GrantID, view, string(bot.DeliveryPending), 0, 0, next, "", created, 0); err != nil {
-				return fmt.Errorf("enqueue delivery %s/%s: %w", d.Platform, d.Key, err)
-			}
+			view = string(b)
 		}
-		return nil
-	})
+		created := micros(d.CreatedAt)
+		if created == 0 {
+			created = now
+		}
+		next := micros(d.NextAttemptAt)
+		if _, err := t.exec(ctx, `INSERT INTO chat_outbox (`+outboxCols+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (platform, delivery_key) DO NOTHING`,
+			d.Platform, d.Key, string(d.Kind), d.Queue, d.Message, d.Channel, d.Person, d.Seq, d.Index,
+			d.RequestID, d.GrantID, view, string(bot.DeliveryPending), 0, 0, next, "", created, 0); err != nil {
+			return fmt.Errorf("enqueue delivery %s/%s: %w", d.Platform, d.Key, err)
+		}
+	}
+	return nil
 }
 
 func (t *tx) moveCursor(ctx context.Context, m bot.CursorMove, now int64) error {
