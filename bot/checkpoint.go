@@ -136,24 +136,20 @@ func (p *CheckpointPublisher) Publish(ctx context.Context, slot time.Time) (Chec
 		}
 		return ds
 	}
-	// The event, its deliveries and the cursor's move in one transaction where the store allows
-	// it: of two replicas publishing the same interval, the second's move fails and its event
-	// is never written. Otherwise the move follows the append, and the loser's event stays in
-	// the log unposted.
+	// The event, its deliveries and the cursor's move in one transaction: of two replicas
+	// publishing the same interval, the second's move fails and its event is never written.
 	var ev audit.Event
 	var ds []Delivery
-	moved := false
 	err = p.o.Store.Update(ctx, func(tx grants.Tx) error {
+		q, ok := tx.(enqueueTx)
+		if !ok {
+			return errors.New("the store cannot queue deliveries in a transaction")
+		}
 		var err error
 		if ev, err = tx.Append(ctx, audit.Event{At: now, Actor: grants.System.ID}.With(c)); err != nil {
 			return err
 		}
-		q, ok := tx.(enqueueTx)
-		if !ok {
-			return nil
-		}
 		ds = deliveries(ev.Seq)
-		moved = true
 		return q.Enqueue(ctx, ds, &CursorMove{Name: CheckpointCursor, From: cur, To: ev.Seq})
 	})
 	if errors.Is(err, ErrCursorMoved) {
@@ -164,16 +160,6 @@ func (p *CheckpointPublisher) Publish(ctx context.Context, slot time.Time) (Chec
 		return res, fmt.Errorf("record the checkpoint: %w", err)
 	}
 	res.Event = ev
-	if !moved {
-		ds = deliveries(ev.Seq)
-		err = p.store.Enqueue(ctx, ds, &CursorMove{Name: CheckpointCursor, From: cur, To: ev.Seq})
-		if errors.Is(err, ErrCursorMoved) {
-			return res, nil
-		}
-		if err != nil {
-			return res, fmt.Errorf("queue the checkpoint: %w", err)
-		}
-	}
 	res.Queued, res.Deliveries = true, len(ds)
 	for _, name := range names {
 		if _, o := p.b.Workers(name); o != nil {

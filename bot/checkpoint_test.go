@@ -161,3 +161,41 @@ func TestTwoReplicasPublishAnIntervalOnce(t *testing.T) {
 		t.Errorf("%d witness posts for one interval, want 1", n)
 	}
 }
+
+// The replica that loses the race for an interval writes nothing: its checkpoint.published
+// event, its deliveries and the cursor's move commit together, so the cursor another replica
+// moved first rolls back its event too. Replica A reads the cursor, then, while it signs,
+// replica B publishes the same interval whole.
+func TestTheReplicaThatLosesAnIntervalWritesNoEvent(t *testing.T) {
+	h := bottest.New(t, bottest.Options{})
+	slot := time.Date(2026, 12, 4, 11, 0, 0, 0, time.UTC)
+	h.Clock.Set(slot)
+	opts := bot.CheckpointOptions{Store: h.DB, Sign: fakeSigner(h.DB), Channels: map[string]string{"slack": witnessChannel}}
+	b, err := bot.NewCheckpointPublisher(h.Bot, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bRes bot.CheckpointResult
+	sign := fakeSigner(h.DB)
+	opts.Sign = func(ctx context.Context) (audit.CheckpointPublishedData, error) {
+		var err error
+		if bRes, err = b.Publish(ctx, slot); err != nil {
+			t.Errorf("replica B: %v", err)
+		}
+		return sign(ctx)
+	}
+	a, err := bot.NewCheckpointPublisher(h.Bot, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aRes, err := a.Publish(h.Ctx, slot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bRes.Queued || aRes.Queued {
+		t.Errorf("queued: A %v, B %v; want B only", aRes.Queued, bRes.Queued)
+	}
+	if evs := h.AuditEvents(audit.CheckpointPublished); len(evs) != 1 || evs[0].Seq != bRes.Event.Seq {
+		t.Errorf("%d checkpoint.published events, want B's alone", len(evs))
+	}
+}
