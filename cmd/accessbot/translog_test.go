@@ -67,6 +67,15 @@ func TestCheckpointsAndProofsFromTheCommandLine(t *testing.T) {
 	if code != 0 || !strings.Contains(proof, `"leaf_index": 0,`) {
 		t.Fatalf("prove: exit %d\n%s%s", code, proof, errOut)
 	}
+	// A checkpoint that is not this log's, as signed, is refused: proofs lead only to checkpoints
+	// the log's own key signed.
+	forged := filepath.Join(dir, "forged.txt")
+	if err := os.WriteFile(forged, []byte(strings.Replace(ck, "\n", "\n9", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := runCLI(t, nil, "audit", "prove", "--seq", "1", "--checkpoint", forged, "--config", cfgPath); code != 1 || !strings.Contains(errOut, forged) {
+		t.Fatalf("prove against a changed checkpoint: exit %d, %q", code, errOut)
+	}
 	proofFile := filepath.Join(dir, "proof.json")
 	if err := os.WriteFile(proofFile, []byte(proof), 0o600); err != nil {
 		t.Fatal(err)
