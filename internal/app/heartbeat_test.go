@@ -1,16 +1,11 @@
 package app_test
 
 import (
-	"context"
 	"database/sql"
-	"io"
-	"net"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/accessbot/accessbot/config"
-	"github.com/accessbot/accessbot/internal/app"
 	"github.com/accessbot/accessbot/internal/clock"
 )
 
@@ -34,27 +29,9 @@ resources:
     adapter: {type: exec, command: /bin/true}
     policy: {approvers: [leads]}
 `
-			cfg, err := config.Parse(filepath.Join(dir, "accessbot.yaml"), []byte(yaml), func(string) (string, bool) { return "", false })
-			if err != nil {
-				t.Fatal(err)
-			}
-			log, err := app.NewLogger(io.Discard, "info", "json", nil)
-			if err != nil {
-				t.Fatal(err)
-			}
 			start := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 			clk := clock.NewFake(start)
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			a, err := app.New(ctx, cfg, log, app.Options{Clock: clk, Listener: ln})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer a.Close()
+			a, ctx, cancel := newApp(t, dir, yaml, nil, clk)
 			if !tt.beats {
 				if a.Heartbeat != nil {
 					t.Fatal("under the legacy rule serve keeps a heartbeat")

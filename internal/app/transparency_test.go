@@ -1,17 +1,12 @@
 package app_test
 
 import (
-	"context"
-	"io"
-	"net"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/accessbot/accessbot/audit"
 	"github.com/accessbot/accessbot/audit/translog"
-	"github.com/accessbot/accessbot/config"
-	"github.com/accessbot/accessbot/internal/app"
 	"github.com/accessbot/accessbot/internal/clock"
 )
 
@@ -42,29 +37,9 @@ transparency:
   witness_channel: "security"
   publish_interval: "1m"
 `
-	cfg, err := config.Parse(filepath.Join(dir, "accessbot.yaml"), []byte(yaml), func(k string) (string, bool) {
-		return signer, k == "CHECKPOINT_KEY"
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	log, err := app.NewLogger(io.Discard, "info", "json", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	start := time.Date(2026, 12, 4, 10, 0, 30, 0, time.UTC)
 	clk := clock.NewFake(start)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	a, err := app.New(ctx, cfg, log, app.Options{Clock: clk, Listener: ln})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+	a, ctx, cancel := newApp(t, dir, yaml, func(k string) (string, bool) { return signer, k == "CHECKPOINT_KEY" }, clk)
 	runErr := make(chan error, 1)
 	go func() { runErr <- a.Run(ctx) }()
 
