@@ -141,6 +141,10 @@ func (c *Config) Validate() error {
 	if c.Secret == "" {
 		return errors.New("secret is required (the HMAC key shared with the receiver)")
 	}
+	if c.Secret == ExampleSecret && !loopback(c.URL) {
+		// Anyone who has read the example config could sign requests to that receiver.
+		return errors.New("secret is the example configs' published key, which only a receiver on this machine (127.0.0.1, ::1, localhost) may use: set your own")
+	}
 	if c.Timeout <= 0 {
 		return fmt.Errorf("timeout must be positive, got %s", c.Timeout)
 	}
@@ -160,6 +164,25 @@ func (c *Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// ExampleSecret is the HMAC key the example configs fall back to when no secret is set, so that
+// they run as they are against a receiver on the same machine. It is published, so Validate
+// refuses it for any other receiver.
+const ExampleSecret = "dev-only-insecure-hmac-key-change-me"
+
+// loopback reports whether raw (a URL Validate has checked) names this machine.
+func loopback(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func checkURL(raw string) error {

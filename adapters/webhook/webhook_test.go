@@ -627,6 +627,9 @@ func TestConfigDefaultsAndValidation(t *testing.T) {
 		{"a reserved header is refused", func(c *Config) { c.Headers = map[string]string{"x-accessbot-signature": "v1=0"} }, "set by accessbot"},
 		{"a bad header name is refused", func(c *Config) { c.Headers = map[string]string{"bad name": "v"} }, "valid header name"},
 		{"a header value with a line break is refused", func(c *Config) { c.Headers = map[string]string{"X-A": "a\r\nX-B: b"} }, "line break"},
+		{"the example configs' published key is refused for a remote receiver", func(c *Config) { c.Secret = ExampleSecret }, "published key"},
+		{"the example configs' published key is taken for a receiver on 127.0.0.1", func(c *Config) { c.Secret, c.URL = ExampleSecret, "http://127.0.0.1:9999/prod-db" }, ""},
+		{"the example configs' published key is taken for a receiver on localhost", func(c *Config) { c.Secret, c.URL = ExampleSecret, "http://localhost:9999/x" }, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
