@@ -51,7 +51,7 @@ const botBinding = `{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"Cluster
 var botOnce sync.Once
 
 // server returns the package's API server with accessbot's user given its RBAC.
-func server(t *testing.T) *kubetest.Server {
+func server(t testing.TB) *kubetest.Server {
 	t.Helper()
 	srv := kubetest.Shared(t)
 	botOnce.Do(func() {
@@ -64,7 +64,7 @@ func server(t *testing.T) *kubetest.Server {
 }
 
 // namespaces makes n namespaces of the test's own.
-func namespaces(t *testing.T, srv *kubetest.Server, n int) []string {
+func namespaces(t testing.TB, srv *kubetest.Server, n int) []string {
 	t.Helper()
 	suffix := strings.ToLower(servertest.RandomHex(3))
 	var out []string
@@ -78,7 +78,7 @@ func namespaces(t *testing.T, srv *kubetest.Server, n int) []string {
 
 // newAdapter builds the adapter as user (accessbot, or someone without its RBAC) from a
 // kubeconfig file, bound to ClusterRole kt-reader in nss.
-func newAdapter(t *testing.T, srv *kubetest.Server, user string, nss []string, mutate func(*Config)) adapters.Adapter {
+func newAdapter(t testing.TB, srv *kubetest.Server, user string, nss []string, mutate func(*Config)) adapters.Adapter {
 	t.Helper()
 	c := NewConfig()
 	c.Kubeconfig = srv.Kubeconfig(t, t.TempDir(), user, "kt")
