@@ -9,10 +9,6 @@ import (
 	"os"
 	"strings"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
-	authorizationv1 "k8s.io/api/authorization/v1"
-	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -28,11 +24,12 @@ import (
 // fieldManager is the name server-side apply records as the owner of the fields accessbot sets.
 const fieldManager = "accessbot"
 
-// client talks to one API server through client-go's REST client, with a scheme that knows only
-// the handful of types the adapter reads and writes. The generated clientset would register
-// every API group of Kubernetes in the process (tens of megabytes of memory for a bot that
-// touches five kinds), and it would do so even for a configuration without a kubernetes
-// resource; this client is built only when a resource uses the adapter.
+// client talks to one API server through client-go's REST client (which brings kubeconfig
+// contexts, exec credential plugins, in-cluster tokens, Retry-After and client-side rate
+// limits), decoding the few objects the adapter uses into its own types (types.go). The
+// generated clientset would link every API group of Kubernetes into the process, and their
+// start-up cost with it, for a bot that touches five kinds; this client is built only when a
+// resource uses the adapter.
 type client struct {
 	rest *rest.RESTClient
 	// host and caData are what token mode writes into a person's kubeconfig by default.
@@ -64,14 +61,9 @@ func restConfig(c *Config) (*rest.Config, error) {
 
 // newClient builds the REST client for rc.
 func newClient(rc *rest.Config, c *Config) (*client, error) {
+	// The scheme knows only meta/v1 (Status, for the API server's errors); objects are JSON
+	// decoded into the adapter's own types.
 	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{
-		rbacv1.AddToScheme, corev1.AddToScheme, authorizationv1.AddToScheme, authenticationv1.AddToScheme,
-	} {
-		if err := add(scheme); err != nil {
-			return nil, fmt.Errorf("register API types: %w", err)
-		}
-	}
 	metav1.AddToGroupVersion(scheme, schema.GroupVersion{Version: "v1"})
 	cfg := rest.CopyConfig(rc)
 	cfg.APIPath = "/apis"
@@ -98,14 +90,14 @@ func newClient(rc *rest.Config, c *Config) (*client, error) {
 
 // apply sends obj with server-side apply, owned by accessbot's field manager and taking over
 // any field another manager set (force), so that a rerun converges on the same object.
-func (cl *client) apply(ctx context.Context, path string, obj any, into runtime.Object) error {
+func (cl *client) apply(ctx context.Context, path string, obj any) error {
 	body, err := json.Marshal(obj)
 	if err != nil {
 		return err
 	}
 	return cl.rest.Patch(types.ApplyPatchType).AbsPath(path).
 		Param("fieldManager", fieldManager).Param("force", "true").
-		Body(body).Do(ctx).Into(into)
+		Body(body).Do(ctx).Error()
 }
 
 // remove deletes the object at path; one already gone is not an error.
@@ -119,20 +111,31 @@ func (cl *client) remove(ctx context.Context, path string) error {
 	return err
 }
 
-func (cl *client) get(ctx context.Context, path string, into runtime.Object, params map[string]string) error {
-	r := cl.rest.Get().AbsPath(path)
-	for k, v := range params {
-		r = r.Param(k, v)
-	}
-	return r.Do(ctx).Into(into)
+// get reads the object or list at path into into.
+func (cl *client) get(ctx context.Context, path string, into any) error {
+	return decode(cl.rest.Get().AbsPath(path).Do(ctx), into)
 }
 
-func (cl *client) create(ctx context.Context, path string, obj any, into runtime.Object) error {
+// create posts obj to path and reads the answer into into.
+func (cl *client) create(ctx context.Context, path string, obj, into any) error {
 	body, err := json.Marshal(obj)
 	if err != nil {
 		return err
 	}
-	return cl.rest.Post().AbsPath(path).Body(body).Do(ctx).Into(into)
+	return decode(cl.rest.Post().AbsPath(path).Body(body).Do(ctx), into)
+}
+
+// decode reads a successful answer's JSON into into; an error answer is the API server's
+// Status, as client-go made it.
+func decode(r rest.Result, into any) error {
+	raw, err := r.Raw()
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(raw, into); err != nil {
+		return fmt.Errorf("decode the API server's answer: %w", err)
+	}
+	return nil
 }
 
 // classify turns an API error into an adapter error of the right kind, in words that say what

@@ -25,10 +25,6 @@ import (
 	"strings"
 	"time"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
-	authorizationv1 "k8s.io/api/authorization/v1"
-	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -175,11 +171,11 @@ func (k *Kubernetes) bindings(grantID string) ([]binding, error) {
 }
 
 // roleRef is what every binding refers to.
-func (k *Kubernetes) roleRef() rbacv1.RoleRef {
+func (k *Kubernetes) roleRef() roleRef {
 	if k.cfg.Role != "" {
-		return rbacv1.RoleRef{APIGroup: rbacGroup, Kind: "Role", Name: k.cfg.Role}
+		return roleRef{APIGroup: rbacGroup, Kind: "Role", Name: k.cfg.Role}
 	}
-	return rbacv1.RoleRef{APIGroup: rbacGroup, Kind: "ClusterRole", Name: k.cfg.ClusterRole}
+	return roleRef{APIGroup: rbacGroup, Kind: "ClusterRole", Name: k.cfg.ClusterRole}
 }
 
 // meta is the labels and annotations of a grant's objects.
@@ -204,31 +200,22 @@ func (k *Kubernetes) meta(name, namespace string, req adapters.GrantRequest, exp
 }
 
 // applyBindings applies the grant's bindings with subject as their one subject.
-func (k *Kubernetes) applyBindings(ctx context.Context, req adapters.GrantRequest, subject rbacv1.Subject, expires time.Time) ([]binding, error) {
+func (k *Kubernetes) applyBindings(ctx context.Context, req adapters.GrantRequest, subject rbacSubject, expires time.Time) ([]binding, error) {
 	bs, err := k.bindings(req.GrantID)
 	if err != nil {
 		return nil, err
 	}
 	for _, b := range bs {
-		var err error
-		if b.namespace == clusterScope {
-			obj := rbacv1.ClusterRoleBinding{
-				TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRoleBinding"},
-				ObjectMeta: k.meta(b.name, "", req, expires),
-				RoleRef:    k.roleRef(),
-				Subjects:   []rbacv1.Subject{subject},
-			}
-			err = k.client.apply(ctx, b.path(), obj, &rbacv1.ClusterRoleBinding{})
-		} else {
-			obj := rbacv1.RoleBinding{
-				TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding"},
-				ObjectMeta: k.meta(b.name, b.namespace, req, expires),
-				RoleRef:    k.roleRef(),
-				Subjects:   []rbacv1.Subject{subject},
-			}
-			err = k.client.apply(ctx, b.path(), obj, &rbacv1.RoleBinding{})
+		obj := roleBinding{
+			TypeMeta: metav1.TypeMeta{APIVersion: rbacGroup + "/v1", Kind: "RoleBinding"},
+			Metadata: k.meta(b.name, b.namespace, req, expires),
+			RoleRef:  k.roleRef(),
+			Subjects: []rbacSubject{subject},
 		}
-		if err != nil {
+		if b.namespace == clusterScope {
+			obj.Kind, obj.Metadata.Namespace = "ClusterRoleBinding", ""
+		}
+		if err := k.client.apply(ctx, b.path(), obj); err != nil {
 			return nil, classify("apply "+b.String(), err)
 		}
 	}
@@ -305,7 +292,7 @@ func (a *bindingAdapter) Grant(ctx context.Context, req adapters.GrantRequest) (
 	}
 	ctx, cancel := a.withTimeout(ctx)
 	defer cancel()
-	subject := rbacv1.Subject{Kind: a.cfg.SubjectKind, APIGroup: rbacGroup, Name: req.Subject.Account}
+	subject := rbacSubject{Kind: a.cfg.SubjectKind, APIGroup: rbacGroup, Name: req.Subject.Account}
 	bs, err := a.applyBindings(ctx, req, subject, req.Expires)
 	if err != nil {
 		return adapters.Lease{}, err
@@ -328,7 +315,7 @@ func (a *bindingAdapter) Extend(ctx context.Context, req adapters.RevokeRequest,
 	ctx, cancel := a.withTimeout(ctx)
 	defer cancel()
 	g := adapters.GrantRequest{GrantID: req.GrantID, Resource: req.Resource, Subject: req.Subject, Expires: expires}
-	subject := rbacv1.Subject{Kind: a.cfg.SubjectKind, APIGroup: rbacGroup, Name: req.Subject.Account}
+	subject := rbacSubject{Kind: a.cfg.SubjectKind, APIGroup: rbacGroup, Name: req.Subject.Account}
 	_, err := a.applyBindings(ctx, g, subject, expires)
 	return err
 }
@@ -348,16 +335,16 @@ func (a *tokenAdapter) Grant(ctx context.Context, req adapters.GrantRequest) (ad
 	ctx, cancel := a.withTimeout(ctx)
 	defer cancel()
 	ns := a.cfg.ServiceAccountNamespace
-	sa := corev1.ServiceAccount{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
-		ObjectMeta: a.meta(name, ns, req, req.Expires),
-		// The token is handed out by TokenRequest; no Secret-based token is ever mounted.
+	sa := serviceAccount{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
+		Metadata: a.meta(name, ns, req, req.Expires),
+		// The token is handed out by TokenRequest; no pod mounts this account's token.
 		AutomountServiceAccountToken: new(bool),
 	}
-	if err := a.client.apply(ctx, a.serviceAccountPath(name), sa, &corev1.ServiceAccount{}); err != nil {
+	if err := a.client.apply(ctx, a.serviceAccountPath(name), sa); err != nil {
 		return adapters.Lease{}, classify("apply ServiceAccount "+ns+"/"+name, err)
 	}
-	subject := rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: name, Namespace: ns}
+	subject := rbacSubject{Kind: serviceAccountKind, Name: name, Namespace: ns}
 	bs, err := a.applyBindings(ctx, req, subject, req.Expires)
 	if err != nil {
 		return adapters.Lease{}, err
@@ -368,11 +355,9 @@ func (a *tokenAdapter) Grant(ctx context.Context, req adapters.GrantRequest) (ad
 		// ends the token then.
 		seconds = minTokenSeconds
 	}
-	tr := authenticationv1.TokenRequest{
-		TypeMeta: metav1.TypeMeta{APIVersion: "authentication.k8s.io/v1", Kind: "TokenRequest"},
-		Spec:     authenticationv1.TokenRequestSpec{ExpirationSeconds: &seconds},
-	}
-	var out authenticationv1.TokenRequest
+	tr := tokenRequest{TypeMeta: metav1.TypeMeta{APIVersion: "authentication.k8s.io/v1", Kind: "TokenRequest"}}
+	tr.Spec.ExpirationSeconds = &seconds
+	var out tokenRequest
 	if err := a.client.create(ctx, a.serviceAccountPath(name)+"/token", tr, &out); err != nil {
 		return adapters.Lease{}, classify("request a token for ServiceAccount "+ns+"/"+name, err)
 	}
@@ -445,7 +430,8 @@ func (k *Kubernetes) List(ctx context.Context) ([]adapters.Access, error) {
 	defer cancel()
 	ref := k.roleRef()
 	var out []adapters.Access
-	add := func(where string, m metav1.ObjectMeta, r rbacv1.RoleRef, subjects []rbacv1.Subject) {
+	add := func(where string, b roleBinding) {
+		m, r, subjects := b.Metadata, b.RoleRef, b.Subjects
 		if r.Kind != ref.Kind || r.Name != ref.Name {
 			return
 		}
@@ -455,7 +441,7 @@ func (k *Kubernetes) List(ctx context.Context) ([]adapters.Access, error) {
 		}
 		for _, s := range subjects {
 			account := s.Name
-			if s.Kind == rbacv1.ServiceAccountKind {
+			if s.Kind == serviceAccountKind {
 				account = "system:serviceaccount:" + s.Namespace + ":" + s.Name
 				// A token-mode grant's ServiceAccount stands for the person it was made for.
 				if grant != "" && m.Annotations[AnnotationAccount] != "" {
@@ -470,21 +456,21 @@ func (k *Kubernetes) List(ctx context.Context) ([]adapters.Access, error) {
 		}
 	}
 	if len(k.cfg.Namespaces) == 0 {
-		var list rbacv1.ClusterRoleBindingList
-		if err := k.client.get(ctx, "/apis/"+rbacGroup+"/v1/clusterrolebindings", &list, nil); err != nil {
+		var list roleBindingList
+		if err := k.client.get(ctx, "/apis/"+rbacGroup+"/v1/clusterrolebindings", &list); err != nil {
 			return nil, classify("list ClusterRoleBindings", err)
 		}
 		for _, b := range list.Items {
-			add("ClusterRoleBinding", b.ObjectMeta, b.RoleRef, b.Subjects)
+			add("ClusterRoleBinding", b)
 		}
 	}
 	for _, ns := range k.cfg.Namespaces {
-		var list rbacv1.RoleBindingList
-		if err := k.client.get(ctx, "/apis/"+rbacGroup+"/v1/namespaces/"+ns+"/rolebindings", &list, nil); err != nil {
+		var list roleBindingList
+		if err := k.client.get(ctx, "/apis/"+rbacGroup+"/v1/namespaces/"+ns+"/rolebindings", &list); err != nil {
 			return nil, classify("list RoleBindings in "+ns, err)
 		}
 		for _, b := range list.Items {
-			add("RoleBinding "+ns+"/", b.ObjectMeta, b.RoleRef, b.Subjects)
+			add("RoleBinding "+ns+"/", b)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Detail < out[j].Detail })
@@ -553,14 +539,12 @@ func (k *Kubernetes) Check(ctx context.Context) error {
 	defer cancel()
 	var missing []string
 	for _, p := range k.needs() {
-		review := authorizationv1.SelfSubjectAccessReview{
-			TypeMeta: metav1.TypeMeta{APIVersion: "authorization.k8s.io/v1", Kind: "SelfSubjectAccessReview"},
-			Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authorizationv1.ResourceAttributes{
-				Verb: p.verb, Group: p.group, Resource: p.resource, Subresource: p.subresource,
-				Namespace: p.namespace, Name: p.name,
-			}},
+		review := selfSubjectAccessReview{TypeMeta: metav1.TypeMeta{APIVersion: "authorization.k8s.io/v1", Kind: "SelfSubjectAccessReview"}}
+		review.Spec.ResourceAttributes = &resourceAttributes{
+			Verb: p.verb, Group: p.group, Resource: p.resource, Subresource: p.subresource,
+			Namespace: p.namespace, Name: p.name,
 		}
-		var out authorizationv1.SelfSubjectAccessReview
+		var out selfSubjectAccessReview
 		if err := k.client.create(ctx, "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", review, &out); err != nil {
 			return classify("check accessbot's permissions (SelfSubjectAccessReview)", err)
 		}
