@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/accessbot/accessbot/adapters"
+	gt "github.com/accessbot/accessbot/grants/grantstest"
 	"github.com/accessbot/accessbot/internal/kubetest"
 )
 
@@ -111,9 +112,9 @@ func TestThrottlingIsWaitedOutAsTheServerAsks(t *testing.T) {
 	if patches != 3 {
 		t.Fatalf("%d PATCH requests reached the proxy, want 3 (two answered with a fault, one applied): %v", patches, p.seen)
 	}
-	if !canListPods(t, srv, kubetest.Alice, nil, nss) {
-		t.Fatal("the grant returned but alice has no access")
-	}
+	gt.Eventually(t, 5*time.Second, "alice to have the access the grant returned", func() bool {
+		return canListPods(t, srv, kubetest.Alice, nil, nss)
+	})
 	if err := a.Revoke(context.Background(), adapters.RevokeRequest{GrantID: req.GrantID, Subject: req.Subject}); err != nil {
 		t.Fatal(err)
 	}

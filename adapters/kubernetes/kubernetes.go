@@ -401,9 +401,9 @@ func (a *tokenAdapter) kubeconfig(req adapters.GrantRequest, saName, token strin
 }
 
 // Revoke deletes the ServiceAccount and the bindings. Without the bindings the token is refused
-// at once (authorization is not cached); without its ServiceAccount the token stops
-// authenticating at all once the API server's authentication cache lets it go (ten seconds for
-// kube-apiserver's default).
+// as soon as the RBAC authorizer's watch sees the deletion (milliseconds); without its
+// ServiceAccount the token stops authenticating at all once the API server's authentication
+// cache lets it go (ten seconds in kube-apiserver).
 func (a *tokenAdapter) Revoke(ctx context.Context, req adapters.RevokeRequest) error {
 	name, err := objectName(req.GrantID)
 	if err != nil {
