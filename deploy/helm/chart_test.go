@@ -681,3 +681,51 @@ func TestTheServiceMonitorScrapesMetricsOnThePortNamedHTTP(t *testing.T) {
 		t.Errorf("endpoints %+v, want /metrics on port http", sm.Spec.Endpoints)
 	}
 }
+
+// notes returns the NOTES.txt the chart prints after an install with args (helm's client-side dry
+// run, which needs no cluster).
+func notes(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := runHelm(t, append([]string{"install", release, chartDir, "--namespace", releaseNS, "--dry-run=client"}, args...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, n, ok := strings.Cut(string(out), "\nNOTES:\n")
+	if !ok {
+		t.Fatalf("helm install --dry-run printed no NOTES:\n%s", out)
+	}
+	return n
+}
+
+func TestTheNotesWarnOfADatabaseLostWithThePodAndNameTheNamespacesToMake(t *testing.T) {
+	const lost = "WARNING: the SQLite database is on an emptyDir: every request, grant and audit record is LOST"
+	cases := []struct {
+		name    string
+		args    []string
+		want    []string
+		notWant []string
+	}{
+		{name: "the defaults: an emptyDir and the trial config", want: []string{lost, "This is the TRIAL config"}},
+		{name: "persistence: no warning", args: []string{"--values", "accessbot/ci/sqlite-single-values.yaml"}, notWant: []string{lost, "TRIAL"}},
+		{name: "PostgreSQL: no warning", args: []string{"--values", "accessbot/ci/postgres-ha-values.yaml"}, notWant: []string{lost}},
+		{name: "the adapter's RBAC: the namespaces to make", args: []string{"--values", "accessbot/ci/kubernetes-rbac-values.yaml"},
+			want: []string{"The chart does not create namespaces: each of these must exist", "\n  team-a\n", "\n  team-b\n", "\n  accessbot-grants (the per-grant ServiceAccounts of mode token)"}},
+		{name: "an existing ConfigMap: roll the pods yourself", args: []string{"--set", "existingConfigMap=mine", "--set", "storage.driver=postgres"},
+			want: []string{"pods do not restart when it changes", "rollout restart deploy/accessbot"}, notWant: []string{lost, "TRIAL"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			n := notes(t, c.args...)
+			for _, w := range c.want {
+				if !strings.Contains(n, w) {
+					t.Errorf("the notes lack %q:\n%s", w, n)
+				}
+			}
+			for _, w := range c.notWant {
+				if strings.Contains(n, w) {
+					t.Errorf("the notes say %q:\n%s", w, n)
+				}
+			}
+		})
+	}
+}
