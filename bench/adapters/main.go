@@ -10,7 +10,7 @@
 //   - beside it, the same path with the noop adapter, measured in the same process, alternating
 //     grant by grant with the adapter's, and the ratio of the two.
 //
-// The servers (PostgreSQL, MariaDB, Redis, slapd) are started by the internal/*test helpers of
+// The servers (PostgreSQL, MariaDB, Redis, slapd, etcd with kube-apiserver) are started by the internal/*test helpers of
 // each adapter's tests, which need a testing.TB, so the measurements are Go benchmarks in the
 // adapter packages; this program runs them, one package at a time, and makes the table. Run it
 // from the repository root:
@@ -41,10 +41,12 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"github.com/accessbot/accessbot/internal/kubetest"
 )
 
 // packages are the adapters measured, in the table's order.
-var packages = []string{"noop", "postgres", "mysql", "redis", "ldap", "sshcert"}
+var packages = []string{"noop", "postgres", "mysql", "redis", "ldap", "sshcert", "kubernetes"}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -353,7 +355,7 @@ func serverVersions(ctx context.Context) []string {
 		pg = best
 	}
 	var out []string
-	for _, c := range [][]string{{pg, "--version"}, {"mariadbd", "--version"}, {"redis-server", "--version"}, {"slapd", "-VV"}} {
+	for _, c := range [][]string{{pg, "--version"}, {"mariadbd", "--version"}, {"redis-server", "--version"}, {"slapd", "-VV"}, {"etcd", "--version"}} {
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		b, _ := exec.CommandContext(cctx, c[0], c[1:]...).CombinedOutput()
 		cancel()
@@ -366,6 +368,7 @@ func serverVersions(ctx context.Context) []string {
 		}
 		out = append(out, line)
 	}
+	out = append(out, "kube-apiserver "+kubetest.Version+" (built by .ci/kube-apiserver)")
 	return out
 }
 
