@@ -376,6 +376,20 @@ func TestTheChartRefusesValuesThatCannotWorkWithAMessageSayingWhy(t *testing.T) 
 			refusal: `config.storage.dsn is "/var/lib/accessbot.db": a SQLite database must be a file under /data/`},
 		{name: "a storage driver accessbot does not know, in the config", args: []string{"--set", "config.storage.driver=mysql"},
 			refusal: `the storage driver is "mysql": accessbot knows sqlite and postgres`},
+		// A kubernetes resource of the config on this cluster that the chart's RBAC would not
+		// allow: the adapter's start-up check would fail on it.
+		{name: "a kubernetes resource in a namespace the RBAC does not list", args: []string{"--values", "accessbot/ci/kubernetes-rbac-values.yaml", "--set", "kubernetesAdapter.namespaces={team-a}"},
+			refusal: "config.resources team-a-debug (the kubernetes adapter on this cluster) binds in namespace team-b, which kubernetesAdapter.namespaces does not list"},
+		{name: "a kubernetes resource binding a Role the RBAC does not list", args: []string{"--values", "accessbot/ci/kubernetes-rbac-values.yaml", "--set", "kubernetesAdapter.roles={other}"},
+			refusal: "config.resources team-a-debug (the kubernetes adapter on this cluster) binds Role app-debugger, which kubernetesAdapter.roles does not list"},
+		{name: "a kubernetes resource binding a ClusterRole the RBAC does not list", args: []string{"--values", "accessbot/ci/kubernetes-rbac-values.yaml", "--set", "kubernetesAdapter.clusterRoles={view}"},
+			refusal: "config.resources team-b-edit (the kubernetes adapter on this cluster) binds ClusterRole edit, which kubernetesAdapter.clusterRoles does not list"},
+		{name: "a kubernetes resource in mode token without its RBAC", args: []string{"--values", "accessbot/ci/kubernetes-rbac-values.yaml", "--set", "kubernetesAdapter.tokenMode.enabled=false"},
+			refusal: "config.resources team-b-edit (the kubernetes adapter on this cluster) is mode token: set kubernetesAdapter.tokenMode.enabled"},
+		{name: "a kubernetes resource in mode token with its ServiceAccounts elsewhere", args: []string{"--values", "accessbot/ci/kubernetes-rbac-values.yaml", "--set", "kubernetesAdapter.tokenMode.serviceAccountNamespace=other"},
+			refusal: "config.resources team-b-edit (the kubernetes adapter on this cluster) keeps its ServiceAccounts in accessbot-grants, but kubernetesAdapter.tokenMode.serviceAccountNamespace is other"},
+		{name: "a cluster-wide kubernetes resource without cluster-wide RBAC", args: []string{"--values", "accessbot/ci/cluster-wide-values.yaml", "--set", "kubernetesAdapter.clusterWide=false", "--set", "kubernetesAdapter.namespaces={team-a}"},
+			refusal: "config.resources cluster-view (the kubernetes adapter on this cluster) binds cluster-wide: set kubernetesAdapter.clusterWide"},
 		// values.schema.json: a misspelt or mistyped value is refused, not ignored.
 		{name: "a storage driver accessbot does not know, for an existing ConfigMap", args: []string{"--set", "existingConfigMap=mine", "--set", "storage.driver=mysql"},
 			refusal: `at '/storage/driver': value must be one of '', 'sqlite', 'postgres'`},

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	gt "github.com/accessbot/accessbot/grants/grantstest"
 	"github.com/accessbot/accessbot/internal/kubetest"
 )
 
@@ -238,14 +239,17 @@ func roleBindingJSON(name, namespace, kind, role string) string {
 	return string(b)
 }
 
-func TestTheChartsRBACLetsItsServiceAccountDoExactlyWhatTheAdapterNeeds(t *testing.T) {
-	srv := kubetest.Shared(t)
+// installRBAC applies, for real, the ServiceAccount and the RBAC the chart renders for the
+// kubernetes adapter (namespaced, cluster-wide and mode token at once, from
+// ci/kubernetes-rbac-values.yaml), beside a Role the adapter may bind (app-debugger in team-a:
+// get and list pods) and a ClusterRole it may not; it returns a token of the chart's
+// ServiceAccount, as the kubelet would mount in the pod.
+func installRBAC(t *testing.T, srv *kubetest.Server) string {
+	t.Helper()
 	namespaces(t, srv)
-	// Namespaced, cluster-wide and mode token at once; the Role the adapter may bind exists, and a
-	// ClusterRole it may not.
 	m := template(t, "--values", "accessbot/ci/kubernetes-rbac-values.yaml", "--set", "kubernetesAdapter.clusterWide=true")
 	srv.Apply(t, "/apis/rbac.authorization.k8s.io/v1/namespaces/team-a/roles/app-debugger", []byte(`{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"Role",`+
-		`"metadata":{"name":"app-debugger","namespace":"team-a"},"rules":[{"apiGroups":[""],"resources":["pods/log"],"verbs":["get"]}]}`))
+		`"metadata":{"name":"app-debugger","namespace":"team-a"},"rules":[{"apiGroups":[""],"resources":["pods"],"verbs":["get","list"]}]}`))
 	srv.Apply(t, "/apis/rbac.authorization.k8s.io/v1/clusterroles/helm-test-secret-reader", []byte(`{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRole",`+
 		`"metadata":{"name":"helm-test-secret-reader"},"rules":[{"apiGroups":[""],"resources":["secrets"],"verbs":["get"]}]}`))
 	applied := 0
@@ -261,9 +265,30 @@ func TestTheChartsRBACLetsItsServiceAccountDoExactlyWhatTheAdapterNeeds(t *testi
 	if applied != 9 { // the ServiceAccount, 3 Roles and RoleBindings, a ClusterRole and its binding
 		t.Fatalf("applied %d RBAC objects, want 9", applied)
 	}
+	// The API server's RBAC authorizer reads from its informer cache, which sees the bindings a
+	// moment after they are written: wait until it sees each of them.
+	user, groups := chartServiceAccount()
+	gt.Eventually(t, 10*time.Second, "the API server to see the chart's bindings", func() bool {
+		return review(t, srv, user, groups, "patch", "rbac.authorization.k8s.io", "rolebindings", "", "", "team-a") &&
+			review(t, srv, user, groups, "patch", "rbac.authorization.k8s.io", "rolebindings", "", "", "team-b") &&
+			review(t, srv, user, groups, "patch", "rbac.authorization.k8s.io", "clusterrolebindings", "", "", "") &&
+			review(t, srv, user, groups, "create", "", "serviceaccounts", "token", "x", "accessbot-grants")
+	})
+	return serviceAccountToken(t, srv)
+}
 
-	user := "system:serviceaccount:" + releaseNS + ":" + serviceAccount
-	groups := []string{"system:serviceaccounts", "system:serviceaccounts:" + releaseNS, "system:authenticated"}
+// chartServiceAccount is the user name and groups the API server gives the chart's
+// ServiceAccount.
+func chartServiceAccount() (string, []string) {
+	return "system:serviceaccount:" + releaseNS + ":" + serviceAccount,
+		[]string{"system:serviceaccounts", "system:serviceaccounts:" + releaseNS, "system:authenticated"}
+}
+
+func TestTheChartsRBACLetsItsServiceAccountDoExactlyWhatTheAdapterNeeds(t *testing.T) {
+	srv := kubetest.Shared(t)
+	token := installRBAC(t, srv)
+
+	user, groups := chartServiceAccount()
 	const rbac = "rbac.authorization.k8s.io"
 	cases := []struct {
 		verb, group, resource, sub, name, ns string
@@ -345,7 +370,6 @@ func TestTheChartsRBACLetsItsServiceAccountDoExactlyWhatTheAdapterNeeds(t *testi
 
 	// And with its own token, as the adapter in the pod: the API server's escalation check lets
 	// it bind what it may bind, and nothing more.
-	token := serviceAccountToken(t, srv)
 	for _, c := range []struct {
 		ns, kind, role string
 		want           int

@@ -146,5 +146,46 @@ more than the adapter needs (an empty resourceNames allows every name).
 {{- if not (or $k.namespaces $k.clusterWide) -}}
 {{- fail "kubernetesAdapter.rbac.create needs kubernetesAdapter.namespaces or clusterWide: where the adapter makes its bindings" -}}
 {{- end -}}
+{{- if not .Values.existingConfigMap -}}
+{{- include "accessbot.validateKubernetesResources" . -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Refuses a kubernetes resource of the config, on this cluster (no kubeconfig), that the RBAC the
+chart makes would not allow: the adapter's start-up check would fail on it.
+*/}}
+{{- define "accessbot.validateKubernetesResources" -}}
+{{- $k := .Values.kubernetesAdapter -}}
+{{- $cfg := include "accessbot.configDict" . | fromYaml -}}
+{{- range $cfg.resources -}}
+{{- $a := .adapter | default dict -}}
+{{- if and (eq (toString $a.type) "kubernetes") (not $a.kubeconfig) -}}
+{{- $what := printf "config.resources %s (the kubernetes adapter on this cluster)" (toString .name) -}}
+{{- range $ns := $a.namespaces | default list -}}
+{{- if not (has $ns $k.namespaces) -}}
+{{- fail (printf "%s binds in namespace %s, which kubernetesAdapter.namespaces does not list" $what $ns) -}}
+{{- end -}}
+{{- end -}}
+{{- if and (not $a.namespaces) (not $k.clusterWide) -}}
+{{- fail (printf "%s binds cluster-wide: set kubernetesAdapter.clusterWide" $what) -}}
+{{- end -}}
+{{- if and $a.role (not (has $a.role $k.roles)) -}}
+{{- fail (printf "%s binds Role %s, which kubernetesAdapter.roles does not list" $what $a.role) -}}
+{{- end -}}
+{{- if and $a.cluster_role (not (has $a.cluster_role $k.clusterRoles)) -}}
+{{- fail (printf "%s binds ClusterRole %s, which kubernetesAdapter.clusterRoles does not list" $what $a.cluster_role) -}}
+{{- end -}}
+{{- if eq (toString $a.mode) "token" -}}
+{{- $sans := $a.service_account_namespace | default "accessbot-grants" -}}
+{{- if not $k.tokenMode.enabled -}}
+{{- fail (printf "%s is mode token: set kubernetesAdapter.tokenMode.enabled" $what) -}}
+{{- end -}}
+{{- if ne $sans $k.tokenMode.serviceAccountNamespace -}}
+{{- fail (printf "%s keeps its ServiceAccounts in %s, but kubernetesAdapter.tokenMode.serviceAccountNamespace is %s" $what $sans $k.tokenMode.serviceAccountNamespace) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
