@@ -77,6 +77,9 @@ func viewText(v bot.View) string {
 	for _, f := range v.Fields {
 		b.WriteString(f.Label + ": " + f.Value + "\n")
 	}
+	if v.Secret != nil {
+		b.WriteString(v.Secret.Label + ": " + v.Secret.Value + "\n")
+	}
 	for _, btn := range v.Buttons {
 		b.WriteString("[" + btn.ActionID + " " + btn.Label + " " + btn.Value + "]\n")
 	}

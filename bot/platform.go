@@ -78,3 +78,7 @@ func (e *RetryAfterError) Unwrap() error { return e.Err }
 // ErrPermanent marks a delivery error that retrying will not fix (a channel that does not exist,
 // a bot not in the channel). The outbox gives up on the message, logs it and raises an alert.
 var ErrPermanent = errors.New("permanent delivery error")
+
+// ErrSecretTooLong is a send refused before it was made: the View's Secret is longer than the
+// platform can deliver whole (see Secret). It is permanent: no retry makes it fit.
+var ErrSecretTooLong = fmt.Errorf("the secret is too long to deliver whole: %w", ErrPermanent)

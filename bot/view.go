@@ -39,6 +39,24 @@ type View struct {
 	// platform that keeps the messages it showed (the web chat) takes that grant's Extend and
 	// I'm done buttons off them, where a click could only be refused now.
 	Ended string `json:"ended,omitempty"`
+	// Secret, when set, is a credential the message hands over once (see Secret). A message
+	// with a Secret is sent by DM and never stored.
+	Secret *Secret `json:"secret,omitempty"`
+}
+
+// Secret is a value a View carries verbatim: a password, a certificate, a whole kubeconfig. A
+// platform shows it exactly as it is, never escaped, reflowed or cut: as preformatted text, or
+// as a file where that is the platform's form for a long value. A platform that cannot carry
+// the whole value fails the send with ErrSecretTooLong instead, since a cut credential does not
+// work and accessbot, which keeps no copy, could not send it again.
+type Secret struct {
+	// Label says what it is ("Password for alice").
+	Label string `json:"label"`
+	// Value is the credential, byte for byte.
+	Value string `json:"value"`
+	// FileName is its name where a platform sends it as a file ("k8s-prod.kubeconfig"): letters,
+	// digits, '.', '-' and '_' only (SecretFileName).
+	FileName string `json:"file_name,omitempty"`
 }
 
 // Field is one label/value pair of a View.

@@ -466,10 +466,33 @@ func SecretView(g grants.Grant, s *adapters.Secret, now time.Time) View {
 		Title: "Your " + s.Kind + " for " + g.Resource,
 		Text: "Shown once: accessbot does not keep it, so copy it now. It stops working when your access ends, " +
 			At(g.ExpiresAt, now) + ".",
-		Fields: []Field{{Label: label, Value: s.Value}},
+		Secret: &Secret{Label: label, Value: s.Value, FileName: SecretFileName(g.Resource, s.Kind)},
 		Tone:   ToneWarning,
 		Footer: "Grant " + g.ID,
 	}
+}
+
+// SecretFileName names the file a secret goes in where a platform sends it as one:
+// "<resource>.<kind>" ("k8s-prod.kubeconfig"), every character but letters, digits, '.', '-'
+// and '_' made a '-' (an exec or webhook adapter chooses its own kind), each part at most 64
+// bytes.
+func SecretFileName(resource, kind string) string {
+	clean := func(s, empty string) string {
+		s = strings.Trim(strings.Map(func(r rune) rune {
+			if r == '.' || r == '-' || r == '_' || ('a' <= r && r <= 'z') || ('A' <= r && r <= 'Z') || ('0' <= r && r <= '9') {
+				return r
+			}
+			return '-'
+		}, s), ".-")
+		if len(s) > 64 {
+			s = s[:64]
+		}
+		if s == "" {
+			return empty
+		}
+		return s
+	}
+	return clean(resource, "access") + "." + clean(kind, "secret")
 }
 
 // SecretFailedView tells the requester that their secret could not be delivered.

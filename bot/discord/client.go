@@ -169,10 +169,20 @@ type messageRef struct {
 }
 
 // Post posts v to a channel: POST /channels/{channel}/messages.
+// A View whose Secret goes as a file (SecretFile) is sent as multipart/form-data with the file.
 func (c *Client) Post(ctx context.Context, channel string, v bot.View) (bot.MessageRef, error) {
+	body, err := messageBody(v)
+	if err != nil {
+		return bot.MessageRef{}, err
+	}
+	return c.post(ctx, channel, body)
+}
+
+// post posts a message body (messageBody's) to a channel.
+func (c *Client) post(ctx context.Context, channel string, body any) (bot.MessageRef, error) {
 	var m messageRef
 	route := "POST /channels/" + channel + "/messages"
-	if err := c.call(ctx, http.MethodPost, "/channels/"+url.PathEscape(channel)+"/messages", route, true, Render(v), &m); err != nil {
+	if err := c.call(ctx, http.MethodPost, "/channels/"+url.PathEscape(channel)+"/messages", route, true, body, &m); err != nil {
 		return bot.MessageRef{}, deliveryError(route, err)
 	}
 	if m.ChannelID == "" {
@@ -196,42 +206,75 @@ type multipartBody struct {
 // /channels/{channel}/messages as multipart/form-data, with payload_json and files[0], as
 // Discord documents for attachments.
 func (c *Client) Upload(ctx context.Context, channel, filename string, data []byte, title string) error {
-	var buf bytes.Buffer
-	w := multipart.NewWriter(&buf)
-	payload, err := json.Marshal(map[string]any{
+	body, err := multipartMessage(map[string]any{
 		"content":          Escape(title),
 		"allowed_mentions": map[string]any{"parse": []string{}},
 		"attachments":      []map[string]any{{"id": 0, "filename": filename}},
-	})
+	}, filename, data)
 	if err != nil {
-		return err
-	}
-	if err := w.WriteField("payload_json", string(payload)); err != nil {
-		return err
-	}
-	fw, err := w.CreateFormFile("files[0]", filename)
-	if err != nil {
-		return err
-	}
-	if _, err := fw.Write(data); err != nil {
-		return err
-	}
-	if err := w.Close(); err != nil {
 		return err
 	}
 	route := "POST /channels/" + channel + "/messages"
-	body := &multipartBody{contentType: w.FormDataContentType(), data: buf.Bytes()}
 	if err := c.call(ctx, http.MethodPost, "/channels/"+url.PathEscape(channel)+"/messages", route, true, body, nil); err != nil {
 		return deliveryError(route, err)
 	}
 	return nil
 }
 
+// multipartMessage is a message with one file, as Discord documents attachments:
+// multipart/form-data with the message's JSON as payload_json and the file as files[0].
+func multipartMessage(payload any, filename string, data []byte) (*multipartBody, error) {
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	js, err := json.Marshal(payload)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.WriteField("payload_json", string(js)); err != nil {
+		return nil, err
+	}
+	fw, err := w.CreateFormFile("files[0]", filename)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := fw.Write(data); err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return &multipartBody{contentType: w.FormDataContentType(), data: buf.Bytes()}, nil
+}
+
+// messageBody is what Post or Update sends for v: the rendered message as JSON, or, when v's
+// Secret goes as a file, the message with that file as multipart/form-data. A Secret too long
+// for a file Discord takes is refused (bot.ErrSecretTooLong) before anything is sent.
+func messageBody(v bot.View) (any, error) {
+	m := Render(v)
+	if v.Secret == nil {
+		return m, nil
+	}
+	name, ok := SecretFile(*v.Secret)
+	if !ok {
+		return m, nil
+	}
+	if n := len(v.Secret.Value); n > maxSecretFile {
+		return nil, fmt.Errorf("discord: the secret %q is %d bytes, over the %d a file carries: %w",
+			v.Secret.Label, n, maxSecretFile, bot.ErrSecretTooLong)
+	}
+	m.Attachments = []Attachment{{ID: 0, Filename: name}}
+	return multipartMessage(m, name, []byte(v.Secret.Value))
+}
+
 // Update replaces a message posted before: PATCH /channels/{channel}/messages/{id}.
 func (c *Client) Update(ctx context.Context, ref bot.MessageRef, v bot.View) error {
+	body, err := messageBody(v)
+	if err != nil {
+		return err
+	}
 	route := "PATCH /channels/" + ref.Channel + "/messages/" + ref.ID
 	path := "/channels/" + url.PathEscape(ref.Channel) + "/messages/" + url.PathEscape(ref.ID)
-	if err := c.call(ctx, http.MethodPatch, path, route, true, Render(v), nil); err != nil {
+	if err := c.call(ctx, http.MethodPatch, path, route, true, body, nil); err != nil {
 		return deliveryError(route, err)
 	}
 	return nil
@@ -240,11 +283,15 @@ func (c *Client) Update(ctx context.Context, ref bot.MessageRef, v bot.View) err
 // DM sends v to a person: POST /users/@me/channels for the DM channel (remembered), then a
 // message there.
 func (c *Client) DM(ctx context.Context, userID string, v bot.View) (bot.MessageRef, error) {
+	body, err := messageBody(v)
+	if err != nil {
+		return bot.MessageRef{}, err
+	}
 	ch, err := c.dmChannel(ctx, userID)
 	if err != nil {
 		return bot.MessageRef{}, err
 	}
-	return c.Post(ctx, ch, v)
+	return c.post(ctx, ch, body)
 }
 
 func (c *Client) dmChannel(ctx context.Context, userID string) (string, error) {
@@ -479,6 +526,7 @@ var permanentCodes = map[int]bool{
 	50007: true, // Cannot send messages to this user
 	50013: true, // Missing Permissions
 	50035: true, // Invalid Form Body
+	40005: true, // Request entity too large (a file over the upload limit)
 }
 
 // deliveryError maps a REST failure to what the outbox understands: a *bot.RetryAfterError for
@@ -496,7 +544,8 @@ func deliveryError(route string, err error) error {
 	}
 	if ae, ok := errors.AsType[*APIError](err); ok {
 		if permanentCodes[ae.Code] || ae.Status == http.StatusUnauthorized || ae.Status == http.StatusForbidden ||
-			ae.Status == http.StatusNotFound || ae.Status == http.StatusBadRequest {
+			ae.Status == http.StatusNotFound || ae.Status == http.StatusBadRequest ||
+			ae.Status == http.StatusRequestEntityTooLarge {
 			return fmt.Errorf("discord %s: %w: %w", route, bot.ErrPermanent, err)
 		}
 	}

@@ -34,6 +34,10 @@ const (
 	maxChoiceName    = 100
 	// inlineField is the longest value shown side by side with others.
 	inlineField = 40
+	// maxSecretFile bounds a Secret sent as a file, which is never cut: the smallest default
+	// upload limit Discord has had (8 MiB; 25 MiB from 2023, 10 MiB since late 2024). Over its
+	// limit Discord answers 413, code 40005.
+	maxSecretFile = 8 << 20
 )
 
 // Flags of a message.
@@ -51,6 +55,14 @@ type Message struct {
 	Components      []discordgo.MessageComponent `json:"components"`
 	Flags           discordgo.MessageFlags       `json:"flags,omitempty"`
 	AllowedMentions *AllowedMentions             `json:"allowed_mentions,omitempty"`
+	// Attachments describe the files of a multipart message: files[ID] is named Filename.
+	Attachments []Attachment `json:"attachments,omitempty"`
+}
+
+// Attachment is a file of a message being sent, as payload_json lists it.
+type Attachment struct {
+	ID       int    `json:"id"`
+	Filename string `json:"filename"`
 }
 
 // AllowedMentions says whom a message may ping. accessbot's messages ping nobody: a reason
@@ -128,6 +140,13 @@ func Embed(v bot.View) *discordgo.MessageEmbed {
 		budget -= utf8.RuneCountInString(e.Footer.Text)
 	}
 	fields := v.Fields
+	if v.Secret != nil {
+		// The secret's field comes first, so that no budget or count ever leaves it out.
+		ef := secretField(*v.Secret)
+		budget -= utf8.RuneCountInString(ef.Name) + utf8.RuneCountInString(ef.Value)
+		e.Fields = append(e.Fields, ef)
+		fields = fields[:min(len(fields), maxFields-1)]
+	}
 	if len(fields) > maxFields {
 		fields = fields[:maxFields]
 	}
@@ -156,6 +175,39 @@ func Embed(v bot.View) *discordgo.MessageEmbed {
 		e.Description = truncateEscaped(Escape(text), min(maxDescription, budget))
 	}
 	return e
+}
+
+// secretField shows a Secret in the embed: the value itself as inline code when it is one
+// short line that code shows exactly (no backtick, no space at either end: Discord trims
+// them), or else where to find it, the file Post attaches (SecretFile).
+func secretField(s bot.Secret) *discordgo.MessageEmbedField {
+	name := strings.TrimSpace(s.Label)
+	if name == "" {
+		name = "Secret"
+	}
+	ef := &discordgo.MessageEmbedField{Name: truncateEscaped(Escape(name), maxFieldName)}
+	if file, ok := SecretFile(s); ok {
+		ef.Value = "In the attached file `" + file + "`: save it as it is."
+	} else {
+		ef.Value = "`" + s.Value + "`"
+	}
+	return ef
+}
+
+// SecretFile says whether a Secret goes as a file attached to its message, and the file's name:
+// it does unless inline code shows it whole and exactly (see secretField).
+func SecretFile(s bot.Secret) (string, bool) {
+	v := s.Value
+	inline := v != "" && utf8.RuneCountInString(v)+2 <= maxFieldValue &&
+		!strings.ContainsAny(v, "`\r\n") && strings.TrimSpace(v) == v
+	if inline {
+		return "", false
+	}
+	name := s.FileName
+	if name == "" || strings.ContainsAny(name, "`/\\") {
+		name = "secret.txt"
+	}
+	return name, true
 }
 
 func title(v bot.View) string {

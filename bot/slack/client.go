@@ -161,9 +161,13 @@ func (c *Client) Post(ctx context.Context, channel string, v bot.View) (bot.Mess
 
 // post posts v with chat.postMessage; key is the bucket a 429 holds back.
 func (c *Client) post(ctx context.Context, channel, key string, v bot.View) (bot.MessageRef, error) {
+	opts, err := messageOptions(v)
+	if err != nil {
+		return bot.MessageRef{}, err
+	}
 	ctx, cancel := c.deadline(ctx)
 	defer cancel()
-	ch, ts, err := c.api.PostMessageContext(ctx, channel, messageOptions(v)...)
+	ch, ts, err := c.api.PostMessageContext(ctx, channel, opts...)
 	if err != nil {
 		return bot.MessageRef{}, deliveryError(fmt.Sprintf("slack chat.postMessage to %s", channel), key, err)
 	}
@@ -175,9 +179,13 @@ func (c *Client) post(ctx context.Context, channel, key string, v bot.View) (bot
 
 // Update replaces a message posted before with chat.update.
 func (c *Client) Update(ctx context.Context, ref bot.MessageRef, v bot.View) error {
+	opts, err := messageOptions(v)
+	if err != nil {
+		return err
+	}
 	ctx, cancel := c.deadline(ctx)
 	defer cancel()
-	if _, _, _, err := c.api.UpdateMessageContext(ctx, ref.Channel, ref.ID, messageOptions(v)...); err != nil {
+	if _, _, _, err := c.api.UpdateMessageContext(ctx, ref.Channel, ref.ID, opts...); err != nil {
 		return deliveryError(fmt.Sprintf("slack chat.update of %s in %s", ref.ID, ref.Channel), updateKey, err)
 	}
 	return nil
@@ -186,6 +194,9 @@ func (c *Client) Update(ctx context.Context, ref bot.MessageRef, v bot.View) err
 // DM sends v to a person: conversations.open for the direct message channel (once per person:
 // the answer is kept), then chat.postMessage there.
 func (c *Client) DM(ctx context.Context, userID string, v bot.View) (bot.MessageRef, error) {
+	if err := checkSecret(v); err != nil {
+		return bot.MessageRef{}, err
+	}
 	ctx, cancel := c.deadline(ctx)
 	defer cancel()
 	ch, ok := c.imChannel(userID)
@@ -210,9 +221,13 @@ func (c *Client) DM(ctx context.Context, userID string, v bot.View) (bot.Message
 
 // postEphemeral shows v to one person in a channel with chat.postEphemeral.
 func (c *Client) postEphemeral(ctx context.Context, channel, userID string, v bot.View) error {
+	opts, err := messageOptions(v)
+	if err != nil {
+		return err
+	}
 	ctx, cancel := c.deadline(ctx)
 	defer cancel()
-	if _, err := c.api.PostEphemeralContext(ctx, channel, userID, messageOptions(v)...); err != nil {
+	if _, err := c.api.PostEphemeralContext(ctx, channel, userID, opts...); err != nil {
 		return deliveryError(fmt.Sprintf("slack chat.postEphemeral to %s in %s", userID, channel), "", err)
 	}
 	return nil
@@ -247,12 +262,17 @@ func (c *Client) deadline(ctx context.Context) (context.Context, context.CancelF
 	return context.WithTimeout(ctx, c.callTimeout)
 }
 
-func messageOptions(v bot.View) []slackapi.MsgOption {
+// messageOptions are the arguments of a message showing v; a View whose Secret Slack could not
+// show whole is refused (bot.ErrSecretTooLong) before anything is sent.
+func messageOptions(v bot.View) ([]slackapi.MsgOption, error) {
+	if err := checkSecret(v); err != nil {
+		return nil, err
+	}
 	return []slackapi.MsgOption{
 		slackapi.MsgOptionText(Text(v), false),
 		slackapi.MsgOptionBlocks(Blocks(v)...),
 		slackapi.MsgOptionDisableLinkUnfurl(),
-	}
+	}, nil
 }
 
 // permanentErrors are Slack error codes that retrying the same call will not fix.

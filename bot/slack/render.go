@@ -31,6 +31,11 @@ const (
 	maxOptionText    = 75
 	maxMetadata      = 3000
 	maxInitialValue  = 3000
+	// maxSecret bounds a Secret, which is never cut. Slack documents no limit for the text of
+	// a rich_text block, but refuses a message whose blocks hold more than about 13,000
+	// characters in all (msg_blocks_too_long, slackapi/bolt-js#2509); 12,000, the documented
+	// limit of a markdown block's text, leaves room for the rest of the message.
+	maxSecret = 12000
 )
 
 // toneEmoji marks a message's state at a glance, in the header and in notifications.
@@ -48,6 +53,7 @@ const (
 	blockFields  = "fields"
 	blockActions = "actions"
 	blockFooter  = "footer"
+	blockSecret  = "secret"
 )
 
 // Blocks renders v as Block Kit: a header with the tone's emoji and the title, a section with
@@ -90,6 +96,9 @@ func Blocks(v bot.View) []slackapi.Block {
 			Fields:  objs,
 		})
 	}
+	if v.Secret != nil {
+		blocks = append(blocks, secretBlock(*v.Secret))
+	}
 	for i, row := range buttonRows(v.Buttons) {
 		elems := make([]slackapi.BlockElement, len(row))
 		for j, b := range row {
@@ -117,6 +126,34 @@ func Blocks(v bot.View) []slackapi.Block {
 		})
 	}
 	return blocks
+}
+
+// secretBlock shows a Secret as a rich_text block: its label in bold, then its value as
+// preformatted text. Rich text is not mrkdwn: its text is shown as it is, so the value goes
+// unescaped and whole, in a code block whose every line and space is kept for copying.
+func secretBlock(s bot.Secret) *slackapi.RichTextBlock {
+	label := strings.TrimSpace(s.Label)
+	if label == "" {
+		label = "Secret"
+	}
+	return slackapi.NewRichTextBlock(blockSecret,
+		slackapi.NewRichTextSection(slackapi.NewRichTextSectionTextElement(label, &slackapi.RichTextSectionTextStyle{Bold: true})),
+		&slackapi.RichTextPreformatted{Type: slackapi.RTEPreformatted, Elements: []slackapi.RichTextSectionElement{
+			slackapi.NewRichTextSectionTextElement(s.Value, nil),
+		}},
+	)
+}
+
+// checkSecret refuses to send a View whose Secret Slack could not show whole.
+func checkSecret(v bot.View) error {
+	if v.Secret == nil {
+		return nil
+	}
+	if n := utf8.RuneCountInString(v.Secret.Value); n > maxSecret {
+		return fmt.Errorf("slack: the secret %q is %d characters, over the %d one message carries whole: %w",
+			v.Secret.Label, n, maxSecret, bot.ErrSecretTooLong)
+	}
+	return nil
 }
 
 // buttonRows splits buttons into rows: an action_id may appear once per actions block, and a

@@ -139,8 +139,11 @@ type Message struct {
 
 // kept reports whether the Store keeps the message: what accessbot says for the channel to
 // see. A person's command and a private reply are theirs alone, and may hold what should not
-// be written down (the code of `/access link <code>`).
-func (m *Message) kept() bool { return m.View != nil && m.From == "" && m.To == "" }
+// be written down (the code of `/access link <code>`). A message carrying a secret is shown
+// and never written down: accessbot keeps no copy of a credential.
+func (m *Message) kept() bool {
+	return m.View != nil && m.View.Secret == nil && m.From == "" && m.To == ""
+}
 
 // ChannelInfo describes a channel for the page.
 type ChannelInfo struct {

@@ -29,6 +29,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // IDs and the token the fake uses unless told otherwise.
@@ -76,6 +77,8 @@ type Call struct {
 	Body []byte
 	// Files are the attachments of a multipart message, by file name.
 	Files map[string][]byte
+	// parts are the form names of a multipart message's files (files[0]...) by file name.
+	parts map[string]string
 	// Status is what the fake answered; Code Discord's JSON error code, if any.
 	Status      int
 	Code        int
@@ -99,6 +102,8 @@ type Message struct {
 	Body []byte
 	// Edits counts the edits.
 	Edits int
+	// Files are the message's attachments by file name, as last sent.
+	Files map[string][]byte
 }
 
 // JSON returns the message's last payload decoded.
@@ -341,12 +346,13 @@ func (s *Server) route(name string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(io.LimitReader(r.Body, 8<<20))
 		var files map[string][]byte
+		var parts map[string]string
 		if mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err == nil && mt == "multipart/form-data" {
 			// A message with attachments: its JSON is the payload_json part.
-			body, files = readMultipart(body, params["boundary"])
+			body, files, parts = readMultipart(body, params["boundary"])
 		}
 		c := Call{Route: name, Path: strings.TrimPrefix(r.URL.Path, "/api/v10"), Params: map[string]string{},
-			Auth: r.Header.Get("Authorization"), Body: body, Files: files}
+			Auth: r.Header.Get("Authorization"), Body: body, Files: files, parts: parts}
 		for _, p := range []string{"channel", "message", "guild", "user", "app", "id", "token"} {
 			if v := r.PathValue(p); v != "" {
 				c.Params[p] = v
@@ -407,13 +413,16 @@ func (s *Server) answerLocked(c Call) (int, any, int, string) {
 	case RouteMe:
 		return 200, map[string]any{"id": BotUserID, "username": "accessbot", "bot": true}, 0, ""
 	case RoutePostMessage:
-		if !hasContent(c.Body) {
+		if !hasContent(c.Body) && len(c.Files) == 0 {
 			return 400, nil, 50006, "Cannot send an empty message"
+		}
+		if msg := checkMessage(c); msg != "" {
+			return 400, nil, 50035, "Invalid Form Body: " + msg
 		}
 		id := s.newIDLocked()
 		ch := c.Params["channel"]
 		key := ch + "/" + id
-		s.messages[key] = &Message{ID: id, ChannelID: ch, Body: c.Body}
+		s.messages[key] = &Message{ID: id, ChannelID: ch, Body: c.Body, Files: c.Files}
 		s.order = append(s.order, key)
 		return 200, map[string]any{"id": id, "channel_id": ch, "author": map[string]any{"id": BotUserID, "bot": true}}, 0, ""
 	case RouteEditMessage:
@@ -421,7 +430,13 @@ func (s *Server) answerLocked(c Call) (int, any, int, string) {
 		if !ok {
 			return 404, nil, 10008, "Unknown Message"
 		}
+		if msg := checkMessage(c); msg != "" {
+			return 400, nil, 50035, "Invalid Form Body: " + msg
+		}
 		m.Body = c.Body
+		if c.Files != nil {
+			m.Files = c.Files
+		}
 		m.Edits++
 		return 200, map[string]any{"id": m.ID, "channel_id": m.ChannelID}, 0, ""
 	case RouteOpenDM:
@@ -525,10 +540,84 @@ func (s *Server) String() string {
 	return b.String()
 }
 
-// readMultipart returns the payload_json part of a multipart body and its files by file name;
-// a body that does not parse comes back as it is, which the JSON check then refuses.
-func readMultipart(body []byte, boundary string) ([]byte, map[string][]byte) {
+// Embed limits Discord documents (discord.com/developers/docs/resources/message#embed-object-embed-limits),
+// which the fake enforces on messages as Discord does: a message over one is refused whole.
+const (
+	embedTitle       = 256
+	embedDescription = 4096
+	embedFields      = 25
+	embedFieldName   = 256
+	embedFieldValue  = 1024
+	embedFooter      = 2048
+	embedTotal       = 6000
+)
+
+// checkMessage says what is wrong with a message create or edit, or "": its embeds' limits, and
+// for a multipart message, that every file part is files[n] with an attachment of id n in
+// payload_json's attachments, as Discord documents uploads.
+func checkMessage(c Call) string {
+	var m struct {
+		Embeds []struct {
+			Title       string `json:"title"`
+			Description string `json:"description"`
+			Fields      []struct {
+				Name  string `json:"name"`
+				Value string `json:"value"`
+			} `json:"fields"`
+			Footer *struct {
+				Text string `json:"text"`
+			} `json:"footer"`
+		} `json:"embeds"`
+		Attachments []struct {
+			ID       json.Number `json:"id"`
+			Filename string      `json:"filename"`
+		} `json:"attachments"`
+	}
+	if json.Unmarshal(c.Body, &m) != nil {
+		return "not a message"
+	}
+	n := func(s string) int { return utf8.RuneCountInString(s) }
+	for i, e := range m.Embeds {
+		total := n(e.Title) + n(e.Description)
+		if n(e.Title) > embedTitle || n(e.Description) > embedDescription || len(e.Fields) > embedFields {
+			return fmt.Sprintf("embeds[%d] is over a limit", i)
+		}
+		for j, f := range e.Fields {
+			if n(f.Name) > embedFieldName || n(f.Value) > embedFieldValue {
+				return fmt.Sprintf("embeds[%d].fields[%d] is over a limit", i, j)
+			}
+			total += n(f.Name) + n(f.Value)
+		}
+		if e.Footer != nil {
+			if n(e.Footer.Text) > embedFooter {
+				return fmt.Sprintf("embeds[%d].footer is over a limit", i)
+			}
+			total += n(e.Footer.Text)
+		}
+		if total > embedTotal {
+			return fmt.Sprintf("embeds[%d] is over %d characters", i, embedTotal)
+		}
+	}
+	declared := map[string]bool{}
+	for _, a := range m.Attachments {
+		declared[a.ID.String()] = true
+	}
+	for file, part := range c.parts {
+		id, ok := strings.CutPrefix(part, "files[")
+		id, ok2 := strings.CutSuffix(id, "]")
+		if !ok || !ok2 || !declared[id] {
+			return fmt.Sprintf("file %q (%s) has no attachment in payload_json", file, part)
+		}
+	}
+	return ""
+}
+
+// readMultipart returns the payload_json part of a multipart body, its files by file name and
+// their form names (files[0]...) by file name; a body that does not parse comes back as it is,
+// which the JSON check then refuses.
+func readMultipart(body []byte, boundary string) ([]byte, map[string][]byte, map[string]string) {
 	files := map[string][]byte{}
+	parts := map[string]string{}
 	var payload []byte
 	mr := multipart.NewReader(bytes.NewReader(body), boundary)
 	for {
@@ -542,10 +631,11 @@ func readMultipart(body []byte, boundary string) ([]byte, map[string][]byte) {
 			payload = data
 		case part.FileName() != "":
 			files[part.FileName()] = data
+			parts[part.FileName()] = part.FormName()
 		}
 	}
 	if payload == nil {
-		return body, files
+		return body, files, parts
 	}
-	return payload, files
+	return payload, files, parts
 }

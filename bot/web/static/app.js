@@ -298,6 +298,13 @@
       }
       card.append(dl);
     }
+    if (v.secret) {
+      // A credential shows as it is: textContent, never parsed for code marks, and a <pre>
+      // keeps its lines and indentation (a kubeconfig is YAML), so what is copied works.
+      card.append(el('div', { class: 'secret' },
+        el('p', { class: 'secret-label', text: v.secret.label || 'Secret' }),
+        el('pre', { class: 'secret-value', tabindex: '0', text: v.secret.value })));
+    }
     if (v.buttons && v.buttons.length) {
       const row = el('div', { class: 'buttons' });
       for (const b of v.buttons) {
