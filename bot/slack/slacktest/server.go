@@ -125,6 +125,42 @@ type Message struct {
 	Blocks string
 }
 
+// Preformatted returns the text of each rich_text_preformatted element of the message's
+// rich_text blocks (a code block, as Slack shows it), its text elements joined as Slack joins
+// them: what a person selects and copies from it.
+func (m Message) Preformatted() ([]string, error) {
+	var blocks []struct {
+		Type     string `json:"type"`
+		Elements []struct {
+			Type     string `json:"type"`
+			Elements []struct {
+				Type string `json:"type"`
+				Text string `json:"text"`
+			} `json:"elements"`
+		} `json:"elements"`
+	}
+	if err := json.Unmarshal([]byte(m.Blocks), &blocks); err != nil {
+		return nil, fmt.Errorf("blocks of message %s: %w", m.TS, err)
+	}
+	var out []string
+	for _, b := range blocks {
+		if b.Type != "rich_text" {
+			continue
+		}
+		for _, e := range b.Elements {
+			if e.Type != "rich_text_preformatted" {
+				continue
+			}
+			var text strings.Builder
+			for _, t := range e.Elements {
+				text.WriteString(t.Text)
+			}
+			out = append(out, text.String())
+		}
+	}
+	return out, nil
+}
+
 // Server is the fake. Its zero value is not usable; call New or NewServer.
 type Server struct {
 	// URL is the fake's root URL (http://127.0.0.1:port).
