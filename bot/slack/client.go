@@ -294,6 +294,7 @@ var permanentErrors = map[string]bool{
 	"invalid_blocks":          true,
 	"invalid_blocks_format":   true,
 	"msg_too_long":            true,
+	"msg_blocks_too_long":     true,
 	"user_not_found":          true,
 	"user_not_visible":        true,
 	"user_disabled":           true,

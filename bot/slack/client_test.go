@@ -123,6 +123,7 @@ func TestAPIFailuresBecomeWhatTheOutboxUnderstands(t *testing.T) {
 		{"a bot not in the channel is permanent", post, func(f *slacktest.Server) { f.FailNext("chat.postMessage", "not_in_channel") }, true, 0},
 		{"a revoked token is permanent", post, func(f *slacktest.Server) { f.SetTokens("xoxb-other", slacktest.AppToken) }, true, 0},
 		{"a message that is gone is permanent", update, func(*slacktest.Server) {}, true, 0},
+		{"blocks Slack finds too long are permanent", post, func(f *slacktest.Server) { f.FailNext("chat.postMessage", "msg_blocks_too_long") }, true, 0},
 		{"an internal error is worth retrying", post, func(f *slacktest.Server) { f.FailNext("chat.postMessage", "internal_error") }, false, 0},
 	}
 	for _, tt := range tests {

@@ -32,10 +32,12 @@ const (
 	maxMetadata      = 3000
 	maxInitialValue  = 3000
 	// maxSecret bounds a Secret, which is never cut. Slack documents no limit for the text of
-	// a rich_text block, but refuses a message whose blocks hold more than about 13,000
-	// characters in all (msg_blocks_too_long, slackapi/bolt-js#2509); 12,000, the documented
-	// limit of a markdown block's text, leaves room for the rest of the message.
-	maxSecret = 12000
+	// a rich_text block, but refuses (msg_blocks_too_long) a message whose blocks hold about
+	// 12,000 characters of text in all, a limit it does not document either: its developers
+	// speak of 12,000 "with a buffer for block containers", and refusals are reported from
+	// 11,341 (slackapi/bolt-js#2509, #2867). 10,000 leaves the rest of the message room; a
+	// refusal all the same is permanent, so the holder is told, never sent a part.
+	maxSecret = 10000
 )
 
 // toneEmoji marks a message's state at a glance, in the header and in notifications.

@@ -30,7 +30,7 @@ func TestASecretReachesSlackWholeAndVerbatim(t *testing.T) {
 		{"a password", "hunter2-<not>&-a-mention"},
 		{"a 1.3 KB kubeconfig", bottest.Kubeconfig(1331)},
 		{"a 3.5 KB kubeconfig", bottest.Kubeconfig(3584)},
-		{"a kubeconfig at Slack's limit", bottest.Kubeconfig(12000)},
+		{"a kubeconfig at Slack's limit", bottest.Kubeconfig(10000)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -65,10 +65,10 @@ func TestASecretOverSlacksLimitIsRefusedBeforeAnythingIsSent(t *testing.T) {
 	fake := slacktest.New(t)
 	fake.AddUser(alice)
 	c := newClient(t, fake, clock.NewFake(t0))
-	value := bottest.Kubeconfig(12001)
+	value := bottest.Kubeconfig(10001)
 	_, err := c.DM(ctx(t), alice.ID, secretView(value))
 	if !errors.Is(err, bot.ErrSecretTooLong) || !errors.Is(err, bot.ErrPermanent) {
-		t.Fatalf("DM of a 12,001-character secret = %v, want ErrSecretTooLong (permanent)", err)
+		t.Fatalf("DM of a 10,001-character secret = %v, want ErrSecretTooLong (permanent)", err)
 	}
 	if strings.Contains(err.Error(), value[100:200]) {
 		t.Errorf("the error quotes the secret: %v", err)

@@ -28,6 +28,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 )
@@ -540,6 +541,9 @@ func (s *Server) method(c Call) (map[string]any, string) {
 		if !hasContent(c) {
 			return nil, "no_text"
 		}
+		if blocksTooLong(c.Arg("blocks")) {
+			return nil, "msg_blocks_too_long"
+		}
 		ts := s.newTS()
 		s.messages[ch+"/"+ts] = &Message{Channel: ch, TS: ts, Text: c.Arg("text"), Blocks: c.Arg("blocks")}
 		return map[string]any{"channel": ch, "ts": ts, "message": map[string]any{"text": c.Arg("text"), "ts": ts}}, ""
@@ -548,6 +552,9 @@ func (s *Server) method(c Call) (map[string]any, string) {
 		m, ok := s.messages[ch+"/"+ts]
 		if !ok {
 			return nil, "message_not_found"
+		}
+		if blocksTooLong(c.Arg("blocks")) {
+			return nil, "msg_blocks_too_long"
 		}
 		m.Text, m.Blocks = c.Arg("text"), c.Arg("blocks")
 		return map[string]any{"channel": ch, "ts": ts, "text": m.Text}, ""
@@ -637,6 +644,43 @@ func (s *Server) method(c Call) (map[string]any, string) {
 		return map[string]any{"url": u}, ""
 	}
 	return nil, "unknown_method"
+}
+
+// maxBlocksText is the text a message's blocks may hold in all, as the fake counts it: Slack
+// refuses more with msg_blocks_too_long. Slack does not document the limit; its developers
+// give 12,000 characters (slackapi/bolt-js#2509).
+const maxBlocksText = 12000
+
+// blocksTooLong reports whether blocks (JSON) hold more than maxBlocksText characters in their
+// "text" strings, wherever they are nested.
+func blocksTooLong(blocks string) bool {
+	if blocks == "" {
+		return false
+	}
+	var v any
+	if json.Unmarshal([]byte(blocks), &v) != nil {
+		return false
+	}
+	n := 0
+	var walk func(any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, e := range v {
+				if s, ok := e.(string); ok && k == "text" {
+					n += utf8.RuneCountInString(s)
+				} else {
+					walk(e)
+				}
+			}
+		case []any:
+			for _, e := range v {
+				walk(e)
+			}
+		}
+	}
+	walk(v)
+	return n > maxBlocksText
 }
 
 func hasContent(c Call) bool {
