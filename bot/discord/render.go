@@ -116,7 +116,9 @@ var buttonStyle = map[bot.ButtonStyle]discordgo.ButtonStyle{
 // Render renders v as a message: one embed (title with the tone's emoji, the text, label/value
 // fields, the footer, the tone's colour) and rows of buttons whose custom_id is
 // "<action ID>:<value>". Text a person may have typed is escaped (Escape): no masked link,
-// mention, heading or formatting gets through, and the message pings nobody.
+// mention, heading or formatting gets through, and the message pings nobody. A Secret is shown
+// whole or, when it goes as a file (SecretFile), named in the embed: Post, Update and DM attach
+// the file.
 func Render(v bot.View) Message {
 	return Message{
 		Embeds:          []*discordgo.MessageEmbed{Embed(v)},

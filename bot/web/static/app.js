@@ -300,10 +300,21 @@
     }
     if (v.secret) {
       // A credential shows as it is: textContent, never parsed for code marks, and a <pre>
-      // keeps its lines and indentation (a kubeconfig is YAML), so what is copied works.
+      // keeps its lines and indentation (a kubeconfig is YAML). Copy puts the exact value on
+      // the clipboard, which a selection may not (browsers leave out a final line break).
+      const copy = el('button', { type: 'button', class: 'btn secret-copy' }, 'Copy');
+      copy.addEventListener('click', async () => {
+        try {
+          await navigator.clipboard.writeText(v.secret.value);
+          copy.textContent = 'Copied';
+        } catch (e) {
+          notice('Could not copy: select the text and copy it instead.');
+        }
+      });
       card.append(el('div', { class: 'secret' },
         el('p', { class: 'secret-label', text: v.secret.label || 'Secret' }),
-        el('pre', { class: 'secret-value', tabindex: '0', text: v.secret.value })));
+        el('pre', { class: 'secret-value', tabindex: '0', text: v.secret.value }),
+        el('div', { class: 'buttons' }, copy)));
     }
     if (v.buttons && v.buttons.length) {
       const row = el('div', { class: 'buttons' });
