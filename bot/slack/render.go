@@ -35,7 +35,7 @@ const (
 	// a rich_text block, but refuses (msg_blocks_too_long) a message whose blocks hold about
 	// 12,000 characters of text in all, a limit it does not document either: its developers
 	// speak of 12,000 "with a buffer for block containers", and refusals are reported from
-	// 11,341 (slackapi/bolt-js#2509, #2867). 10,000 leaves the rest of the message room; a
+	// 11,341. 10,000 leaves the rest of the message room; a
 	// refusal all the same is permanent, so the holder is told, never sent a part.
 	maxSecret = 10000
 )

@@ -648,7 +648,7 @@ func (s *Server) method(c Call) (map[string]any, string) {
 
 // maxBlocksText is the text a message's blocks may hold in all, as the fake counts it: Slack
 // refuses more with msg_blocks_too_long. Slack does not document the limit; its developers
-// give 12,000 characters (slackapi/bolt-js#2509).
+// give 12,000 characters.
 const maxBlocksText = 12000
 
 // blocksTooLong reports whether blocks (JSON) hold more than maxBlocksText characters in their
