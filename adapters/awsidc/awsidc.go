@@ -326,6 +326,15 @@ func (a *Adapter) unassign(ctx context.Context, account string, p principal) err
 		TargetType:       types.TargetTypeAwsAccount,
 	})
 	if isCode(err, "ResourceNotFoundException") {
+		// Not there: done, unless a creation AWS has not finished yet would make it afterwards
+		// (a grant that timed out polling, revoked before AWS was through).
+		pending, err := a.creationInProgress(ctx, account, p)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if pending != "" {
+			return adapters.Retryablef("%s: AWS is still creating it (request %s); the next attempt deletes it", what, pending)
+		}
 		return nil
 	}
 	if err != nil {
@@ -351,6 +360,46 @@ func (a *Adapter) unassign(ctx context.Context, account string, p principal) err
 		return failed(what, reason)
 	}
 	return nil
+}
+
+// maxPendingPages bounds the pages of in-progress creations read on a revoke; an instance with
+// more in flight than that is answered as if this one were among them (retry later).
+const maxPendingPages = 10
+
+// creationInProgress returns the ID of a creation request still in progress for the assignment
+// of the permission set in account to p, or "".
+func (a *Adapter) creationInProgress(ctx context.Context, account string, p principal) (string, error) {
+	pages := ssoadmin.NewListAccountAssignmentCreationStatusPaginator(a.admin, &ssoadmin.ListAccountAssignmentCreationStatusInput{
+		InstanceArn: aws.String(a.cfg.InstanceARN),
+		Filter:      &types.OperationStatusFilter{Status: types.StatusValuesInProgress},
+	})
+	for n := 0; pages.HasMorePages(); n++ {
+		if n == maxPendingPages {
+			return "", adapters.Retryablef("more than %d pages of assignment creations are in progress; try again once AWS is through", maxPendingPages)
+		}
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return "", classify("list the assignment creations in progress", err)
+		}
+		for _, m := range page.AccountAssignmentsCreationStatus {
+			id := aws.ToString(m.RequestId)
+			out, err := a.admin.DescribeAccountAssignmentCreationStatus(ctx, &ssoadmin.DescribeAccountAssignmentCreationStatusInput{
+				InstanceArn: aws.String(a.cfg.InstanceARN), AccountAssignmentCreationRequestId: aws.String(id),
+			})
+			if isCode(err, "ResourceNotFoundException") {
+				continue
+			}
+			if err != nil {
+				return "", classify("check assignment creation "+id, err)
+			}
+			st := out.AccountAssignmentCreationStatus
+			if st != nil && st.Status == types.StatusValuesInProgress && aws.ToString(st.TargetId) == account &&
+				aws.ToString(st.PermissionSetArn) == a.cfg.PermissionSetARN && st.PrincipalType == p.typ && aws.ToString(st.PrincipalId) == p.id {
+				return id, nil
+			}
+		}
+	}
+	return "", nil
 }
 
 // await polls an assignment request until it is no longer IN_PROGRESS, waiting a quarter of

@@ -11,6 +11,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/service/ssoadmin"
+	"github.com/aws/aws-sdk-go-v2/service/ssoadmin/types"
 	"github.com/rs/zerolog"
 
 	"github.com/accessbot/accessbot/adapters"
@@ -559,5 +561,120 @@ func TestCredentialsComeFromTheStandardChain(t *testing.T) {
 	}
 	if n := srv.CallCount("DescribePermissionSet"); n != 1 {
 		t.Fatalf("%d DescribePermissionSet calls reached the fake, want 1", n)
+	}
+}
+
+// A grant that timed out polling leaves a creation AWS has not finished. A revoke then finds no
+// assignment to delete, but must not call that done: the creation would make it afterwards. It
+// is retried until AWS is through, and then deletes it.
+func TestARevokeWaitsForACreationStillInProgress(t *testing.T) {
+	srv := awsidctest.New(t, accounts...)
+	alice := srv.AddUser("alice", gt.Alice.Email)
+	srv.SetPageSize(1) // the in-progress creations come a page at a time
+	a := newAdapter(t, srv, func(c *Config) { c.PollTimeout = 5 * time.Second })
+	s := adapters.Subject{ID: gt.Alice.ID, Account: gt.Alice.Email}
+	srv.SetInProgress(1000)
+	_, err := a.Grant(context.Background(), adapters.GrantRequest{GrantID: "g-slow", Subject: s, Expires: time.Now().Add(time.Hour)})
+	if err == nil || adapters.IsPermanent(err) || !strings.Contains(err.Error(), "still in progress") {
+		t.Fatalf("grant against a slow AWS: %v, want a retryable timeout", err)
+	}
+
+	err = a.Revoke(context.Background(), adapters.RevokeRequest{GrantID: "g-slow", Subject: s})
+	if err == nil || adapters.IsPermanent(err) || !strings.Contains(err.Error(), "still creating") {
+		t.Fatalf("revoke while the creation is in progress: %v, want a retryable error", err)
+	}
+	srv.Settle() // AWS finishes the creation in the background
+	if !srv.Has(assignment(accounts[0], "USER", alice.ID)) {
+		t.Fatal("the settled creation made no assignment")
+	}
+	srv.SetInProgress(0)
+	if err := a.Revoke(context.Background(), adapters.RevokeRequest{GrantID: "g-slow", Subject: s}); err != nil {
+		t.Fatalf("revoke after AWS finished: %v", err)
+	}
+	if got := srv.Assignments(); len(got) != 0 {
+		t.Fatalf("assignments left: %v", got)
+	}
+}
+
+// The fake refuses what AWS refuses, with AWS's error codes, so the adapter's tests meet the
+// answers the real API gives: a malformed account or principal ID, an unknown principal or
+// permission set, an unknown user by name, an account outside the organization (asynchronously).
+func TestTheFakeRefusesWhatAWSRefuses(t *testing.T) {
+	srv := awsidctest.New(t, accounts...)
+	alice := srv.AddUser("alice", gt.Alice.Email)
+	a := newAdapter(t, srv, nil)
+	ctx := context.Background()
+	create := func(account, ps, typ, id string) error {
+		_, err := a.admin.CreateAccountAssignment(ctx, &ssoadmin.CreateAccountAssignmentInput{
+			InstanceArn: aws.String(awsidctest.InstanceARN), PermissionSetArn: aws.String(ps),
+			PrincipalType: types.PrincipalType(typ), PrincipalId: aws.String(id),
+			TargetId: aws.String(account), TargetType: types.TargetTypeAwsAccount,
+		})
+		return err
+	}
+	otherPS := "arn:aws:sso:::permissionSet/ssoins-0123456789abcdef/ps-ffffffffffffffff"
+	unknownID := "9067600000-00000000-0000-4000-8000-00000000ffff"
+	for _, tc := range []struct {
+		name string
+		err  error
+		code string
+	}{
+		{"a malformed account ID", create("12345", awsidctest.PermissionSetARN, "USER", alice.ID), "ValidationException"},
+		{"a malformed principal ID", create(accounts[0], awsidctest.PermissionSetARN, "USER", "alice"), "ValidationException"},
+		{"an unknown principal", create(accounts[0], awsidctest.PermissionSetARN, "USER", unknownID), "ResourceNotFoundException"},
+		{"a group ID given as a user's", create(accounts[0], awsidctest.PermissionSetARN, "GROUP", alice.ID), "ResourceNotFoundException"},
+		{"an unknown permission set", create(accounts[0], otherPS, "USER", alice.ID), "ResourceNotFoundException"},
+	} {
+		if !isCode(tc.err, tc.code) {
+			t.Errorf("%s: %v, want %s", tc.name, tc.err, tc.code)
+		}
+	}
+	if len(srv.Assignments()) != 0 {
+		t.Fatalf("a refused creation made an assignment: %v", srv.Assignments())
+	}
+
+	// An unknown person's grant fails for good, naming whom the identity store lacks.
+	_, err := a.Grant(ctx, adapters.GrantRequest{GrantID: "g-nobody", Subject: adapters.Subject{Account: "nobody@example.com"}, Expires: time.Now().Add(time.Hour)})
+	if !adapters.IsPermanent(err) || !strings.Contains(err.Error(), `find user "nobody@example.com" in identity store d-0123456789`) {
+		t.Fatalf("grant for a person the identity store lacks: %v", err)
+	}
+	// ... and revoking for them is done: nobody holds nothing.
+	if err := a.Revoke(ctx, adapters.RevokeRequest{GrantID: "g-nobody", Subject: adapters.Subject{Account: "nobody@example.com"}}); err != nil {
+		t.Fatalf("revoke for a person the identity store lacks: %v", err)
+	}
+}
+
+// lostAnswer makes the assignments at AWS and then loses the answer, as a crash or a cut
+// connection between AWS and accessbot's database would: the grant has no lease data.
+type lostAnswer struct{ *Adapter }
+
+func (l lostAnswer) Grant(ctx context.Context, req adapters.GrantRequest) (adapters.Lease, error) {
+	if _, err := l.Adapter.Grant(ctx, req); err != nil {
+		return adapters.Lease{}, err
+	}
+	return adapters.Lease{}, adapters.Retryablef("the connection was lost before the answer arrived")
+}
+
+// Access made at AWS whose answer never reached the database is not untracked: the grant row
+// written before the call is revoked at its expiry, from the account name alone.
+func TestAssignmentsWhoseAnswerWasLostAreRevokedAtExpiry(t *testing.T) {
+	srv := awsidctest.New(t, accounts...)
+	alice := srv.AddUser("alice", gt.Alice.Email)
+	h := harness(t, lostAnswer{newAdapter(t, srv, nil).Adapter}, nil)
+
+	g := approve(t, h)
+	if g.State != grants.GrantActivating || len(g.LeaseData) != 0 {
+		t.Fatalf("after a lost answer: %s with lease %v", g.State, g.LeaseData)
+	}
+	if !hasEverywhere(srv, "USER", alice.ID) {
+		t.Fatal("the assignments were not made at AWS")
+	}
+	h.Clock.Set(g.ExpiresAt.Add(time.Minute))
+	h.RunDue()
+	if s := h.StoredGrant(g.ID); s.State != grants.GrantRevoked {
+		t.Fatalf("grant is %s after its expiry (%q), want revoked", s.State, s.LastError)
+	}
+	if got := srv.Assignments(); len(got) != 0 {
+		t.Fatalf("assignments left after expiry: %v", got)
 	}
 }

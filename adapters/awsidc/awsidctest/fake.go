@@ -487,6 +487,8 @@ func (s *Server) handle(op string, in map[string]any) (any, *apiError) {
 		return s.describe(in, false)
 	case "ListAccountAssignments":
 		return s.list(in)
+	case "ListAccountAssignmentCreationStatus":
+		return s.listCreations(in)
 	case "DescribePermissionSet":
 		if e := s.instance(in); e != nil {
 			return nil, e
@@ -584,13 +586,14 @@ func (s *Server) change(in map[string]any, create bool) (any, *apiError) {
 	if e != nil {
 		return nil, e
 	}
+	// An assignment not made yet is not there to delete, whatever is in progress.
+	if !create && !s.assignments[k] {
+		return nil, errNotFound("Could not find the account assignment to delete")
+	}
 	for _, r := range s.requests {
 		if !r.finished && r.key == k {
 			return nil, errConflict("An operation on this account assignment is already in progress (request %s). Try again later.", r.id)
 		}
-	}
-	if !create && !s.assignments[k] {
-		return nil, errNotFound("Could not find the account assignment to delete")
 	}
 	s.seq++
 	r := &request{id: fmt.Sprintf("%08x-0000-4000-8000-%012x", s.seq, s.seq), create: create, key: k, created: s.now(), polls: s.inProgress, status: "IN_PROGRESS"}
@@ -736,4 +739,40 @@ func (s *Server) getID(op string, in map[string]any) (any, *apiError) {
 		}
 	}
 	return nil, errNotFound("USER not found")
+}
+
+// listCreations lists the creation requests, optionally of one status, oldest first, paged.
+func (s *Server) listCreations(in map[string]any) (any, *apiError) {
+	if e := s.instance(in); e != nil {
+		return nil, e
+	}
+	status := ""
+	if f, ok := in["Filter"].(map[string]any); ok {
+		status = str(f, "Status")
+	}
+	var all []*request
+	for _, r := range s.requests {
+		if r.create && (status == "" || r.status == status) {
+			all = append(all, r)
+		}
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].id < all[j].id })
+	start := 0
+	if tok := str(in, "NextToken"); tok != "" {
+		n, err := strconv.Atoi(tok)
+		if err != nil || n < 0 || n > len(all) {
+			return nil, errValidation("invalid NextToken")
+		}
+		start = n
+	}
+	end := min(start+s.pageSize, len(all))
+	page := []map[string]any{}
+	for _, r := range all[start:end] {
+		page = append(page, map[string]any{"RequestId": r.id, "Status": r.status, "CreatedDate": float64(r.created.UnixMilli()) / 1000})
+	}
+	out := map[string]any{"AccountAssignmentsCreationStatus": page}
+	if end < len(all) {
+		out["NextToken"] = strconv.Itoa(end)
+	}
+	return out, nil
 }
