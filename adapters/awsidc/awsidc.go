@@ -224,7 +224,7 @@ func (a *Adapter) resolve(ctx context.Context, account string) (principal, error
 	if err != nil {
 		return principal{}, classify(fmt.Sprintf("find %s %q in identity store %s", what, account, a.cfg.IdentityStoreID), err)
 	}
-	if !principalIDRe.MatchString(p.id) {
+	if !principalIDRe().MatchString(p.id) {
 		return principal{}, adapters.Retryablef("find %s %q: the identity store answered an ID that is not one (%q)", what, account, p.id)
 	}
 	return p, nil
@@ -530,7 +530,7 @@ func (a *Adapter) Revoke(ctx context.Context, req adapters.RevokeRequest) error 
 	}
 	accounts := slices.Clone(a.cfg.AccountIDs)
 	for _, acct := range strings.Split(req.Data[leaseAccounts], ",") {
-		if accountIDRe.MatchString(acct) && !slices.Contains(accounts, acct) {
+		if accountIDRe().MatchString(acct) && !slices.Contains(accounts, acct) {
 			accounts = append(accounts, acct)
 		}
 	}
@@ -546,7 +546,7 @@ func (a *Adapter) Revoke(ctx context.Context, req adapters.RevokeRequest) error 
 // is the adapter's own, but it has been through a database.
 func (a *Adapter) leasePrincipal(data map[string]string) (principal, bool) {
 	id, typ := data[leasePrincipalID], types.PrincipalType(data[leasePrincipalType])
-	if !principalIDRe.MatchString(id) || (typ != types.PrincipalTypeUser && typ != types.PrincipalTypeGroup) {
+	if !principalIDRe().MatchString(id) || (typ != types.PrincipalTypeUser && typ != types.PrincipalTypeGroup) {
 		return principal{}, false
 	}
 	return principal{typ, id}, true
@@ -640,7 +640,7 @@ func (a *Adapter) nameOf(ctx context.Context, p principal) (string, error) {
 	if !mine {
 		prefix = strings.ToLower(string(p.typ)) + ":"
 	}
-	if !principalIDRe.MatchString(p.id) {
+	if !principalIDRe().MatchString(p.id) {
 		return prefix + p.id, nil
 	}
 	if p.typ == types.PrincipalTypeGroup {

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -34,17 +35,23 @@ const (
 )
 
 // The identifiers' formats, as the IAM Identity Center and Identity Store API references give
-// them (the partitions are those the references list).
+// them (the partitions are those the references list). They are compiled at first use, not when
+// the program starts: every process links this adapter, few configure it.
 var (
 	partition       = `(aws|aws-us-gov|aws-cn|aws-iso|aws-iso-b|aws-iso-e|aws-iso-f|aws-eusc)`
-	instanceARNRe   = regexp.MustCompile(`^arn:` + partition + `:sso:::instance/((sso)?ins-[a-zA-Z0-9-.]{16})$`)
-	permissionSetRe = regexp.MustCompile(`^arn:` + partition + `:sso:::permissionSet/((sso)?ins-[a-zA-Z0-9-.]{16})/ps-[a-zA-Z0-9-./]{16}$`)
-	identityStoreRe = regexp.MustCompile(`^(d-[0-9a-f]{10}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$`)
-	accountIDRe     = regexp.MustCompile(`^[0-9]{12}$`)
-	regionRe        = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$`)
+	instanceARNRe   = lazyRegexp(`^arn:` + partition + `:sso:::instance/((sso)?ins-[a-zA-Z0-9-.]{16})$`)
+	permissionSetRe = lazyRegexp(`^arn:` + partition + `:sso:::permissionSet/((sso)?ins-[a-zA-Z0-9-.]{16})/ps-[a-zA-Z0-9-./]{16}$`)
+	identityStoreRe = lazyRegexp(`^(d-[0-9a-f]{10}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$`)
+	accountIDRe     = lazyRegexp(`^[0-9]{12}$`)
+	regionRe        = lazyRegexp(`^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$`)
 	// principalIDRe is a user's or group's ID in the identity store.
-	principalIDRe = regexp.MustCompile(`^([0-9a-f]{10}-|)[A-Fa-f0-9]{8}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{12}$`)
+	principalIDRe = lazyRegexp(`^([0-9a-f]{10}-|)[A-Fa-f0-9]{8}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{12}$`)
 )
+
+// lazyRegexp returns a function that compiles expr once, at its first call.
+func lazyRegexp(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
+}
 
 // Config is the aws-identity-center adapter's configuration block: one Identity Center instance,
 // one permission set, and the AWS accounts it is assigned in.
@@ -98,20 +105,20 @@ func (c *Config) Validate() error {
 	if c.Region == "" {
 		return errors.New("set region: the region of the Identity Center instance")
 	}
-	if !regionRe.MatchString(c.Region) {
+	if !regionRe().MatchString(c.Region) {
 		return fmt.Errorf("region %q is not an AWS region name (like eu-west-1)", c.Region)
 	}
-	m := instanceARNRe.FindStringSubmatch(c.InstanceARN)
+	m := instanceARNRe().FindStringSubmatch(c.InstanceARN)
 	if m == nil {
 		return fmt.Errorf("instance_arn %q is not an Identity Center instance ARN (arn:aws:sso:::instance/ssoins-<16 characters>)", c.InstanceARN)
 	}
-	if !identityStoreRe.MatchString(c.IdentityStoreID) {
+	if !identityStoreRe().MatchString(c.IdentityStoreID) {
 		return fmt.Errorf("identity_store_id %q is not an identity store ID (d-<10 hex digits>)", c.IdentityStoreID)
 	}
 	if c.PermissionSetARN == "" {
 		return errors.New("set permission_set_arn: the permission set to grant")
 	}
-	ps := permissionSetRe.FindStringSubmatch(c.PermissionSetARN)
+	ps := permissionSetRe().FindStringSubmatch(c.PermissionSetARN)
 	if ps == nil {
 		return fmt.Errorf("permission_set_arn %q is not a permission set ARN (arn:aws:sso:::permissionSet/ssoins-<16>/ps-<16>)", c.PermissionSetARN)
 	}
@@ -123,7 +130,7 @@ func (c *Config) Validate() error {
 	}
 	seen := map[string]bool{}
 	for _, id := range c.AccountIDs {
-		if !accountIDRe.MatchString(id) {
+		if !accountIDRe().MatchString(id) {
 			return fmt.Errorf("account ID %q is not 12 digits (quote it in YAML, so leading zeros stay)", id)
 		}
 		if seen[id] {
