@@ -678,3 +678,42 @@ func TestAssignmentsWhoseAnswerWasLostAreRevokedAtExpiry(t *testing.T) {
 		t.Fatalf("assignments left after expiry: %v", got)
 	}
 }
+
+// A deletion AWS fails because the assignment is gone is done; one it fails for a passing reason
+// is retryable, and the assignment is still there to delete next time.
+func TestAFailedDeletionIsDoneOnlyWhenTheAssignmentIsGone(t *testing.T) {
+	srv := awsidctest.New(t, accounts[0])
+	alice := srv.AddUser("alice", gt.Alice.Email)
+	a := newAdapter(t, srv, func(c *Config) { c.AccountIDs = accounts[:1] })
+	s := adapters.Subject{ID: gt.Alice.ID, Account: gt.Alice.Email}
+	ctx := context.Background()
+	grant := func() adapters.Lease {
+		t.Helper()
+		lease, err := a.Grant(ctx, adapters.GrantRequest{GrantID: "g-del", Subject: s, Expires: time.Now().Add(time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return lease
+	}
+	lease := grant()
+
+	srv.FailDeletions("Received a 500 status error: Internal failure.")
+	err := a.Revoke(ctx, adapters.RevokeRequest{GrantID: "g-del", Subject: s, Data: lease.Data})
+	if err == nil || adapters.IsPermanent(err) || !strings.Contains(err.Error(), "AWS failed the request: Received a 500") {
+		t.Fatalf("revoke with a deletion failed by AWS: %v, want a retryable error with AWS's reason", err)
+	}
+	if !srv.Has(assignment(accounts[0], "USER", alice.ID)) {
+		t.Fatal("the assignment went although its deletion failed")
+	}
+	if err := a.Revoke(ctx, adapters.RevokeRequest{GrantID: "g-del", Subject: s, Data: lease.Data}); err != nil {
+		t.Fatalf("revoke again: %v", err)
+	}
+
+	// Deleted by someone else while accessbot's own request was queued, AWS fails that one as
+	// not existing: AWS's word is taken (the fake, told to fail it so, keeps its own copy).
+	lease = grant()
+	srv.FailDeletions("The account assignment does not exist.")
+	if err := a.Revoke(ctx, adapters.RevokeRequest{GrantID: "g-del", Subject: s, Data: lease.Data}); err != nil {
+		t.Fatalf("revoke whose deletion failed as not existing: %v, want done", err)
+	}
+}
