@@ -46,7 +46,7 @@ import (
 )
 
 // packages are the adapters measured, in the table's order.
-var packages = []string{"noop", "postgres", "mysql", "redis", "ldap", "sshcert", "kubernetes"}
+var packages = []string{"noop", "postgres", "mysql", "redis", "ldap", "sshcert", "kubernetes", "awsidc"}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -293,6 +293,12 @@ func (r *report) print(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "- approved→returned: from the commit of Service.Approve to the commit of grant.active (after the adapter's Grant returned), Scheduler.Run on SQLite, one grant at a time, each revoked before the next")
 	fmt.Fprintln(w, "- baseline: the same path on a noop resource in the same process, alternating grant by grant; ratio = adapter / baseline")
+	for _, m := range r.results.rows {
+		// Adapters whose target works asynchronously (awsidc) report the time they wait for it.
+		if v, ok := m.metrics["poll-ms/op"]; ok {
+			fmt.Fprintf(w, "- %s: %s of each grant+revoke cycle spent polling the target's asynchronous requests (%.1f status checks)\n", m.name, ms(v), m.metrics["polls/op"])
+		}
+	}
 	for _, p := range r.results.problems {
 		fmt.Fprintln(w, "- problem: "+p)
 	}

@@ -35,6 +35,7 @@ import (
 	"github.com/accessbot/accessbot/storage"
 
 	// Adapter types register themselves by name.
+	_ "github.com/accessbot/accessbot/adapters/awsidc"
 	_ "github.com/accessbot/accessbot/adapters/exec"
 	_ "github.com/accessbot/accessbot/adapters/kubernetes"
 	_ "github.com/accessbot/accessbot/adapters/ldap"
