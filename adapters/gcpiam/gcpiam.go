@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -54,6 +55,10 @@ const (
 
 // expressionRE reads back the expression the adapter writes.
 var expressionRE = regexp.MustCompile(`^request\.time < timestamp\("([^"]+)"\)$`)
+
+// grantIDRE is what the adapter puts in a condition title: accessbot's grant IDs, with room to
+// spare under Google's 100-character title.
+var grantIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$`)
 
 // emailRE is what the adapter accepts as a Google account or group email.
 var emailRE = regexp.MustCompile(`^[A-Za-z0-9.!#$%&'*+/=?^_{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$`)
@@ -180,6 +185,14 @@ func (g *GCP) member(s adapters.Subject) (string, error) {
 	return g.cfg.Member + ":" + a, nil
 }
 
+// checkGrantID refuses a grant ID that could not title a condition.
+func checkGrantID(id string) error {
+	if !grantIDRE.MatchString(id) {
+		return adapters.Permanentf("grant ID %q cannot title an IAM condition", id)
+	}
+	return nil
+}
+
 // condition is the IAM condition of a grant's binding.
 func (g *GCP) condition(grantID string, s adapters.Subject, resource string, expires time.Time) *crm.Expr {
 	person := s.ID
@@ -200,8 +213,8 @@ func (g *GCP) Grant(ctx context.Context, req adapters.GrantRequest) (adapters.Le
 	if err != nil {
 		return adapters.Lease{}, err
 	}
-	if req.GrantID == "" {
-		return adapters.Lease{}, adapters.Permanentf("grant without an ID")
+	if err := checkGrantID(req.GrantID); err != nil {
+		return adapters.Lease{}, err
 	}
 	ctx, cancel := g.withTimeout(ctx)
 	defer cancel()
@@ -229,8 +242,8 @@ func (g *GCP) Grant(ctx context.Context, req adapters.GrantRequest) (adapters.Le
 // whatever its role, so a role changed in the config since the grant is still removed). A
 // binding already gone is success.
 func (g *GCP) Revoke(ctx context.Context, req adapters.RevokeRequest) error {
-	if req.GrantID == "" {
-		return adapters.Permanentf("revoke without a grant ID")
+	if err := checkGrantID(req.GrantID); err != nil {
+		return err
 	}
 	ctx, cancel := g.withTimeout(ctx)
 	defer cancel()
@@ -253,6 +266,9 @@ func (g *GCP) Revoke(ctx context.Context, req adapters.RevokeRequest) error {
 func (g *GCP) Extend(ctx context.Context, req adapters.RevokeRequest, expires time.Time) error {
 	member, err := g.member(req.Subject)
 	if err != nil {
+		return err
+	}
+	if err := checkGrantID(req.GrantID); err != nil {
 		return err
 	}
 	ctx, cancel := g.withTimeout(ctx)
@@ -318,6 +334,33 @@ func (g *GCP) List(ctx context.Context) ([]adapters.Access, error) {
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Account < out[j].Account })
 	return out, nil
+}
+
+// Holds reports whether the person holds the role on the resource already without any
+// condition: a standing binding accessbot did not make, which a grant would add nothing to and
+// a revoke never touches. A binding under someone else's condition is not counted, because
+// accessbot cannot tell when that condition holds.
+func (g *GCP) Holds(ctx context.Context, s adapters.Subject) (bool, error) {
+	member, err := g.member(s)
+	if err != nil {
+		return false, err
+	}
+	ctx, cancel := g.withTimeout(ctx)
+	defer cancel()
+	svc, err := g.service(ctx)
+	if err != nil {
+		return false, err
+	}
+	p, err := g.read(ctx, svc)
+	if err != nil {
+		return false, classify("check for a standing binding of "+g.cfg.Role+" on "+g.cfg.Resource, err)
+	}
+	for _, b := range p.Bindings {
+		if b.Role == g.cfg.Role && b.Condition == nil && slices.Contains(b.Members, member) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // account is the account name of a policy member: the email for the configured member kind,
@@ -519,4 +562,5 @@ var (
 	_ adapters.Lister   = (*GCP)(nil)
 	_ adapters.Extender = (*GCP)(nil)
 	_ adapters.Checker  = (*GCP)(nil)
+	_ adapters.Holder   = (*GCP)(nil)
 )

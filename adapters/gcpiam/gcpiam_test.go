@@ -3,6 +3,7 @@ package gcpiam
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -736,4 +737,60 @@ func TestTheScanReportsBindingsNoGrantExplains(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.RunDue()
+}
+
+// A standing, unconditional binding of the role is access the person holds without accessbot:
+// the request is answered that they have it already. A binding under someone else's condition,
+// or accessbot's own, is not.
+func TestAStandingBindingIsHeldAndAConditionalOneIsNot(t *testing.T) {
+	f := fake(t)
+	f.AddPrincipal("user:ivan@example.com")
+	a, _ := newAdapter(t, f, nil)
+	f.Modify(testProject, func(p *gcpiamtest.Policy) {
+		p.Bindings = []gcpiamtest.Binding{
+			{Role: testRole, Members: []string{"user:" + mallory}},
+			{Role: "roles/editor", Members: []string{"user:" + alice}},
+			{Role: testRole, Members: []string{"user:ivan@example.com"}, Condition: &gcpiamtest.Expr{Title: "temporary", Expression: `request.time < timestamp("2099-01-01T00:00:00Z")`}},
+		}
+	})
+	if _, err := a.Grant(context.Background(), grantReq("g-held", alice, time.Now().Add(time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		account string
+		want    bool
+	}{{mallory, true}, {alice, false}, {"ivan@example.com", false}} {
+		got, err := a.Holds(context.Background(), adapters.Subject{ID: c.account, Account: c.account})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != c.want {
+			t.Errorf("Holds(%s) = %v, want %v", c.account, got, c.want)
+		}
+	}
+
+	h, _, _ := harness(t, f, gt.Options{})
+	h.Resources[0].Accounts[gt.Alice.ID] = mallory
+	_, err := h.Service.Request(h.Ctx, gt.Alice, grants.RequestInput{Resource: "prod-db", Duration: time.Hour, Reason: "INC-2"})
+	var ge *grants.Error
+	if !errors.As(err, &ge) || ge.Reason != grants.ReasonAlreadyHeld {
+		t.Fatalf("request by someone with a standing binding = %v, want %s", err, grants.ReasonAlreadyHeld)
+	}
+}
+
+// A grant ID that could not title a condition never reaches Google.
+func TestAGrantIDThatCannotTitleAConditionIsRefused(t *testing.T) {
+	f := fake(t)
+	a, _ := newAdapter(t, f, nil)
+	for _, id := range []string{"", "g\"quoted", "g 1", strings.Repeat("g", 81)} {
+		if _, err := a.Grant(context.Background(), grantReq(id, alice, time.Now().Add(time.Hour))); err == nil || !adapters.IsPermanent(err) {
+			t.Errorf("grant %q = %v, want a permanent error", id, err)
+		}
+		if err := a.Revoke(context.Background(), revokeReq(id, alice)); err == nil || !adapters.IsPermanent(err) {
+			t.Errorf("revoke %q = %v, want a permanent error", id, err)
+		}
+	}
+	if n := len(f.Calls()); n != 0 {
+		t.Errorf("%d calls reached Google", n)
+	}
 }
