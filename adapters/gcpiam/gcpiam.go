@@ -26,6 +26,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"cloud.google.com/go/auth"
 	"github.com/rs/zerolog"
 	crm "google.golang.org/api/cloudresourcemanager/v3"
 	"google.golang.org/api/googleapi"
@@ -535,6 +536,11 @@ func isAborted(err error) bool {
 func classify(doing string, err error) error {
 	if err == nil {
 		return nil
+	}
+	var ae *auth.Error
+	if errors.As(err, &ae) && ae.Response != nil && ae.Response.StatusCode >= 400 && ae.Response.StatusCode < 500 {
+		// The token endpoint refused the credentials themselves (a revoked or deleted key).
+		return adapters.Permanentf("%s: Google does not accept accessbot's credentials: %s", doing, strings.TrimSpace(string(ae.Body)))
 	}
 	var ge *googleapi.Error
 	if !errors.As(err, &ge) {

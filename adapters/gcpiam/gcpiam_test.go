@@ -794,3 +794,48 @@ func TestAGrantIDThatCannotTitleAConditionIsRefused(t *testing.T) {
 		t.Errorf("%d calls reached Google", n)
 	}
 }
+
+// Application Default Credentials from a service account's key file: the library signs an
+// assertion with the key, the fake's token endpoint verifies it and issues the token the API
+// calls carry. A key Google does not know is a permanent error.
+func TestApplicationDefaultCredentialsFromAServiceAccountKey(t *testing.T) {
+	f := fake(t)
+	f.SetToken("")
+	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", f.ServiceAccount(t, "accessbot@acme-ops.iam.gserviceaccount.com"))
+	c := NewConfig()
+	c.Resource, c.Role, c.Endpoint = testProject, testRole, f.URL
+	a, err := c.New(adapters.Env{Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Grant(context.Background(), grantReq("g-adc", alice, time.Now().Add(time.Hour))); err != nil {
+		t.Fatalf("grant with a service account's key: %v", err)
+	}
+	var methods []string
+	for _, c := range f.Calls() {
+		methods = append(methods, fmt.Sprintf("%s %d", c.Method, c.Status))
+	}
+	if want := []string{"token 200", "getIamPolicy 200", "setIamPolicy 200"}; !slices.Equal(methods, want) {
+		t.Errorf("calls = %v, want %v", methods, want)
+	}
+
+	other := gcpiamtest.New(t)
+	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", other.ServiceAccount(t, "accessbot@acme-ops.iam.gserviceaccount.com"))
+	// The key file names the other fake's token endpoint: point it at this one, whose keys
+	// it is not.
+	b, err := os.ReadFile(os.Getenv("GOOGLE_APPLICATION_CREDENTIALS"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(os.Getenv("GOOGLE_APPLICATION_CREDENTIALS"), []byte(strings.ReplaceAll(string(b), other.URL, f.URL)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a, err = c.New(adapters.Env{Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = a.Grant(context.Background(), grantReq("g-adc-2", alice, time.Now().Add(time.Hour)))
+	if err == nil || !adapters.IsPermanent(err) || !strings.Contains(err.Error(), "does not accept accessbot's credentials") || !strings.Contains(err.Error(), "Invalid JWT Signature") {
+		t.Fatalf("grant with a key Google does not know = %v, want a permanent error with Google's words", err)
+	}
+}

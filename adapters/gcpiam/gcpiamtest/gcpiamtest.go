@@ -71,7 +71,8 @@ type Expr struct {
 
 // Call is one request the fake received.
 type Call struct {
-	// Method is "getIamPolicy", "setIamPolicy" or "testIamPermissions" (or what the path said).
+	// Method is "getIamPolicy", "setIamPolicy" or "testIamPermissions" (or what the path said),
+	// or "token" for the token endpoint.
 	Method string
 	// Resource is "projects/<id>", "folders/<n>" or "organizations/<n>".
 	Resource string
@@ -94,7 +95,7 @@ type Server struct {
 	URL string
 
 	mu          sync.Mutex
-	token       string
+	bearer      string
 	now         func() time.Time
 	policies    map[string]*Policy
 	principals  map[string]bool
@@ -103,6 +104,10 @@ type Server struct {
 	faults      []fault
 	beforeSet   func(resource string)
 	calls       []Call
+	// accounts are the service-account keys ServiceAccount issued, by key ID; issued are the
+	// access tokens the token endpoint gave out, to the service account's email.
+	accounts map[string]serviceAccount
+	issued   map[string]string
 }
 
 type fault struct {
@@ -116,7 +121,7 @@ type fault struct {
 // the test ends.
 func New(t testing.TB) *Server {
 	s := &Server{
-		token:       Token,
+		bearer:      Token,
 		now:         time.Now,
 		policies:    map[string]*Policy{},
 		principals:  map[string]bool{},
@@ -136,11 +141,12 @@ func New(t testing.TB) *Server {
 	return s
 }
 
-// SetToken changes the bearer token the fake accepts.
+// SetToken changes the static bearer token the fake accepts (tokens its token endpoint issued
+// stay valid).
 func (s *Server) SetToken(token string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.token = token
+	s.bearer = token
 }
 
 // SetClock sets what request.time is when the fake evaluates a condition; time.Now by default.
@@ -325,7 +331,13 @@ var pathRE = regexp.MustCompile(`^/v3/((?:projects|folders|organizations)/[^/:]+
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	call := Call{}
-	status := s.handle(w, r, &call)
+	var status int
+	if r.URL.Path == "/token" {
+		call.Method = "token"
+		status = s.token(w, r)
+	} else {
+		status = s.handle(w, r, &call)
+	}
 	call.Status = status
 	s.mu.Lock()
 	s.calls = append(s.calls, call)
@@ -352,9 +364,11 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, call *Call) int 
 	}
 
 	s.mu.Lock()
-	token := s.token
+	bearer, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	_, issued := s.issued[bearer]
+	authorized := bearer != "" && (bearer == s.bearer || issued)
 	s.mu.Unlock()
-	if r.Header.Get("Authorization") != "Bearer "+token {
+	if !authorized {
 		writeError(w, http.StatusUnauthorized, "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.")
 		return http.StatusUnauthorized
 	}
