@@ -1,6 +1,8 @@
 package gcpiam
 
 import (
+	"context"
+	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -144,5 +146,25 @@ func TestTheExpressionEndsAtTheExpiryRoundedDown(t *testing.T) {
 	}
 	if _, ok := expiryOf(`request.time < timestamp("2026-12-04T18:30:15Z") || true`); ok {
 		t.Fatal("expiryOf read an expression accessbot does not write")
+	}
+}
+
+// The default wait between retries grows from half a second and gives up at once when the call
+// is cancelled, so a cancelled grant never sleeps out its backoff.
+func TestTheDefaultWaitEndsWithTheContext(t *testing.T) {
+	c := NewConfig()
+	c.Resource, c.Role = "projects/acme-prod", "roles/viewer"
+	g, err := New(*c, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	start := time.Now()
+	if err := g.Wait(ctx, 4); !errors.Is(err, context.Canceled) {
+		t.Fatalf("wait with a cancelled context = %v, want context.Canceled", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("a cancelled wait took %s", d)
 	}
 }
