@@ -26,11 +26,9 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"cloud.google.com/go/auth"
 	"github.com/rs/zerolog"
-	crm "google.golang.org/api/cloudresourcemanager/v3"
-	"google.golang.org/api/googleapi"
-	"google.golang.org/api/option"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/google"
 
 	"github.com/accessbot/accessbot/adapters"
 	"github.com/accessbot/accessbot/internal/backoff"
@@ -40,6 +38,9 @@ const (
 	// TitlePrefix starts the condition title of every binding accessbot makes; the grant ID
 	// follows it.
 	TitlePrefix = "accessbot "
+	// cloudPlatformScope is the OAuth scope asked of Application Default Credentials; what
+	// the identity may do is decided by its IAM roles, not by the scope.
+	cloudPlatformScope = "https://www.googleapis.com/auth/cloud-platform"
 	// policyVersion is the policy version that may hold conditions: it is requested on every
 	// read and written on every write, or Google would refuse (or, read as version 1, hide)
 	// the conditions.
@@ -83,10 +84,12 @@ type GCP struct {
 	cfg  Config
 	log  zerolog.Logger
 	kind string
-	opts []option.ClientOption
 
-	mu  sync.Mutex
-	svc *crm.Service
+	mu sync.Mutex
+	// httpClient adds the credentials to each call; nil until first use unless an Option gave
+	// one.
+	httpClient *http.Client
+	svc        *restClient
 
 	// Now returns the current time; time.Now unless a test replaces it before first use. The
 	// lister uses it to leave out accessbot's bindings whose condition has already ended.
@@ -97,19 +100,32 @@ type GCP struct {
 	Wait func(ctx context.Context, attempt int) error
 }
 
-// New returns the adapter for cfg. opts are passed to the Cloud Resource Manager client after
-// the adapter's own (tests give a token source; production uses Application Default
-// Credentials).
-func New(cfg Config, log zerolog.Logger, opts ...option.ClientOption) (*GCP, error) {
+// Option changes how New builds the adapter.
+type Option func(*GCP)
+
+// WithHTTPClient makes the adapter call Google through hc, which must add the credentials
+// itself (an oauth2 transport), instead of finding Application Default Credentials.
+func WithHTTPClient(hc *http.Client) Option {
+	return func(g *GCP) { g.httpClient = hc }
+}
+
+// WithTokenSource makes the adapter authenticate with ts's tokens instead of Application
+// Default Credentials.
+func WithTokenSource(ts oauth2.TokenSource) Option {
+	return WithHTTPClient(&http.Client{Transport: &oauth2.Transport{Source: oauth2.ReuseTokenSource(nil, ts)}})
+}
+
+// New returns the adapter for cfg. Without options its credentials are Application Default
+// Credentials, found on first use.
+func New(cfg Config, log zerolog.Logger, opts ...Option) (*GCP, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	kind, _, _ := parseResource(cfg.Resource)
 	g := &GCP{cfg: cfg, log: log, kind: kind, Now: time.Now}
-	if cfg.Endpoint != "" {
-		g.opts = append(g.opts, option.WithEndpoint(cfg.Endpoint))
+	for _, o := range opts {
+		o(g)
 	}
-	g.opts = append(g.opts, opts...)
 	delays := backoff.Policy{Base: 500 * time.Millisecond, Max: 16 * time.Second, Jitter: backoff.Spread(0.2)}
 	g.Wait = func(ctx context.Context, attempt int) error {
 		t := time.NewTimer(delays.Delay(attempt, nil))
@@ -124,22 +140,28 @@ func New(cfg Config, log zerolog.Logger, opts ...option.ClientOption) (*GCP, err
 	return g, nil
 }
 
-// service returns the client, building it on first use: building it looks for credentials,
-// which New must not do.
-func (g *GCP) service(ctx context.Context) (*crm.Service, error) {
+// service returns the REST client, building it on first use: building it looks for
+// credentials, which New must not do.
+func (g *GCP) service(ctx context.Context) (*restClient, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.svc != nil {
 		return g.svc, nil
 	}
-	// The client keeps the context it is built with for fetching tokens later, so it gets one
-	// that outlives this call.
-	svc, err := crm.NewService(context.WithoutCancel(ctx), g.opts...)
-	if err != nil {
-		return nil, adapters.Retryablef("set up the Cloud Resource Manager client (Application Default Credentials): %w", err)
+	hc := g.httpClient
+	if hc == nil {
+		// The token source keeps the context it is built with for fetching tokens later, so
+		// it gets one that outlives this call, carrying an HTTP client whose timeout bounds
+		// each token fetch (the calls' own contexts do not reach it).
+		tctx := context.WithValue(context.WithoutCancel(ctx), oauth2.HTTPClient, &http.Client{Timeout: g.cfg.Timeout})
+		creds, err := google.FindDefaultCredentials(tctx, cloudPlatformScope)
+		if err != nil {
+			return nil, adapters.Retryablef("find Google's Application Default Credentials: %w", err)
+		}
+		hc = oauth2.NewClient(tctx, creds.TokenSource)
 	}
-	g.svc = svc
-	return svc, nil
+	g.svc = newRESTClient(g.cfg.Endpoint, hc)
+	return g.svc, nil
 }
 
 func (g *GCP) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
@@ -150,7 +172,7 @@ func (g *GCP) withTimeout(ctx context.Context) (context.Context, context.CancelF
 func Title(grantID string) string { return TitlePrefix + grantID }
 
 // grantOf returns the grant ID a condition title names, if accessbot wrote it.
-func grantOf(c *crm.Expr) (string, bool) {
+func grantOf(c *iamExpr) (string, bool) {
 	if c == nil || !strings.HasPrefix(c.Title, TitlePrefix) {
 		return "", false
 	}
@@ -195,7 +217,7 @@ func checkGrantID(id string) error {
 }
 
 // condition is the IAM condition of a grant's binding.
-func (g *GCP) condition(grantID string, s adapters.Subject, resource string, expires time.Time) *crm.Expr {
+func (g *GCP) condition(grantID string, s adapters.Subject, resource string, expires time.Time) *iamExpr {
 	person := s.ID
 	if person == "" {
 		person = s.Account
@@ -205,7 +227,7 @@ func (g *GCP) condition(grantID string, s adapters.Subject, resource string, exp
 		_, size := utf8.DecodeLastRuneInString(desc)
 		desc = desc[:len(desc)-size]
 	}
-	return &crm.Expr{Title: Title(grantID), Description: desc, Expression: Expression(expires)}
+	return &iamExpr{Title: Title(grantID), Description: desc, Expression: Expression(expires)}
 }
 
 // Grant adds the grant's conditional binding, unless a binding with its title is there already.
@@ -220,13 +242,13 @@ func (g *GCP) Grant(ctx context.Context, req adapters.GrantRequest) (adapters.Le
 	ctx, cancel := g.withTimeout(ctx)
 	defer cancel()
 	title := Title(req.GrantID)
-	err = g.modify(ctx, "grant "+req.GrantID, func(p *crm.Policy) bool {
+	err = g.modify(ctx, "grant "+req.GrantID, func(p *iamPolicy) bool {
 		for _, b := range p.Bindings {
 			if b.Condition != nil && b.Condition.Title == title {
 				return false
 			}
 		}
-		p.Bindings = append(p.Bindings, &crm.Binding{
+		p.Bindings = append(p.Bindings, &iamBinding{
 			Role:      g.cfg.Role,
 			Members:   []string{member},
 			Condition: g.condition(req.GrantID, req.Subject, req.Resource, req.Expires),
@@ -249,7 +271,7 @@ func (g *GCP) Revoke(ctx context.Context, req adapters.RevokeRequest) error {
 	ctx, cancel := g.withTimeout(ctx)
 	defer cancel()
 	title := Title(req.GrantID)
-	return g.modify(ctx, "revoke grant "+req.GrantID, func(p *crm.Policy) bool {
+	return g.modify(ctx, "revoke grant "+req.GrantID, func(p *iamPolicy) bool {
 		kept := p.Bindings[:0:0]
 		for _, b := range p.Bindings {
 			if b.Condition == nil || b.Condition.Title != title {
@@ -275,7 +297,7 @@ func (g *GCP) Extend(ctx context.Context, req adapters.RevokeRequest, expires ti
 	ctx, cancel := g.withTimeout(ctx)
 	defer cancel()
 	cond := g.condition(req.GrantID, req.Subject, req.Resource, expires)
-	return g.modify(ctx, "extend grant "+req.GrantID, func(p *crm.Policy) bool {
+	return g.modify(ctx, "extend grant "+req.GrantID, func(p *iamPolicy) bool {
 		found, changed := false, false
 		for _, b := range p.Bindings {
 			if b.Condition == nil || b.Condition.Title != cond.Title {
@@ -288,7 +310,7 @@ func (g *GCP) Extend(ctx context.Context, req adapters.RevokeRequest, expires ti
 			}
 		}
 		if !found {
-			p.Bindings = append(p.Bindings, &crm.Binding{Role: g.cfg.Role, Members: []string{member}, Condition: cond})
+			p.Bindings = append(p.Bindings, &iamBinding{Role: g.cfg.Role, Members: []string{member}, Condition: cond})
 			changed = true
 		}
 		return changed
@@ -393,25 +415,17 @@ func (g *GCP) Check(ctx context.Context) error {
 		return err
 	}
 	want := Permissions(g.kind)
-	req := &crm.TestIamPermissionsRequest{Permissions: want}
-	var resp *crm.TestIamPermissionsResponse
+	var held []string
 	err = g.retrying(ctx, func(ctx context.Context) error {
 		var err error
-		switch g.kind {
-		case kindProject:
-			resp, err = svc.Projects.TestIamPermissions(g.cfg.Resource, req).Context(ctx).Do()
-		case kindFolder:
-			resp, err = svc.Folders.TestIamPermissions(g.cfg.Resource, req).Context(ctx).Do()
-		default:
-			resp, err = svc.Organizations.TestIamPermissions(g.cfg.Resource, req).Context(ctx).Do()
-		}
+		held, err = svc.testIamPermissions(ctx, g.cfg.Resource, want)
 		return err
 	})
 	if err != nil {
 		return classify("check accessbot's permissions on "+g.cfg.Resource+" (testIamPermissions)", err)
 	}
 	have := map[string]bool{}
-	for _, p := range resp.Permissions {
+	for _, p := range held {
 		have[p] = true
 	}
 	var missing []string
@@ -431,7 +445,7 @@ func (g *GCP) Check(ctx context.Context) error {
 // 3. A write that lost a race with another writer (409 ABORTED: the etag is stale) starts over
 // from a fresh read, at most MaxAttempts rounds, so the other writer's change is never
 // overwritten.
-func (g *GCP) modify(ctx context.Context, doing string, change func(*crm.Policy) bool) error {
+func (g *GCP) modify(ctx context.Context, doing string, change func(*iamPolicy) bool) error {
 	svc, err := g.service(ctx)
 	if err != nil {
 		return fmt.Errorf("%s: %w", doing, err)
@@ -460,19 +474,11 @@ func (g *GCP) modify(ctx context.Context, doing string, change func(*crm.Policy)
 }
 
 // read gets the policy as version 3, retrying throttling and unavailability.
-func (g *GCP) read(ctx context.Context, svc *crm.Service) (*crm.Policy, error) {
-	req := &crm.GetIamPolicyRequest{Options: &crm.GetPolicyOptions{RequestedPolicyVersion: policyVersion}}
-	var p *crm.Policy
+func (g *GCP) read(ctx context.Context, svc *restClient) (*iamPolicy, error) {
+	var p *iamPolicy
 	err := g.retrying(ctx, func(ctx context.Context) error {
 		var err error
-		switch g.kind {
-		case kindProject:
-			p, err = svc.Projects.GetIamPolicy(g.cfg.Resource, req).Context(ctx).Do()
-		case kindFolder:
-			p, err = svc.Folders.GetIamPolicy(g.cfg.Resource, req).Context(ctx).Do()
-		default:
-			p, err = svc.Organizations.GetIamPolicy(g.cfg.Resource, req).Context(ctx).Do()
-		}
+		p, err = svc.getIamPolicy(ctx, g.cfg.Resource)
 		return err
 	})
 	return p, err
@@ -481,21 +487,11 @@ func (g *GCP) read(ctx context.Context, svc *crm.Service) (*crm.Policy, error) {
 // write sets the policy, retrying throttling and unavailability. Sending the same etag again
 // is safe: if an earlier try was applied after all, the retry is refused as stale and the
 // round starts over from a read that shows the change made.
-func (g *GCP) write(ctx context.Context, svc *crm.Service, p *crm.Policy) error {
+func (g *GCP) write(ctx context.Context, svc *restClient, p *iamPolicy) error {
 	// Without an update mask Google sets bindings and etag only, which is all that changed;
 	// audit configs stay as they are.
-	req := &crm.SetIamPolicyRequest{Policy: p}
 	return g.retrying(ctx, func(ctx context.Context) error {
-		var err error
-		switch g.kind {
-		case kindProject:
-			_, err = svc.Projects.SetIamPolicy(g.cfg.Resource, req).Context(ctx).Do()
-		case kindFolder:
-			_, err = svc.Folders.SetIamPolicy(g.cfg.Resource, req).Context(ctx).Do()
-		default:
-			_, err = svc.Organizations.SetIamPolicy(g.cfg.Resource, req).Context(ctx).Do()
-		}
-		return err
+		return svc.setIamPolicy(ctx, g.cfg.Resource, p)
 	})
 }
 
@@ -519,14 +515,14 @@ func (g *GCP) retrying(ctx context.Context, call func(context.Context) error) er
 // isTransient reports whether Google's answer says to try again: 429 RESOURCE_EXHAUSTED (a
 // quota: IAM allows 600 policy writes a minute per project) or a 5xx.
 func isTransient(err error) bool {
-	var ge *googleapi.Error
+	var ge *googleError
 	return errors.As(err, &ge) && (ge.Code == http.StatusTooManyRequests || ge.Code >= 500)
 }
 
 // isAborted reports whether a setIamPolicy lost a race: Google answers 409 ABORTED when the
 // etag sent is not the policy's current one.
 func isAborted(err error) bool {
-	var ge *googleapi.Error
+	var ge *googleError
 	return errors.As(err, &ge) && ge.Code == http.StatusConflict
 }
 
@@ -537,12 +533,12 @@ func classify(doing string, err error) error {
 	if err == nil {
 		return nil
 	}
-	var ae *auth.Error
-	if errors.As(err, &ae) && ae.Response != nil && ae.Response.StatusCode >= 400 && ae.Response.StatusCode < 500 {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode >= 400 && re.Response.StatusCode < 500 {
 		// The token endpoint refused the credentials themselves (a revoked or deleted key).
-		return adapters.Permanentf("%s: Google does not accept accessbot's credentials: %s", doing, strings.TrimSpace(string(ae.Body)))
+		return adapters.Permanentf("%s: Google does not accept accessbot's credentials: %s", doing, strings.TrimSpace(string(re.Body)))
 	}
-	var ge *googleapi.Error
+	var ge *googleError
 	if !errors.As(err, &ge) {
 		return adapters.RetryableError(fmt.Errorf("%s: %w", doing, err))
 	}

@@ -17,7 +17,6 @@ import (
 
 	"github.com/rs/zerolog"
 	"golang.org/x/oauth2"
-	"google.golang.org/api/option"
 
 	"github.com/accessbot/accessbot/adapters"
 	"github.com/accessbot/accessbot/adapters/adaptertest"
@@ -72,7 +71,7 @@ func newAdapter(t testing.TB, f *gcpiamtest.Server, edit func(*Config)) (*GCP, *
 	if edit != nil {
 		edit(c)
 	}
-	g, err := New(*c, zerolog.Nop(), option.WithTokenSource(oauth2.StaticTokenSource(&oauth2.Token{AccessToken: gcpiamtest.Token})))
+	g, err := New(*c, zerolog.Nop(), WithTokenSource(oauth2.StaticTokenSource(&oauth2.Token{AccessToken: gcpiamtest.Token})))
 	if err != nil {
 		t.Fatal(err)
 	}
