@@ -55,7 +55,8 @@ type Config struct {
 	// the resource's account template gives the email.
 	Member string `yaml:"member"`
 	// Endpoint replaces https://cloudresourcemanager.googleapis.com/ (a private endpoint, or a
-	// fake in tests). Plain http is allowed only to a loopback address, so the bearer token
+	// fake in tests). It is a base URL: "v3/<resource>:<method>" is appended to it, after its
+	// path if it has one. Plain http is allowed only to a loopback address, so the bearer token
 	// never crosses a network in the clear.
 	Endpoint string `yaml:"endpoint"`
 	// Timeout bounds each Grant, Revoke, Extend, List and Check as a whole, retries included.

@@ -11,8 +11,8 @@ import (
 )
 
 // BenchmarkGrantRevoke is one Grant and one Revoke after another against the in-process fake:
-// each is a getIamPolicy and a setIamPolicy through the client library over loopback HTTP, so
-// it measures the adapter, the library and JSON, not Google (whose policy writes are limited to
+// each is a getIamPolicy and a setIamPolicy through the adapter's REST client over loopback
+// HTTP, so it measures the adapter and JSON, not Google (whose policy writes are limited to
 // 600 a minute per project).
 func BenchmarkGrantRevoke(b *testing.B) {
 	f := fake(b)

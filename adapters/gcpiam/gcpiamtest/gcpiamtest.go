@@ -1,6 +1,7 @@
 // Package gcpiamtest is an in-process fake of the IAM methods of Google's Cloud Resource Manager
 // v3 REST API (getIamPolicy, setIamPolicy and testIamPermissions on projects, folders and
-// organizations), for testing the gcp-iam adapter through the real client library.
+// organizations), for testing the gcp-iam adapter's REST client and its credentials
+// (golang.org/x/oauth2/google) over real HTTP.
 //
 // It follows the published API: it checks the bearer token, answers Google's JSON and error
 // shape ({"error":{"code","message","status"}}), gives every write a new etag and refuses a

@@ -12,7 +12,7 @@ import (
 
 const project = "projects/fake-project"
 
-// post sends a raw request, as the client library would, and decodes the answer.
+// post sends a raw request, as a client would, and decodes the answer.
 func post(t *testing.T, s *Server, token, path string, body any) (int, map[string]any) {
 	t.Helper()
 	b, _ := json.Marshal(body)

@@ -19,7 +19,7 @@ import (
 	"time"
 )
 
-// cloudPlatformScope is the scope the Resource Manager client asks for.
+// cloudPlatformScope is the scope the adapter asks Application Default Credentials for.
 const cloudPlatformScope = "https://www.googleapis.com/auth/cloud-platform"
 
 // serviceAccount is a key the fake issued, by its key ID.
