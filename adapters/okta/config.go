@@ -206,6 +206,9 @@ func parsePrivateKey(text string) (crypto.Signer, error) {
 	return nil, fmt.Errorf("private_key is a %T; want an RSA or EC key", key)
 }
 
+// GoString is String, so that %#v does not print the parsed private key either.
+func (c Config) GoString() string { return c.String() }
+
 // String describes the config without its secrets.
 func (c Config) String() string {
 	return fmt.Sprintf("okta{group %s at %s, auth %s, lookup by %s}", c.GroupID, c.OrgURL, c.Auth, c.UserLookup)
