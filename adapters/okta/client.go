@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 
 	"fmt"
 	"io"
@@ -99,7 +100,11 @@ type client struct {
 	// limitedUntil is when the rate limit of the last answer that had none left resets: the
 	// next call waits until then.
 	limitedUntil time.Time
-	// token and tokenExpiry are the OAuth access token (auth private_key) and its end.
+
+	// tokenMu guards the OAuth access token (auth private_key) and its end, and is held while a
+	// new one is fetched, so that concurrent calls wait for one fetch instead of making many.
+	// It is never held while taking mu's place: noteLimit locks mu during a fetch.
+	tokenMu     sync.Mutex
 	token       string
 	tokenExpiry time.Time
 }
@@ -189,6 +194,12 @@ func (c *client) do(ctx context.Context, method, path string, out any) (http.Hea
 func (c *client) once(ctx context.Context, method, path string, out any) (h http.Header, retry bool, err error) {
 	auth, err := c.authorization(ctx)
 	if err != nil {
+		// The token endpoint's refusal stays; its 429, 5xx or a network error may pass.
+		var te *tokenError
+		return nil, !errors.As(err, &te) && ctx.Err() == nil, err
+	}
+	// The token request may have spent the rate limit.
+	if err := c.waitForLimit(ctx); err != nil {
 		return nil, false, err
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, nil)
@@ -214,9 +225,9 @@ func (c *client) once(ctx context.Context, method, path string, out any) (h http
 	switch {
 	case resp.StatusCode == http.StatusUnauthorized && c.cfg.Auth == AuthPrivateKey:
 		// The access token may have been revoked or expired early: fetch a new one next time.
-		c.mu.Lock()
+		c.tokenMu.Lock()
 		c.token = ""
-		c.mu.Unlock()
+		c.tokenMu.Unlock()
 		return nil, false, parseError(resp.StatusCode, data)
 	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
 		return nil, true, parseError(resp.StatusCode, data)
@@ -250,8 +261,8 @@ func (c *client) authorization(ctx context.Context) (string, error) {
 	if c.cfg.Auth == AuthAPIToken {
 		return "SSWS " + string(c.cfg.APIToken), nil
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.tokenMu.Lock()
+	defer c.tokenMu.Unlock()
 	if c.token != "" && c.now().Before(c.tokenExpiry.Add(-tokenMargin)) {
 		return "Bearer " + c.token, nil
 	}
@@ -282,7 +293,7 @@ func (e *tokenError) Error() string {
 	return fmt.Sprintf("Okta's token endpoint answered %d %s: %s", e.status, e.answer.Error, e.answer.Description)
 }
 
-// fetchToken makes a client credentials grant with a signed client assertion. c.mu is held.
+// fetchToken makes a client credentials grant with a signed client assertion. c.tokenMu is held.
 func (c *client) fetchToken(ctx context.Context) (string, time.Time, error) {
 	endpoint := c.base + "/oauth2/v1/token"
 	assertion, err := c.assertion(endpoint)

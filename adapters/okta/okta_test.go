@@ -510,3 +510,40 @@ func TestAnAssertionSignedByAnotherKeyIsRefused(t *testing.T) {
 		t.Fatalf("check with a foreign key: %v, want invalid_client", err)
 	}
 }
+
+// The token request counts against the rate limit too: when it spends the window, the next
+// call waits for the reset, and a token endpoint that fails for a moment is tried again.
+func TestTheTokenRequestHonoursTheRateLimitAndIsRetried(t *testing.T) {
+	e := newEnv(t, true, nil)
+	alice := e.srv.AddUser(gt.Alice.Email, gt.Alice.Email)
+	e.srv.SetRateLimit(1) // one call per minute: the token, then the lookup, then the addition
+	e.srv.Inject(oktatest.Fault{Op: "POST /oauth2/v1/token", Times: 1, Status: 503, Code: "E0000009", Summary: "Internal Server Error"})
+
+	done := make(chan error, 1)
+	go func() { _, err := grantAlice(t, e, "g-token-limit"); done <- err }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("grant: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the grant hangs")
+	}
+	// The 503 spends the first window; the backoff (0.5s) does not reach its reset, so the token
+	// request waits for it, and the lookup and the addition each wait for the next.
+	want := []time.Duration{500 * time.Millisecond, time.Minute - 500*time.Millisecond, time.Minute, time.Minute}
+	if w := e.clock.Waits(); !slices.Equal(w, want) {
+		t.Errorf("waits = %v, want %v", w, want)
+	}
+	if n := e.srv.CallCount("POST /oauth2/v1/token"); n != 2 {
+		t.Errorf("%d token requests, want 2", n)
+	}
+	for _, c := range e.srv.Calls() {
+		if c.Status == http.StatusTooManyRequests {
+			t.Errorf("%s was refused with 429", c.Op)
+		}
+	}
+	if !e.srv.IsMember(oktatest.GroupID, alice.ID) {
+		t.Fatal("alice is not in the group")
+	}
+}
