@@ -42,6 +42,7 @@ import (
 	_ "github.com/accessbot/accessbot/adapters/ldap"
 	_ "github.com/accessbot/accessbot/adapters/mysql"
 	_ "github.com/accessbot/accessbot/adapters/noop"
+	_ "github.com/accessbot/accessbot/adapters/okta"
 	_ "github.com/accessbot/accessbot/adapters/postgres"
 	_ "github.com/accessbot/accessbot/adapters/redis"
 	_ "github.com/accessbot/accessbot/adapters/sshcert"
