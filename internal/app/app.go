@@ -37,6 +37,7 @@ import (
 	// Adapter types register themselves by name.
 	_ "github.com/accessbot/accessbot/adapters/awsidc"
 	_ "github.com/accessbot/accessbot/adapters/exec"
+	_ "github.com/accessbot/accessbot/adapters/googlegroups"
 	_ "github.com/accessbot/accessbot/adapters/kubernetes"
 	_ "github.com/accessbot/accessbot/adapters/ldap"
 	_ "github.com/accessbot/accessbot/adapters/mysql"
