@@ -342,10 +342,7 @@ func (g *Groups) Revoke(ctx context.Context, req adapters.RevokeRequest) error {
 	if m == nil {
 		return nil
 	}
-	if _, ok := expiryOf(m); !ok && (g.cfg.expires() || req.Data[leaseMembership] != m.Name && req.Data != nil) {
-		// No expiry: not accessbot's membership (with expiry off, not the one this grant
-		// made). Without lease data and with expiry off, accessbot cannot tell, and removes it:
-		// the request was checked for standing membership (Holds) before it was granted.
+	if _, ok := expiryOf(m); !ok && !g.madeWithoutExpiry(req, m) {
 		g.log.Info().Str("grant_id", req.GrantID).Str("group", g.cfg.Group).Msg("the membership is standing access; left as it is")
 		return nil
 	}
@@ -365,6 +362,18 @@ func (g *Groups) Revoke(ctx context.Context, req adapters.RevokeRequest) error {
 		return classify(doing, err)
 	}
 	return nil
+}
+
+// madeWithoutExpiry reports whether a membership without an expiry is the grant's own: never
+// with expiry on (accessbot's memberships all have one); with expiry off, when the lease names
+// it, or when there is no lease data (a crash between the grant and its lease), where
+// accessbot cannot tell and removes it, since the request was checked for a standing
+// membership (Holds) before it was granted.
+func (g *Groups) madeWithoutExpiry(req adapters.RevokeRequest, m *membership) bool {
+	if g.cfg.expires() {
+		return false
+	}
+	return req.Data == nil || req.Data[leaseMembership] == m.Name
 }
 
 // Extend moves the membership's expiry. A membership that is missing (Google removed it at
