@@ -717,3 +717,49 @@ func TestTheScanReportsMembersAddedByHand(t *testing.T) {
 		t.Errorf("%d holders, want 3 (alice by grant %s, mallory, ivan)", res.Holders, g.ID)
 	}
 }
+
+// Application Default Credentials from a service account's key file: the library signs an
+// assertion asking for the adapter's one scope, the fake's token endpoint verifies it and
+// issues a token with that scope, which every call carries. A key Google does not know is a
+// permanent error with Google's words.
+func TestApplicationDefaultCredentialsAskForTheGroupsScopeOnly(t *testing.T) {
+	f := fake(t)
+	f.SetToken(googlegroupstest.Token) // only tokens from the token endpoint
+	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", f.ServiceAccount(t, "accessbot@acme-ops.iam.gserviceaccount.com"))
+	c := NewConfig()
+	c.Group, c.Endpoint = testGroup, f.URL
+	a, err := c.New(adapters.Env{Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Grant(context.Background(), grantReq("g-adc", alice, time.Now().Add(time.Hour))); err != nil {
+		t.Fatalf("grant with a service account's key: %v", err)
+	}
+	want := []string{"token 200", "groups.lookup 200", "memberships.lookup 404", "memberships.create 200"}
+	if got := methods(f); !slices.Equal(got, want) {
+		t.Errorf("calls = %v, want %v", got, want)
+	}
+	if got := f.ScopesAsked(); !slices.Equal(got, []string{Scope}) {
+		t.Errorf("the assertion asked for scopes %q, want only %s", got, Scope)
+	}
+
+	other := googlegroupstest.New(t)
+	path := other.ServiceAccount(t, "accessbot@acme-ops.iam.gserviceaccount.com")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The other fake's key, sent to this fake's token endpoint, which does not know it.
+	if err := os.WriteFile(path, []byte(strings.ReplaceAll(string(b), other.URL, f.URL)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", path)
+	a, err = c.New(adapters.Env{Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = a.Grant(context.Background(), grantReq("g-adc-2", mallory, time.Now().Add(time.Hour)))
+	if err == nil || !adapters.IsPermanent(err) || !strings.Contains(err.Error(), "does not accept accessbot's credentials") || !strings.Contains(err.Error(), "Invalid JWT Signature") {
+		t.Fatalf("grant with a key Google does not know = %v, want a permanent error with Google's words", err)
+	}
+}

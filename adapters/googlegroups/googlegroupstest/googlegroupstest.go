@@ -69,7 +69,7 @@ func (m Membership) Expiry() time.Time {
 
 // Call is one request the fake received.
 type Call struct {
-	// Method is the API method: "groups.lookup", "memberships.create", "memberships.get",
+	// Method is the API method ("token" for the token endpoint): "groups.lookup", "memberships.create", "memberships.get",
 	// "memberships.lookup", "memberships.list", "memberships.modifyMembershipRoles",
 	// "memberships.delete"; "" for a path the API does not have.
 	Method string
@@ -111,7 +111,10 @@ type Server struct {
 	pending int
 	faults  []fault
 	calls   []Call
-	seq     int
+	// keys are the service account keys ServiceAccount issued, by key ID; scopesAsked the
+	// scope claims of the assertions the token endpoint accepted.
+	keys        map[string]serviceKey
+	scopesAsked []string
 }
 
 // New starts a fake with no groups or users, accepting Token, on an edition with membership
@@ -321,10 +324,16 @@ func route(r *http.Request) (method, groupID, membershipID string) {
 var writes = map[string]bool{"memberships.create": true, "memberships.modifyMembershipRoles": true, "memberships.delete": true}
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	method, groupID, membershipID := route(r)
-	call := Call{Method: method, Path: r.URL.Path, Query: r.URL.RawQuery, Body: string(body)}
-	call.Status = s.handle(w, r, body, &call, groupID, membershipID)
+	call := Call{Method: method, Path: r.URL.Path, Query: r.URL.RawQuery}
+	if r.URL.Path == "/token" {
+		// The form carries a signed assertion: not recorded.
+		call.Status = s.token(w, r, &call)
+	} else {
+		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		call.Body = string(body)
+		call.Status = s.handle(w, r, body, &call, groupID, membershipID)
+	}
 	s.mu.Lock()
 	s.calls = append(s.calls, call)
 	s.mu.Unlock()
