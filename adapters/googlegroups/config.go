@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"sync"
 	"time"
 )
 
@@ -18,8 +19,11 @@ const (
 )
 
 // emailRE is what the adapter accepts as a group's or a person's email: it goes into a query
-// string and a JSON body, never into a path.
-var emailRE = regexp.MustCompile(`^[A-Za-z0-9.!#$%&'*+/=?^_{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$`)
+// string and a JSON body, never into a path. Compiled at first use, not at every start of
+// every process that links the adapter.
+var emailRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[A-Za-z0-9.!#$%&'*+/=?^_{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$`)
+})
 
 // Config is the google-groups adapter's configuration block: one Google group, whose
 // membership is the access (the apps and cloud roles granted to the group follow it).
@@ -55,7 +59,7 @@ func (c *Config) Validate() error {
 	if c.Group == "" {
 		return errors.New("set group: the Google group's email address")
 	}
-	if len(c.Group) > maxAccount || !emailRE.MatchString(c.Group) {
+	if len(c.Group) > maxAccount || !emailRE().MatchString(c.Group) {
 		return fmt.Errorf("group %q is not an email address", c.Group)
 	}
 	if c.Endpoint != "" {

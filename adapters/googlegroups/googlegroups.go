@@ -156,7 +156,7 @@ func account(s adapters.Subject) (string, error) {
 	if a == "" {
 		return "", adapters.Permanentf("the person has no Google account email for this resource (set the resource's account template)")
 	}
-	if len(a) > maxAccount || !emailRE.MatchString(a) {
+	if len(a) > maxAccount || !emailRE().MatchString(a) {
 		return "", adapters.Permanentf("account %q is not an email address, which is how Google names a group member", a)
 	}
 	return a, nil
@@ -303,7 +303,7 @@ func (g *Groups) create(ctx context.Context, svc *restClient, group, email strin
 		return nil, err
 	}
 	var out membership
-	if err := json.Unmarshal(op.Response, &out); err != nil || !membershipNameRE.MatchString(out.Name) {
+	if err := json.Unmarshal(op.Response, &out); err != nil || !membershipNameRE().MatchString(out.Name) {
 		return nil, fmt.Errorf("memberships.create: Google's operation did not return the membership")
 	}
 	return &out, nil

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -41,10 +42,12 @@ const (
 
 var (
 	// groupNameRE is a group's resource name as Google returns it; it goes into paths, so
-	// anything else is refused.
-	groupNameRE = regexp.MustCompile(`^groups/[A-Za-z0-9_-]{1,128}$`)
+	// anything else is refused. Both patterns are compiled at first use.
+	groupNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^groups/[A-Za-z0-9_-]{1,128}$`) })
 	// membershipNameRE is a membership's resource name.
-	membershipNameRE = regexp.MustCompile(`^groups/[A-Za-z0-9_-]{1,128}/memberships/[A-Za-z0-9_-]{1,128}$`)
+	membershipNameRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^groups/[A-Za-z0-9_-]{1,128}/memberships/[A-Za-z0-9_-]{1,128}$`)
+	})
 )
 
 // entityKey names a group or a member by email.
@@ -173,7 +176,7 @@ func (c *restClient) lookupGroup(ctx context.Context, groupEmail string) (string
 	if err := c.call(ctx, "groups:lookup", http.MethodGet, "v1/groups:lookup?"+q.Encode(), nil, &out); err != nil {
 		return "", err
 	}
-	if !groupNameRE.MatchString(out.Name) {
+	if !groupNameRE().MatchString(out.Name) {
 		return "", fmt.Errorf("groups:lookup: Google named the group %q, which is not a group's resource name", out.Name)
 	}
 	return out.Name, nil
@@ -186,7 +189,7 @@ func (c *restClient) lookupMembership(ctx context.Context, group, memberEmail st
 	if err := c.call(ctx, "memberships:lookup", http.MethodGet, "v1/"+group+"/memberships:lookup?"+q.Encode(), nil, &out); err != nil {
 		return "", err
 	}
-	if !membershipNameRE.MatchString(out.Name) || !strings.HasPrefix(out.Name, group+"/") {
+	if !membershipNameRE().MatchString(out.Name) || !strings.HasPrefix(out.Name, group+"/") {
 		return "", fmt.Errorf("memberships:lookup: Google named the membership %q, which is not a membership of %s", out.Name, group)
 	}
 	return out.Name, nil
