@@ -26,9 +26,10 @@ var allowed = []struct {
 }{
 	// The adapters know the adapter contract and nothing else of ours: a target kind can be
 	// added or read without the domain.
-	// The webhook and gcp-iam adapters retry with the shared backoff arithmetic.
+	// The webhook, gcp-iam and google-groups adapters retry with the shared backoff arithmetic.
 	{"adapters/webhook", []string{"adapters", "internal/backoff"}},
 	{"adapters/gcpiam", []string{"adapters", "internal/backoff"}},
+	{"adapters/googlegroups", []string{"adapters", "internal/backoff"}},
 	{"adapters/...", []string{"adapters/..."}},
 	// The audit log is the bottom of the domain: events and their hash chain stand alone (with
 	// the one duration format people read).
