@@ -98,6 +98,16 @@ type Lister interface {
 	List(ctx context.Context) ([]Access, error)
 }
 
+// Attributor is implemented by Listers whose target records the grant behind every piece of
+// access accessbot makes there (Access.GrantID: a binding's label, a condition's title, a role
+// named after the grant). Access such a target lists without a grant ID was then not made by
+// accessbot, even for a person who holds an active grant of the resource: the standing-access
+// scan reports it instead of letting the person's grant explain it (a binding of the same role
+// made by hand beside the grant's own).
+type Attributor interface {
+	AttributesGrants() bool
+}
+
 // Extender is implemented by adapters whose target keeps its own expiry, so that an extension
 // moves it too.
 type Extender interface {

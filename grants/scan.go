@@ -33,6 +33,9 @@ import (
 //   - When the target names the grant that made the access (Access.GrantID: ephemeral
 //     PostgreSQL roles, Redis users), that grant explains it if it is activating, active or
 //     revoking at this resource, for the same account.
+//   - A target that names the grant behind all of accessbot's access there (adapters.Attributor:
+//     Kubernetes bindings, conditional IAM bindings) lists access without a grant ID only when
+//     someone else made it: a finding, whatever grants the account holds.
 //   - Otherwise any activating, active or revoking grant of the resource for the same account
 //     (compared case-insensitively) explains it.
 //   - An active grant stops explaining access once it is more than ScanOptions.Grace past its
@@ -338,6 +341,8 @@ func (sc *Scanner) pass(ctx context.Context, r *Resource, l adapters.Lister) (pa
 		named[live[i].ID] = &live[i]
 	}
 
+	attr, ok := l.(adapters.Attributor)
+	attributes := ok && attr.AttributesGrants()
 	out.findings = []ScanFinding{}
 	for _, a := range list {
 		out.holders++
@@ -345,7 +350,7 @@ func (sc *Scanner) pass(ctx context.Context, r *Resource, l adapters.Lister) (pa
 			out.ignored++
 			continue
 		}
-		if f, bad := sc.explain(r.Name, a, live, named, listed); bad {
+		if f, bad := sc.explain(r.Name, a, live, named, listed, attributes); bad {
 			out.findings = append(out.findings, f)
 		}
 	}
@@ -368,7 +373,9 @@ func (sc *Scanner) ignored(resource, account string) bool {
 }
 
 // explain returns the finding for a holder no grant explains; bad is false when one does.
-func (sc *Scanner) explain(resource string, a adapters.Access, live []Grant, named map[string]*Grant, listed time.Time) (f ScanFinding, bad bool) {
+// attributes says the target names the grant behind all of accessbot's access (an
+// adapters.Attributor), so access without a grant ID is never a grant's.
+func (sc *Scanner) explain(resource string, a adapters.Access, live []Grant, named map[string]*Grant, listed time.Time, attributes bool) (f ScanFinding, bad bool) {
 	f = ScanFinding{Resource: resource, Account: a.Account, Detail: a.Detail, GrantID: a.GrantID}
 	if a.GrantID != "" {
 		g := named[a.GrantID]
@@ -384,6 +391,10 @@ func (sc *Scanner) explain(resource string, a adapters.Access, live []Grant, nam
 				return f, false
 			}
 		}
+		return f, true
+	}
+	if attributes {
+		f.Reason, f.Why = ScanNoGrant, "the target names no grant for this access, and all of accessbot's access at "+resource+" names its grant"
 		return f, true
 	}
 	var failed, overdue *Grant

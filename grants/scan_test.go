@@ -216,6 +216,25 @@ func TestGrantIDsTheTargetNamesMustBeThisResourcesGrantForThatAccount(t *testing
 	wantFindings(t, rep, "prod-db/mallory/other_account", "prod-db/trudy/unknown_grant")
 }
 
+// A target that names the grant behind all of accessbot's access (an adapters.Attributor): access
+// it lists without a grant ID was made by someone else, so the holder's own active grant does not
+// explain it; on a target that cannot tell, the grant does.
+func TestOnAnAttributingTargetAccessWithoutAGrantIsAFindingEvenBesideAGrant(t *testing.T) {
+	for _, attributes := range []bool{true, false} {
+		h, l := scanHarness(t)
+		l.ReportGrantIDs(true)
+		l.AttributeGrants(attributes)
+		h.ActiveGrant(time.Hour)
+		l.AddHolder("alice", "role analyst (made by hand)")
+		rep := scan(t, h, newScanner(t, h, grants.ScanOptions{}))
+		if attributes {
+			wantFindings(t, rep, "prod-db/alice/no_grant")
+		} else {
+			wantFindings(t, rep)
+		}
+	}
+}
+
 func TestIgnoredHoldersAreNotFindings(t *testing.T) {
 	h, l := scanHarness(t)
 	l.AddHolder("svc_app", "role analyst")

@@ -359,6 +359,11 @@ func (g *GCP) List(ctx context.Context) ([]adapters.Access, error) {
 	return out, nil
 }
 
+// AttributesGrants says every binding the adapter makes names its grant (the condition's title),
+// so a binding of the role without one was made by someone else: the scan reports it even for a
+// person who holds an active grant.
+func (g *GCP) AttributesGrants() bool { return true }
+
 // Holds reports whether the person holds the role on the resource already without any
 // condition: a standing binding accessbot did not make, which a grant would add nothing to and
 // a revoke never touches. A binding under someone else's condition is not counted, because

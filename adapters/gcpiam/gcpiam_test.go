@@ -710,6 +710,11 @@ func TestTheScanReportsBindingsNoGrantExplains(t *testing.T) {
 	})
 	h, _, _ := harness(t, f, gt.Options{})
 	g := h.ActiveGrant(time.Hour)
+	// Someone else's binding for alice beside her grant's: her grant does not explain it.
+	f.Modify(testProject, func(p *gcpiamtest.Policy) {
+		p.Bindings = append(p.Bindings, gcpiamtest.Binding{Role: testRole, Members: []string{"user:" + alice},
+			Condition: &gcpiamtest.Expr{Title: "break-fix", Expression: `request.time < timestamp("2099-01-01T00:00:00Z")`}})
+	})
 	sc, err := grants.NewScanner(h.Service, grants.ScanOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -726,11 +731,11 @@ func TestTheScanReportsBindingsNoGrantExplains(t *testing.T) {
 		got = append(got, x.Account+"/"+x.Reason)
 	}
 	sort.Strings(got)
-	if want := []string{"ivan@example.com/no_grant", mallory + "/no_grant"}; !slices.Equal(got, want) {
+	if want := []string{alice + "/no_grant", "ivan@example.com/no_grant", mallory + "/no_grant"}; !slices.Equal(got, want) {
 		t.Errorf("findings = %v, want %v", got, want)
 	}
-	if res := rep.Resources[0]; res.Holders != 3 {
-		t.Errorf("%d holders, want 3 (alice by grant %s, mallory, ivan)", res.Holders, g.ID)
+	if res := rep.Resources[0]; res.Holders != 4 {
+		t.Errorf("%d holders, want 4 (alice by grant %s and by someone else's binding, mallory, ivan)", res.Holders, g.ID)
 	}
 	if _, err := h.Service.Revoke(h.Ctx, gt.Alice, g.ID); err != nil {
 		t.Fatal(err)

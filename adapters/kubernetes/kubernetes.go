@@ -477,6 +477,11 @@ func (k *Kubernetes) List(ctx context.Context) ([]adapters.Access, error) {
 	return out, nil
 }
 
+// AttributesGrants says every binding the adapter makes carries its grant's ID (a label), so a
+// binding of the role without one was made by someone else: the scan reports it even beside the
+// person's own grant.
+func (k *Kubernetes) AttributesGrants() bool { return true }
+
 // permission is one thing the adapter needs to be allowed.
 type permission struct {
 	verb, group, resource, subresource, namespace, name string
@@ -559,10 +564,12 @@ func (k *Kubernetes) Check(ctx context.Context) error {
 }
 
 var (
-	_ adapters.Lister   = (*bindingAdapter)(nil)
-	_ adapters.Checker  = (*bindingAdapter)(nil)
-	_ adapters.Extender = (*bindingAdapter)(nil)
-	_ adapters.Lister   = (*tokenAdapter)(nil)
-	_ adapters.Checker  = (*tokenAdapter)(nil)
-	_ adapters.Extender = (*tokenAdapter)(nil)
+	_ adapters.Attributor = (*bindingAdapter)(nil)
+	_ adapters.Attributor = (*tokenAdapter)(nil)
+	_ adapters.Lister     = (*bindingAdapter)(nil)
+	_ adapters.Checker    = (*bindingAdapter)(nil)
+	_ adapters.Extender   = (*bindingAdapter)(nil)
+	_ adapters.Lister     = (*tokenAdapter)(nil)
+	_ adapters.Checker    = (*tokenAdapter)(nil)
+	_ adapters.Extender   = (*tokenAdapter)(nil)
 )

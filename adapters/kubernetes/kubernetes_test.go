@@ -446,8 +446,9 @@ func countBindings(t *testing.T, srv *kubetest.Server, ns, account string) int {
 	return n
 }
 
-// A binding of the resource's role made by hand is a finding of the standing-access scan; the
-// binding of an active grant is not, and a binding of another role is not listed.
+// A binding of the resource's role made by hand is a finding of the standing-access scan, even
+// one for a person who holds an active grant; the binding of an active grant is not, and a
+// binding of another role is not listed.
 func TestAHandMadeBindingIsAScanFinding(t *testing.T) {
 	srv := server(t)
 	nss := namespaces(t, srv, 1)
@@ -460,6 +461,8 @@ func TestAHandMadeBindingIsAScanFinding(t *testing.T) {
 	}
 	handMade("mallory-reader", "kt-reader", "mallory@example.com")
 	handMade("ivan-edit", "edit", "ivan@example.com")
+	// alice's own grant must not explain a binding someone made for her by hand.
+	handMade("alice-by-hand", "kt-reader", kubetest.Alice)
 
 	r := gt.DefaultResource()
 	r.AdapterType, r.Adapter = "kubernetes", newAdapter(t, srv, kubetest.Bot, nss, nil)
@@ -486,11 +489,11 @@ func TestAHandMadeBindingIsAScanFinding(t *testing.T) {
 	for _, f := range rep.Findings() {
 		got = append(got, f.Account+"/"+f.Reason)
 	}
-	if want := []string{"mallory@example.com/no_grant"}; !slices.Equal(got, want) {
+	if want := []string{kubetest.Alice + "/no_grant", "mallory@example.com/no_grant"}; !slices.Equal(got, want) {
 		t.Errorf("findings = %v, want %v", got, want)
 	}
-	if res := rep.Resources[0]; res.Holders != 2 {
-		t.Errorf("%d holders, want 2 (alice by her grant, mallory by hand; ivan holds another role)", res.Holders)
+	if res := rep.Resources[0]; res.Holders != 3 {
+		t.Errorf("%d holders, want 3 (alice by her grant and by hand, mallory by hand; ivan holds another role)", res.Holders)
 	}
 }
 

@@ -17,6 +17,7 @@ type FakeLister struct {
 	holders  []adapters.Access
 	listErrs []error
 	grantIDs bool
+	attrib   bool
 	keep     bool
 	lists    int
 	before   func(n int)
@@ -60,6 +61,21 @@ func (f *FakeLister) ReportGrantIDs(on bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.grantIDs = on
+}
+
+// AttributeGrants makes the fake an adapters.Attributor that says every access it grants names
+// its grant (use with ReportGrantIDs), as Kubernetes bindings and conditional IAM bindings do.
+func (f *FakeLister) AttributeGrants(on bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.attrib = on
+}
+
+// AttributesGrants implements adapters.Attributor.
+func (f *FakeLister) AttributesGrants() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.attrib
 }
 
 // RevokeSilentlyFails makes every later Revoke report success and leave the access in place.
