@@ -84,7 +84,9 @@ func FuzzLoad(f *testing.F) {
 		if !errors.As(err, &errs) || len(errs.Problems) == 0 {
 			t.Fatalf("Parse error %v (%T) is not an *Errors with problems", err, err)
 		}
-		lines := bytes.Count(data, []byte("\n")) + 1
+		// YAML ends a line at LF, CRLF or a lone CR, and so do the problems' line numbers.
+		lines := bytes.Count(bytes.ReplaceAll(data, []byte("\r\n"), []byte("\n")), []byte("\n")) +
+			bytes.Count(bytes.ReplaceAll(data, []byte("\r\n"), []byte("\n")), []byte("\r")) + 1
 		for _, p := range errs.Problems {
 			if p.File != name || p.Line < 0 || p.Line > lines+1 || strings.TrimSpace(p.Msg) == "" {
 				t.Fatalf("problem %+v lacks file, line (1-%d) or message", p, lines)
