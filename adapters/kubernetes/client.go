@@ -1,91 +1,235 @@
 package kubernetes
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/url"
 	"os"
+	"strconv"
 	"strings"
-
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/runtime/serializer"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
+	"time"
+	"unicode/utf8"
 
 	"github.com/accessbot/accessbot/adapters"
+	"github.com/accessbot/accessbot/internal/ratelimit"
 )
 
 // fieldManager is the name server-side apply records as the owner of the fields accessbot sets.
 const fieldManager = "accessbot"
 
-// client talks to one API server through client-go's REST client (which brings kubeconfig
-// contexts, exec credential plugins, in-cluster tokens, Retry-After and client-side rate
-// limits), decoding the few objects the adapter uses into its own types (types.go). The
-// generated clientset would link every API group of Kubernetes into the process, and their
-// start-up cost with it, for a bot that touches five kinds; this client is built only when a
-// resource uses the adapter.
+// maxAnswer bounds what the adapter reads of one answer: a list of bindings in a namespace is
+// kilobytes, and nothing it asks for comes near this.
+const maxAnswer = 8 << 20
+
+// maxRetries is how often one call is tried again when the API server says to wait (429, or a
+// 5xx with Retry-After), before the adapter gives the scheduler a retryable error.
+const maxRetries = 5
+
+// maxRetryAfter bounds one server-requested wait, so a confused server cannot stall a grant.
+const maxRetryAfter = 10 * time.Second
+
+// client talks to one API server over net/http: the few REST calls the adapter makes, its own
+// types for the five objects it touches (types.go), credentials from a kubeconfig (a token, a
+// token file, a client certificate or an exec credential plugin) or the pod's service account.
+// It does not link client-go: client-go and apimachinery cost every accessbot process about
+// 4.6 MB of resident memory, whether or not a kubernetes resource is configured
+// (BENCHMARKS.md, "4. Memory"), for a client that makes four kinds of request.
 type client struct {
-	rest *rest.RESTClient
+	base  *url.URL
+	http  *http.Client
+	creds credentials
 	// host and caData are what token mode writes into a person's kubeconfig by default.
 	host   string
 	caData []byte
+
+	limiter ratelimit.Limiter
+	rate    ratelimit.Rate
+	// wait sleeps for d or until ctx ends; tests replace it.
+	wait func(ctx context.Context, d time.Duration) error
 }
 
-// restConfig loads the client config: the kubeconfig file and context, or the pod's in-cluster
-// config. It reads files but does not contact the cluster.
-func restConfig(c *Config) (*rest.Config, error) {
-	if c.Kubeconfig == "" {
-		rc, err := rest.InClusterConfig()
+// newClient builds the client for cc. It reads files (CA, certificates) but does not contact
+// the cluster.
+func newClient(cc *clusterConfig, c *Config) (*client, error) {
+	base, err := url.Parse(cc.server)
+	if err != nil || (base.Scheme != "https" && base.Scheme != "http") || base.Host == "" {
+		return nil, fmt.Errorf("cluster server %q is not an http(s) URL", cc.server)
+	}
+	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: cc.tlsServerName, InsecureSkipVerify: cc.insecure} //nolint:gosec // only when the kubeconfig says insecure-skip-tls-verify, and Validate warns
+	if len(cc.caData) > 0 {
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(cc.caData) {
+			return nil, errors.New("the cluster's certificate-authority holds no PEM certificate")
+		}
+		tlsConfig.RootCAs = pool
+	}
+	if cc.creds != nil {
+		tlsConfig.GetClientCertificate = cc.creds.clientCertificate
+	}
+	proxy := http.ProxyFromEnvironment
+	if cc.proxy != nil {
+		proxy = http.ProxyURL(cc.proxy)
+	}
+	transport := &http.Transport{
+		Proxy:               proxy,
+		TLSClientConfig:     tlsConfig,
+		ForceAttemptHTTP2:   true,
+		MaxIdleConnsPerHost: 8,
+		IdleConnTimeout:     90 * time.Second,
+		TLSHandshakeTimeout: 10 * time.Second,
+		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+	}
+	every := time.Duration(float64(time.Second) / float64(c.QPS))
+	return &client{
+		base:   base,
+		http:   &http.Client{Transport: transport},
+		creds:  cc.creds,
+		host:   cc.server,
+		caData: cc.caData,
+		rate:   ratelimit.Rate{Every: every, Burst: c.Burst},
+		wait:   sleep,
+	}, nil
+}
+
+// sleep waits for d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// apiError is an answer other than 2xx, with the API server's Status when it sent one.
+type apiError struct {
+	Code    int
+	Reason  string // the Status reason: Forbidden, NotFound, AlreadyExists, Invalid, ...
+	Message string
+}
+
+func (e *apiError) Error() string {
+	if e.Reason != "" {
+		return fmt.Sprintf("%s (%d %s)", e.Message, e.Code, e.Reason)
+	}
+	return fmt.Sprintf("%s (%d)", e.Message, e.Code)
+}
+
+// status is the part of a meta/v1 Status the adapter reads.
+type status struct {
+	Kind    string `json:"kind"`
+	Message string `json:"message"`
+	Reason  string `json:"reason"`
+	Code    int    `json:"code"`
+}
+
+// errorOf reads an error answer: the Status JSON the API server sends, or, from something in
+// front of it (a proxy's page), the start of the body on one line.
+func errorOf(code int, body []byte) *apiError {
+	var st status
+	if json.Unmarshal(body, &st) == nil && st.Kind == "Status" && st.Message != "" {
+		return &apiError{Code: code, Reason: st.Reason, Message: st.Message}
+	}
+	msg := strings.Join(strings.Fields(string(body)), " ")
+	if len(msg) > 200 {
+		msg = msg[:200]
+		for !utf8.ValidString(msg) {
+			msg = msg[:len(msg)-1]
+		}
+		msg += "…"
+	}
+	if msg == "" {
+		msg = http.StatusText(code)
+	}
+	return &apiError{Code: code, Message: msg}
+}
+
+// do sends one request and returns the answer's body, trying again as the server asks (429, or a
+// 5xx with Retry-After) and once with fresh credentials after a 401 from an exec plugin's
+// expired token.
+func (cl *client) do(ctx context.Context, method, path string, query url.Values, contentType string, body []byte) ([]byte, error) {
+	u := *cl.base
+	u.Path = strings.TrimSuffix(u.Path, "/") + path
+	u.RawQuery = query.Encode()
+	refreshed := false
+	for attempt := 0; ; attempt++ {
+		if at := cl.limiter.Reserve(time.Now(), ratelimit.Limit{Key: "api", Rate: cl.rate}); at.After(time.Now()) {
+			if err := cl.wait(ctx, time.Until(at)); err != nil {
+				return nil, err
+			}
+		}
+		req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(body))
 		if err != nil {
-			return nil, fmt.Errorf("no kubeconfig set and not running in a cluster: %v", err)
+			return nil, err
 		}
-		return rc, nil
+		req.Header.Set("Accept", "application/json")
+		req.Header.Set("User-Agent", "accessbot")
+		if contentType != "" {
+			req.Header.Set("Content-Type", contentType)
+		}
+		if cl.creds != nil {
+			tok, err := cl.creds.token(ctx)
+			if err != nil {
+				return nil, err
+			}
+			if tok != "" {
+				req.Header.Set("Authorization", "Bearer "+tok)
+			}
+		}
+		resp, err := cl.http.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		answer, readErr := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
+		resp.Body.Close()
+		if readErr != nil {
+			return nil, readErr
+		}
+		if len(answer) > maxAnswer {
+			return nil, fmt.Errorf("the API server's answer is over %d bytes", maxAnswer)
+		}
+		if resp.StatusCode/100 == 2 {
+			return answer, nil
+		}
+		apiErr := errorOf(resp.StatusCode, answer)
+		if resp.StatusCode == http.StatusUnauthorized && !refreshed && cl.creds != nil && cl.creds.refresh() {
+			refreshed = true
+			continue
+		}
+		retryAfter, told := retryAfterOf(resp.Header.Get("Retry-After"))
+		again := resp.StatusCode == http.StatusTooManyRequests || (resp.StatusCode >= 500 && told)
+		if !again || attempt >= maxRetries {
+			return nil, apiErr
+		}
+		if !told {
+			retryAfter = time.Second
+		}
+		if err := cl.wait(ctx, retryAfter); err != nil {
+			return nil, err
+		}
 	}
-	if _, err := os.Stat(c.Kubeconfig); err != nil {
-		return nil, fmt.Errorf("kubeconfig %s: %v", c.Kubeconfig, errors.Unwrap(err))
-	}
-	rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: c.Kubeconfig}
-	overrides := &clientcmd.ConfigOverrides{CurrentContext: c.Context}
-	rc, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides).ClientConfig()
-	if err != nil {
-		return nil, fmt.Errorf("kubeconfig %s: %v", c.Kubeconfig, err)
-	}
-	return rc, nil
 }
 
-// newClient builds the REST client for rc.
-func newClient(rc *rest.Config, c *Config) (*client, error) {
-	// The scheme knows only meta/v1 (Status, for the API server's errors); objects are JSON
-	// decoded into the adapter's own types.
-	scheme := runtime.NewScheme()
-	metav1.AddToGroupVersion(scheme, schema.GroupVersion{Version: "v1"})
-	cfg := rest.CopyConfig(rc)
-	cfg.APIPath = "/apis"
-	cfg.ContentType = runtime.ContentTypeJSON
-	cfg.AcceptContentTypes = runtime.ContentTypeJSON
-	cfg.NegotiatedSerializer = serializer.NewCodecFactory(scheme).WithoutConversion()
-	cfg.QPS, cfg.Burst = c.QPS, c.Burst
-	cfg.UserAgent = "accessbot"
-	if cfg.Timeout == 0 {
-		cfg.Timeout = c.Timeout
+// retryAfterOf reads a Retry-After header in seconds, bounded by maxRetryAfter.
+func retryAfterOf(h string) (time.Duration, bool) {
+	n, err := strconv.Atoi(strings.TrimSpace(h))
+	if err != nil || n < 0 {
+		return 0, false
 	}
-	rc2, err := rest.UnversionedRESTClientFor(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("kubernetes client: %w", err)
-	}
-	cl := &client{rest: rc2, host: rc.Host, caData: rc.CAData}
-	if len(cl.caData) == 0 && rc.CAFile != "" {
-		if cl.caData, err = os.ReadFile(rc.CAFile); err != nil {
-			return nil, fmt.Errorf("read the cluster's CA file: %v", errors.Unwrap(err))
-		}
-	}
-	return cl, nil
+	return min(time.Duration(n)*time.Second, maxRetryAfter), true
 }
 
 // apply sends obj with server-side apply, owned by accessbot's field manager and taking over
@@ -95,17 +239,17 @@ func (cl *client) apply(ctx context.Context, path string, obj any) error {
 	if err != nil {
 		return err
 	}
-	return cl.rest.Patch(types.ApplyPatchType).AbsPath(path).
-		Param("fieldManager", fieldManager).Param("force", "true").
-		Body(body).Do(ctx).Error()
+	q := url.Values{"fieldManager": {fieldManager}, "force": {"true"}}
+	_, err = cl.do(ctx, http.MethodPatch, path, q, "application/apply-patch+yaml", body)
+	return err
 }
 
 // remove deletes the object at path; one already gone is not an error.
 func (cl *client) remove(ctx context.Context, path string) error {
-	policy := metav1.DeletePropagationBackground
-	body, _ := json.Marshal(metav1.DeleteOptions{PropagationPolicy: &policy})
-	err := cl.rest.Delete().AbsPath(path).Body(body).Do(ctx).Error()
-	if apierrors.IsNotFound(err) {
+	body := []byte(`{"kind":"DeleteOptions","apiVersion":"v1","propagationPolicy":"Background"}`)
+	_, err := cl.do(ctx, http.MethodDelete, path, nil, "application/json", body)
+	var ae *apiError
+	if errors.As(err, &ae) && ae.Code == http.StatusNotFound {
 		return nil
 	}
 	return err
@@ -113,7 +257,11 @@ func (cl *client) remove(ctx context.Context, path string) error {
 
 // get reads the object or list at path into into.
 func (cl *client) get(ctx context.Context, path string, into any) error {
-	return decode(cl.rest.Get().AbsPath(path).Do(ctx), into)
+	answer, err := cl.do(ctx, http.MethodGet, path, nil, "", nil)
+	if err != nil {
+		return err
+	}
+	return decode(answer, into)
 }
 
 // create posts obj to path and reads the answer into into.
@@ -122,58 +270,48 @@ func (cl *client) create(ctx context.Context, path string, obj, into any) error 
 	if err != nil {
 		return err
 	}
-	return decode(cl.rest.Post().AbsPath(path).Body(body).Do(ctx), into)
-}
-
-// decode reads a successful answer's JSON into into; an error answer is the API server's
-// Status, as client-go made it.
-func decode(r rest.Result, into any) error {
-	raw, err := r.Raw()
+	answer, err := cl.do(ctx, http.MethodPost, path, nil, "application/json", body)
 	if err != nil {
 		return err
 	}
-	if err := json.Unmarshal(raw, into); err != nil {
+	return decode(answer, into)
+}
+
+func decode(answer []byte, into any) error {
+	if err := json.Unmarshal(answer, into); err != nil {
 		return fmt.Errorf("decode the API server's answer: %w", err)
 	}
 	return nil
 }
 
 // classify turns an API error into an adapter error of the right kind, in words that say what
-// was being done. Throttling (429), the server's own errors and timeouts, conflicts and network
-// errors are worth retrying (client-go has already honoured Retry-After); a refusal, an invalid
-// object or a missing namespace is not.
+// was being done. Throttling (429) and server errors that outlasted the waits the server asked
+// for, conflicts, timeouts and network errors are worth retrying; a refusal, an invalid object
+// or a missing namespace is not.
 func classify(doing string, err error) error {
 	if err == nil {
 		return nil
 	}
-	msg := fmt.Errorf("%s: %w", doing, err)
-	var netErr net.Error
+	var ae *apiError
+	var ce *credentialError
 	switch {
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return adapters.RetryableError(msg)
-	case apierrors.IsForbidden(err):
-		return adapters.PermanentError(fmt.Errorf("%s: the API server refused: %s (give accessbot's identity that permission: see the README's kubernetes RBAC)", doing, apiMessage(err)))
-	case apierrors.IsUnauthorized(err):
-		return adapters.PermanentError(fmt.Errorf("%s: the API server does not accept accessbot's credentials: %s", doing, apiMessage(err)))
-	case apierrors.IsNotFound(err), apierrors.IsInvalid(err), apierrors.IsBadRequest(err), apierrors.IsMethodNotSupported(err):
-		return adapters.PermanentError(fmt.Errorf("%s: %s", doing, apiMessage(err)))
-	case apierrors.IsTooManyRequests(err), apierrors.IsServerTimeout(err), apierrors.IsTimeout(err),
-		apierrors.IsServiceUnavailable(err), apierrors.IsInternalError(err), apierrors.IsConflict(err),
-		apierrors.IsUnexpectedServerError(err):
-		return adapters.RetryableError(msg)
-	case errors.As(err, &netErr):
-		return adapters.RetryableError(msg)
+	case errors.As(err, &ce):
+		if ce.permanent {
+			return adapters.PermanentError(fmt.Errorf("%s: %w", doing, err))
+		}
+		return adapters.RetryableError(fmt.Errorf("%s: %w", doing, err))
+	case !errors.As(err, &ae):
+		return adapters.RetryableError(fmt.Errorf("%s: %w", doing, err))
+	case ae.Code == http.StatusForbidden:
+		return adapters.PermanentError(fmt.Errorf("%s: the API server refused: %s (give accessbot's identity that permission: see the README's kubernetes RBAC)", doing, ae.Message))
+	case ae.Code == http.StatusUnauthorized:
+		return adapters.PermanentError(fmt.Errorf("%s: the API server does not accept accessbot's credentials: %s", doing, ae.Message))
+	case ae.Code == http.StatusNotFound, ae.Code == http.StatusUnprocessableEntity, ae.Code == http.StatusBadRequest,
+		ae.Code == http.StatusMethodNotAllowed, ae.Code == http.StatusUnsupportedMediaType:
+		return adapters.PermanentError(fmt.Errorf("%s: %s", doing, ae.Message))
 	}
-	return adapters.RetryableError(msg)
-}
-
-// apiMessage is the API server's message for err, without client-go's prefixes.
-func apiMessage(err error) string {
-	var st apierrors.APIStatus
-	if errors.As(err, &st) && st.Status().Message != "" {
-		return st.Status().Message
-	}
-	return strings.TrimSpace(err.Error())
+	// 429, 5xx, 409 Conflict and anything unexpected: try again later.
+	return adapters.RetryableError(fmt.Errorf("%s: %w", doing, err))
 }
 
 // readFile reads a file the config names, with an error that says which without Go's prefixes.

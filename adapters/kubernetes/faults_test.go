@@ -9,13 +9,13 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
-	"k8s.io/client-go/rest"
 
 	"github.com/accessbot/accessbot/adapters"
 	gt "github.com/accessbot/accessbot/grants/grantstest"
@@ -53,22 +53,24 @@ func (p *faultProxy) serve(t *testing.T, srv *kubetest.Server) string {
 }
 
 // proxied builds a binding-mode adapter that reaches the API server through the proxy, as the
-// bot user.
-func proxied(t *testing.T, srv *kubetest.Server, proxyURL string, nss []string) adapters.Adapter {
+// bot user. The waits the server asks for are recorded, not slept.
+func proxied(t *testing.T, srv *kubetest.Server, proxyURL string, nss []string) (adapters.Adapter, *[]time.Duration) {
 	t.Helper()
 	c := NewConfig()
 	c.ClusterRole, c.Namespaces = "kt-reader", nss
 	c.Timeout = 20 * time.Second
-	rc := srv.Config(kubetest.Bot)
-	rc.Host = proxyURL
 	// The proxy speaks plain HTTP on the loopback.
-	rc.TLSClientConfig = rest.TLSClientConfig{}
-	cl, err := newClient(rc, c)
+	cl, err := newClient(&clusterConfig{server: proxyURL, creds: &staticCreds{tok: srv.Token(kubetest.Bot)}}, c)
 	if err != nil {
 		t.Fatal(err)
 	}
+	var waits []time.Duration
+	cl.wait = func(ctx context.Context, d time.Duration) error {
+		waits = append(waits, d)
+		return ctx.Err()
+	}
 	k := &Kubernetes{cfg: *c, log: zerolog.Nop(), client: cl, Now: time.Now}
-	return &bindingAdapter{k}
+	return &bindingAdapter{k}, &waits
 }
 
 // The API server throttles (429 with Retry-After) and fails (503) for a while: the grant waits
@@ -77,8 +79,7 @@ func TestThrottlingIsWaitedOutAsTheServerAsks(t *testing.T) {
 	srv := server(t)
 	nss := namespaces(t, srv, 1)
 	p := &faultProxy{}
-	// One of each; client-go waits the Retry-After it is given (whole seconds), so two faults
-	// cost the test two seconds.
+	// One of each, each asking for a wait of 1 s (Retry-After is in whole seconds).
 	left := 2
 	p.fault = func(w http.ResponseWriter, r *http.Request) bool {
 		if r.Method != http.MethodPatch || left == 0 {
@@ -95,13 +96,16 @@ func TestThrottlingIsWaitedOutAsTheServerAsks(t *testing.T) {
 		fmt.Fprintf(w, `{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"TooManyRequests","message":"too many requests, please try again later","code":%d}`, code)
 		return true
 	}
-	a := proxied(t, srv, p.serve(t, srv), nss)
+	a, waits := proxied(t, srv, p.serve(t, srv), nss)
 	req := adapters.GrantRequest{GrantID: "g-throttled", Resource: "k8s-prod", Subject: adapters.Subject{Account: kubetest.Alice}, Expires: time.Now().Add(time.Hour)}
 	if _, err := a.Grant(context.Background(), req); err != nil {
 		t.Fatalf("grant through a throttling server: %v", err)
 	}
 	if left != 0 {
 		t.Fatalf("%d faults left unanswered", left)
+	}
+	if want := []time.Duration{time.Second, time.Second}; !slices.Equal(*waits, want) {
+		t.Fatalf("waited %v, want %v (what Retry-After said)", *waits, want)
 	}
 	patches := 0
 	for _, r := range p.seen {
@@ -147,7 +151,7 @@ func TestErrorKindsFollowTheAPIServersAnswer(t *testing.T) {
 				fmt.Fprintf(w, `{"kind":"Status","apiVersion":"v1","status":"Failure","reason":%q,"message":"injected %s","code":%d}`, tc.reason, strings.ToLower(tc.reason), tc.code)
 				return true
 			}
-			a := proxied(t, srv, p.serve(t, srv), nss)
+			a, _ := proxied(t, srv, p.serve(t, srv), nss)
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			_, err := a.Grant(ctx, adapters.GrantRequest{GrantID: "g-fault", Resource: "k8s-prod", Subject: adapters.Subject{Account: kubetest.Alice}, Expires: time.Now().Add(time.Hour)})

@@ -18,6 +18,7 @@ package kubernetes
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"math"
@@ -25,11 +26,8 @@ import (
 	"strings"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
-
 	"github.com/rs/zerolog"
+	"gopkg.in/yaml.v3"
 
 	"github.com/accessbot/accessbot/adapters"
 )
@@ -100,11 +98,17 @@ func New(cfg Config, log zerolog.Logger) (*Kubernetes, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	rc, err := restConfig(&cfg)
+	var cc *clusterConfig
+	var err error
+	if cfg.Kubeconfig == "" {
+		cc, err = inCluster()
+	} else {
+		cc, err = loadKubeconfig(cfg.Kubeconfig, cfg.Context)
+	}
 	if err != nil {
 		return nil, err
 	}
-	cl, err := newClient(rc, &cfg)
+	cl, err := newClient(cc, &cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -179,8 +183,8 @@ func (k *Kubernetes) roleRef() roleRef {
 }
 
 // meta is the labels and annotations of a grant's objects.
-func (k *Kubernetes) meta(name, namespace string, req adapters.GrantRequest, expires time.Time) metav1.ObjectMeta {
-	m := metav1.ObjectMeta{
+func (k *Kubernetes) meta(name, namespace string, req adapters.GrantRequest, expires time.Time) objectMeta {
+	m := objectMeta{
 		Name:      name,
 		Namespace: namespace,
 		Labels:    map[string]string{LabelManagedBy: managedBy, LabelGrant: req.GrantID},
@@ -207,7 +211,7 @@ func (k *Kubernetes) applyBindings(ctx context.Context, req adapters.GrantReques
 	}
 	for _, b := range bs {
 		obj := roleBinding{
-			TypeMeta: metav1.TypeMeta{APIVersion: rbacGroup + "/v1", Kind: "RoleBinding"},
+			typeMeta: typeMeta{APIVersion: rbacGroup + "/v1", Kind: "RoleBinding"},
 			Metadata: k.meta(b.name, b.namespace, req, expires),
 			RoleRef:  k.roleRef(),
 			Subjects: []rbacSubject{subject},
@@ -336,7 +340,7 @@ func (a *tokenAdapter) Grant(ctx context.Context, req adapters.GrantRequest) (ad
 	defer cancel()
 	ns := a.cfg.ServiceAccountNamespace
 	sa := serviceAccount{
-		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
+		typeMeta: typeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
 		Metadata: a.meta(name, ns, req, req.Expires),
 		// The token is handed out by TokenRequest; no pod mounts this account's token.
 		AutomountServiceAccountToken: new(bool),
@@ -355,7 +359,7 @@ func (a *tokenAdapter) Grant(ctx context.Context, req adapters.GrantRequest) (ad
 		// ends the token then.
 		seconds = minTokenSeconds
 	}
-	tr := tokenRequest{TypeMeta: metav1.TypeMeta{APIVersion: "authentication.k8s.io/v1", Kind: "TokenRequest"}}
+	tr := tokenRequest{typeMeta: typeMeta{APIVersion: "authentication.k8s.io/v1", Kind: "TokenRequest"}}
 	tr.Spec.ExpirationSeconds = &seconds
 	var out tokenRequest
 	if err := a.client.create(ctx, a.serviceAccountPath(name)+"/token", tr, &out); err != nil {
@@ -364,7 +368,7 @@ func (a *tokenAdapter) Grant(ctx context.Context, req adapters.GrantRequest) (ad
 	if out.Status.Token == "" {
 		return adapters.Lease{}, adapters.Retryablef("request a token for ServiceAccount %s/%s: the API server returned no token", ns, name)
 	}
-	until := out.Status.ExpirationTimestamp.Time
+	until := out.Status.ExpirationTimestamp
 	kubeconfig, err := a.kubeconfig(req, name, out.Status.Token)
 	if err != nil {
 		return adapters.Lease{}, adapters.PermanentError(fmt.Errorf("write the kubeconfig: %w", err))
@@ -383,17 +387,48 @@ func (a *tokenAdapter) Grant(ctx context.Context, req adapters.GrantRequest) (ad
 // kubeconfig is a kubeconfig with one cluster, one user (the token) and one context, whose
 // namespace is the first of the configured ones.
 func (a *tokenAdapter) kubeconfig(req adapters.GrantRequest, saName, token string) (string, error) {
-	cluster := "accessbot-" + req.Resource
-	cfg := clientcmdapi.NewConfig()
-	cfg.Clusters[cluster] = &clientcmdapi.Cluster{Server: a.userServer, CertificateAuthorityData: a.userCA}
-	cfg.AuthInfos[saName] = &clientcmdapi.AuthInfo{Token: token}
-	ctx := &clientcmdapi.Context{Cluster: cluster, AuthInfo: saName}
-	if len(a.cfg.Namespaces) > 0 {
-		ctx.Namespace = a.cfg.Namespaces[0]
+	type namedCluster struct {
+		Name    string `yaml:"name"`
+		Cluster struct {
+			Server                   string `yaml:"server"`
+			CertificateAuthorityData string `yaml:"certificate-authority-data,omitempty"`
+		} `yaml:"cluster"`
 	}
-	cfg.Contexts[cluster] = ctx
-	cfg.CurrentContext = cluster
-	b, err := clientcmd.Write(*cfg)
+	type namedUser struct {
+		Name string `yaml:"name"`
+		User struct {
+			Token string `yaml:"token"`
+		} `yaml:"user"`
+	}
+	type namedContext struct {
+		Name    string `yaml:"name"`
+		Context struct {
+			Cluster   string `yaml:"cluster"`
+			User      string `yaml:"user"`
+			Namespace string `yaml:"namespace,omitempty"`
+		} `yaml:"context"`
+	}
+	name := "accessbot-" + req.Resource
+	var c namedCluster
+	c.Name, c.Cluster.Server = name, a.userServer
+	if len(a.userCA) > 0 {
+		c.Cluster.CertificateAuthorityData = base64.StdEncoding.EncodeToString(a.userCA)
+	}
+	var u namedUser
+	u.Name, u.User.Token = saName, token
+	var x namedContext
+	x.Name, x.Context.Cluster, x.Context.User = name, name, saName
+	if len(a.cfg.Namespaces) > 0 {
+		x.Context.Namespace = a.cfg.Namespaces[0]
+	}
+	b, err := yaml.Marshal(struct {
+		APIVersion     string         `yaml:"apiVersion"`
+		Kind           string         `yaml:"kind"`
+		Clusters       []namedCluster `yaml:"clusters"`
+		Users          []namedUser    `yaml:"users"`
+		Contexts       []namedContext `yaml:"contexts"`
+		CurrentContext string         `yaml:"current-context"`
+	}{"v1", "Config", []namedCluster{c}, []namedUser{u}, []namedContext{x}, name})
 	if err != nil {
 		return "", err
 	}
@@ -544,7 +579,7 @@ func (k *Kubernetes) Check(ctx context.Context) error {
 	defer cancel()
 	var missing []string
 	for _, p := range k.needs() {
-		review := selfSubjectAccessReview{TypeMeta: metav1.TypeMeta{APIVersion: "authorization.k8s.io/v1", Kind: "SelfSubjectAccessReview"}}
+		review := selfSubjectAccessReview{typeMeta: typeMeta{APIVersion: "authorization.k8s.io/v1", Kind: "SelfSubjectAccessReview"}}
 		review.Spec.ResourceAttributes = &resourceAttributes{
 			Verb: p.verb, Group: p.group, Resource: p.resource, Subresource: p.subresource,
 			Namespace: p.namespace, Name: p.name,

@@ -67,6 +67,9 @@ const (
 	Bob   = "bob@example.com"
 )
 
+// ClientCertUser is the user the server's client certificate authenticates as.
+const ClientCertUser = "kubetest client"
+
 // Users are the users the token file lists, Admin first.
 var Users = []string{Admin, Bot, Alice, Bob}
 
@@ -80,6 +83,9 @@ type Server struct {
 	CAData []byte
 	// Dir holds etcd's data, the certificates, the keys and the logs.
 	Dir string
+	// ClientCertFile and ClientKeyFile are a client certificate the server accepts, for the
+	// user ClientCertUser (its common name), who holds no RBAC.
+	ClientCertFile, ClientKeyFile string
 
 	tokens     map[string]string
 	etcdURL    string
@@ -373,6 +379,7 @@ func (s *Server) writeFiles() error {
 		return err
 	}
 	s.CAFile = files.CAFile
+	s.ClientCertFile, s.ClientKeyFile = files.CertFile, files.KeyFile
 	if s.CAData, err = os.ReadFile(files.CAFile); err != nil {
 		return fmt.Errorf("kubetest: read CA: %w", err)
 	}

@@ -30,6 +30,8 @@ var allowed = []struct {
 	{"adapters/webhook", []string{"adapters", "internal/backoff"}},
 	{"adapters/gcpiam", []string{"adapters", "internal/backoff"}},
 	{"adapters/googlegroups", []string{"adapters", "internal/backoff"}},
+	// The kubernetes adapter paces its requests with the shared token bucket.
+	{"adapters/kubernetes", []string{"adapters", "internal/ratelimit"}},
 	{"adapters/...", []string{"adapters/..."}},
 	// The audit log is the bottom of the domain: events and their hash chain stand alone (with
 	// the one duration format people read).
