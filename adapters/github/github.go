@@ -238,6 +238,16 @@ func (a *Adapter) grantRepositories(ctx context.Context, grantID, login string) 
 	var added, invites []string
 	for _, r := range a.cfg.repos {
 		have, err := a.permissionOf(ctx, r, login)
+		if isStatus(err, http.StatusNotFound) {
+			// GitHub answers the same 404 for an unknown user and an unknown (or hidden)
+			// repository: reading the repository tells which.
+			var ae *apiError
+			errors.As(err, &ae)
+			if a.repoExists(ctx, r) {
+				return adapters.Lease{}, adapters.PermanentError(fmt.Errorf("grant %s: GitHub has no user %q: %w", grantID, login, ae))
+			}
+			return adapters.Lease{}, adapters.PermanentError(fmt.Errorf("grant %s: repository %s is not found, or the App is not installed on it: %w", grantID, r, ae))
+		}
 		if err != nil {
 			return adapters.Lease{}, fmt.Errorf("grant %s: %w", grantID, err)
 		}

@@ -410,6 +410,12 @@ func TestAPendingInvitationIsReportedAndCancelledOnRevoke(t *testing.T) {
 		name := map[bool]string{true: "with the lease", false: "without lease data"}[withLease]
 		t.Run("team "+name, func(t *testing.T) {
 			e := newEnv(t, ModeTeam, true, nil, nil)
+			var logged strings.Builder
+			a, err := New(e.a.cfg, zerolog.New(&logged), Options{Now: e.clock.Now, Wait: e.clock.Wait})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.a = a
 			e.srv.AddUser("alice")
 			lease, err := grantAlice(e, "g-invite")
 			if err != nil {
@@ -417,6 +423,11 @@ func TestAPendingInvitationIsReportedAndCancelledOnRevoke(t *testing.T) {
 			}
 			if _, state := e.srv.Membership("alice"); state != "pending" || lease.Data[leaseState] != "pending" {
 				t.Fatalf("membership %q, lease %v: want pending", state, lease.Data)
+			}
+			for _, want := range []string{`"level":"warn"`, `"grant_id":"g-invite"`, `"login":"alice"`, "GitHub sent an invitation"} {
+				if !strings.Contains(logged.String(), want) {
+					t.Errorf("the log does not report the pending invitation (%s): %s", want, logged.String())
+				}
 			}
 			if inv := e.srv.OrgInvitations(); !slices.Equal(inv, []string{"alice"}) {
 				t.Fatalf("organization invitations = %v", inv)
@@ -553,8 +564,8 @@ func TestGitHubsErrorsKeepTheirKindAndMessage(t *testing.T) {
 		says      string
 		calls     int
 	}{
-		{name: "an unknown user is permanent with GitHub's message", account: "nobody", permanent: true, says: "404: Not Found", calls: 1},
-		{name: "an unknown repository is permanent", account: "alice", permanent: true, says: "404: Not Found", calls: 1,
+		{name: "an unknown user is permanent with GitHub's message", account: "nobody", permanent: true, says: `GitHub has no user "nobody": GitHub answered 404: Not Found`, calls: 2},
+		{name: "an unknown repository is permanent", account: "alice", permanent: true, says: "repository acme/gone is not found, or the App is not installed on it: GitHub answered 404: Not Found", calls: 2,
 			mutate: func(c *Config) { c.Repositories = []string{"acme/gone"} }},
 		{name: "an invalid invitation is permanent with GitHub's errors", account: "alice", permanent: true, calls: 2,
 			mutate: func(c *Config) { c.Permission = "admin" },
