@@ -706,3 +706,21 @@ func TestInstallationTokens(t *testing.T) {
 		t.Fatalf("check with a foreign key: %v, want GitHub's 401", err)
 	}
 }
+
+// A GitHub that cannot be reached is retried max_attempts times, then is a retryable error.
+func TestAnUnreachableGitHubIsRetryable(t *testing.T) {
+	e := newEnv(t, ModeTeam, false, nil, nil)
+	cfg := e.a.cfg
+	cfg.APIURL = "http://127.0.0.1:1" // nothing listens on port 1
+	a, err := New(cfg, zerolog.Nop(), Options{Now: e.clock.Now, Wait: e.clock.Wait})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = a.Grant(context.Background(), adapters.GrantRequest{GrantID: "g-down", Subject: adapters.Subject{Account: "alice"}})
+	if err == nil || adapters.IsPermanent(err) || !strings.Contains(err.Error(), "after 4 attempts") {
+		t.Fatalf("grant against nothing: %v, want retryable after 4 attempts", err)
+	}
+	if w := e.clock.Waits(); !slices.Equal(w, []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second}) {
+		t.Errorf("waits = %v, want 0.5s, 1s, 2s", w)
+	}
+}
