@@ -19,9 +19,11 @@ import (
 
 // The adapter speaks the few REST calls it needs itself, over net/http, rather than through
 // github.com/google/go-github: its Client holds every GitHub service, so using one links the
-// thousands of methods of all (BENCHMARKS.md, "4. Memory"), in every accessbot process whether
-// or not a github resource is configured. The App's JWT is signed with go-jose, which accessbot
-// links already for OIDC, instead of ghinstallation.
+// methods of all, in every accessbot process whether or not a github resource is configured
+// (measured: 2.67 MB of binary and about 0.3 MB idle, against 90 KB and nothing measurable for
+// this client; BENCHMARKS.md, "4. Memory"). The App authentication, the rate-limit waits on an
+// injected clock and the paging would be needed with the SDK too. The App's JWT is signed with
+// go-jose, which accessbot links already for OIDC, instead of adding ghinstallation.
 
 const (
 	// maxResponse bounds what is read of one answer: a page of 100 collaborators is well under it.
