@@ -281,12 +281,7 @@ func (a *Adapter) Revoke(ctx context.Context, req adapters.RevokeRequest) error 
 		return fmt.Errorf("revoke %s: %w", req.GrantID, err)
 	}
 	if a.cfg.Mode == ModeTeam {
-		// Deleting a pending membership withdraws its invitation too.
-		_, _, err := a.api.do(ctx, http.MethodDelete, a.teamPath()+"/memberships/"+login, nil, nil)
-		if err != nil && !isStatus(err, http.StatusNotFound) {
-			return classify(fmt.Sprintf("revoke %s: remove %s from team %s/%s", req.GrantID, login, a.cfg.Org, a.cfg.Team), err)
-		}
-		return nil
+		return a.revokeTeam(ctx, req)
 	}
 	repos, invites := a.cfg.repos, map[string]int64{}
 	if req.Data != nil {
@@ -306,6 +301,55 @@ func (a *Adapter) Revoke(ctx context.Context, req adapters.RevokeRequest) error 
 	for _, r := range repos {
 		if err := a.revokeRepository(ctx, req, r, invites[r.String()]); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// revokeTeam deletes the person's team membership and, when it was pending (the grant's lease
+// says so, or without lease data the membership is pending now), cancels the organization
+// invitation it came with: GitHub does not document that deleting the membership withdraws it,
+// and an invitation accepted later would make the person a member of the organization.
+func (a *Adapter) revokeTeam(ctx context.Context, req adapters.RevokeRequest) error {
+	login, team := req.Subject.Account, a.cfg.Org+"/"+a.cfg.Team
+	pending := req.Data[leaseState] == "pending"
+	if req.Data == nil {
+		m, ok, err := a.teamMembership(ctx, login)
+		if err != nil {
+			return fmt.Errorf("revoke %s: %w", req.GrantID, err)
+		}
+		pending = ok && m.State == "pending"
+	}
+	_, _, err := a.api.do(ctx, http.MethodDelete, a.teamPath()+"/memberships/"+login, nil, nil)
+	if err != nil && !isStatus(err, http.StatusNotFound) {
+		return classify(fmt.Sprintf("revoke %s: remove %s from team %s", req.GrantID, login, team), err)
+	}
+	if !pending {
+		return nil
+	}
+	var ids []int64
+	err = a.pages(ctx, "/orgs/"+a.cfg.Org+"/invitations", func(raw []byte) error {
+		var page []struct {
+			ID    int64  `json:"id"`
+			Login string `json:"login"`
+		}
+		if err := decode(raw, &page); err != nil {
+			return err
+		}
+		for _, inv := range page {
+			if strings.EqualFold(inv.Login, login) {
+				ids = append(ids, inv.ID)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("revoke %s: list the invitations to %s: %w", req.GrantID, a.cfg.Org, err)
+	}
+	for _, id := range ids {
+		_, _, err := a.api.do(ctx, http.MethodDelete, "/orgs/"+a.cfg.Org+"/invitations/"+strconv.FormatInt(id, 10), nil, nil)
+		if err != nil && !isStatus(err, http.StatusNotFound) {
+			return classify(fmt.Sprintf("revoke %s: cancel %s's invitation %d to %s", req.GrantID, login, id, a.cfg.Org), err)
 		}
 	}
 	return nil

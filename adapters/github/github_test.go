@@ -442,6 +442,14 @@ func TestAPendingInvitationIsReportedAndCancelledOnRevoke(t *testing.T) {
 			if _, state := e.srv.Membership("alice"); state != "" || len(e.srv.OrgInvitations()) != 0 {
 				t.Fatalf("after revoke: membership %q, invitations %v", state, e.srv.OrgInvitations())
 			}
+			// An invitation accepted later finds nothing: alice does not join the organization.
+			e.srv.Accept("alice")
+			if role, _ := e.srv.Membership("alice"); role != "" || e.srv.IsOrgMember("alice") {
+				t.Fatal("alice joined the organization or the team after the revoke")
+			}
+			if n := e.srv.CallCount("DELETE /orgs/{org}/invitations/{invitation_id}"); n != 1 {
+				t.Errorf("%d organization invitation cancellations, want 1", n)
+			}
 		})
 		t.Run("repository "+name, func(t *testing.T) {
 			e := newEnv(t, ModeRepository, true, nil, nil)
@@ -613,7 +621,9 @@ func TestTheCallsMadeAreTheDocumentedLeastPrivilege(t *testing.T) {
 		want  []string
 	}{
 		{mode: ModeTeam, perms: map[string]string{"members": "write"}, want: []string{
+			"DELETE /orgs/{org}/invitations/{invitation_id}",
 			"DELETE /orgs/{org}/teams/{team_slug}/memberships/{username}",
+			"GET /orgs/{org}/invitations",
 			"GET /orgs/{org}/teams/{team_slug}",
 			"GET /orgs/{org}/teams/{team_slug}/members",
 			"GET /orgs/{org}/teams/{team_slug}/memberships/{username}",

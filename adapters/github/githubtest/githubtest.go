@@ -23,6 +23,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -109,7 +110,7 @@ type Server struct {
 	mu         sync.Mutex
 	users      []string                        // known logins
 	orgMembers []string                        // members of Org
-	orgInvites []string                        // logins invited to Org
+	orgInvites map[int64]string                // invitation ID -> login (lower case) invited to Org
 	team       map[string]membership           // login -> membership of Team
 	teamOrder  []string                        // logins in the order added
 	collabs    map[string]map[string]string    // repo -> login -> permission (pull..admin)
@@ -139,7 +140,7 @@ func New(t testing.TB, o Options) *Server {
 		o.Now = time.Now
 	}
 	s := &Server{
-		o: o, team: map[string]membership{},
+		o: o, team: map[string]membership{}, orgInvites: map[int64]string{},
 		collabs:    map[string]map[string]string{Repo1: {}, Repo2: {}},
 		collabKeys: map[string][]string{},
 		invites:    map[string]map[int64]invitation{Repo1: {}, Repo2: {}},
@@ -224,7 +225,12 @@ func (s *Server) Invitations(repo string) []string {
 func (s *Server) OrgInvitations() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return slices.Clone(s.orgInvites)
+	var out []string
+	for _, l := range s.orgInvites {
+		out = append(out, l)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Accept makes login accept every invitation: they join the organization if invited, their
@@ -234,9 +240,13 @@ func (s *Server) Accept(login string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	key := strings.ToLower(login)
-	if i := slices.Index(s.orgInvites, key); i >= 0 {
-		s.orgInvites = slices.Delete(s.orgInvites, i, i+1)
-		s.orgMembers = append(s.orgMembers, s.findUser(login))
+	for id, l := range s.orgInvites {
+		if l == key {
+			delete(s.orgInvites, id)
+			if !s.isOrgMember(login) {
+				s.orgMembers = append(s.orgMembers, s.findUser(login))
+			}
+		}
 	}
 	if m, ok := s.team[key]; ok && m.state == "pending" {
 		m.state = "active"
@@ -250,6 +260,13 @@ func (s *Server) Accept(login string) {
 			}
 		}
 	}
+}
+
+// IsOrgMember reports whether login is a member of the organization.
+func (s *Server) IsOrgMember(login string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.isOrgMember(login)
 }
 
 // SetPageSize caps the items of one list page, whatever per_page the client asks.
@@ -389,6 +406,10 @@ func route(r *http.Request) (op, perm string, vars []string) {
 		return "GET /orgs/{org}/teams/{team_slug}/members", "members:read", []string{p[1], p[3]}
 	case len(p) == 6 && p[0] == "orgs" && p[2] == "teams" && p[4] == "memberships":
 		return m + " /orgs/{org}/teams/{team_slug}/memberships/{username}", "members:" + rw, []string{p[1], p[3], p[5]}
+	case len(p) == 3 && p[0] == "orgs" && p[2] == "invitations" && m == http.MethodGet:
+		return "GET /orgs/{org}/invitations", "members:read", p[1:2]
+	case len(p) == 4 && p[0] == "orgs" && p[2] == "invitations" && m == http.MethodDelete:
+		return "DELETE /orgs/{org}/invitations/{invitation_id}", "members:write", []string{p[1], p[3]}
 	case len(p) == 3 && p[0] == "repos" && m == http.MethodGet:
 		return "GET /repos/{owner}/{repo}", "metadata:read", []string{p[1] + "/" + p[2]}
 	case len(p) == 4 && p[0] == "repos" && p[3] == "collaborators" && m == http.MethodGet:
@@ -510,24 +531,41 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, op, perm string,
 			m.state = old.state
 		} else if !s.isOrgMember(vars[2]) {
 			m.state = "pending"
-			if !slices.Contains(s.orgInvites, strings.ToLower(vars[2])) {
-				s.orgInvites = append(s.orgInvites, strings.ToLower(vars[2]))
+			if !slices.Contains(slices.Collect(maps.Values(s.orgInvites)), strings.ToLower(vars[2])) {
+				s.nextID++
+				s.orgInvites[s.nextID] = strings.ToLower(vars[2])
 			}
 		}
 		s.setMembership(vars[2], m)
 		return s.json(w, http.StatusOK, s.membershipJSON(vars[2], m))
 	case "DELETE /orgs/{org}/teams/{team_slug}/memberships/{username}":
 		key := strings.ToLower(vars[2])
-		m, ok := s.team[key]
+		_, ok := s.team[key]
 		if vars[0] != Org || vars[1] != Team || !ok {
 			return s.notFound(w)
 		}
+		// The organization invitation a pending membership came with stays: GitHub does not
+		// document that removing the membership withdraws it, so the fake assumes it does not.
 		delete(s.team, key)
 		s.teamOrder = slices.DeleteFunc(s.teamOrder, func(l string) bool { return strings.EqualFold(l, vars[2]) })
-		if m.state == "pending" {
-			// A pending membership's invitation is withdrawn with it.
-			s.orgInvites = slices.DeleteFunc(s.orgInvites, func(l string) bool { return l == key })
+		w.WriteHeader(http.StatusNoContent)
+		return http.StatusNoContent
+	case "GET /orgs/{org}/invitations":
+		if vars[0] != Org {
+			return s.notFound(w)
 		}
+		ids := slices.Sorted(maps.Keys(s.orgInvites))
+		var items []any
+		for _, id := range ids {
+			items = append(items, map[string]any{"id": id, "login": s.findUser(s.orgInvites[id]), "role": "direct_member", "team_count": 1})
+		}
+		return s.listPage(w, r, items)
+	case "DELETE /orgs/{org}/invitations/{invitation_id}":
+		id, err := strconv.ParseInt(vars[1], 10, 64)
+		if _, ok := s.orgInvites[id]; vars[0] != Org || err != nil || !ok {
+			return s.notFound(w)
+		}
+		delete(s.orgInvites, id)
 		w.WriteHeader(http.StatusNoContent)
 		return http.StatusNoContent
 	case "GET /orgs/{org}/teams/{team_slug}/members":
