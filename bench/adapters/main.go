@@ -46,7 +46,7 @@ import (
 )
 
 // packages are the adapters measured, in the table's order.
-var packages = []string{"noop", "postgres", "mysql", "redis", "ldap", "sshcert", "kubernetes", "awsidc", "gcpiam", "okta", "googlegroups"}
+var packages = []string{"noop", "postgres", "mysql", "redis", "ldap", "sshcert", "kubernetes", "awsidc", "gcpiam", "okta", "googlegroups", "github"}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

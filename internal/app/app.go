@@ -38,6 +38,7 @@ import (
 	_ "github.com/accessbot/accessbot/adapters/awsidc"
 	_ "github.com/accessbot/accessbot/adapters/exec"
 	_ "github.com/accessbot/accessbot/adapters/gcpiam"
+	_ "github.com/accessbot/accessbot/adapters/github"
 	_ "github.com/accessbot/accessbot/adapters/googlegroups"
 	_ "github.com/accessbot/accessbot/adapters/kubernetes"
 	_ "github.com/accessbot/accessbot/adapters/ldap"
