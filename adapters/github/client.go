@@ -204,48 +204,54 @@ func (c *client) once(ctx context.Context, method, path string, body, out any) (
 	if err := c.waitForLimit(ctx); err != nil {
 		return 0, nil, false, err
 	}
-	resp, data, err := c.send(ctx, method, c.base+path, auth, body)
+	ans, data, err := c.send(ctx, method, c.base+path, auth, body)
 	if err != nil {
 		return 0, nil, ctx.Err() == nil, err
 	}
-	limited := c.noteLimit(resp.StatusCode, resp.Header)
+	limited := c.noteLimit(ans.status, ans.header)
 	switch {
 	case limited:
-		e := parseError(resp.StatusCode, data)
+		e := parseError(ans.status, data)
 		e.rateLimited = true
 		return 0, nil, true, e
-	case resp.StatusCode == http.StatusUnauthorized && c.cfg.Auth == AuthApp:
+	case ans.status == http.StatusUnauthorized && c.cfg.Auth == AuthApp:
 		// The installation token may have been revoked: fetch a new one next time.
 		c.tokenMu.Lock()
 		c.token = ""
 		c.tokenMu.Unlock()
-		return 0, nil, false, parseError(resp.StatusCode, data)
-	case resp.StatusCode >= 500:
-		return 0, nil, true, parseError(resp.StatusCode, data)
-	case resp.StatusCode < 200 || resp.StatusCode > 299:
-		return 0, nil, false, parseError(resp.StatusCode, data)
+		return 0, nil, false, parseError(ans.status, data)
+	case ans.status >= 500:
+		return 0, nil, true, parseError(ans.status, data)
+	case ans.status < 200 || ans.status > 299:
+		return 0, nil, false, parseError(ans.status, data)
 	}
 	if out != nil && len(data) > 0 {
 		if err := json.Unmarshal(data, out); err != nil {
 			return 0, nil, false, fmt.Errorf("decode the answer: %w", err)
 		}
 	}
-	return resp.StatusCode, resp.Header, false, nil
+	return ans.status, ans.header, false, nil
 }
 
 // send makes one HTTP request and reads its answer, bounded.
-func (c *client) send(ctx context.Context, method, u, auth string, body any) (*http.Response, []byte, error) {
+// answer is what send keeps of a response: its body is read and closed by then.
+type answer struct {
+	status int
+	header http.Header
+}
+
+func (c *client) send(ctx context.Context, method, u, auth string, body any) (answer, []byte, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return nil, nil, fmt.Errorf("encode the request: %w", err)
+			return answer{}, nil, fmt.Errorf("encode the request: %w", err)
 		}
 		rd = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
-		return nil, nil, fmt.Errorf("build the request: %w", err)
+		return answer{}, nil, fmt.Errorf("build the request: %w", err)
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -256,17 +262,17 @@ func (c *client) send(ctx context.Context, method, u, auth string, body any) (*h
 	req.Header.Set("Authorization", auth)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, nil, err
+		return answer{}, nil, err
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
 	if err != nil {
-		return nil, nil, fmt.Errorf("read the answer: %w", err)
+		return answer{}, nil, fmt.Errorf("read the answer: %w", err)
 	}
 	if len(data) > maxResponse {
-		return nil, nil, fmt.Errorf("the answer is larger than %d bytes", maxResponse)
+		return answer{}, nil, fmt.Errorf("the answer is larger than %d bytes", maxResponse)
 	}
-	return resp, data, nil
+	return answer{status: resp.StatusCode, header: resp.Header}, data, nil
 }
 
 // parseError reads GitHub's error answer, or makes one from a status and a body that is not.
@@ -309,26 +315,26 @@ func (c *client) fetchToken(ctx context.Context) (string, time.Time, error) {
 		return "", time.Time{}, err
 	}
 	u := c.base + "/app/installations/" + strconv.FormatInt(c.cfg.InstallationID, 10) + "/access_tokens"
-	resp, data, err := c.send(ctx, http.MethodPost, u, "Bearer "+jwt, nil)
+	ans, data, err := c.send(ctx, http.MethodPost, u, "Bearer "+jwt, nil)
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	if c.noteLimit(resp.StatusCode, resp.Header) {
-		e := parseError(resp.StatusCode, data)
+	if c.noteLimit(ans.status, ans.header) {
+		e := parseError(ans.status, data)
 		e.rateLimited = true
 		return "", time.Time{}, e
 	}
-	if resp.StatusCode != http.StatusCreated {
-		return "", time.Time{}, parseError(resp.StatusCode, data)
+	if ans.status != http.StatusCreated {
+		return "", time.Time{}, parseError(ans.status, data)
 	}
-	var ans struct {
+	var tok struct {
 		Token     string    `json:"token"`
 		ExpiresAt time.Time `json:"expires_at"`
 	}
-	if err := json.Unmarshal(data, &ans); err != nil || ans.Token == "" {
+	if err := json.Unmarshal(data, &tok); err != nil || tok.Token == "" {
 		return "", time.Time{}, errors.New("GitHub's answer has no installation token")
 	}
-	return ans.Token, ans.ExpiresAt, nil
+	return tok.Token, tok.ExpiresAt, nil
 }
 
 // appJWT signs the App's JWT: RS256, iss the app ID, issued a minute ago for clock drift,

@@ -151,6 +151,28 @@ func (c *Config) Validate() error {
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.User != nil || u.Fragment != "" {
 		return fmt.Errorf("api_url %q: want https://api.github.com or https://HOST/api/v3", c.APIURL)
 	}
+	if err := c.validateMode(); err != nil {
+		return err
+	}
+	if err := c.validateAuth(); err != nil {
+		return err
+	}
+	switch {
+	case c.Timeout <= 0:
+		return errors.New("timeout must be positive")
+	case c.MaxAttempts < 1:
+		return errors.New("max_attempts must be at least 1")
+	case c.MaxRateWait < 0:
+		return errors.New("max_rate_wait must not be negative")
+	case c.PageSize < 1 || c.PageSize > maxPageSize:
+		return fmt.Errorf("page_size must be between 1 and %d", maxPageSize)
+	}
+	return nil
+}
+
+// validateMode checks the team or the repositories of the mode, and keeps the parsed
+// repository names.
+func (c *Config) validateMode() error {
 	switch c.Mode {
 	case ModeTeam:
 		if !validLogin(c.Org) {
@@ -192,6 +214,12 @@ func (c *Config) Validate() error {
 	default:
 		return fmt.Errorf("mode %q: use %q or %q", c.Mode, ModeTeam, ModeRepository)
 	}
+	return nil
+}
+
+// validateAuth checks the App's or the token's settings, and parses the App's private key.
+func (c *Config) validateAuth() error {
+	var err error
 	switch c.Auth {
 	case AuthApp:
 		if c.AppID <= 0 || c.InstallationID <= 0 {
@@ -212,16 +240,6 @@ func (c *Config) Validate() error {
 		}
 	default:
 		return fmt.Errorf("auth %q: use %q or %q", c.Auth, AuthApp, AuthToken)
-	}
-	switch {
-	case c.Timeout <= 0:
-		return errors.New("timeout must be positive")
-	case c.MaxAttempts < 1:
-		return errors.New("max_attempts must be at least 1")
-	case c.MaxRateWait < 0:
-		return errors.New("max_rate_wait must not be negative")
-	case c.PageSize < 1 || c.PageSize > maxPageSize:
-		return fmt.Errorf("page_size must be between 1 and %d", maxPageSize)
 	}
 	return nil
 }

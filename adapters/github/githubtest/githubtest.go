@@ -389,39 +389,58 @@ func roleName(perm string) string {
 	return perm
 }
 
-// route names a request's op, the App permission it needs, and its path variables.
+// routes are the REST paths the fake answers: the method ("*" any, "!GET" any but GET), the
+// path ({x} a variable), and the App permission it needs (":rw" read for GET, write otherwise).
+var routes = []struct{ method, path, perm string }{
+	{http.MethodPost, "app/installations/{installation_id}/access_tokens", ""},
+	{http.MethodGet, "orgs/{org}/teams/{team_slug}", "members:read"},
+	{http.MethodGet, "orgs/{org}/teams/{team_slug}/members", "members:read"},
+	{"*", "orgs/{org}/teams/{team_slug}/memberships/{username}", "members:rw"},
+	{http.MethodGet, "orgs/{org}/invitations", "members:read"},
+	{http.MethodDelete, "orgs/{org}/invitations/{invitation_id}", "members:write"},
+	{http.MethodGet, "repos/{owner}/{repo}", "metadata:read"},
+	{http.MethodGet, "repos/{owner}/{repo}/collaborators", "metadata:read"},
+	{http.MethodGet, "repos/{owner}/{repo}/collaborators/{username}/permission", "metadata:read"},
+	{"!GET", "repos/{owner}/{repo}/collaborators/{username}", "administration:write"},
+	{http.MethodGet, "repos/{owner}/{repo}/invitations", "administration:read"},
+	{http.MethodDelete, "repos/{owner}/{repo}/invitations/{invitation_id}", "administration:write"},
+}
+
+// route names a request's op, the App permission it needs, and its path variables ({owner} and
+// {repo} together as one, "owner/repo").
 func route(r *http.Request) (op, perm string, vars []string) {
-	p := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	got := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 	m := r.Method
-	rw := "read"
-	if m != http.MethodGet {
-		rw = "write"
-	}
-	switch {
-	case m == http.MethodPost && len(p) == 4 && p[0] == "app" && p[1] == "installations" && p[3] == "access_tokens":
-		return "POST /app/installations/{installation_id}/access_tokens", "", p[2:3]
-	case len(p) == 4 && p[0] == "orgs" && p[2] == "teams" && m == http.MethodGet:
-		return "GET /orgs/{org}/teams/{team_slug}", "members:read", []string{p[1], p[3]}
-	case len(p) == 5 && p[0] == "orgs" && p[2] == "teams" && p[4] == "members" && m == http.MethodGet:
-		return "GET /orgs/{org}/teams/{team_slug}/members", "members:read", []string{p[1], p[3]}
-	case len(p) == 6 && p[0] == "orgs" && p[2] == "teams" && p[4] == "memberships":
-		return m + " /orgs/{org}/teams/{team_slug}/memberships/{username}", "members:" + rw, []string{p[1], p[3], p[5]}
-	case len(p) == 3 && p[0] == "orgs" && p[2] == "invitations" && m == http.MethodGet:
-		return "GET /orgs/{org}/invitations", "members:read", p[1:2]
-	case len(p) == 4 && p[0] == "orgs" && p[2] == "invitations" && m == http.MethodDelete:
-		return "DELETE /orgs/{org}/invitations/{invitation_id}", "members:write", []string{p[1], p[3]}
-	case len(p) == 3 && p[0] == "repos" && m == http.MethodGet:
-		return "GET /repos/{owner}/{repo}", "metadata:read", []string{p[1] + "/" + p[2]}
-	case len(p) == 4 && p[0] == "repos" && p[3] == "collaborators" && m == http.MethodGet:
-		return "GET /repos/{owner}/{repo}/collaborators", "metadata:read", []string{p[1] + "/" + p[2]}
-	case len(p) == 6 && p[0] == "repos" && p[3] == "collaborators" && p[5] == "permission" && m == http.MethodGet:
-		return "GET /repos/{owner}/{repo}/collaborators/{username}/permission", "metadata:read", []string{p[1] + "/" + p[2], p[4]}
-	case len(p) == 5 && p[0] == "repos" && p[3] == "collaborators" && m != http.MethodGet:
-		return m + " /repos/{owner}/{repo}/collaborators/{username}", "administration:write", []string{p[1] + "/" + p[2], p[4]}
-	case len(p) == 4 && p[0] == "repos" && p[3] == "invitations" && m == http.MethodGet:
-		return "GET /repos/{owner}/{repo}/invitations", "administration:read", []string{p[1] + "/" + p[2]}
-	case len(p) == 5 && p[0] == "repos" && p[3] == "invitations" && m == http.MethodDelete:
-		return "DELETE /repos/{owner}/{repo}/invitations/{invitation_id}", "administration:write", []string{p[1] + "/" + p[2], p[4]}
+	for _, rt := range routes {
+		switch {
+		case rt.method == "*", rt.method == "!GET" && m != http.MethodGet, rt.method == m:
+		default:
+			continue
+		}
+		want := strings.Split(rt.path, "/")
+		if len(want) != len(got) {
+			continue
+		}
+		var vs []string
+		match := true
+		for k, w := range want {
+			switch {
+			case w == "{repo}":
+				vs[len(vs)-1] += "/" + got[k]
+			case strings.HasPrefix(w, "{"):
+				vs = append(vs, got[k])
+			case w != got[k]:
+				match = false
+			}
+		}
+		if !match {
+			continue
+		}
+		perm = rt.perm
+		if strings.HasSuffix(perm, ":rw") {
+			perm = strings.TrimSuffix(perm, "rw") + map[bool]string{true: "read", false: "write"}[m == http.MethodGet]
+		}
+		return m + " /" + rt.path, perm, vs
 	}
 	return m + " " + r.URL.Path, "", nil
 }
@@ -495,183 +514,253 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, op, perm string,
 	default:
 		return s.fail(w, http.StatusUnauthorized, "Bad credentials", docs)
 	}
-	switch op {
-	case "GET /orgs/{org}/teams/{team_slug}":
-		if vars[0] != Org || vars[1] != Team {
-			return s.notFound(w)
-		}
-		return s.json(w, http.StatusOK, map[string]any{"id": 1, "slug": Team, "name": "Platform admins", "privacy": "closed"})
-	case "GET /orgs/{org}/teams/{team_slug}/memberships/{username}":
-		if vars[0] != Org || vars[1] != Team {
-			return s.notFound(w)
-		}
-		m, ok := s.team[strings.ToLower(vars[2])]
-		if !ok {
-			return s.notFound(w)
-		}
-		return s.json(w, http.StatusOK, s.membershipJSON(vars[2], m))
-	case "PUT /orgs/{org}/teams/{team_slug}/memberships/{username}":
-		if vars[0] != Org || vars[1] != Team || s.findUser(vars[2]) == "" {
-			return s.notFound(w)
-		}
-		var in struct {
-			Role string `json:"role"`
-		}
-		if err := json.Unmarshal(body, &in); err != nil && len(body) > 0 {
-			return s.fail(w, http.StatusBadRequest, "Problems parsing JSON", docs)
-		}
-		if in.Role == "" {
-			in.Role = "member"
-		}
-		if in.Role != "member" && in.Role != "maintainer" {
-			return s.invalid(w, "TeamMember", "role", "invalid")
-		}
-		m := membership{role: in.Role, state: "active"}
-		if old, ok := s.team[strings.ToLower(vars[2])]; ok {
-			m.state = old.state
-		} else if !s.isOrgMember(vars[2]) {
-			m.state = "pending"
-			if !slices.Contains(slices.Collect(maps.Values(s.orgInvites)), strings.ToLower(vars[2])) {
-				s.nextID++
-				s.orgInvites[s.nextID] = strings.ToLower(vars[2])
-			}
-		}
-		s.setMembership(vars[2], m)
-		return s.json(w, http.StatusOK, s.membershipJSON(vars[2], m))
-	case "DELETE /orgs/{org}/teams/{team_slug}/memberships/{username}":
-		key := strings.ToLower(vars[2])
-		_, ok := s.team[key]
-		if vars[0] != Org || vars[1] != Team || !ok {
-			return s.notFound(w)
-		}
-		// The organization invitation a pending membership came with stays: GitHub does not
-		// document that removing the membership withdraws it, so the fake assumes it does not.
-		delete(s.team, key)
-		s.teamOrder = slices.DeleteFunc(s.teamOrder, func(l string) bool { return strings.EqualFold(l, vars[2]) })
-		w.WriteHeader(http.StatusNoContent)
-		return http.StatusNoContent
-	case "GET /orgs/{org}/invitations":
-		if vars[0] != Org {
-			return s.notFound(w)
-		}
-		ids := slices.Sorted(maps.Keys(s.orgInvites))
-		var items []any
-		for _, id := range ids {
-			items = append(items, map[string]any{"id": id, "login": s.findUser(s.orgInvites[id]), "role": "direct_member", "team_count": 1})
-		}
-		return s.listPage(w, r, items)
-	case "DELETE /orgs/{org}/invitations/{invitation_id}":
-		id, err := strconv.ParseInt(vars[1], 10, 64)
-		if _, ok := s.orgInvites[id]; vars[0] != Org || err != nil || !ok {
-			return s.notFound(w)
-		}
-		delete(s.orgInvites, id)
-		w.WriteHeader(http.StatusNoContent)
-		return http.StatusNoContent
-	case "GET /orgs/{org}/teams/{team_slug}/members":
-		if vars[0] != Org || vars[1] != Team {
-			return s.notFound(w)
-		}
-		role := r.URL.Query().Get("role")
-		if role == "" {
-			role = "all"
-		}
-		var items []any
-		for _, login := range s.teamOrder {
-			m := s.team[strings.ToLower(login)]
-			if m.state == "active" && (role == "all" || role == m.role) {
-				items = append(items, map[string]any{"login": login, "type": "User"})
-			}
-		}
-		return s.listPage(w, r, items)
-	}
-	repo := vars[0]
-	if _, ok := s.collabs[repo]; !ok {
+	h, ok := s.handlers()[op]
+	if !ok {
 		return s.notFound(w)
 	}
-	switch op {
-	case "GET /repos/{owner}/{repo}":
-		return s.json(w, http.StatusOK, map[string]any{"id": 1, "full_name": repo, "private": true})
-	case "GET /repos/{owner}/{repo}/collaborators/{username}/permission":
-		login := s.findUser(vars[1])
-		if login == "" {
+	if strings.Contains(op, " /repos/") {
+		if _, ok := s.collabs[vars[0]]; !ok {
 			return s.notFound(w)
 		}
-		p := s.effective(repo, login)
-		return s.json(w, http.StatusOK, map[string]any{"permission": legacy(p), "role_name": roleName(p), "user": map[string]any{"login": login}})
-	case "PUT /repos/{owner}/{repo}/collaborators/{username}":
-		login := s.findUser(vars[1])
-		if login == "" {
-			return s.notFound(w)
-		}
-		in := struct {
-			Permission string `json:"permission"`
-		}{Permission: "push"}
-		if len(body) > 0 {
-			if err := json.Unmarshal(body, &in); err != nil {
-				return s.fail(w, http.StatusBadRequest, "Problems parsing JSON", docs)
-			}
-		}
-		if !slices.Contains(levels, in.Permission) {
-			return s.invalid(w, "Repository", "permission", "invalid")
-		}
-		if _, ok := s.collabs[repo][strings.ToLower(login)]; ok || s.isOrgMember(login) {
-			s.setCollab(repo, login, in.Permission)
-			w.WriteHeader(http.StatusNoContent)
-			return http.StatusNoContent
-		}
-		inv := invitation{login: login, perm: in.Permission}
-		for id, old := range s.invites[repo] {
-			if strings.EqualFold(old.login, login) {
-				inv.id = id
-			}
-		}
-		if inv.id == 0 {
+	}
+	return h(w, r, vars, body)
+}
+
+// handlers are the answers to each op the fake knows.
+func (s *Server) handlers() map[string]func(w http.ResponseWriter, r *http.Request, vars []string, body []byte) int {
+	return map[string]func(w http.ResponseWriter, r *http.Request, vars []string, body []byte) int{
+		"GET /orgs/{org}/teams/{team_slug}":                             s.opGetOrgsOrgTeamsTeamSlug,
+		"GET /orgs/{org}/teams/{team_slug}/memberships/{username}":      s.opGetOrgsOrgTeamsTeamSlugMembershipsUsername,
+		"PUT /orgs/{org}/teams/{team_slug}/memberships/{username}":      s.opPutOrgsOrgTeamsTeamSlugMembershipsUsername,
+		"DELETE /orgs/{org}/teams/{team_slug}/memberships/{username}":   s.opDeleteOrgsOrgTeamsTeamSlugMembershipsUsername,
+		"GET /orgs/{org}/invitations":                                   s.opGetOrgsOrgInvitations,
+		"DELETE /orgs/{org}/invitations/{invitation_id}":                s.opDeleteOrgsOrgInvitationsInvitationId,
+		"GET /orgs/{org}/teams/{team_slug}/members":                     s.opGetOrgsOrgTeamsTeamSlugMembers,
+		"GET /repos/{owner}/{repo}":                                     s.opGetReposOwnerRepo,
+		"GET /repos/{owner}/{repo}/collaborators/{username}/permission": s.opGetReposOwnerRepoCollaboratorsUsernamePermission,
+		"PUT /repos/{owner}/{repo}/collaborators/{username}":            s.opPutReposOwnerRepoCollaboratorsUsername,
+		"DELETE /repos/{owner}/{repo}/collaborators/{username}":         s.opDeleteReposOwnerRepoCollaboratorsUsername,
+		"GET /repos/{owner}/{repo}/collaborators":                       s.opGetReposOwnerRepoCollaborators,
+		"GET /repos/{owner}/{repo}/invitations":                         s.opGetReposOwnerRepoInvitations,
+		"DELETE /repos/{owner}/{repo}/invitations/{invitation_id}":      s.opDeleteReposOwnerRepoInvitationsInvitationId,
+	}
+}
+
+// opGetOrgsOrgTeamsTeamSlug answers GET /orgs/{org}/teams/{team_slug}.
+func (s *Server) opGetOrgsOrgTeamsTeamSlug(w http.ResponseWriter, r *http.Request, vars []string, body []byte) int {
+	if vars[0] != Org || vars[1] != Team {
+		return s.notFound(w)
+	}
+	return s.json(w, http.StatusOK, map[string]any{"id": 1, "slug": Team, "name": "Platform admins", "privacy": "closed"})
+}
+
+// opGetOrgsOrgTeamsTeamSlugMembershipsUsername answers GET /orgs/{org}/teams/{team_slug}/memberships/{username}.
+func (s *Server) opGetOrgsOrgTeamsTeamSlugMembershipsUsername(w http.ResponseWriter, r *http.Request, vars []string, body []byte) int {
+	if vars[0] != Org || vars[1] != Team {
+		return s.notFound(w)
+	}
+	m, ok := s.team[strings.ToLower(vars[2])]
+	if !ok {
+		return s.notFound(w)
+	}
+	return s.json(w, http.StatusOK, s.membershipJSON(vars[2], m))
+}
+
+// opPutOrgsOrgTeamsTeamSlugMembershipsUsername answers PUT /orgs/{org}/teams/{team_slug}/memberships/{username}.
+func (s *Server) opPutOrgsOrgTeamsTeamSlugMembershipsUsername(w http.ResponseWriter, r *http.Request, vars []string, body []byte) int {
+	if vars[0] != Org || vars[1] != Team || s.findUser(vars[2]) == "" {
+		return s.notFound(w)
+	}
+	var in struct {
+		Role string `json:"role"`
+	}
+	if err := json.Unmarshal(body, &in); err != nil && len(body) > 0 {
+		return s.fail(w, http.StatusBadRequest, "Problems parsing JSON", docs)
+	}
+	if in.Role == "" {
+		in.Role = "member"
+	}
+	if in.Role != "member" && in.Role != "maintainer" {
+		return s.invalid(w, "TeamMember", "role", "invalid")
+	}
+	m := membership{role: in.Role, state: "active"}
+	if old, ok := s.team[strings.ToLower(vars[2])]; ok {
+		m.state = old.state
+	} else if !s.isOrgMember(vars[2]) {
+		m.state = "pending"
+		if !slices.Contains(slices.Collect(maps.Values(s.orgInvites)), strings.ToLower(vars[2])) {
 			s.nextID++
-			inv.id = s.nextID
+			s.orgInvites[s.nextID] = strings.ToLower(vars[2])
 		}
-		s.invites[repo][inv.id] = inv
-		return s.json(w, http.StatusCreated, s.invitationJSON(repo, inv))
-	case "DELETE /repos/{owner}/{repo}/collaborators/{username}":
-		s.deleteCollab(repo, vars[1])
-		w.WriteHeader(http.StatusNoContent)
-		return http.StatusNoContent
-	case "GET /repos/{owner}/{repo}/collaborators":
-		aff := r.URL.Query().Get("affiliation")
-		if aff != "direct" {
-			return s.fail(w, http.StatusBadRequest, "the fake answers affiliation=direct only", docs)
+	}
+	s.setMembership(vars[2], m)
+	return s.json(w, http.StatusOK, s.membershipJSON(vars[2], m))
+}
+
+// opDeleteOrgsOrgTeamsTeamSlugMembershipsUsername answers DELETE /orgs/{org}/teams/{team_slug}/memberships/{username}.
+func (s *Server) opDeleteOrgsOrgTeamsTeamSlugMembershipsUsername(w http.ResponseWriter, r *http.Request, vars []string, body []byte) int {
+	key := strings.ToLower(vars[2])
+	_, ok := s.team[key]
+	if vars[0] != Org || vars[1] != Team || !ok {
+		return s.notFound(w)
+	}
+	// The organization invitation a pending membership came with stays: GitHub does not
+	// document that removing the membership withdraws it, so the fake assumes it does not.
+	delete(s.team, key)
+	s.teamOrder = slices.DeleteFunc(s.teamOrder, func(l string) bool { return strings.EqualFold(l, vars[2]) })
+	w.WriteHeader(http.StatusNoContent)
+	return http.StatusNoContent
+}
+
+// opGetOrgsOrgInvitations answers GET /orgs/{org}/invitations.
+func (s *Server) opGetOrgsOrgInvitations(w http.ResponseWriter, r *http.Request, vars []string, body []byte) int {
+	if vars[0] != Org {
+		return s.notFound(w)
+	}
+	ids := slices.Sorted(maps.Keys(s.orgInvites))
+	var items []any
+	for _, id := range ids {
+		items = append(items, map[string]any{"id": id, "login": s.findUser(s.orgInvites[id]), "role": "direct_member", "team_count": 1})
+	}
+	return s.listPage(w, r, items)
+}
+
+// opDeleteOrgsOrgInvitationsInvitationId answers DELETE /orgs/{org}/invitations/{invitation_id}.
+func (s *Server) opDeleteOrgsOrgInvitationsInvitationId(w http.ResponseWriter, r *http.Request, vars []string, body []byte) int {
+	id, err := strconv.ParseInt(vars[1], 10, 64)
+	if _, ok := s.orgInvites[id]; vars[0] != Org || err != nil || !ok {
+		return s.notFound(w)
+	}
+	delete(s.orgInvites, id)
+	w.WriteHeader(http.StatusNoContent)
+	return http.StatusNoContent
+}
+
+// opGetOrgsOrgTeamsTeamSlugMembers answers GET /orgs/{org}/teams/{team_slug}/members.
+func (s *Server) opGetOrgsOrgTeamsTeamSlugMembers(w http.ResponseWriter, r *http.Request, vars []string, body []byte) int {
+	if vars[0] != Org || vars[1] != Team {
+		return s.notFound(w)
+	}
+	role := r.URL.Query().Get("role")
+	if role == "" {
+		role = "all"
+	}
+	var items []any
+	for _, login := range s.teamOrder {
+		m := s.team[strings.ToLower(login)]
+		if m.state == "active" && (role == "all" || role == m.role) {
+			items = append(items, map[string]any{"login": login, "type": "User"})
 		}
-		var items []any
-		for _, login := range s.collabKeys[repo] {
-			p := s.collabs[repo][strings.ToLower(login)]
-			perms := map[string]bool{}
-			for i, l := range levels {
-				perms[l] = i <= slices.Index(levels, p)
-			}
-			items = append(items, map[string]any{"login": login, "type": "User", "permissions": perms, "role_name": roleName(p)})
+	}
+	return s.listPage(w, r, items)
+}
+
+// opGetReposOwnerRepo answers GET /repos/{owner}/{repo}; the repository exists.
+func (s *Server) opGetReposOwnerRepo(w http.ResponseWriter, r *http.Request, vars []string, body []byte) int {
+	repo := vars[0]
+	return s.json(w, http.StatusOK, map[string]any{"id": 1, "full_name": repo, "private": true})
+}
+
+// opGetReposOwnerRepoCollaboratorsUsernamePermission answers GET /repos/{owner}/{repo}/collaborators/{username}/permission; the repository exists.
+func (s *Server) opGetReposOwnerRepoCollaboratorsUsernamePermission(w http.ResponseWriter, r *http.Request, vars []string, body []byte) int {
+	repo := vars[0]
+	login := s.findUser(vars[1])
+	if login == "" {
+		return s.notFound(w)
+	}
+	p := s.effective(repo, login)
+	return s.json(w, http.StatusOK, map[string]any{"permission": legacy(p), "role_name": roleName(p), "user": map[string]any{"login": login}})
+}
+
+// opPutReposOwnerRepoCollaboratorsUsername answers PUT /repos/{owner}/{repo}/collaborators/{username}; the repository exists.
+func (s *Server) opPutReposOwnerRepoCollaboratorsUsername(w http.ResponseWriter, r *http.Request, vars []string, body []byte) int {
+	repo := vars[0]
+	login := s.findUser(vars[1])
+	if login == "" {
+		return s.notFound(w)
+	}
+	in := struct {
+		Permission string `json:"permission"`
+	}{Permission: "push"}
+	if len(body) > 0 {
+		if err := json.Unmarshal(body, &in); err != nil {
+			return s.fail(w, http.StatusBadRequest, "Problems parsing JSON", docs)
 		}
-		return s.listPage(w, r, items)
-	case "GET /repos/{owner}/{repo}/invitations":
-		var ids []int64
-		for id := range s.invites[repo] {
-			ids = append(ids, id)
-		}
-		slices.Sort(ids)
-		var items []any
-		for _, id := range ids {
-			items = append(items, s.invitationJSON(repo, s.invites[repo][id]))
-		}
-		return s.listPage(w, r, items)
-	case "DELETE /repos/{owner}/{repo}/invitations/{invitation_id}":
-		id, err := strconv.ParseInt(vars[1], 10, 64)
-		if _, ok := s.invites[repo][id]; err != nil || !ok {
-			return s.notFound(w)
-		}
-		delete(s.invites[repo], id)
+	}
+	if !slices.Contains(levels, in.Permission) {
+		return s.invalid(w, "Repository", "permission", "invalid")
+	}
+	if _, ok := s.collabs[repo][strings.ToLower(login)]; ok || s.isOrgMember(login) {
+		s.setCollab(repo, login, in.Permission)
 		w.WriteHeader(http.StatusNoContent)
 		return http.StatusNoContent
 	}
-	return s.notFound(w)
+	inv := invitation{login: login, perm: in.Permission}
+	for id, old := range s.invites[repo] {
+		if strings.EqualFold(old.login, login) {
+			inv.id = id
+		}
+	}
+	if inv.id == 0 {
+		s.nextID++
+		inv.id = s.nextID
+	}
+	s.invites[repo][inv.id] = inv
+	return s.json(w, http.StatusCreated, s.invitationJSON(repo, inv))
+}
+
+// opDeleteReposOwnerRepoCollaboratorsUsername answers DELETE /repos/{owner}/{repo}/collaborators/{username}; the repository exists.
+func (s *Server) opDeleteReposOwnerRepoCollaboratorsUsername(w http.ResponseWriter, r *http.Request, vars []string, body []byte) int {
+	repo := vars[0]
+	s.deleteCollab(repo, vars[1])
+	w.WriteHeader(http.StatusNoContent)
+	return http.StatusNoContent
+}
+
+// opGetReposOwnerRepoCollaborators answers GET /repos/{owner}/{repo}/collaborators; the repository exists.
+func (s *Server) opGetReposOwnerRepoCollaborators(w http.ResponseWriter, r *http.Request, vars []string, body []byte) int {
+	repo := vars[0]
+	aff := r.URL.Query().Get("affiliation")
+	if aff != "direct" {
+		return s.fail(w, http.StatusBadRequest, "the fake answers affiliation=direct only", docs)
+	}
+	var items []any
+	for _, login := range s.collabKeys[repo] {
+		p := s.collabs[repo][strings.ToLower(login)]
+		perms := map[string]bool{}
+		for i, l := range levels {
+			perms[l] = i <= slices.Index(levels, p)
+		}
+		items = append(items, map[string]any{"login": login, "type": "User", "permissions": perms, "role_name": roleName(p)})
+	}
+	return s.listPage(w, r, items)
+}
+
+// opGetReposOwnerRepoInvitations answers GET /repos/{owner}/{repo}/invitations; the repository exists.
+func (s *Server) opGetReposOwnerRepoInvitations(w http.ResponseWriter, r *http.Request, vars []string, body []byte) int {
+	repo := vars[0]
+	var ids []int64
+	for id := range s.invites[repo] {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	var items []any
+	for _, id := range ids {
+		items = append(items, s.invitationJSON(repo, s.invites[repo][id]))
+	}
+	return s.listPage(w, r, items)
+}
+
+// opDeleteReposOwnerRepoInvitationsInvitationId answers DELETE /repos/{owner}/{repo}/invitations/{invitation_id}; the repository exists.
+func (s *Server) opDeleteReposOwnerRepoInvitationsInvitationId(w http.ResponseWriter, r *http.Request, vars []string, body []byte) int {
+	repo := vars[0]
+	id, err := strconv.ParseInt(vars[1], 10, 64)
+	if _, ok := s.invites[repo][id]; err != nil || !ok {
+		return s.notFound(w)
+	}
+	delete(s.invites[repo], id)
+	w.WriteHeader(http.StatusNoContent)
+	return http.StatusNoContent
 }
 
 // effective is login's permission on repo through any affiliation: direct, or the
