@@ -1,14 +1,11 @@
 package gcpiam
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"io"
 	"net/http"
-	"strings"
-	"unicode/utf8"
+
+	"github.com/accessbot/accessbot/internal/googleapi"
 )
 
 // The adapter speaks the three Resource Manager v3 IAM methods it needs itself, over net/http,
@@ -23,10 +20,10 @@ const DefaultEndpoint = "https://cloudresourcemanager.googleapis.com/"
 const (
 	// maxResponse bounds what is read of one answer. A policy holds at most 1,500 members, well
 	// under 1 MB as JSON.
-	maxResponse = 4 << 20
+	maxResponse = googleapi.MaxResponse
 	// maxErrorText bounds the text of an answer that is not Google's error JSON (a proxy's HTML
 	// page) carried into an error message.
-	maxErrorText = 200
+	maxErrorText = googleapi.MaxErrorText
 	userAgent    = "accessbot-gcp-iam"
 )
 
@@ -86,49 +83,19 @@ type testIamPermissionsRequest struct {
 	Permissions []string `json:"permissions,omitempty"`
 }
 
-// googleError is Google's error answer: {"error":{"code","message","status","details"}}. An
-// answer that is not that JSON (a proxy's page) becomes a googleError with the HTTP status as its code
-// and the start of its text as the message.
-type googleError struct {
-	// Code is the HTTP status.
-	Code int `json:"code"`
-	// Message is Google's own words.
-	Message string `json:"message"`
-	// Status is the google.rpc.Code name ("PERMISSION_DENIED", "ABORTED", ...).
-	Status string `json:"status"`
-	// Details are Google's typed details (ErrorInfo, QuotaFailure, ...), kept as sent.
-	Details []json.RawMessage `json:"details,omitempty"`
-}
-
-// Error says the status and Google's message.
-func (e *googleError) Error() string {
-	s := fmt.Sprintf("Google answered %d", e.Code)
-	if e.Status != "" {
-		s += " " + e.Status
-	}
-	if e.Message != "" {
-		s += ": " + e.Message
-	}
-	return s
-}
+// googleError is Google's error answer (googleapi.Error).
+type googleError = googleapi.Error
 
 // restClient calls the IAM methods of one Resource Manager endpoint. The HTTP client adds the
 // credentials (an oauth2 transport).
 type restClient struct {
-	base string
-	http *http.Client
+	api *googleapi.Client
 }
 
-// newRESTClient returns a client for base ("" for DefaultEndpoint), which is a base URL: the
-// method paths ("v3/projects/p:getIamPolicy") are appended to it.
+// newRESTClient returns a client for base ("" for DefaultEndpoint), a base URL to which the
+// method paths are appended.
 func newRESTClient(base string, hc *http.Client) *restClient {
-	if base == "" {
-		base = DefaultEndpoint
-	}
-	if !strings.HasSuffix(base, "/") {
-		base += "/"
-	}
-	return &restClient{base: base, http: hc}
+	return &restClient{api: googleapi.NewClient(base, DefaultEndpoint, hc, userAgent)}
 }
 
 // getIamPolicy reads resource's policy as version 3.
@@ -155,69 +122,10 @@ func (c *restClient) testIamPermissions(ctx context.Context, resource string, pe
 	return out.Permissions, nil
 }
 
-// call POSTs in as JSON to v3/{resource}:{method} and decodes a 200's body into out (if not
-// nil). resource has been validated (Config.Validate), so it goes into the path as it is, its
-// slash included, as the API's {+resource} template says.
+// call POSTs in to resource's method and reads the answer into out.
 func (c *restClient) call(ctx context.Context, resource, method string, in, out any) error {
-	body, err := json.Marshal(in)
-	if err != nil {
-		return fmt.Errorf("encode the %s request: %w", method, err)
-	}
-	url := c.base + "v3/" + resource + ":" + method + "?alt=json&prettyPrint=false"
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return fmt.Errorf("build the %s request: %w", method, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", userAgent)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("%s: %w", method, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
-	if err != nil {
-		return fmt.Errorf("%s: read the answer: %w", method, err)
-	}
-	if len(data) > maxResponse {
-		return fmt.Errorf("%s: the answer is larger than %d bytes", method, maxResponse)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return parseError(resp.StatusCode, data)
-	}
-	if out == nil {
-		return nil
-	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("%s: decode the answer: %w", method, err)
-	}
-	return nil
+	return c.api.Call(ctx, method, http.MethodPost, "v3/"+resource+":"+method, in, out)
 }
 
-// parseError reads Google's error answer, or makes one from a status and a body that is not
-// Google's error JSON.
-func parseError(status int, body []byte) *googleError {
-	var wrapped struct {
-		Error *googleError `json:"error"`
-	}
-	if json.Unmarshal(body, &wrapped) == nil && wrapped.Error != nil && (wrapped.Error.Message != "" || wrapped.Error.Code != 0) {
-		e := wrapped.Error
-		// The HTTP status decides what the adapter does; the body's code is the same number
-		// in every answer Google documents.
-		e.Code = status
-		return e
-	}
-	text := strings.Join(strings.Fields(string(body)), " ")
-	if len(text) > maxErrorText {
-		text = text[:maxErrorText]
-		for !utf8.ValidString(text) {
-			text = text[:len(text)-1]
-		}
-		text += "…"
-	}
-	if text == "" {
-		text = http.StatusText(status)
-	}
-	return &googleError{Code: status, Message: text}
-}
+// parseError reads an error answer (googleapi.ParseError).
+func parseError(status int, body []byte) *googleError { return googleapi.ParseError(status, body) }

@@ -1,18 +1,17 @@
 package googlegroups
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
 	"sync"
-	"unicode/utf8"
+
+	"github.com/accessbot/accessbot/internal/googleapi"
 )
 
 // The adapter speaks the Cloud Identity Groups v1 methods it needs itself, over net/http,
@@ -27,10 +26,10 @@ const DefaultEndpoint = "https://cloudidentity.googleapis.com/"
 const (
 	// maxResponse bounds what is read of one answer: a page of 500 memberships in the FULL
 	// view is well under it.
-	maxResponse = 4 << 20
+	maxResponse = googleapi.MaxResponse
 	// maxErrorText bounds the text of an answer that is not Google's error JSON (a proxy's HTML
 	// page) carried into an error message.
-	maxErrorText = 200
+	maxErrorText = googleapi.MaxErrorText
 	userAgent    = "accessbot-google-groups"
 	// pageSize is the most memberships Google returns in one page of the FULL view.
 	pageSize = 500
@@ -124,49 +123,19 @@ type modifyMembershipRolesResponse struct {
 	Membership membership `json:"membership"`
 }
 
-// googleError is Google's error answer: {"error":{"code","message","status","details"}}; an
-// operation's error is a google.rpc.Status of the same shape with a gRPC code. An answer that
-// is not that JSON (a proxy's page) becomes a googleError with the HTTP status as its code and
-// the start of its text as the message.
-type googleError struct {
-	// Code is the HTTP status (for an operation's error, the gRPC code as sent).
-	Code int `json:"code"`
-	// Message is Google's own words.
-	Message string `json:"message"`
-	// Status is the google.rpc.Code name ("PERMISSION_DENIED", "ALREADY_EXISTS", ...).
-	Status string `json:"status"`
-	// Details are Google's typed details, kept as sent.
-	Details []json.RawMessage `json:"details,omitempty"`
-}
-
-// Error says the status and Google's message.
-func (e *googleError) Error() string {
-	s := fmt.Sprintf("Google answered %d", e.Code)
-	if e.Status != "" {
-		s += " " + e.Status
-	}
-	if e.Message != "" {
-		s += ": " + e.Message
-	}
-	return s
-}
+// googleError is Google's error answer (googleapi.Error).
+type googleError = googleapi.Error
 
 // restClient calls the Groups methods of one Cloud Identity endpoint. The HTTP client adds the
 // credentials (an oauth2 transport).
 type restClient struct {
-	base string
-	http *http.Client
+	api *googleapi.Client
 }
 
-// newRESTClient returns a client for base ("" for DefaultEndpoint).
+// newRESTClient returns a client for base ("" for DefaultEndpoint), a base URL to which the
+// method paths are appended.
 func newRESTClient(base string, hc *http.Client) *restClient {
-	if base == "" {
-		base = DefaultEndpoint
-	}
-	if !strings.HasSuffix(base, "/") {
-		base += "/"
-	}
-	return &restClient{base: base, http: hc}
+	return &restClient{api: googleapi.NewClient(base, DefaultEndpoint, hc, userAgent)}
 }
 
 // lookupGroup returns the resource name of the group with email groupEmail.
@@ -249,76 +218,13 @@ func (c *restClient) listMemberships(ctx context.Context, group, pageToken strin
 	return &out, nil
 }
 
-// call sends in (if not nil) as JSON to path with verb and decodes a 200's body into out.
-// path is built only from validated resource names and encoded query values.
+// call sends verb to path with in (if any) and reads the answer into out.
 func (c *restClient) call(ctx context.Context, method, verb, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return fmt.Errorf("encode the %s request: %w", method, err)
-		}
-		body = bytes.NewReader(b)
-	}
-	sep := "?"
-	if strings.Contains(path, "?") {
-		sep = "&"
-	}
-	req, err := http.NewRequestWithContext(ctx, verb, c.base+path+sep+"alt=json&prettyPrint=false", body)
-	if err != nil {
-		return fmt.Errorf("build the %s request: %w", method, err)
-	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", userAgent)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("%s: %w", method, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
-	if err != nil {
-		return fmt.Errorf("%s: read the answer: %w", method, err)
-	}
-	if len(data) > maxResponse {
-		return fmt.Errorf("%s: the answer is larger than %d bytes", method, maxResponse)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return parseError(resp.StatusCode, data)
-	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("%s: decode the answer: %w", method, err)
-	}
-	return nil
+	return c.api.Call(ctx, method, verb, path, in, out)
 }
 
-// parseError reads Google's error answer, or makes one from a status and a body that is not
-// Google's error JSON.
-func parseError(status int, body []byte) *googleError {
-	var wrapped struct {
-		Error *googleError `json:"error"`
-	}
-	if json.Unmarshal(body, &wrapped) == nil && wrapped.Error != nil && (wrapped.Error.Message != "" || wrapped.Error.Code != 0) {
-		e := wrapped.Error
-		// The HTTP status decides what the adapter does.
-		e.Code = status
-		return e
-	}
-	text := strings.Join(strings.Fields(string(body)), " ")
-	if len(text) > maxErrorText {
-		text = text[:maxErrorText]
-		for !utf8.ValidString(text) {
-			text = text[:len(text)-1]
-		}
-		text += "…"
-	}
-	if text == "" {
-		text = http.StatusText(status)
-	}
-	return &googleError{Code: status, Message: text}
-}
+// parseError reads an error answer (googleapi.ParseError).
+func parseError(status int, body []byte) *googleError { return googleapi.ParseError(status, body) }
 
 // grpcToHTTP maps the gRPC codes an operation's error may carry to the HTTP status Google uses
 // for the same code, so one classification serves both.

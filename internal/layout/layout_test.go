@@ -28,8 +28,9 @@ var allowed = []struct {
 	// added or read without the domain.
 	// The webhook, gcp-iam and google-groups adapters retry with the shared backoff arithmetic.
 	{"adapters/webhook", []string{"adapters", "internal/backoff"}},
-	{"adapters/gcpiam", []string{"adapters", "internal/backoff"}},
-	{"adapters/googlegroups", []string{"adapters", "internal/backoff"}},
+	// The Google adapters share one REST call and Google's error answer (internal/googleapi).
+	{"adapters/gcpiam", []string{"adapters", "internal/backoff", "internal/googleapi"}},
+	{"adapters/googlegroups", []string{"adapters", "internal/backoff", "internal/googleapi"}},
 	// The kubernetes adapter paces its requests with the shared token bucket.
 	{"adapters/kubernetes", []string{"adapters", "internal/ratelimit"}},
 	{"adapters/...", []string{"adapters/..."}},
@@ -48,6 +49,7 @@ var allowed = []struct {
 	{"internal/flood", nil},
 	{"internal/ratelimit", nil},
 	{"internal/backoff", nil},
+	{"internal/googleapi", nil},
 	{"internal/suggest", nil},
 	// The schedule loop waits on the injected clock.
 	{"internal/schedule", []string{"internal/clock"}},
