@@ -24,9 +24,6 @@ import (
 const DefaultEndpoint = "https://cloudidentity.googleapis.com/"
 
 const (
-	// maxResponse bounds what is read of one answer: a page of 500 memberships in the FULL
-	// view is well under it.
-	maxResponse = googleapi.MaxResponse
 	// maxErrorText bounds the text of an answer that is not Google's error JSON (a proxy's HTML
 	// page) carried into an error message.
 	maxErrorText = googleapi.MaxErrorText
@@ -222,9 +219,6 @@ func (c *restClient) listMemberships(ctx context.Context, group, pageToken strin
 func (c *restClient) call(ctx context.Context, method, verb, path string, in, out any) error {
 	return c.api.Call(ctx, method, verb, path, in, out)
 }
-
-// parseError reads an error answer (googleapi.ParseError).
-func parseError(status int, body []byte) *googleError { return googleapi.ParseError(status, body) }
 
 // grpcToHTTP maps the gRPC codes an operation's error may carry to the HTTP status Google uses
 // for the same code, so one classification serves both.
