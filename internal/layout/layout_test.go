@@ -28,6 +28,9 @@ var allowed = []struct {
 	// added or read without the domain.
 	// The webhook, gcp-iam and google-groups adapters retry with the shared backoff arithmetic.
 	{"adapters/webhook", []string{"adapters", "internal/backoff"}},
+	// The fakes of Google's APIs share its token endpoint (internal/googletest).
+	{"adapters/gcpiam/gcpiamtest", []string{"internal/googletest"}},
+	{"adapters/googlegroups/googlegroupstest", []string{"internal/googletest"}},
 	// The Google adapters share one REST call and Google's error answer (internal/googleapi).
 	{"adapters/gcpiam", []string{"adapters", "internal/backoff", "internal/googleapi"}},
 	{"adapters/googlegroups", []string{"adapters", "internal/backoff", "internal/googleapi"}},
@@ -50,6 +53,7 @@ var allowed = []struct {
 	{"internal/ratelimit", nil},
 	{"internal/backoff", nil},
 	{"internal/googleapi", nil},
+	{"internal/googletest", nil},
 	{"internal/suggest", nil},
 	// The schedule loop waits on the injected clock.
 	{"internal/schedule", []string{"internal/clock"}},

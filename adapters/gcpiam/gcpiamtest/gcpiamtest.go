@@ -29,6 +29,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/accessbot/accessbot/internal/googletest"
 )
 
 // Limits Google documents for an allow policy (cloud.google.com/iam/quotas).
@@ -105,10 +107,8 @@ type Server struct {
 	faults      []fault
 	beforeSet   func(resource string)
 	calls       []Call
-	// accounts are the service-account keys ServiceAccount issued, by key ID; issued are the
-	// access tokens the token endpoint gave out, to the service account's email.
-	accounts map[string]serviceAccount
-	issued   map[string]string
+	// issuer is the token endpoint, for Application Default Credentials end to end.
+	issuer googletest.Issuer
 }
 
 type fault struct {
@@ -139,7 +139,16 @@ func New(t testing.TB) *Server {
 	ts := httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(ts.Close)
 	s.URL = ts.URL + "/"
+	s.issuer.URL, s.issuer.Require = s.URL, cloudPlatformScope
 	return s
+}
+
+// ServiceAccount writes a service account key file whose token_uri is the fake's token
+// endpoint (googletest.Issuer) and returns its path, for GOOGLE_APPLICATION_CREDENTIALS. The
+// endpoint issues tokens only to assertions asking for the cloud-platform scope, as the adapter
+// does.
+func (s *Server) ServiceAccount(t testing.TB, email string) string {
+	return s.issuer.ServiceAccount(t, email)
 }
 
 // SetToken changes the static bearer token the fake accepts (tokens its token endpoint issued
@@ -335,7 +344,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	var status int
 	if r.URL.Path == "/token" {
 		call.Method = "token"
-		status = s.token(w, r)
+		status = s.issuer.Token(w, r)
 	} else {
 		status = s.handle(w, r, &call)
 	}
@@ -366,7 +375,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, call *Call) int 
 
 	s.mu.Lock()
 	bearer, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	_, issued := s.issued[bearer]
+	_, issued := s.issuer.Lookup(bearer)
 	authorized := bearer != "" && (bearer == s.bearer || issued)
 	s.mu.Unlock()
 	if !authorized {

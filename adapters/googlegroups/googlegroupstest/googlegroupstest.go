@@ -28,6 +28,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/accessbot/accessbot/internal/googletest"
 )
 
 // The OAuth scopes of the Groups API.
@@ -111,10 +113,8 @@ type Server struct {
 	pending int
 	faults  []fault
 	calls   []Call
-	// keys are the service account keys ServiceAccount issued, by key ID; scopesAsked the
-	// scope claims of the assertions the token endpoint accepted.
-	keys        map[string]serviceKey
-	scopesAsked []string
+	// issuer is the token endpoint, for Application Default Credentials end to end.
+	issuer googletest.Issuer
 }
 
 // New starts a fake with no groups or users, accepting Token, on an edition with membership
@@ -131,8 +131,19 @@ func New(t testing.TB) *Server {
 	ts := httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(ts.Close)
 	s.URL = ts.URL + "/"
+	s.issuer.URL = s.URL
 	return s
 }
+
+// ServiceAccount writes a service account key file whose token_uri is the fake's token
+// endpoint (googletest.Issuer) and returns its path, for GOOGLE_APPLICATION_CREDENTIALS. The
+// tokens it issues carry the scopes the assertion asked for, which the API checks.
+func (s *Server) ServiceAccount(t testing.TB, email string) string {
+	return s.issuer.ServiceAccount(t, email)
+}
+
+// ScopesAsked returns the scope claim of every assertion the token endpoint accepted.
+func (s *Server) ScopesAsked() []string { return s.issuer.ScopesAsked() }
 
 // SetClock sets the fake's time: memberships whose expiry is not after it are gone.
 func (s *Server) SetClock(now func() time.Time) {
@@ -328,7 +339,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	call := Call{Method: method, Path: r.URL.Path, Query: r.URL.RawQuery}
 	if r.URL.Path == "/token" {
 		// The form carries a signed assertion: not recorded.
-		call.Status = s.token(w, r, &call)
+		call.Method = "token"
+		call.Status = s.issuer.Token(w, r)
 	} else {
 		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 		call.Body = string(body)
@@ -351,6 +363,9 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, body []byte, cal
 	bearer, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	scopes, known := s.tokens[bearer]
 	s.mu.Unlock()
+	if g, ok := s.issuer.Lookup(bearer); ok {
+		scopes, known = g.Scopes, true
+	}
 	if bearer == "" || !known {
 		return writeError(w, http.StatusUnauthorized, "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.")
 	}
