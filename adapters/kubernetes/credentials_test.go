@@ -140,6 +140,27 @@ func TestTheInClusterConfigIsThePodsServiceAccount(t *testing.T) {
 	}
 }
 
+// A cluster whose certificate accessbot would not verify is refused at start: accessbot's
+// identity can bind roles, and a server it cannot verify could be anyone's.
+func TestAnUnverifiedClusterIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	kc := filepath.Join(dir, "kubeconfig")
+	if err := os.WriteFile(kc, []byte(`apiVersion: v1
+kind: Config
+current-context: kt
+clusters: [{name: kt, cluster: {server: "https://192.0.2.1:6443", insecure-skip-tls-verify: true}}]
+contexts: [{name: kt, context: {cluster: kt, user: u}}]
+users: [{name: u, user: {token: abc}}]
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := NewConfig()
+	c.Kubeconfig, c.ClusterRole = kc, "view"
+	if _, err := c.New(adapters.Env{Log: zerolog.Nop()}); err == nil || !strings.Contains(err.Error(), "insecure-skip-tls-verify is refused") {
+		t.Fatalf("new with insecure-skip-tls-verify: %v, want it refused", err)
+	}
+}
+
 // Kubeconfig features the adapter cannot honour are refused at start, by name.
 func TestUnsupportedKubeconfigUsersAreRefusedByName(t *testing.T) {
 	srv := server(t)

@@ -26,7 +26,6 @@ type clusterConfig struct {
 	server        string
 	caData        []byte
 	tlsServerName string
-	insecure      bool
 	proxy         *url.URL
 	creds         credentials
 }
@@ -156,7 +155,11 @@ func loadKubeconfig(path, name string) (*clusterConfig, error) {
 		}
 		found = true
 		cl := c.Cluster
-		cc.server, cc.tlsServerName, cc.insecure = cl.Server, cl.TLSServerName, cl.InsecureSkipTLSVerify
+		if cl.InsecureSkipTLSVerify {
+			// accessbot's identity can bind roles: a server it cannot verify could be anyone's.
+			return nil, fmt.Errorf("kubeconfig %s, cluster %q: insecure-skip-tls-verify is refused; give certificate-authority(-data) instead", path, clusterName)
+		}
+		cc.server, cc.tlsServerName = cl.Server, cl.TLSServerName
 		switch {
 		case cl.CertificateAuthorityData != "":
 			if cc.caData, err = decodeData("certificate-authority-data", cl.CertificateAuthorityData); err != nil {
@@ -367,7 +370,7 @@ func newExecCreds(e *execConfig, cc *clusterConfig) (*execCreds, error) {
 	if e.ProvideClusterInfo {
 		cluster, err := json.Marshal(map[string]any{
 			"server": cc.server, "tls-server-name": cc.tlsServerName,
-			"insecure-skip-tls-verify": cc.insecure, "certificate-authority-data": cc.caData,
+			"certificate-authority-data": cc.caData,
 		})
 		if err != nil {
 			return nil, err
