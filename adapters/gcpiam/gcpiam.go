@@ -28,10 +28,9 @@ import (
 
 	"github.com/rs/zerolog"
 	"golang.org/x/oauth2"
-	"golang.org/x/oauth2/google"
 
 	"github.com/accessbot/accessbot/adapters"
-	"github.com/accessbot/accessbot/internal/backoff"
+	"github.com/accessbot/accessbot/internal/googleapi"
 )
 
 const (
@@ -112,7 +111,7 @@ func WithHTTPClient(hc *http.Client) Option {
 // WithTokenSource makes the adapter authenticate with ts's tokens instead of Application
 // Default Credentials.
 func WithTokenSource(ts oauth2.TokenSource) Option {
-	return WithHTTPClient(&http.Client{Transport: &oauth2.Transport{Source: oauth2.ReuseTokenSource(nil, ts)}})
+	return WithHTTPClient(googleapi.TokenSourceClient(ts))
 }
 
 // New returns the adapter for cfg. Without options its credentials are Application Default
@@ -126,17 +125,7 @@ func New(cfg Config, log zerolog.Logger, opts ...Option) (*GCP, error) {
 	for _, o := range opts {
 		o(g)
 	}
-	delays := backoff.Policy{Base: 500 * time.Millisecond, Max: 16 * time.Second, Jitter: backoff.Spread(0.2)}
-	g.Wait = func(ctx context.Context, attempt int) error {
-		t := time.NewTimer(delays.Delay(attempt, nil))
-		defer t.Stop()
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-			return nil
-		}
-	}
+	g.Wait = googleapi.Backoff
 	return g, nil
 }
 
@@ -150,15 +139,10 @@ func (g *GCP) service(ctx context.Context) (*restClient, error) {
 	}
 	hc := g.httpClient
 	if hc == nil {
-		// The token source keeps the context it is built with for fetching tokens later, so
-		// it gets one that outlives this call, carrying an HTTP client whose timeout bounds
-		// each token fetch (the calls' own contexts do not reach it).
-		tctx := context.WithValue(context.WithoutCancel(ctx), oauth2.HTTPClient, &http.Client{Timeout: g.cfg.Timeout})
-		creds, err := google.FindDefaultCredentials(tctx, cloudPlatformScope)
-		if err != nil {
-			return nil, adapters.Retryablef("find Google's Application Default Credentials: %w", err)
+		var err error
+		if hc, err = googleapi.DefaultClient(ctx, cloudPlatformScope, g.cfg.Timeout); err != nil {
+			return nil, adapters.RetryableError(err)
 		}
-		hc = oauth2.NewClient(tctx, creds.TokenSource)
 	}
 	g.svc = newRESTClient(g.cfg.Endpoint, hc)
 	return g.svc, nil
@@ -503,25 +487,7 @@ func (g *GCP) write(ctx context.Context, svc *restClient, p *iamPolicy) error {
 // retrying calls call until it succeeds, fails with anything but a transient answer (429, 5xx),
 // or has been tried MaxAttempts times.
 func (g *GCP) retrying(ctx context.Context, call func(context.Context) error) error {
-	for attempt := 1; ; attempt++ {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		err := call(ctx)
-		if err == nil || !isTransient(err) || attempt >= g.cfg.MaxAttempts {
-			return err
-		}
-		if werr := g.Wait(ctx, attempt); werr != nil {
-			return fmt.Errorf("%w (waiting to retry: %w)", err, werr)
-		}
-	}
-}
-
-// isTransient reports whether Google's answer says to try again: 429 RESOURCE_EXHAUSTED (a
-// quota: IAM allows 600 policy writes a minute per project) or a 5xx.
-func isTransient(err error) bool {
-	var ge *googleError
-	return errors.As(err, &ge) && (ge.Code == http.StatusTooManyRequests || ge.Code >= 500)
+	return googleapi.Retry(ctx, g.cfg.MaxAttempts, g.Wait, call)
 }
 
 // isAborted reports whether a setIamPolicy lost a race: Google answers 409 ABORTED when the

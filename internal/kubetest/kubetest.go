@@ -14,7 +14,7 @@
 //
 //	func TestSomething(t *testing.T) {
 //		srv := kubetest.Shared(t)
-//		admin := srv.Config(kubetest.Admin)
+//		status, body := srv.Do(t, kubetest.Admin, http.MethodGet, "/api/v1/namespaces", nil)
 //		...
 //	}
 //
@@ -42,8 +42,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"k8s.io/client-go/rest"
 
 	"github.com/accessbot/accessbot/internal/servertest"
 	"github.com/accessbot/accessbot/internal/tlstest"
@@ -119,25 +117,6 @@ func (s *Server) Token(user string) string {
 		panic("kubetest: no user " + user)
 	}
 	return tok
-}
-
-// Config returns a client config that authenticates as user (one of Users) and trusts the
-// server's CA.
-func (s *Server) Config(user string) *rest.Config {
-	return s.TokenConfig(s.Token(user))
-}
-
-// TokenConfig returns a client config that authenticates with a bearer token (a service
-// account's, say).
-func (s *Server) TokenConfig(token string) *rest.Config {
-	return &rest.Config{
-		Host:            s.URL,
-		BearerToken:     token,
-		TLSClientConfig: rest.TLSClientConfig{CAData: s.CAData},
-		// Tests say plainly what failed rather than wait on client-side throttling.
-		QPS:   1000,
-		Burst: 1000,
-	}
 }
 
 // Kubeconfig writes a kubeconfig file for user into dir with one context, named context, and

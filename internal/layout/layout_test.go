@@ -26,14 +26,14 @@ var allowed = []struct {
 }{
 	// The adapters know the adapter contract and nothing else of ours: a target kind can be
 	// added or read without the domain.
-	// The webhook, gcp-iam and google-groups adapters retry with the shared backoff arithmetic.
+	// The webhook adapter retries with the shared backoff arithmetic.
 	{"adapters/webhook", []string{"adapters", "internal/backoff"}},
 	// The fakes of Google's APIs share its token endpoint (internal/googletest).
 	{"adapters/gcpiam/gcpiamtest", []string{"internal/googletest"}},
 	{"adapters/googlegroups/googlegroupstest", []string{"internal/googletest"}},
 	// The Google adapters share one REST call and Google's error answer (internal/googleapi).
-	{"adapters/gcpiam", []string{"adapters", "internal/backoff", "internal/googleapi"}},
-	{"adapters/googlegroups", []string{"adapters", "internal/backoff", "internal/googleapi"}},
+	{"adapters/gcpiam", []string{"adapters", "internal/googleapi"}},
+	{"adapters/googlegroups", []string{"adapters", "internal/googleapi"}},
 	// The kubernetes adapter paces its requests with the shared token bucket.
 	{"adapters/kubernetes", []string{"adapters", "internal/ratelimit"}},
 	{"adapters/...", []string{"adapters/..."}},
@@ -52,7 +52,7 @@ var allowed = []struct {
 	{"internal/flood", nil},
 	{"internal/ratelimit", nil},
 	{"internal/backoff", nil},
-	{"internal/googleapi", nil},
+	{"internal/googleapi", []string{"internal/backoff"}},
 	{"internal/googletest", nil},
 	{"internal/suggest", nil},
 	// The schedule loop waits on the injected clock.
