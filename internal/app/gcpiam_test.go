@@ -1,22 +1,12 @@
 package app_test
 
 import (
-	"context"
-	"io"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/rs/zerolog"
 
 	"github.com/accessbot/accessbot/adapters/gcpiam/gcpiamtest"
-	"github.com/accessbot/accessbot/config"
-	gt "github.com/accessbot/accessbot/grants/grantstest"
-	"github.com/accessbot/accessbot/internal/app"
-	"github.com/accessbot/accessbot/internal/clock"
 )
 
 // A gcp-iam resource whose Google identity (Application Default Credentials: a service
@@ -43,36 +33,7 @@ resources:
       endpoint: "` + f.URL + `"
     policy: {approvers: [leads], reason_required: false}
 `
-	cfg, err := config.Parse(filepath.Join(dir, "accessbot.yaml"), []byte(yaml), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	a, err := app.New(ctx, cfg, zerolog.Nop(), app.Options{Clock: clock.NewFake(time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)), Listener: ln})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	runErr := make(chan error, 1)
-	go func() { runErr <- a.Run(ctx) }()
-
-	var status int
-	var body string
-	gt.Eventually(t, 30*time.Second, "/readyz to report the gcp-iam resource's check", func() bool {
-		resp, err := http.Get("http://" + ln.Addr().String() + "/readyz")
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		status, body = resp.StatusCode, string(b)
-		return strings.Contains(body, "gcp-prod")
-	})
+	status, body := readyz(t, runApp(t, dir, yaml), "gcp-prod")
 	if status != http.StatusServiceUnavailable {
 		t.Fatalf("GET /readyz = %d %s, want 503", status, body)
 	}
@@ -89,9 +50,5 @@ resources:
 	}
 	if !exchanged {
 		t.Errorf("accessbot never exchanged its service account's signed assertion for a token: %+v", f.Calls())
-	}
-	cancel()
-	if err := <-runErr; err != nil {
-		t.Fatal(err)
 	}
 }
