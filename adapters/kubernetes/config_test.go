@@ -110,3 +110,15 @@ func TestAnAccountThatCannotNameASubjectIsRefused(t *testing.T) {
 		t.Errorf("a prefixed OIDC user name is refused: %v", err)
 	}
 }
+
+// A grant ID that cannot name a Kubernetes object is refused before any request.
+func TestAGrantIDThatCannotNameAnObjectIsRefused(t *testing.T) {
+	for _, id := range []string{"G-Upper", "g_under", "g-" + strings.Repeat("x", 60)} {
+		if _, err := objectName(id); err == nil || !adapters.IsPermanent(err) {
+			t.Errorf("objectName(%q) = %v, want a permanent error", id, err)
+		}
+	}
+	if name, err := objectName("g-abc234xyz7"); err != nil || name != "accessbot-g-abc234xyz7" {
+		t.Errorf("objectName of an accessbot grant ID = %q, %v", name, err)
+	}
+}

@@ -3,11 +3,17 @@ package kubernetes
 import (
 	"context"
 	"encoding/base64"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -177,6 +183,120 @@ func TestUnsupportedKubeconfigUsersAreRefusedByName(t *testing.T) {
 		_, err := c.New(adapters.Env{Log: zerolog.Nop()})
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("user %q: %v, want an error saying %q", user, err, want)
+		}
+	}
+}
+
+// The cluster's CA from a file beside the kubeconfig, and tls-server-name: the server's
+// certificate is checked against that name, so a name it does not carry fails the handshake.
+func TestTheCAFileAndTheTLSServerNameAreHonoured(t *testing.T) {
+	srv := server(t)
+	nss := namespaces(t, srv, 1)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "ca.pem"), srv.CAData, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	write := func(serverName string) string {
+		text := `apiVersion: v1
+kind: Config
+current-context: kt
+clusters: [{name: kt, cluster: {server: "` + srv.URL + `", certificate-authority: ca.pem, tls-server-name: "` + serverName + `"}}]
+contexts: [{name: kt, context: {cluster: kt, user: bot}}]
+users: [{name: bot, user: {token: ` + srv.Token(kubetest.Bot) + `}}]
+`
+		p := filepath.Join(dir, "kubeconfig")
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	// The test server's certificate is for 127.0.0.1 and localhost.
+	if err := checkWith(t, write("localhost"), nss); err != nil {
+		t.Fatalf("check with the CA file and tls-server-name localhost: %v", err)
+	}
+	err := checkWith(t, write("not-the-server.example"), nss)
+	if err == nil || !strings.Contains(err.Error(), "certificate") || adapters.IsPermanent(err) {
+		t.Fatalf("check with a server name the certificate lacks: %v, want a retryable certificate error", err)
+	}
+}
+
+// proxy-url sends the API requests through that proxy (a CONNECT tunnel for https).
+func TestTheKubeconfigsProxyIsUsed(t *testing.T) {
+	srv := server(t)
+	nss := namespaces(t, srv, 1)
+	var tunnels atomic.Int32
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodConnect {
+			http.Error(w, "CONNECT only", http.StatusMethodNotAllowed)
+			return
+		}
+		up, err := net.Dial("tcp", r.Host)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		tunnels.Add(1)
+		w.WriteHeader(http.StatusOK)
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			up.Close()
+			return
+		}
+		go func() { _, _ = io.Copy(up, conn); up.Close() }()
+		go func() { _, _ = io.Copy(conn, up); conn.Close() }()
+	}))
+	t.Cleanup(proxy.Close)
+	dir := t.TempDir()
+	ca := base64.StdEncoding.EncodeToString(srv.CAData)
+	text := `apiVersion: v1
+kind: Config
+current-context: kt
+clusters: [{name: kt, cluster: {server: "` + srv.URL + `", certificate-authority-data: ` + ca + `, proxy-url: "` + proxy.URL + `"}}]
+contexts: [{name: kt, context: {cluster: kt, user: bot}}]
+users: [{name: bot, user: {token: ` + srv.Token(kubetest.Bot) + `}}]
+`
+	kc := filepath.Join(dir, "kubeconfig")
+	if err := os.WriteFile(kc, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkWith(t, kc, nss); err != nil {
+		t.Fatalf("check through the proxy: %v", err)
+	}
+	if tunnels.Load() == 0 {
+		t.Fatal("no request went through the kubeconfig's proxy-url")
+	}
+}
+
+// An exec plugin's token is kept until a minute before the expirationTimestamp it gives: one
+// that ends within the minute is asked for again at every request, one that ends in an hour once.
+func TestAnExecTokenIsKeptUntilAMinuteBeforeItsExpiry(t *testing.T) {
+	srv := server(t)
+	nss := namespaces(t, srv, 1)
+	for _, tc := range []struct {
+		expiresIn time.Duration
+		runs      func(int) bool
+		want      string
+	}{
+		{time.Hour, func(n int) bool { return n == 1 }, "once"},
+		{30 * time.Second, func(n int) bool { return n > 1 }, "at every request"},
+	} {
+		dir := t.TempDir()
+		runs := filepath.Join(dir, "runs")
+		exp := time.Now().Add(tc.expiresIn).UTC().Format(time.RFC3339)
+		script := `#!/bin/sh
+echo run >> "` + runs + `"
+printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"` + srv.Token(kubetest.Bot) + `","expirationTimestamp":"` + exp + `"}}'
+`
+		if err := os.WriteFile(filepath.Join(dir, "plugin.sh"), []byte(script), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		kc := kubeconfigWith(t, srv, dir, "    exec: {apiVersion: client.authentication.k8s.io/v1, command: ./plugin.sh}\n")
+		if err := checkWith(t, kc, nss); err != nil {
+			t.Fatalf("check through the plugin: %v", err)
+		}
+		b, _ := os.ReadFile(runs)
+		if n := strings.Count(string(b), "run"); !tc.runs(n) {
+			t.Errorf("a token ending in %s: the plugin ran %d times for one check's requests, want %s", tc.expiresIn, n, tc.want)
 		}
 	}
 }

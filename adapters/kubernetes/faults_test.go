@@ -167,3 +167,40 @@ func TestErrorKindsFollowTheAPIServersAnswer(t *testing.T) {
 		})
 	}
 }
+
+// A server that keeps throttling is waited out five times, as it asks, and then the grant is a
+// retryable error for the scheduler; an answer larger than the adapter reads is refused.
+func TestLastingThrottlingAndOversizedAnswersAreRefused(t *testing.T) {
+	srv := server(t)
+	nss := namespaces(t, srv, 1)
+	p := &faultProxy{}
+	p.fault = func(w http.ResponseWriter, r *http.Request) bool {
+		w.Header().Set("Retry-After", "30")
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusTooManyRequests)
+		fmt.Fprint(w, `{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"TooManyRequests","message":"too many requests, please try again later","code":429}`)
+		return true
+	}
+	a, waits := proxied(t, srv, p.serve(t, srv), nss)
+	req := adapters.GrantRequest{GrantID: "g-throttled-long", Resource: "k8s-prod", Subject: adapters.Subject{Account: kubetest.Alice}, Expires: time.Now().Add(time.Hour)}
+	_, err := a.Grant(context.Background(), req)
+	if err == nil || adapters.IsPermanent(err) || !strings.Contains(err.Error(), "too many requests") {
+		t.Fatalf("grant through a server that keeps throttling: %v, want a retryable error with its words", err)
+	}
+	// Five waits of the 10 s cap (Retry-After said 30 s), six tries.
+	if want := slices.Repeat([]time.Duration{maxRetryAfter}, maxRetries); !slices.Equal(*waits, want) {
+		t.Fatalf("waited %v, want %v", *waits, want)
+	}
+
+	p.fault = func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method != http.MethodGet {
+			return false
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"items":[` + strings.Repeat(" ", maxAnswer) + `]}`))
+		return true
+	}
+	if _, err := a.(adapters.Lister).List(context.Background()); err == nil || !strings.Contains(err.Error(), "over") {
+		t.Fatalf("list with an answer over %d bytes: %v, want it refused", maxAnswer, err)
+	}
+}

@@ -106,6 +106,8 @@ type Server struct {
 	URL string
 	srv *httptest.Server
 	o   Options
+	// ops answers each op the fake knows (handlers), made once.
+	ops map[string]func(w http.ResponseWriter, r *http.Request, vars []string, body []byte) int
 
 	mu         sync.Mutex
 	users      []string                        // known logins
@@ -149,6 +151,7 @@ func New(t testing.TB, o Options) *Server {
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.URL = s.srv.URL
 	t.Cleanup(s.srv.Close)
+	s.ops = s.handlers()
 	return s
 }
 
@@ -514,7 +517,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, op, perm string,
 	default:
 		return s.fail(w, http.StatusUnauthorized, "Bad credentials", docs)
 	}
-	h, ok := s.handlers()[op]
+	h, ok := s.ops[op]
 	if !ok {
 		return s.notFound(w)
 	}
