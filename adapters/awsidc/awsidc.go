@@ -42,6 +42,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/accessbot/accessbot/adapters"
+
+	"github.com/accessbot/accessbot/internal/backoff"
 )
 
 // Lease data keys.
@@ -134,7 +136,7 @@ func New(ctx context.Context, cfg Config, log zerolog.Logger, o Options) (*Adapt
 		a.now = time.Now
 	}
 	if a.wait == nil {
-		a.wait = sleep
+		a.wait = backoff.Sleep
 	}
 	a.admin = ssoadmin.NewFromConfig(awsCfg, func(so *ssoadmin.Options) {
 		if cfg.Endpoint != "" {
@@ -147,17 +149,6 @@ func New(ctx context.Context, cfg Config, log zerolog.Logger, o Options) (*Adapt
 		}
 	})
 	return a, nil
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // PollStats returns the status checks made so far and the time spent waiting for assignment

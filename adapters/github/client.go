@@ -8,13 +8,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/accessbot/accessbot/internal/httplink"
 )
 
 // The adapter speaks the few REST calls it needs itself, over net/http, rather than through
@@ -360,38 +361,5 @@ func (c *client) appJWT() (string, error) {
 	return jws.CompactSerialize()
 }
 
-// nextLink returns the path and query (below the API URL) of the Link header's rel="next", or
-// "" at the last page. Only a link below the API URL is followed: the token must not go elsewhere.
-func (c *client) nextLink(h http.Header) (string, error) {
-	for _, v := range h.Values("Link") {
-		for _, part := range strings.Split(v, ",") {
-			fields := strings.Split(part, ";")
-			if len(fields) < 2 {
-				continue
-			}
-			next := false
-			for _, p := range fields[1:] {
-				if strings.ReplaceAll(strings.TrimSpace(p), " ", "") == `rel="next"` {
-					next = true
-				}
-			}
-			if !next {
-				continue
-			}
-			raw := strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(fields[0]), "<"), ">")
-			u, err := url.Parse(raw)
-			if err != nil {
-				return "", fmt.Errorf("the next page's link %q is not a URL", raw)
-			}
-			rest, ok := strings.CutPrefix(u.Scheme+"://"+u.Host+u.EscapedPath(), c.base)
-			if !ok || !strings.HasPrefix(rest, "/") {
-				return "", fmt.Errorf("the next page's link %q leaves the API %s", raw, c.base)
-			}
-			if u.RawQuery != "" {
-				rest += "?" + u.RawQuery
-			}
-			return rest, nil
-		}
-	}
-	return "", nil
-}
+// nextLink returns the path and query of the answer's next page under the API, or "" at the last.
+func (c *client) nextLink(h http.Header) (string, error) { return httplink.Next(h, c.base, "the API") }

@@ -20,6 +20,8 @@ import (
 
 	"github.com/accessbot/accessbot/adapters"
 	"github.com/accessbot/accessbot/internal/ratelimit"
+
+	"github.com/accessbot/accessbot/internal/backoff"
 )
 
 // fieldManager is the name server-side apply records as the owner of the fields accessbot sets.
@@ -95,23 +97,8 @@ func newClient(cc *clusterConfig, c *Config) (*client, error) {
 		host:   cc.server,
 		caData: cc.caData,
 		rate:   ratelimit.Rate{Every: every, Burst: c.Burst},
-		wait:   sleep,
+		wait:   backoff.Sleep,
 	}, nil
-}
-
-// sleep waits for d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // apiError is an answer other than 2xx, with the API server's Status when it sent one.

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/accessbot/accessbot/internal/httplink"
 )
 
 // The adapter speaks the few Management API calls it needs itself, over net/http, rather than
@@ -371,34 +373,5 @@ func (c *client) assertion(audience string) (string, error) {
 	return jws.CompactSerialize()
 }
 
-// nextLink returns the URL path and query of the Link header's rel="next", or "" at the last page.
-// Only a link to the same org is followed: the credential must not go elsewhere.
-func (c *client) nextLink(h http.Header) (string, error) {
-	for _, v := range h.Values("Link") {
-		for _, part := range strings.Split(v, ",") {
-			fields := strings.Split(part, ";")
-			if len(fields) < 2 {
-				continue
-			}
-			next := false
-			for _, p := range fields[1:] {
-				if strings.ReplaceAll(strings.TrimSpace(p), " ", "") == `rel="next"` {
-					next = true
-				}
-			}
-			if !next {
-				continue
-			}
-			raw := strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(fields[0]), "<"), ">")
-			u, err := url.Parse(raw)
-			if err != nil {
-				return "", fmt.Errorf("the next page's link %q is not a URL", raw)
-			}
-			if u.Scheme+"://"+u.Host != c.base {
-				return "", fmt.Errorf("the next page's link %q leaves the org %s", raw, c.base)
-			}
-			return u.RequestURI(), nil
-		}
-	}
-	return "", nil
-}
+// nextLink returns the path and query of the answer's next page under the API, or "" at the last.
+func (c *client) nextLink(h http.Header) (string, error) { return httplink.Next(h, c.base, "the org") }

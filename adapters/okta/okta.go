@@ -28,6 +28,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/accessbot/accessbot/adapters"
+
+	"github.com/accessbot/accessbot/internal/backoff"
 )
 
 // Lease data keys.
@@ -86,20 +88,9 @@ func New(cfg Config, log zerolog.Logger, o Options) (*Adapter, error) {
 		c.now = time.Now
 	}
 	if c.wait == nil {
-		c.wait = sleep
+		c.wait = backoff.Sleep
 	}
 	return &Adapter{cfg: cfg, log: log, api: c}, nil
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 func (a *Adapter) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {

@@ -397,7 +397,7 @@ func (w *Webhook) call(ctx context.Context, p payload) ([]byte, int, error) {
 	var last error
 	for attempt := 1; attempt <= w.cfg.Retries; attempt++ {
 		if attempt > 1 {
-			if err := sleep(ctx, w.backoff(attempt-1)); err != nil {
+			if err := backoff.Sleep(ctx, w.backoff(attempt-1)); err != nil {
 				return nil, 0, adapters.Retryablef("%w (gave up waiting to retry: %w)", last, err)
 			}
 		}
@@ -512,17 +512,6 @@ func Verify(secret []byte, timestamp string, body []byte, signature string, now 
 		return ErrBadSignature
 	}
 	return nil
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // transportError strips the *url.Error wrapper, whose message repeats the full URL with any

@@ -6,6 +6,7 @@
 package backoff
 
 import (
+	"context"
 	"math"
 	"math/rand/v2"
 	"time"
@@ -117,4 +118,20 @@ func int64nOf(r *rand.Rand, n int64) int64 {
 		return rand.Int64N(n)
 	}
 	return r.Int64N(n)
+}
+
+// Sleep waits d, or returns the context's error if it ends first (at once when d <= 0 and the
+// context has ended).
+func Sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }

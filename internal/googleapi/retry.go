@@ -43,14 +43,7 @@ var delays = backoff.Policy{Base: 500 * time.Millisecond, Max: 16 * time.Second,
 // Backoff sleeps the delay before the try after the attempt-th failure, or returns the
 // context's error.
 func Backoff(ctx context.Context, attempt int) error {
-	t := time.NewTimer(delays.Delay(attempt, nil))
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return backoff.Sleep(ctx, delays.Delay(attempt, nil))
 }
 
 // DefaultClient returns an HTTP client that authenticates with Google's Application Default

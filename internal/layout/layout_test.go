@@ -26,7 +26,8 @@ var allowed = []struct {
 }{
 	// The adapters know the adapter contract and nothing else of ours: a target kind can be
 	// added or read without the domain.
-	// The webhook adapter retries with the shared backoff arithmetic.
+	// The webhook adapter retries with the shared backoff arithmetic (and its Sleep, which the
+	// other adapters wait with too).
 	{"adapters/webhook", []string{"adapters", "internal/backoff"}},
 	// The fakes of Google's APIs share its token endpoint (internal/googletest).
 	{"adapters/gcpiam/gcpiamtest", []string{"internal/googletest"}},
@@ -35,7 +36,11 @@ var allowed = []struct {
 	{"adapters/gcpiam", []string{"adapters", "internal/googleapi"}},
 	{"adapters/googlegroups", []string{"adapters", "internal/googleapi"}},
 	// The kubernetes adapter paces its requests with the shared token bucket.
-	{"adapters/kubernetes", []string{"adapters", "internal/ratelimit"}},
+	{"adapters/kubernetes", []string{"adapters", "internal/ratelimit", "internal/backoff"}},
+	// The GitHub and Okta adapters page with the shared Link header reader.
+	{"adapters/github", []string{"adapters", "internal/backoff", "internal/httplink"}},
+	{"adapters/okta", []string{"adapters", "internal/backoff", "internal/httplink"}},
+	{"adapters/awsidc", []string{"adapters", "internal/backoff"}},
 	{"adapters/...", []string{"adapters/..."}},
 	// The audit log is the bottom of the domain: events and their hash chain stand alone (with
 	// the one duration format people read).
@@ -54,6 +59,7 @@ var allowed = []struct {
 	{"internal/backoff", nil},
 	{"internal/googleapi", []string{"internal/backoff"}},
 	{"internal/googletest", nil},
+	{"internal/httplink", nil},
 	{"internal/suggest", nil},
 	// The schedule loop waits on the injected clock.
 	{"internal/schedule", []string{"internal/clock"}},
