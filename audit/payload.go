@@ -74,6 +74,7 @@ const (
 	KeyVia               = "via"
 	KeyConfirmedOn       = "confirmed_on"
 	KeySignals           = "signals"
+	KeyChecks            = "checks"
 	KeySeverity          = "severity"
 	KeySince             = "since"
 	KeyUntil             = "until"
@@ -358,6 +359,21 @@ type RequestCreatedData struct {
 	// extension and for requests from before signals (the key is then left out, so those
 	// events still hash as they were written).
 	Signals *RequestSignals
+	// Checks are the request's outside checks (a ticket, who is on call) as made when it was
+	// made; nil for none (the key is then left out).
+	Checks []RequestCheck
+}
+
+// RequestCheck is one outside check of a request (grants.Check), stored as JSON under the checks
+// key of request.created: what was looked up, how it came out, and the facts found then.
+type RequestCheck struct {
+	Kind    string            `json:"kind"`
+	Subject string            `json:"subject,omitempty"`
+	Status  string            `json:"status"`
+	Summary string            `json:"summary,omitempty"`
+	URL     string            `json:"url,omitempty"`
+	Problem string            `json:"problem,omitempty"`
+	Attrs   map[string]string `json:"attrs,omitempty"`
 }
 
 // RequestSignals are a request's misuse signals (grants.Signals), stored as JSON under the
@@ -387,6 +403,9 @@ func (p RequestCreatedData) encode(w *dataWriter) {
 	if p.Signals != nil {
 		w.json(KeySignals, p.Signals, 1)
 	}
+	if len(p.Checks) > 0 {
+		w.json(KeyChecks, p.Checks, 1)
+	}
 }
 
 func (p *RequestCreatedData) decode(r *dataReader) {
@@ -395,6 +414,9 @@ func (p *RequestCreatedData) decode(r *dataReader) {
 	if _, ok := r.m[KeySignals]; ok {
 		p.Signals = &RequestSignals{}
 		r.json(KeySignals, p.Signals)
+	}
+	if _, ok := r.m[KeyChecks]; ok {
+		r.json(KeyChecks, &p.Checks)
 	}
 }
 

@@ -92,6 +92,9 @@ func ApprovalView(s Snapshot, now time.Time) View {
 	if sig := signalsText(r.Signals); sig != "" {
 		v.Fields = append(v.Fields, Field{Label: "Signals", Value: sig})
 	}
+	for _, c := range r.Checks {
+		v.Fields = append(v.Fields, Field{Label: checkLabel(c.Kind), Value: checkText(c)})
+	}
 	if ap := s.approvers(); len(ap) > 0 {
 		v.Fields = append(v.Fields, Field{Label: "Approvals", Value: fmt.Sprintf("%d of %d: %s", len(ap), max(r.ApprovalsNeeded, 1), n.list(ap))})
 	}
@@ -120,6 +123,41 @@ func signalsText(names []string) string {
 		labels = append(labels, grants.SignalLabel(n))
 	}
 	return strings.Join(labels, " · ")
+}
+
+// checkLabel names an outside check's line on the approval card.
+func checkLabel(kind string) string {
+	switch kind {
+	case "oncall":
+		return "On call"
+	default:
+		return capitalize(strings.ReplaceAll(kind, "_", " "))
+	}
+}
+
+// checkText is one outside check as approvers read it: what was looked up, what was found, and
+// what failed or could not be checked ("INC-42: Open · P1 · Database down").
+func checkText(c grants.Check) string {
+	var parts []string
+	head := c.Subject
+	if c.URL != "" {
+		head = strings.TrimSpace(head + " " + c.URL)
+	}
+	switch {
+	case head != "" && c.Summary != "":
+		parts = append(parts, head+": "+c.Summary)
+	case head != "":
+		parts = append(parts, head)
+	case c.Summary != "":
+		parts = append(parts, c.Summary)
+	}
+	switch c.Status {
+	case grants.CheckFailed:
+		parts = append(parts, "Failed: "+c.Problem)
+	case grants.CheckUnknown:
+		parts = append(parts, "Not checked: "+c.Problem)
+	}
+	return strings.TrimSpace(strings.Join(parts, "\n"))
 }
 
 func personText(name, id string) string {

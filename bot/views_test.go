@@ -103,6 +103,16 @@ func goldenViews() map[string]any {
 	views["approval_pending_signals"] = bot.ApprovalView(snap(func(r *grants.Request, _ **grants.Grant, _ *[]grants.Review) {
 		r.Signals = []string{grants.SignalFirstAccess, grants.SignalOutsideHours, grants.SignalRecentDenial}
 	}), now)
+	views["approval_pending_checks"] = bot.ApprovalView(snap(func(r *grants.Request, _ **grants.Grant, _ *[]grants.Review) {
+		r.Checks = []grants.Check{
+			{Kind: "ticket", Subject: "INC-42", Status: grants.CheckPassed, Summary: "In Progress · P1 · Database down",
+				URL: "https://tickets.example.com/browse/INC-42"},
+			{Kind: "oncall", Subject: "pagerduty:schedule/PABC123", Status: grants.CheckUnknown,
+				Problem: "The oncall check could not be made: no answer in time."},
+			{Kind: "ticket", Subject: "OPS-7", Status: grants.CheckFailed, Summary: "Done",
+				Problem: "OPS-7 is closed; access needs an open ticket."},
+		}
+	}), now)
 	views["approval_partly_approved"] = bot.ApprovalView(snap(func(r *grants.Request, g **grants.Grant, rvs *[]grants.Review) {
 		*rvs = []grants.Review{review("bob@example.com", grants.Approve, "")}
 	}), now)

@@ -89,6 +89,9 @@ type Request struct {
 	// Signals are the names of the misuse signals the request raised when it was made
 	// (Signals.Raised), for the approval card; nil for none.
 	Signals []string
+	// Checks are the outside checks made when the request was made (tickets, on-call; see
+	// Lookup), for the approval card; nil for none.
+	Checks  []Check
 	Version int64
 }
 

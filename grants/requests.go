@@ -71,6 +71,11 @@ func (s *Service) ask(ctx context.Context, a Actor, in RequestInput, kind Reques
 	if err := s.checkHeld(ctx, a, r, acct); err != nil {
 		return Outcome{}, s.refuseAsk(ctx, a, r, kind, in, err)
 	}
+	checks, refuse := s.lookups(ctx, LookupQuery{Requester: a, Resource: r, Kind: kind, Duration: d, Reason: reason, Now: now})
+	if refuse != "" && kind != KindBreakGlass {
+		// Break-glass is for when the usual ways fail: its checks are shown, never a refusal.
+		return Outcome{}, s.refuseAsk(ctx, a, r, kind, in, newError(ErrInvalid, ReasonCheckFailed, refuse, nil))
+	}
 
 	person, err := s.actorPerson(ctx, a)
 	if err != nil {
@@ -96,9 +101,11 @@ func (s *Service) ask(ctx context.Context, a Actor, in RequestInput, kind Reques
 		CreatedAt:       now,
 		PendingUntil:    now.Add(pendingTTL(p)),
 		Signals:         sig.Raised,
+		Checks:          checks,
 		Version:         1,
 	}
 	ruleIn := s.ruleInput(ctx, a, r, d, reason, now, sig)
+	ruleIn.Checks = checks
 	escalated := s.requiresMoreApprovals(r, ruleIn)
 	if escalated {
 		req.ApprovalsNeeded = max(req.ApprovalsNeeded, p.RequireApprovals.Approvals)
@@ -108,7 +115,7 @@ func (s *Service) ask(ctx context.Context, a Actor, in RequestInput, kind Reques
 	switch {
 	case kind == KindBreakGlass:
 		req.State, req.DecidedAt, req.DecidedBy, req.Note = RequestApproved, now, a.ID, "break-glass"
-	case !escalated && s.autoApprovesInput(r, ruleIn):
+	case !escalated && allPassed(checks) && s.autoApprovesInput(r, ruleIn):
 		auto = true
 		req.State, req.DecidedAt, req.DecidedBy = RequestApproved, now, PolicyActor
 		req.Note = "auto-approved by rule: " + p.AutoApprove.Source
@@ -134,7 +141,7 @@ func (s *Service) ask(ctx context.Context, a Actor, in RequestInput, kind Reques
 		if err := t.event(ctx, requestEvent(a.ID, req, audit.RequestCreatedData{
 			Kind: string(kind), Duration: d, Reason: reason,
 			ApprovalsNeeded: req.ApprovalsNeeded, PendingUntil: req.PendingUntil,
-			Signals: sig.record(),
+			Signals: sig.record(), Checks: auditChecks(checks),
 		})); err != nil {
 			return err
 		}

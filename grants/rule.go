@@ -37,6 +37,9 @@ type RuleInput struct {
 	Reason    string
 	Now       time.Time // already in the configured time zone
 	Signals   Signals
+	// Checks are the request's outside checks (Lookup); what a rule sees of them is declared
+	// by the variables of each kind.
+	Checks []Check
 }
 
 func ruleEnv() (*cel.Env, error) {

@@ -87,6 +87,10 @@ type Options struct {
 	WorkingHours WorkingHours
 	// Alerts are evaluated on every new access and break-glass request.
 	Alerts []AlertRule
+	// Lookups make the outside checks of new requests (tickets, on-call); see Lookup.
+	Lookups []Lookup
+	// LookupTimeout bounds all of a request's outside checks together; default 2s.
+	LookupTimeout time.Duration
 }
 
 // Service changes requests and grants. Every change is one Store.Update that writes the rows and
@@ -116,6 +120,9 @@ type Service struct {
 	// workingHours and alerts feed the misuse signals (signals.go).
 	workingHours WorkingHours
 	alerts       []AlertRule
+	// lookupers make the outside checks of new requests (checks.go).
+	lookupers     []Lookup
+	lookupTimeout time.Duration
 
 	wakeMu sync.Mutex
 	wake   func()
@@ -144,6 +151,9 @@ func NewService(o Options) (*Service, error) {
 		limits:      o.Limits,
 		alerts:      append([]AlertRule(nil), o.Alerts...),
 
+		lookupers:     append([]Lookup(nil), o.Lookups...),
+		lookupTimeout: o.LookupTimeout,
+
 		workingHours: o.WorkingHours,
 	}
 	if len(s.workingHours.Days) == 0 && s.workingHours.Start == 0 && s.workingHours.End == 0 {
@@ -163,6 +173,14 @@ func NewService(o Options) (*Service, error) {
 	}
 	if s.callTimeout <= 0 {
 		s.callTimeout = 10 * time.Second
+	}
+	if s.lookupTimeout <= 0 {
+		s.lookupTimeout = defaultLookupTimeout
+	}
+	for _, l := range s.lookupers {
+		if l == nil || !checkKindRE.MatchString(l.Kind()) {
+			return nil, errors.New("grants service: a lookup needs a kind that is a name ([a-z][a-z0-9_]*)")
+		}
 	}
 	groups := map[string]bool{}
 	for _, g := range o.Groups {

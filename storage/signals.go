@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -109,4 +110,30 @@ func splitSignals(s string) []string {
 		return nil
 	}
 	return strings.Split(s, ",")
+}
+
+// writeChecks is requests.checks: the checks as a JSON array, ” for none.
+func writeChecks(cs []grants.Check) string {
+	if len(cs) == 0 {
+		return ""
+	}
+	b, err := json.Marshal(cs)
+	if err != nil {
+		panic(err) // strings and maps of strings: cannot fail
+	}
+	return string(b)
+}
+
+// readChecks reads requests.checks. A value that does not parse (written by hand) shows as one
+// unknown check rather than failing every read of the request.
+func readChecks(id, s string) []grants.Check {
+	if s == "" {
+		return nil
+	}
+	var cs []grants.Check
+	if err := json.Unmarshal([]byte(s), &cs); err != nil {
+		return []grants.Check{{Kind: "stored", Status: grants.CheckUnknown,
+			Problem: fmt.Sprintf("The checks stored with request %s do not parse: %v.", id, err)}}
+	}
+	return cs
 }

@@ -81,7 +81,10 @@ func sampleRequest(id string) grants.Request {
 		ApprovalsNeeded: 2,
 		CreatedAt:       base,
 		PendingUntil:    base.Add(time.Hour),
-		Version:         1,
+		Checks: []grants.Check{{Kind: "ticket", Subject: "INC-42", Status: grants.CheckPassed,
+			Summary: "Open · P1", URL: "https://tickets.example.com/INC-42", Attrs: map[string]string{"status": "Open"}},
+			{Kind: "oncall", Status: grants.CheckUnknown, Problem: "no answer in time", Notify: []string{"bob@example.com"}}},
+		Version: 1,
 	}
 }
 

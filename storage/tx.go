@@ -74,7 +74,7 @@ func (t *tx) queryRow(ctx context.Context, q string, args ...any) *sqlx.Row {
 // --- requests ---
 
 const requestCols = `id, kind, resource, requester, requester_name, duration_us, reason, state,
-	approvals_needed, grant_id, created_at, pending_until, decided_at, decided_by, note, signals, version`
+	approvals_needed, grant_id, created_at, pending_until, decided_at, decided_by, note, signals, checks, version`
 
 type requestRow struct {
 	ID              string `db:"id"`
@@ -93,6 +93,7 @@ type requestRow struct {
 	DecidedBy       string `db:"decided_by"`
 	Note            string `db:"note"`
 	Signals         string `db:"signals"`
+	Checks          string `db:"checks"`
 	Version         int64  `db:"version"`
 }
 
@@ -114,6 +115,7 @@ func (r requestRow) request() grants.Request {
 		DecidedBy:       r.DecidedBy,
 		Note:            r.Note,
 		Signals:         splitSignals(r.Signals),
+		Checks:          readChecks(r.ID, r.Checks),
 		Version:         r.Version,
 	}
 }
@@ -122,7 +124,7 @@ func (r requestRow) request() grants.Request {
 func requestArgs(r grants.Request) []any {
 	return []any{string(r.Kind), r.Resource, r.Requester, r.RequesterName, r.Duration.Microseconds(),
 		r.Reason, string(r.State), r.ApprovalsNeeded, r.GrantID, micros(r.CreatedAt),
-		micros(r.PendingUntil), micros(r.DecidedAt), r.DecidedBy, r.Note, strings.Join(r.Signals, ",")}
+		micros(r.PendingUntil), micros(r.DecidedAt), r.DecidedBy, r.Note, strings.Join(r.Signals, ","), writeChecks(r.Checks)}
 }
 
 func (t *tx) Request(ctx context.Context, id string) (grants.Request, error) {
@@ -191,7 +193,7 @@ func (t *tx) InsertRequest(ctx context.Context, r grants.Request) error {
 	args := append([]any{r.ID}, requestArgs(r)...)
 	args = append(args, r.Version)
 	res, err := t.exec(ctx, `INSERT INTO requests (`+requestCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`, args...)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`, args...)
 	if err != nil {
 		return fmt.Errorf("insert request %s: %w", r.ID, err)
 	}
@@ -208,7 +210,7 @@ func (t *tx) UpdateRequest(ctx context.Context, r grants.Request) (int64, error)
 	res, err := t.exec(ctx, `UPDATE requests SET kind = ?, resource = ?, requester = ?,
 		requester_name = ?, duration_us = ?, reason = ?, state = ?, approvals_needed = ?,
 		grant_id = ?, created_at = ?, pending_until = ?, decided_at = ?, decided_by = ?, note = ?,
-		signals = ?, version = version + 1
+		signals = ?, checks = ?, version = version + 1
 		WHERE id = ? AND version = ?`, args...)
 	if err != nil {
 		return 0, fmt.Errorf("update request %s: %w", r.ID, err)

@@ -84,6 +84,9 @@ type Options struct {
 	WorkingHours grants.WorkingHours
 	// Alerts are the alerts: rules; default none.
 	Alerts []grants.AlertRule
+	// Lookups make the outside checks of requests; default none. LookupTimeout bounds them.
+	Lookups       []grants.Lookup
+	LookupTimeout time.Duration
 }
 
 // Harness is a Service and Scheduler over a real store, with a fake clock and fake adapter.
@@ -187,8 +190,10 @@ func (h *Harness) open() {
 		Limits:      h.o.Limits,
 		Aliases:     h.o.Aliases,
 
-		WorkingHours: h.o.WorkingHours,
-		Alerts:       h.o.Alerts,
+		WorkingHours:  h.o.WorkingHours,
+		Alerts:        h.o.Alerts,
+		Lookups:       h.o.Lookups,
+		LookupTimeout: h.o.LookupTimeout,
 	})
 	if err != nil {
 		h.T.Fatalf("new service: %v", err)
