@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"text/template"
 	"time"
 
 	// The zone database is embedded so time_zone works on machines and images without tzdata.
@@ -24,6 +23,7 @@ import (
 
 	"github.com/accessbot/accessbot/adapters"
 	"github.com/accessbot/accessbot/grants"
+	"github.com/accessbot/accessbot/internal/tmpl"
 )
 
 // Config is a loaded, expanded and validated configuration file. The exported fields are the
@@ -197,7 +197,7 @@ type ResourceConfig struct {
 	// `oidc:` identity provider.
 	StepUp string `yaml:"step_up"`
 
-	account   *template.Template
+	account   *tmpl.Template
 	effective grants.Policy
 }
 
