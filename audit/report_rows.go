@@ -13,7 +13,8 @@ import (
 // 1.3 to 2.8 µs built here (on a busy VM), on the 125,133 grant rows of BENCHMARKS.md's
 // million events some 4 s more than the whole report takes. The page around the rows is
 // templates (report/*.tmpl, run by internal/tmpl), and every value in a row is escaped exactly
-// as html/template escapes it (escaper, report_escape.go). Everything htmlRow.s writes is a literal of this file.
+// as html/template escapes it (escaper, report_escape.go). Everything htmlRow.s writes is a
+// literal of this file.
 
 // htmlRow builds one row.
 type htmlRow struct {

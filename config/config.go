@@ -183,8 +183,9 @@ type ResourceConfig struct {
 	Name        string        `yaml:"name"`
 	Description string        `yaml:"description"`
 	Adapter     AdapterConfig `yaml:"adapter"`
-	// Account is a text/template for the account name at the target, over ID, Email, Local,
-	// Name, Platform and PlatformID. Empty means the local part of the email.
+	// Account is a template (text/template's syntax, run by internal/tmpl) for the account name
+	// at the target, over ID, Email, Local, Name, Platform and PlatformID. Empty means the local
+	// part of the email.
 	Account string `yaml:"account"`
 	// Accounts maps a person's ID (email) to an account name, overriding Account.
 	Accounts map[string]string `yaml:"accounts"`
