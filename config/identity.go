@@ -104,8 +104,7 @@ func (v *validator) accountTemplates() {
 // templateUsesDomain reports whether an account template reads a field that holds the whole
 // email or ID: .Email or .ID.
 func templateUsesDomain(t *tmpl.Template) bool {
-	s := t.String()
-	return strings.Contains(s, ".Email") || strings.Contains(s, ".ID") || strings.Contains(s, ".PlatformID")
+	return slices.ContainsFunc(t.Fields(), func(f string) bool { return f == "Email" || f == "ID" || f == "PlatformID" })
 }
 
 // warn records something `config validate` reports without refusing the file.
