@@ -106,9 +106,9 @@ const spoolInMemory = 4 << 20
 // were made, to a spool per section; the summary, known only at the end, is written first and
 // the spools are copied after it. Memory holds the requests still open, not the log.
 //
-// Everything taken from the log is escaped by html/template: the page around the rows is its
-// templates (report/*.tmpl), and the rows, built in Go for speed (htmlRow), escape each value
-// through it; the page has no script and loads nothing. A broken chain is reported on the
+// Everything taken from the log is escaped as html/template escapes it: the page around the
+// rows is templates (report/*.tmpl) run by internal/tmpl, and the rows, built in Go for speed
+// (htmlRow), escape each value the same way; the page has no script and loads nothing. A broken chain is reported on the
 // page (ReportResult.Verify), not as an error; the error is for failing to read or write.
 func WriteReport(ctx context.Context, src Source, o ReportOptions, w io.Writer) (ReportResult, error) {
 	if o.Now.IsZero() {

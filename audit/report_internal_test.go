@@ -3,14 +3,15 @@ package audit
 import (
 	"bytes"
 	"html/template"
-	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/accessbot/accessbot/internal/tmpl"
 )
 
-// The rows of the report are escaped by escaper: what html/template leaves as it is is copied,
-// the rest goes through html/template. These tests hold that to what html/template writes in
+// The rows of the report are escaped by escaper (tmpl.AppendHTMLEscape), not by html/template.
+// This test holds it to what html/template writes in
 // every place a row puts text from the log: element text and quoted attributes (plain ones,
 // id and class, and data-* ones).
 func TestReportEscaperIsHTMLTemplates(t *testing.T) {
@@ -32,21 +33,15 @@ func TestReportEscaperIsHTMLTemplates(t *testing.T) {
 		if err := page.Execute(&want, in); err != nil {
 			t.Fatal(err)
 		}
-		for pass := range 2 { // the second time from what the escaper remembers
-			e := string(x.append(nil, in))
-			got := "<td>" + e + `</td><tr id="grant-` + e + `" class="outcome-` + e + `" data-grant="` + e +
-				`" data-reviewer="` + e + `" title="` + e + `">`
-			if got != want.String() {
-				t.Errorf("pass %d, %q: escaper writes %q, html/template %q", pass, in, got, want.String())
-			}
+		e := string(x.append(nil, in))
+		got := "<td>" + e + `</td><tr id="grant-` + e + `" class="outcome-` + e + `" data-grant="` + e +
+			`" data-reviewer="` + e + `" title="` + e + `">`
+		if got != want.String() {
+			t.Errorf("%q: escaper writes %q, html/template %q", in, got, want.String())
 		}
-		// The fast paths: html/template changes text exactly when needsEscaping says so, and
-		// without a '+', template.HTMLEscapeString writes what html/template writes.
-		if changed := escapeWithTemplate(t, in) != in; changed != needsEscaping(in) {
-			t.Errorf("%q: needsEscaping says %v, html/template changes it: %v", in, needsEscaping(in), changed)
-		}
-		if noPlus := strings.ReplaceAll(in, "+", ""); template.HTMLEscapeString(noPlus) != escapeWithTemplate(t, noPlus) {
-			t.Errorf("%q: template.HTMLEscapeString writes %q, html/template %q", noPlus, template.HTMLEscapeString(noPlus), escapeWithTemplate(t, noPlus))
+		// html/template changes text exactly when tmpl.NeedsHTMLEscape says so.
+		if changed := escapeWithTemplate(t, in) != in; changed != tmpl.NeedsHTMLEscape(in) {
+			t.Errorf("%q: NeedsHTMLEscape says %v, html/template changes it: %v", in, tmpl.NeedsHTMLEscape(in), changed)
 		}
 	}
 }
@@ -54,29 +49,43 @@ func TestReportEscaperIsHTMLTemplates(t *testing.T) {
 // escapeWithTemplate is what html/template writes for text.
 func escapeWithTemplate(t *testing.T, text string) string {
 	var b bytes.Buffer
-	if err := escapeTemplate.Execute(&b, text); err != nil {
+	if err := template.Must(template.New("text").Parse("{{.}}")).Execute(&b, text); err != nil {
 		t.Fatal(err)
 	}
 	return b.String()
 }
 
-// The escaper remembers what it escaped up to escaperRemembers values, then starts afresh,
-// so a log full of distinct awkward text does not grow it without bound.
-func TestReportEscaperForgetsPastItsLimit(t *testing.T) {
-	var x escaper
-	for i := range escaperRemembers + 10 {
-		in := "<+" + strconv.Itoa(i) + ">"
-		if got := string(x.append(nil, in)); got != "&lt;&#43;"+strconv.Itoa(i)+"&gt;" {
-			t.Fatalf("%q escaped as %q", in, got)
+// The page around the rows shows values from the log too (resource names in the policy, the
+// config's version and hash, a broken chain's problem): every template of the page, run with
+// hostile values everywhere, writes what html/template wrote with the same files.
+func TestReportPageIsHTMLTemplatesWithHostileValuesEscaped(t *testing.T) {
+	reference := template.Must(template.New("report").ParseFS(reportFiles, "report/*.tmpl"))
+	for _, v := range []string{`<script>alert(1)</script>`, `" onmouseover="x`, `' onclick='x`, `javascript:alert(1)`, "c++ & <b>", "nul\x00"} {
+		for _, intact := range []bool{true, false} {
+			p := pageView{Title: v, Period: v, Generated: v, Version: v, Filters: v, LateAfter: v,
+				Verify:  verifyView{Intact: intact, Events: 3, HeadSeq: 3, HeadHash: v, FirstBad: 2, Problem: v, GoodUpTo: 1},
+				Configs: []configView{{First: v, Last: v, Hash: v, Version: v, Resources: v, Count: 2}, {Before: true, Last: v}},
+				Policy: policyView{Shown: true, StartKnown: true,
+					Resources: []policyResourceView{{Name: v, Requesters: v, Approvers: v, Approvals: v, AutoApprove: v, BreakGlass: v, MaxDuration: v, StepUp: v}},
+					Changes:   []policyChangeView{{At: v, Change: v}}},
+				Sum:        ReportSummary{Events: 3, Requests: 1, CarriedOver: 1},
+				GrantsRows: 1, UnusedRows: 1, UnusedTotal: 2, Events: true}
+			for _, name := range []string{"top", "grants-start", "grants-end", "requests-start", "requests-end", "breakglass-start", "breakglass-end",
+				"refused-start", "refused-end", "scans-start", "scans-end", "unused-start", "unused-end", "events-start", "events-end", "bottom"} {
+				var got, want bytes.Buffer
+				if err := reportTemplate.ExecuteTemplate(&got, name, p); err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				if err := reference.ExecuteTemplate(&want, name, p); err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				if got.String() != want.String() {
+					t.Errorf("%s with %q:\n got %s\nwant %s", name, v, got.String(), want.String())
+				}
+				if strings.Contains(got.String(), "<script>") || strings.Contains(got.String(), `" onmouseover`) {
+					t.Errorf("%s: %q reached the page unescaped", name, v)
+				}
+			}
 		}
-		if len(x.seen) > escaperRemembers {
-			t.Fatalf("remembers %d values", len(x.seen))
-		}
-	}
-	if len(x.seen) != 10 {
-		t.Errorf("remembers %d values, want the 10 since it started afresh", len(x.seen))
-	}
-	if got := string(x.append(nil, "a+b")); got != "a&#43;b" {
-		t.Errorf("after starting afresh: %q", got)
 	}
 }

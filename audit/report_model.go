@@ -4,8 +4,9 @@ package audit
 // row written to its section as soon as its story is over (end, emit).
 
 import (
-	"html/template"
 	"time"
+
+	"github.com/accessbot/accessbot/internal/tmpl"
 )
 
 // reportRow is one request and what came of it.
@@ -77,7 +78,7 @@ type configLoad struct {
 type reportBuilder struct {
 	o           ReportOptions
 	f           Filter
-	tmpl        *template.Template
+	tmpl        *tmpl.Template
 	rows        map[string]*reportRow // by request ID, extension requests included
 	byGrant     map[string]*reportRow // by grant ID, once granted
 	queue       []*reportRow          // in the order requests were made, waiting to be written

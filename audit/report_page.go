@@ -3,12 +3,13 @@ package audit
 import (
 	"bufio"
 	"embed"
-	"html/template"
 	"io"
+	"io/fs"
 	"strings"
 	"time"
 
 	"github.com/accessbot/accessbot/internal/duration"
+	"github.com/accessbot/accessbot/internal/tmpl"
 )
 
 // timeLayout is how the report shows a time (always UTC, said once on the page).
@@ -173,5 +174,24 @@ func filtersOf(f Filter) string {
 //go:embed report/*.tmpl
 var reportFiles embed.FS
 
-// reportTemplate is parsed once: it is only executed, never changed, after that.
-var reportTemplate = template.Must(template.New("report").ParseFS(reportFiles, "report/*.tmpl"))
+// reportTemplate is parsed once: it is only executed, never changed, after that. internal/tmpl
+// escapes every value as html/template did, and refuses a value anywhere but text and plain
+// quoted attributes.
+var reportTemplate = tmpl.Must(parseReportFiles())
+
+// parseReportFiles parses report/*.tmpl in name order into one set, as ParseFS did.
+func parseReportFiles() (*tmpl.Template, error) {
+	names, err := fs.Glob(reportFiles, "report/*.tmpl")
+	if err != nil {
+		return nil, err
+	}
+	var texts []string
+	for _, name := range names {
+		b, err := fs.ReadFile(reportFiles, name)
+		if err != nil {
+			return nil, err
+		}
+		texts = append(texts, string(b))
+	}
+	return tmpl.ParseSet("report", tmpl.Options{HTML: true}, texts...)
+}

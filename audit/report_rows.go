@@ -7,13 +7,14 @@ import (
 	"time"
 )
 
-// Rows are built in Go, not by executing html/template per row: a report has a row per grant
+// Rows are built in Go, not by executing a template per row: a report has a row per grant
 // and, with Events, per event, and a template execution costs about a microsecond per value
 // (reflection for the field, a reflected call of the escaper): 27 to 50 µs a grant row against
 // 1.3 to 2.8 µs built here (on a busy VM), on the 125,133 grant rows of BENCHMARKS.md's
 // million events some 4 s more than the whole report takes. The page around the rows is
-// html/template (report/*.tmpl), and every value in a row is escaped exactly as html/template
-// escapes it (escaper, report_escape.go). Everything htmlRow.s writes is a literal of this file.
+// templates (report/*.tmpl, run by internal/tmpl), and every value in a row is escaped exactly
+// as html/template escapes it (escaper, report_escape.go). Everything htmlRow.s writes is a
+// literal of this file.
 
 // htmlRow builds one row.
 type htmlRow struct {

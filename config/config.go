@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"text/template"
 	"time"
 
 	// The zone database is embedded so time_zone works on machines and images without tzdata.
@@ -24,6 +23,7 @@ import (
 
 	"github.com/accessbot/accessbot/adapters"
 	"github.com/accessbot/accessbot/grants"
+	"github.com/accessbot/accessbot/internal/tmpl"
 )
 
 // Config is a loaded, expanded and validated configuration file. The exported fields are the
@@ -183,8 +183,9 @@ type ResourceConfig struct {
 	Name        string        `yaml:"name"`
 	Description string        `yaml:"description"`
 	Adapter     AdapterConfig `yaml:"adapter"`
-	// Account is a text/template for the account name at the target, over ID, Email, Local,
-	// Name, Platform and PlatformID. Empty means the local part of the email.
+	// Account is a template (text/template's syntax, run by internal/tmpl) for the account name
+	// at the target, over ID, Email, Local, Name, Platform and PlatformID. Empty means the local
+	// part of the email.
 	Account string `yaml:"account"`
 	// Accounts maps a person's ID (email) to an account name, overriding Account.
 	Accounts map[string]string `yaml:"accounts"`
@@ -197,7 +198,7 @@ type ResourceConfig struct {
 	// `oidc:` identity provider.
 	StepUp string `yaml:"step_up"`
 
-	account   *template.Template
+	account   *tmpl.Template
 	effective grants.Policy
 }
 

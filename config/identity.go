@@ -6,9 +6,9 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"text/template"
 
 	"github.com/accessbot/accessbot/grants"
+	"github.com/accessbot/accessbot/internal/tmpl"
 )
 
 // Identity is the `identity:` section: who may use accessbot at all. A chat account is a claim
@@ -103,9 +103,8 @@ func (v *validator) accountTemplates() {
 
 // templateUsesDomain reports whether an account template reads a field that holds the whole
 // email or ID: .Email or .ID.
-func templateUsesDomain(t *template.Template) bool {
-	s := t.Root.String()
-	return strings.Contains(s, ".Email") || strings.Contains(s, ".ID") || strings.Contains(s, ".PlatformID")
+func templateUsesDomain(t *tmpl.Template) bool {
+	return slices.ContainsFunc(t.Fields(), func(f string) bool { return f == "Email" || f == "ID" || f == "PlatformID" })
 }
 
 // warn records something `config validate` reports without refusing the file.

@@ -9,10 +9,10 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"text/template"
 	"time"
 
 	"github.com/accessbot/accessbot/grants"
+	"github.com/accessbot/accessbot/internal/tmpl"
 )
 
 // validator checks what the decoder cannot: values against each other, names against the
@@ -420,7 +420,7 @@ func (v *validator) account(path string, r *ResourceConfig) {
 		v.add(path+".account_scope", "%s is not a valid scope name (lowercase letters, digits, - _ and ., like a resource name)", v.quote(path+".account_scope", r.AccountScope))
 	}
 	if r.Account != "" {
-		t, err := template.New(r.Name).Option("missingkey=error").Parse(r.Account)
+		t, err := tmpl.Parse(r.Name, r.Account, tmpl.Options{MissingKeyError: true})
 		if err != nil {
 			v.add(path+".account", "not a valid template: %v", err)
 		} else {

@@ -5,12 +5,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"text/template"
 	"time"
 
 	"github.com/accessbot/accessbot/audit"
 	"github.com/accessbot/accessbot/grants"
 	gt "github.com/accessbot/accessbot/grants/grantstest"
+	"github.com/accessbot/accessbot/internal/tmpl"
 )
 
 func TestNobodyDecidesTheirOwnRequestAdminsIncluded(t *testing.T) {
@@ -324,7 +324,7 @@ func TestNewServiceRejectsABrokenSetup(t *testing.T) {
 }
 
 func TestAnApprovedGrantUsesTheRequestersAccountName(t *testing.T) {
-	tmpl := template.Must(template.New("acct").Parse(`{{if .PlatformID}}{{.Platform}}_{{.PlatformID}}{{else}}u_{{.Local}}{{end}}`))
+	acct := tmpl.Must(tmpl.Parse("acct", `{{if .PlatformID}}{{.Platform}}_{{.PlatformID}}{{else}}u_{{.Local}}{{end}}`, tmpl.Options{}))
 	tests := []struct {
 		name      string
 		requester grants.Actor
@@ -338,7 +338,7 @@ func TestAnApprovedGrantUsesTheRequestersAccountName(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := gt.DefaultResource()
-			r.Account = tmpl
+			r.Account = acct
 			r.Accounts = tt.accounts
 			h := gt.New(t, gt.Options{Resources: []*grants.Resource{r}})
 			req := h.Request(tt.requester, "prod-db", 0, "INC-1")

@@ -4,10 +4,10 @@ import (
 	"context"
 	"regexp"
 	"strings"
-	"text/template"
 	"time"
 
 	"github.com/accessbot/accessbot/adapters"
+	"github.com/accessbot/accessbot/internal/tmpl"
 )
 
 // Actor is a person acting through a platform (or the CLI).
@@ -92,7 +92,7 @@ type Resource struct {
 	Policy      Policy
 	// Account makes the account name at the target from the person; nil means the local part of
 	// their email (or their ID when there is no email).
-	Account *template.Template
+	Account *tmpl.Template
 	// Accounts maps a person's ID to an explicit account name, overriding Account.
 	Accounts map[string]string
 	// AccountScope names the set of accounts this resource's names live in, for account

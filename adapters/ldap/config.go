@@ -12,12 +12,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"text/template"
 	"time"
 
 	goldap "github.com/go-ldap/ldap/v3"
 
 	"github.com/accessbot/accessbot/adapters"
+	"github.com/accessbot/accessbot/internal/tmpl"
 )
 
 const (
@@ -306,7 +306,7 @@ type templateValues struct {
 
 // valueTemplate renders a template whose values are escaped by escape.
 type valueTemplate struct {
-	tmpl   *template.Template
+	tmpl   *tmpl.Template
 	escape func(string) string
 }
 
@@ -314,11 +314,11 @@ func parseTemplate(kind, text string, escape func(string) string) (*valueTemplat
 	if text == "" {
 		return nil, errors.New("is empty")
 	}
-	tmpl, err := template.New(kind).Option("missingkey=error").Parse(text)
+	t, err := tmpl.Parse(kind, text, tmpl.Options{MissingKeyError: true})
 	if err != nil {
 		return nil, err
 	}
-	return &valueTemplate{tmpl: tmpl, escape: escape}, nil
+	return &valueTemplate{tmpl: t, escape: escape}, nil
 }
 
 func (t *valueTemplate) render(s adapters.Subject) (string, error) {

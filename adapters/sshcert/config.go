@@ -10,12 +10,12 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"text/template"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 
 	"github.com/accessbot/accessbot/adapters"
+	"github.com/accessbot/accessbot/internal/tmpl"
 )
 
 const (
@@ -248,12 +248,12 @@ func checkSourceAddress(list string) error {
 // renderTemplate parses and executes one template. Both the parse and the execution fail on a
 // field the data does not have, which is how a typo in the config is caught at start.
 func renderTemplate(name, text string, data templateData) (string, error) {
-	tmpl, err := template.New(name).Option("missingkey=error").Parse(text)
+	t, err := tmpl.Parse(name, text, tmpl.Options{MissingKeyError: true})
 	if err != nil {
 		return "", err
 	}
 	var b bytes.Buffer
-	if err := tmpl.Execute(&b, data); err != nil {
+	if err := t.Execute(&b, data); err != nil {
 		return "", err
 	}
 	return b.String(), nil

@@ -20,13 +20,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"text/template"
 	"time"
 
 	"github.com/rs/zerolog"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/accessbot/accessbot/adapters"
+	"github.com/accessbot/accessbot/internal/tmpl"
 )
 
 // SecretKind is the Kind of the Secret a grant returns.
@@ -71,8 +71,8 @@ type SSHCert struct {
 	signer     ssh.Signer
 	caBlob     string
 	serialKey  []byte
-	principals []*template.Template
-	keyID      *template.Template
+	principals []*tmpl.Template
+	keyID      *tmpl.Template
 	list       *revocationList
 
 	// Now returns the current time; time.Now unless a test replaces it before first use.
@@ -99,9 +99,9 @@ func New(cfg Config, env adapters.Env) (*SSHCert, error) {
 		Now:       time.Now,
 	}
 	for _, p := range cfg.Principals {
-		a.principals = append(a.principals, template.Must(template.New("principal").Option("missingkey=error").Parse(p)))
+		a.principals = append(a.principals, tmpl.Must(tmpl.Parse("principal", p, tmpl.Options{MissingKeyError: true})))
 	}
-	a.keyID = template.Must(template.New("key_id").Option("missingkey=error").Parse(cfg.KeyID))
+	a.keyID = tmpl.Must(tmpl.Parse("key_id", cfg.KeyID, tmpl.Options{MissingKeyError: true}))
 	return a, nil
 }
 
@@ -294,7 +294,7 @@ func (a *SSHCert) renderPrincipals(data templateData) ([]string, error) {
 	return out, nil
 }
 
-func execute(t *template.Template, data templateData) (string, error) {
+func execute(t *tmpl.Template, data templateData) (string, error) {
 	var b strings.Builder
 	if err := t.Execute(&b, data); err != nil {
 		return "", err

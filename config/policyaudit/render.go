@@ -2,13 +2,13 @@ package policyaudit
 
 import (
 	"fmt"
-	"html/template"
 	"io"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/accessbot/accessbot/internal/duration"
+	"github.com/accessbot/accessbot/internal/tmpl"
 )
 
 func itoa(n int) string { return strconv.Itoa(n) }
@@ -169,9 +169,10 @@ func short(hash string) string {
 	return hash
 }
 
-// htmlPage is a whole page; html/template escapes every value (a rule, a description, a
-// group name are the config author's text, not markup).
-var htmlPage = template.Must(template.New("policy").Parse(`<!DOCTYPE html>
+// htmlSource is the page; htmlPage runs it. Every value is escaped for HTML (a rule, a
+// description, a group name are the config author's text, not markup), and internal/tmpl
+// refuses the page if a value sits anywhere but text or a plain quoted attribute.
+const htmlSource = `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Policy report</title>
 <style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}
 table{border-collapse:collapse;margin:.5rem 0}th,td{text-align:left;padding:.25rem .75rem;border-bottom:1px solid #ddd;vertical-align:top}
@@ -186,15 +187,33 @@ table{border-collapse:collapse;margin:.5rem 0}th,td{text-align:left;padding:.25r
 <table>{{range .Lines}}<tr><th scope="row">{{.Label}}</th><td>{{.Value}}</td></tr>{{end}}</table>
 {{if .Warnings}}<ul class="warn">{{range .Warnings}}<li><code>{{.Code}}</code>: {{.Message}}</li>{{end}}</ul>{{end}}
 </section>
-{{end}}{{end}}`))
+{{end}}{{end}}`
+
+// htmlPage is parsed once and only executed after that.
+var htmlPage = tmpl.Must(tmpl.Parse("policy", htmlSource, tmpl.Options{HTML: true}))
+
+// htmlView is what the page shows: plain fields, since templates read fields, never methods.
+type htmlView struct {
+	File, Short, Summary, Admins string
+	Resources                    []htmlResource
+}
+
+// htmlResource is one resource's section of the page.
+type htmlResource struct {
+	Name, Adapter, Description string
+	Lines                      []Line
+	Warnings                   []Warning
+}
 
 // WriteHTML writes the report as a page of its own.
 func WriteHTML(w io.Writer, r Report) error {
-	return htmlPage.Execute(w, struct {
-		File, Short, Summary, Admins string
-		Resources                    []Resource
-	}{r.File, short(r.ConfigSHA256), plural(len(r.Resources), "resource", "resources") + ", " +
-		plural(len(r.Warnings()), "warning", "warnings"), listOrNone(r.Admins), r.Resources})
+	v := htmlView{File: r.File, Short: short(r.ConfigSHA256), Summary: plural(len(r.Resources), "resource", "resources") + ", " +
+		plural(len(r.Warnings()), "warning", "warnings"), Admins: listOrNone(r.Admins)}
+	for _, res := range r.Resources {
+		v.Resources = append(v.Resources, htmlResource{Name: res.Name, Adapter: res.Adapter, Description: res.Description,
+			Lines: res.Lines(), Warnings: res.Warnings})
+	}
+	return htmlPage.Execute(w, v)
 }
 
 // errWriter keeps the first write error, so a report is written without a check per line.

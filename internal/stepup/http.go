@@ -5,7 +5,6 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"html/template"
 	"net/http"
 	"slices"
 	"strconv"
@@ -16,6 +15,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/accessbot/accessbot/grants"
+	"github.com/accessbot/accessbot/internal/tmpl"
 )
 
 // Refusal codes of stepup.refused.
@@ -298,11 +298,15 @@ func (s *Service) fail(w http.ResponseWriter, err error) {
 	s.page(w, http.StatusInternalServerError, "Something went wrong", "accessbot could not finish the login. Try again in a minute.")
 }
 
-var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
+// pageSource is the one page the login flow answers with: a title and one sentence, both
+// escaped for HTML by internal/tmpl (they can carry what the identity provider sent).
+const pageSource = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
 <title>accessbot: {{.Title}}</title></head>
 <body style="font-family:sans-serif;max-width:40em;margin:3em auto"><h1>{{.Title}}</h1><p>{{.Text}}</p></body></html>
-`))
+`
+
+var pageTmpl = tmpl.Must(tmpl.Parse("page", pageSource, tmpl.Options{HTML: true}))
 
 // page answers with a small HTML page: a title and one sentence.
 func (s *Service) page(w http.ResponseWriter, status int, title, text string) {
