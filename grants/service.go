@@ -87,6 +87,9 @@ type Options struct {
 	WorkingHours WorkingHours
 	// Alerts are evaluated on every new access and break-glass request.
 	Alerts []AlertRule
+	// VerifiedAccounts answers the accounts of resources with an AccountFrom; nil means nobody
+	// has proved any.
+	VerifiedAccounts VerifiedAccounts
 }
 
 // Service changes requests and grants. Every change is one Store.Update that writes the rows and
@@ -111,6 +114,7 @@ type Service struct {
 	secrets     SecretSink
 	notifier    Notifier
 	aliases     Aliases
+	verified    VerifiedAccounts
 	callTimeout time.Duration
 	limits      Limits
 	// workingHours and alerts feed the misuse signals (signals.go).
@@ -140,6 +144,7 @@ func NewService(o Options) (*Service, error) {
 		secrets:     o.Secrets,
 		notifier:    o.Notifier,
 		aliases:     o.Aliases,
+		verified:    o.VerifiedAccounts,
 		callTimeout: o.CallTimeout,
 		limits:      o.Limits,
 		alerts:      append([]AlertRule(nil), o.Alerts...),

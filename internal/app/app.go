@@ -322,6 +322,8 @@ func (w *wiring) service() error {
 		Metrics:     w.Metrics,
 		Limits:      w.Config.Limits.GrantsLimits(),
 		Aliases:     w.aliases(),
+		// Verified GitHub logins (`/access github-login`) for account_from: github-login.
+		VerifiedAccounts: w.DB,
 
 		WorkingHours: w.Config.WorkingHours(),
 		Alerts:       w.Config.GrantsAlerts(),
