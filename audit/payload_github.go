@@ -34,6 +34,8 @@ const (
 	GitHubRefusedDenied = "denied"
 	// GitHubRefusedExpired: the code expired before the person entered it.
 	GitHubRefusedExpired = "expired"
+	// GitHubRefusedFailed: GitHub could not be asked, or the link could not be stored.
+	GitHubRefusedFailed = "failed"
 )
 
 // AlertGitHubLoginTaken is the alert.raised kind of a GitHub account that someone tried to link

@@ -420,7 +420,8 @@ func (w *wiring) bot() error {
 		Log:     w.Log,
 		StepUp:  linker,
 		// links() puts `/access link` in front of the Bot when Discord is enabled.
-		Linking: w.discordClient != nil,
+		Linking:     w.discordClient != nil,
+		GitHubLogin: w.githubLogin(),
 		Channels: map[string]bot.Channels{
 			slack.PlatformName: {
 				Approvals: w.Config.Slack.ApproverChannel,
