@@ -57,7 +57,10 @@ type githubLogins struct {
 
 	mu      sync.Mutex
 	pending map[string]bool
-	wg      sync.WaitGroup
+	stopped bool
+	// wg counts the flows reserved and not yet ended: Add happens under mu, before stop can
+	// wait, so a command racing the shutdown never adds to a WaitGroup being waited on.
+	wg sync.WaitGroup
 }
 
 func newGitHubLogins(o *GitHubLoginOptions, clk interface{ Now() time.Time }, log zerolog.Logger) *githubLogins {
@@ -72,14 +75,16 @@ func newGitHubLogins(o *GitHubLoginOptions, clk interface{ Now() time.Time }, lo
 	return g
 }
 
-// reserve marks a flow of person as under way; false when one is already.
+// reserve marks a flow of person as under way; false when one is already, or the Bot is
+// stopping. Each reservation ends with release.
 func (g *githubLogins) reserve(person string) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.pending[person] {
+	if g.pending[person] || g.stopped {
 		return false
 	}
 	g.pending[person] = true
+	g.wg.Add(1)
 	return true
 }
 
@@ -87,6 +92,7 @@ func (g *githubLogins) release(person string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	delete(g.pending, person)
+	g.wg.Done()
 }
 
 // stop ends the flows under way and waits for them.
@@ -94,6 +100,9 @@ func (g *githubLogins) stop() {
 	if g == nil {
 		return
 	}
+	g.mu.Lock()
+	g.stopped = true
+	g.mu.Unlock()
 	g.cancel()
 	g.wg.Wait()
 }
@@ -167,7 +176,6 @@ func (b *Bot) githubLogin(ctx context.Context, a grants.Actor, cmd Command) Repl
 		return private(GitHubLoginFailedView())
 	}
 	started = true
-	b.gh.wg.Add(1)
 	go b.gh.run(person, cmd.Key, c)
 	return private(GitHubLoginCodeView(c, cmd.Key, current, b.clock.Now()))
 }
@@ -175,7 +183,6 @@ func (b *Bot) githubLogin(ctx context.Context, a grants.Actor, cmd Command) Repl
 // run waits for the person at GitHub and records the outcome, whatever it is, as an audit event
 // the person hears of by DM.
 func (g *githubLogins) run(person, claimed string, c ghdevice.Code) {
-	defer g.wg.Done()
 	defer g.release(person)
 	ctx, cancel := context.WithTimeout(g.base, g.o.Deadline)
 	defer cancel()
