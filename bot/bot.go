@@ -52,6 +52,8 @@ type Options struct {
 	// Linking says that `/access link` is answered (a handler in front of the Bot ties Discord
 	// accounts to people), so that help lists it.
 	Linking bool
+	// GitHubLogin enables `/access github-login` (githublogin.go); nil leaves it off.
+	GitHubLogin *GitHubLoginOptions
 }
 
 // replyTimeout bounds the work of one command or click: chat platforms want an answer within
@@ -79,6 +81,8 @@ type Bot struct {
 	read     reader
 	stepUp   StepUpLinker
 	linking  bool
+	// gh runs `/access github-login`; nil when it is off.
+	gh *githubLogins
 
 	mu          sync.Mutex
 	platforms   map[string]Platform
@@ -127,6 +131,7 @@ func New(o Options) (*Bot, error) {
 		outboxes:    map[string]*Outbox{},
 		seen:        map[string]seenPerson{},
 	}
+	b.gh = newGitHubLogins(o.GitHubLogin, b.clock, b.log)
 	for _, p := range o.Platforms {
 		if err := b.AddPlatform(p); err != nil {
 			return nil, err
@@ -185,6 +190,8 @@ func (b *Bot) Notify(_ context.Context, _ []audit.Event) {
 
 // Run runs every platform's Dispatcher and Outbox until ctx is done.
 func (b *Bot) Run(ctx context.Context) error {
+	// The GitHub logins under way end with the process (the person asks again).
+	defer b.gh.stop()
 	b.mu.Lock()
 	var runs []func(context.Context) error
 	for name := range b.platforms {
@@ -334,6 +341,8 @@ func (b *Bot) Command(ctx context.Context, a grants.Actor, text string) Reply {
 		return private(CancelledView(r))
 	case VerbSSHKey:
 		return b.sshKey(ctx, a, cmd)
+	case VerbGitHubLogin:
+		return b.githubLogin(ctx, a, cmd)
 	}
 	return private(HelpView(cmd, b.linking))
 }

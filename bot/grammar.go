@@ -23,12 +23,14 @@ const (
 	VerbCancel     = "cancel"
 	VerbBreakGlass = "breakglass"
 	VerbSSHKey     = "ssh-key"
-	VerbHelp       = "help"
+	// VerbGitHubLogin links the person's GitHub login, verified by GitHub (githublogin.go).
+	VerbGitHubLogin = GitHubLoginSource
+	VerbHelp        = "help"
 )
 
 // Verbs lists every verb in the order help shows them.
 var Verbs = []string{VerbRequest, VerbList, VerbResources, VerbStatus, VerbRevoke, VerbExtend,
-	VerbCancel, VerbBreakGlass, VerbSSHKey, VerbHelp}
+	VerbCancel, VerbBreakGlass, VerbSSHKey, VerbGitHubLogin, VerbHelp}
 
 // Command is one parsed `/access` command.
 type Command struct {
@@ -58,16 +60,17 @@ type Command struct {
 
 // Examples of each command, used in help and in errors.
 var examples = map[string]string{
-	VerbRequest:    "/access request prod-db 1h INC-42 fixing the index",
-	VerbList:       "/access list",
-	VerbResources:  "/access resources",
-	VerbStatus:     "/access status r-abc123",
-	VerbRevoke:     "/access revoke g-abc123",
-	VerbExtend:     "/access extend g-abc123 30m still fixing INC-42",
-	VerbCancel:     "/access cancel r-abc123",
-	VerbBreakGlass: "/access breakglass prod-db 30m INC-99 site down",
-	VerbSSHKey:     "/access ssh-key add ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA… you@laptop",
-	VerbHelp:       "/access help",
+	VerbRequest:     "/access request prod-db 1h INC-42 fixing the index",
+	VerbList:        "/access list",
+	VerbResources:   "/access resources",
+	VerbStatus:      "/access status r-abc123",
+	VerbRevoke:      "/access revoke g-abc123",
+	VerbExtend:      "/access extend g-abc123 30m still fixing INC-42",
+	VerbCancel:      "/access cancel r-abc123",
+	VerbBreakGlass:  "/access breakglass prod-db 30m INC-99 site down",
+	VerbSSHKey:      "/access ssh-key add ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA… you@laptop",
+	VerbGitHubLogin: "/access github-login octocat",
+	VerbHelp:        "/access help",
 }
 
 // Examples of the other ssh-key sub-commands (VerbSSHKey's is add).
@@ -138,6 +141,8 @@ func Parse(text string) (Command, error) {
 		verb = VerbHelp
 	case "ssh-keys", "sshkey", "sshkeys", "ssh_key", "ssh_keys":
 		verb = VerbSSHKey
+	case "githublogin", "github_login", "github":
+		verb = VerbGitHubLogin
 	}
 	if len(text) > maxText && verb != VerbSSHKey {
 		return Command{}, tooLong()
@@ -165,6 +170,8 @@ func Parse(text string) (Command, error) {
 		return parseExtend(rest)
 	case VerbSSHKey:
 		return parseSSHKeyCommand(rest)
+	case VerbGitHubLogin:
+		return parseGitHubLoginCommand(rest)
 	}
 	return Command{Name: VerbHelp, Unknown: verb, Closest: closestVerb(verb)}, nil
 }

@@ -86,6 +86,9 @@ func LinkRefusedView(l Link, platform string) View {
 // every platform where accessbot reaches them: a link made behind their back is seen at once.
 // ok is false for other events.
 func LinkNoticeView(e audit.Event) (View, bool) {
+	if v, ok := GitHubNoticeView(e); ok {
+		return v, true
+	}
 	footer := ""
 	if e.Seq > 0 {
 		footer = fmt.Sprintf("Audit event %d", e.Seq)

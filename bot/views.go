@@ -927,16 +927,17 @@ func HelpView(c Command, linking bool) View {
 	lines = append(lines, "Access ends by itself when its time is up; every step is in the audit log.")
 	v.Text = strings.Join(lines, "\n\n")
 	help := map[string]string{
-		VerbRequest:    "Ask for access: resource, how long, why. Without arguments, a form opens.",
-		VerbList:       "Your access and pending requests.",
-		VerbResources:  "What you can request, and each resource's rules.",
-		VerbStatus:     "Where a request or grant is.",
-		VerbRevoke:     "End your access now (I'm done).",
-		VerbExtend:     "Ask for more time on your access.",
-		VerbCancel:     "Withdraw a pending request.",
-		VerbBreakGlass: "Emergency access without approval, where allowed: security is alerted and it is reviewed.",
-		VerbSSHKey:     "Register your SSH public key (paste your .pub file) for SSH certificates.",
-		VerbHelp:       "This message.",
+		VerbRequest:     "Ask for access: resource, how long, why. Without arguments, a form opens.",
+		VerbList:        "Your access and pending requests.",
+		VerbResources:   "What you can request, and each resource's rules.",
+		VerbStatus:      "Where a request or grant is.",
+		VerbRevoke:      "End your access now (I'm done).",
+		VerbExtend:      "Ask for more time on your access.",
+		VerbCancel:      "Withdraw a pending request.",
+		VerbBreakGlass:  "Emergency access without approval, where allowed: security is alerted and it is reviewed.",
+		VerbSSHKey:      "Register your SSH public key (paste your .pub file) for SSH certificates.",
+		VerbGitHubLogin: "Link your GitHub login, verified by GitHub (you enter a code at GitHub), for resources that grant to it. `remove` unlinks it.",
+		VerbHelp:        "This message.",
 	}
 	for _, verb := range Verbs {
 		if c.Topic != "" && verb != c.Topic {

@@ -19,6 +19,7 @@ import (
 	"github.com/accessbot/accessbot/bot/bottest"
 	"github.com/accessbot/accessbot/grants"
 	"github.com/accessbot/accessbot/grants/grantstest"
+	"github.com/accessbot/accessbot/internal/ghdevice"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/views")
@@ -282,6 +283,18 @@ func goldenViews() map[string]any {
 	unlinked := audit.Event{Seq: 45, At: now, Type: audit.IdentityUnlinked, Actor: "erin@example.com", Subject: "alice@example.com"}.
 		With(audit.IdentityUnlinkedData{Platform: "discord", PlatformID: "623456789012345678", Person: "alice@example.com"})
 	views["dm_identity_unlinked"], _ = bot.LinkNoticeView(unlinked)
+	code := ghdevice.Code{UserCode: "WDJB-MJHT", VerificationURI: "https://github.com/login/device", ExpiresAt: now.Add(15 * time.Minute), Interval: 5 * time.Second}
+	views["github_login_code"] = bot.GitHubLoginCodeView(code, "alice-gh", bot.GitHubLink{Login: "alice-old"}, now)
+	views["github_login_under_way"] = bot.GitHubLoginUnderWayView()
+	views["github_login_off"] = bot.GitHubLoginOffView()
+	views["github_login_removed"] = bot.GitHubUnlinkedView(bot.GitHubLink{Login: "alice-gh"})
+	ghEvent := func(seq int64, p audit.Payload) audit.Event {
+		return audit.Event{Seq: seq, At: now, Actor: "alice@example.com", Subject: "alice@example.com"}.With(p)
+	}
+	views["dm_github_linked"], _ = bot.LinkNoticeView(ghEvent(46, audit.GitHubLinkedData{Login: "alice-gh", ID: 1001, Via: audit.GitHubVia, PreviousLogin: "alice-old", PreviousID: 99}))
+	for _, refused := range []string{audit.GitHubRefusedMismatch, audit.GitHubRefusedTaken, audit.GitHubRefusedDenied, audit.GitHubRefusedExpired, audit.GitHubRefusedFailed} {
+		views["dm_github_refused_"+refused], _ = bot.LinkNoticeView(ghEvent(47, audit.GitHubLinkRefusedData{Refused: refused, Login: "mallory-gh", ID: 666, Claimed: "alice-gh"}))
+	}
 	return views
 }
 

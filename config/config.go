@@ -73,6 +73,9 @@ type Config struct {
 	Alerts []AlertConfig `yaml:"alerts"`
 	// Activity samples the sessions of active grants (see activity.go).
 	Activity Activity `yaml:"activity"`
+	// GitHubLogin is the GitHub App through which people prove their GitHub login
+	// (`/access github-login`; see githublogin.go).
+	GitHubLogin GitHubLogin `yaml:"github_login"`
 
 	file    string
 	hash    string
@@ -192,8 +195,11 @@ type ResourceConfig struct {
 	// AccountScope names the target whose accounts this resource's names are: resources on one
 	// target (roles on one PostgreSQL server, hosts trusting one SSH CA) give the same scope,
 	// so an account name belongs to one person across them. Empty: the resource's name.
-	AccountScope string       `yaml:"account_scope"`
-	Policy       PolicyConfig `yaml:"policy"`
+	AccountScope string `yaml:"account_scope"`
+	// AccountFrom, when "github-login", makes the account the person's GitHub login as GitHub
+	// verified it (`/access github-login`); an Accounts entry still wins.
+	AccountFrom string       `yaml:"account_from"`
+	Policy      PolicyConfig `yaml:"policy"`
 	// StepUp, when "oidc", makes approvals count only after the approver logs in again at the
 	// `oidc:` identity provider.
 	StepUp string `yaml:"step_up"`
@@ -412,6 +418,7 @@ func parse(name, dir string, data []byte, env func(string) (string, bool), need 
 	v.identity()
 	v.canonicalPeople()
 	v.stepUp()
+	v.githubLogin()
 	v.transparency()
 	v.activity()
 	c.keepOnly(probs, need)

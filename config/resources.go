@@ -65,6 +65,7 @@ func (c *Config) BuildResourcesWith(o BuildOptions) ([]*grants.Resource, error) 
 			Accounts:    maps.Clone(rc.Accounts),
 			// Resources that share a target share account owners (grants.AccountOwner).
 			AccountScope: rc.AccountScope,
+			AccountFrom:  accountSource(rc.AccountFrom),
 			StepUp:       grants.StepUp{Approve: rc.StepUp == StepUpOIDC},
 		})
 	}

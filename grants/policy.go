@@ -100,6 +100,9 @@ type Resource struct {
 	// SSH hosts that trust one CA) share a scope, so one account name is one person across them.
 	// Empty means the resource's own name.
 	AccountScope string
+	// AccountFrom, when set, takes the account name from an identity the person proved (their
+	// GitHub login, verified by GitHub) instead of Account; an Accounts entry still wins.
+	AccountFrom *AccountSource
 	// StepUp says which decisions wait for a fresh login at the identity provider.
 	StepUp StepUp
 }

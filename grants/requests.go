@@ -62,7 +62,14 @@ func (s *Service) ask(ctx context.Context, a Actor, in RequestInput, kind Reques
 	if err != nil {
 		return Outcome{}, s.refuseAsk(ctx, a, r, kind, in, err)
 	}
-	acct, err := r.AccountFor(a)
+	linked, err := s.linkedAccount(ctx, r, a)
+	if err != nil {
+		return Outcome{}, fmt.Errorf("work out the account for %s: %w", r.Name, err)
+	}
+	acct, err := r.accountWith(a, linked)
+	if ge, ok := errors.AsType[*Error](err); ok && ge.Reason == ReasonAccountNotLinked {
+		return Outcome{}, s.refuseAsk(ctx, a, r, kind, in, err)
+	}
 	if err != nil || acct == "" {
 		s.log.Error().Err(err).Str("resource", r.Name).Str("actor", a.ID).Msg("account template failed")
 		return Outcome{}, newError(ErrInvalid, ReasonAccount,
@@ -432,6 +439,10 @@ func (s *Service) decide(ctx context.Context, a Actor, requestID string, d Decis
 	}
 	a = a.Canonical()
 	var acct string // the account a final approval claims for the requester
+	linked, err := s.linkedAccountOfRequest(ctx, r, requestID, d)
+	if err != nil {
+		return Outcome{}, err
+	}
 
 	now := s.now()
 	reason = strings.TrimSpace(reason)
@@ -500,7 +511,10 @@ func (s *Service) decide(ctx context.Context, a Actor, requestID string, d Decis
 			} else {
 				subject := actorFromID(cur.Requester, cur.RequesterName)
 				var aerr error
-				acct, aerr = r.AccountFor(subject)
+				acct, aerr = r.accountWith(subject, linked)
+				if ge, ok := errors.AsType[*Error](aerr); ok && ge.Reason == ReasonAccountNotLinked {
+					return notLinked(r, cur.Requester)
+				}
 				if aerr != nil || acct == "" {
 					return newError(ErrInvalid, ReasonAccount,
 						fmt.Sprintf("accessbot cannot work out the account name of %s on %s; ask an admin to check its account mapping.", cur.Requester, r.Name), nil)

@@ -91,6 +91,9 @@ type Options struct {
 	Lookups []Lookup
 	// LookupTimeout bounds all of a request's outside checks together; default 2s.
 	LookupTimeout time.Duration
+	// VerifiedAccounts answers the accounts of resources with an AccountFrom; nil means nobody
+	// has proved any.
+	VerifiedAccounts VerifiedAccounts
 }
 
 // Service changes requests and grants. Every change is one Store.Update that writes the rows and
@@ -115,6 +118,7 @@ type Service struct {
 	secrets     SecretSink
 	notifier    Notifier
 	aliases     Aliases
+	verified    VerifiedAccounts
 	callTimeout time.Duration
 	limits      Limits
 	// workingHours and alerts feed the misuse signals (signals.go).
@@ -147,6 +151,7 @@ func NewService(o Options) (*Service, error) {
 		secrets:     o.Secrets,
 		notifier:    o.Notifier,
 		aliases:     o.Aliases,
+		verified:    o.VerifiedAccounts,
 		callTimeout: o.CallTimeout,
 		limits:      o.Limits,
 		alerts:      append([]AlertRule(nil), o.Alerts...),

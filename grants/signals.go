@@ -49,7 +49,7 @@ const (
 // BuiltinAlerts are the alerts the engine raises itself (alert.raised's alert field); an
 // alerts: rule may not take one of their names.
 func BuiltinAlerts() []string {
-	return []string{audit.AlertBreakGlass, audit.AlertRevokeFailed, audit.AlertAccountTaken}
+	return []string{audit.AlertBreakGlass, audit.AlertRevokeFailed, audit.AlertAccountTaken, audit.AlertGitHubLoginTaken}
 }
 
 // Signals are what the log says about a request that may make it unusual, computed when the

@@ -53,6 +53,10 @@ type Options struct {
 	Driver, DSN string
 	// Alerts are the alerts: rules; default none.
 	Alerts []grants.AlertRule
+	// GitHubVerifier, when set, enables `/access github-login` with the harness's store.
+	GitHubVerifier bot.GitHubVerifier
+	// Verbose keeps every log line in Logs (debug level), not only warnings and errors.
+	Verbose bool
 }
 
 // Harness is a Bot over a real grants.Service and store, with a fake clock, a fake adapter and a
@@ -152,7 +156,11 @@ func (h *Harness) open() {
 		h.T.Fatalf("migrate store: %v", err)
 	}
 	h.DB = db
-	log := zerolog.New(zerolog.MultiLevelWriter(h.Logs, zerolog.NewTestWriter(h.T))).Level(zerolog.WarnLevel)
+	level := zerolog.WarnLevel
+	if h.o.Verbose {
+		level = zerolog.DebugLevel
+	}
+	log := zerolog.New(zerolog.MultiLevelWriter(h.Logs, zerolog.NewTestWriter(h.T))).Level(level)
 	relay := &bot.Relay{}
 	h.Service, err = grants.NewService(grants.Options{
 		Store:      db,
@@ -166,9 +174,15 @@ func (h *Harness) open() {
 		Secrets:    relay,
 		Notifier:   relay,
 		Alerts:     h.o.Alerts,
+		// The store keeps the verified GitHub logins of account_from: github-login resources.
+		VerifiedAccounts: db,
 	})
 	if err != nil {
 		h.T.Fatalf("new service: %v", err)
+	}
+	var gh *bot.GitHubLoginOptions
+	if h.o.GitHubVerifier != nil {
+		gh = &bot.GitHubLoginOptions{Verifier: h.o.GitHubVerifier, Links: db}
 	}
 	h.Scheduler = grants.NewScheduler(h.Service, grants.SchedulerOptions{CallTimeout: 5 * time.Second, Sweep: -1})
 	h.Bot, err = bot.New(bot.Options{
@@ -181,6 +195,8 @@ func (h *Harness) open() {
 		Delivery:  h.o.Delivery,
 		StepUp:    h.o.StepUp,
 		Linking:   h.o.Linking,
+
+		GitHubLogin: gh,
 	})
 	if err != nil {
 		h.T.Fatalf("new bot: %v", err)

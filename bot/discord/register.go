@@ -16,6 +16,7 @@ const (
 	optKey         = "key"
 	optFingerprint = "fingerprint"
 	optEmail       = "email"
+	optLogin       = "login"
 )
 
 // optionOrder is the order in which the grammar reads each subcommand's options.
@@ -33,6 +34,7 @@ var optionOrder = map[string][]string{
 	bot.VerbList:               nil,
 	bot.VerbResources:          nil,
 	bot.VerbSSHKey + " list":   nil,
+	bot.VerbGitHubLogin:        {optLogin},
 }
 
 // Commands is the /access command as `accessbot discord register` registers it: one
@@ -70,6 +72,8 @@ func Commands() []*discordgo.ApplicationCommand {
 	}
 	email := str(optEmail, "Your work email (admins: pending, or remove <user ID>)", false)
 	email.MaxLength = 254
+	login := str(optLogin, "Your GitHub login, checked against what GitHub says (or: remove)", false)
+	login.MaxLength = 39
 	key := str(optKey, "Your public key: the one line of your .pub file", true)
 	key.MaxLength = 6000
 	return []*discordgo.ApplicationCommand{{
@@ -97,6 +101,7 @@ func Commands() []*discordgo.ApplicationCommand {
 					sub("remove", "Remove a key", str(optFingerprint, "The key's fingerprint (SHA256:…)", true)),
 				},
 			},
+			sub(bot.VerbGitHubLogin, "Link your GitHub login, verified by GitHub (you enter a code there)", login),
 			sub(VerbLink, "Link this Discord account to your work email", email),
 			sub(bot.VerbHelp, "What accessbot does and how to ask", topic),
 		},

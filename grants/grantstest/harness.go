@@ -189,6 +189,8 @@ func (h *Harness) open() {
 		Notifier:    h.Events,
 		Limits:      h.o.Limits,
 		Aliases:     h.o.Aliases,
+		// The store keeps the verified GitHub logins of account_from: github-login resources.
+		VerifiedAccounts: db,
 
 		WorkingHours:  h.o.WorkingHours,
 		Alerts:        h.o.Alerts,

@@ -322,6 +322,8 @@ func (w *wiring) service() error {
 		Metrics:     w.Metrics,
 		Limits:      w.Config.Limits.GrantsLimits(),
 		Aliases:     w.aliases(),
+		// Verified GitHub logins (`/access github-login`) for account_from: github-login.
+		VerifiedAccounts: w.DB,
 
 		WorkingHours: w.Config.WorkingHours(),
 		Alerts:       w.Config.GrantsAlerts(),
@@ -418,7 +420,8 @@ func (w *wiring) bot() error {
 		Log:     w.Log,
 		StepUp:  linker,
 		// links() puts `/access link` in front of the Bot when Discord is enabled.
-		Linking: w.discordClient != nil,
+		Linking:     w.discordClient != nil,
+		GitHubLogin: w.githubLogin(),
 		Channels: map[string]bot.Channels{
 			slack.PlatformName: {
 				Approvals: w.Config.Slack.ApproverChannel,

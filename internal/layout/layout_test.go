@@ -65,6 +65,7 @@ var allowed = []struct {
 	{"internal/googleapi", []string{"internal/backoff"}},
 	{"internal/googletest", nil},
 	{"internal/httplink", nil},
+	{"internal/ghdevice", []string{"internal/backoff", "internal/clock"}},
 	{"internal/suggest", nil},
 	// The schedule loop waits on the injected clock.
 	{"internal/schedule", []string{"internal/clock"}},
@@ -88,7 +89,7 @@ var allowed = []struct {
 	{"storage/...", []string{"storage/...", "grants", "audit", "bot", "adapters", "internal/backoff", "internal/sshkey", "internal/stepup"}},
 	// The chat core is platform-neutral: it says what a message means, not how a platform
 	// shows it, so it imports no platform.
-	{"bot", []string{"grants", "audit", "audit/digest", "adapters", "internal/clock", "internal/duration", "internal/flood", "internal/ratelimit", "internal/schedule", "internal/sshkey", "internal/suggest"}},
+	{"bot", []string{"grants", "audit", "audit/digest", "adapters", "internal/clock", "internal/duration", "internal/flood", "internal/ghdevice", "internal/ratelimit", "internal/schedule", "internal/sshkey", "internal/suggest"}},
 	// The chat core's test kit drives the core over a real store, without a platform.
 	{"bot/bottest", []string{"bot", "grants", "grants/grantstest", "audit", "adapters", "internal/clock", "internal/duration", "storage"}},
 	// Each platform builds on the chat core and the domain types it shows, and on its own

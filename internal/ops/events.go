@@ -22,7 +22,7 @@ var countedTypes = []string{
 	audit.RequestCreated, audit.RequestApproved, audit.RequestDenied, audit.RequestCancelled,
 	audit.RequestExpired, audit.RequestRefused, audit.ReviewRefused, audit.StepUpRefused,
 	audit.IdentityRefused, audit.AuthFailed, audit.GrantRetry, audit.GrantRevokeFailed,
-	audit.BreakGlassUsed, audit.AlertRaised, audit.ScanCompleted,
+	audit.BreakGlassUsed, audit.AlertRaised, audit.ScanCompleted, audit.GitHubLinkRefused,
 }
 
 var (
