@@ -73,6 +73,8 @@ type Config struct {
 	Alerts []AlertConfig `yaml:"alerts"`
 	// Activity samples the sessions of active grants (see activity.go).
 	Activity Activity `yaml:"activity"`
+	// Tickets are the ticket systems resources' ticket: policies name (see tickets.go).
+	Tickets Tickets `yaml:"tickets"`
 
 	file    string
 	hash    string
@@ -196,6 +198,8 @@ type ResourceConfig struct {
 	// StepUp, when "oidc", makes approvals count only after the approver logs in again at the
 	// `oidc:` identity provider.
 	StepUp string `yaml:"step_up"`
+	// Ticket, when set, makes requests name a ticket that is checked (see tickets.go).
+	Ticket *TicketPolicyConfig `yaml:"ticket"`
 
 	account   *template.Template
 	effective grants.Policy
@@ -413,6 +417,7 @@ func parse(name, dir string, data []byte, env func(string) (string, bool), need 
 	v.stepUp()
 	v.transparency()
 	v.activity()
+	v.tickets()
 	c.keepOnly(probs, need)
 	if err := probs.err(c.secrets); err != nil {
 		return nil, err

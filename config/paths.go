@@ -86,6 +86,8 @@ const (
 	SectionAlerts Section = "alerts"
 	// SectionActivity is the sampling of active grants' sessions.
 	SectionActivity Section = "activity"
+	// SectionTickets are the ticket systems.
+	SectionTickets Section = "tickets"
 )
 
 // sectionOf is the top-level key of a problem's key path ("slack.signing_secret" → "slack",
@@ -133,7 +135,7 @@ func (c *Config) keepOnly(p *problems, need []Section) {
 var allSections = []Section{SectionServer, SectionStorage, SectionLog, SectionTimeZone, SectionAdmins,
 	SectionGroups, SectionScheduler, SectionDefaults, SectionResources, SectionSlack, SectionSinks,
 	SectionDiscord, SectionWeb, SectionScan, SectionDigest, SectionLimits, SectionOps,
-	SectionSSHKeys, SectionIdentity, SectionOIDC, SectionTransparency, SectionAlerts, SectionActivity}
+	SectionSSHKeys, SectionIdentity, SectionOIDC, SectionTransparency, SectionAlerts, SectionActivity, SectionTickets}
 
 // SectionsExcept is every top-level section but skip, for LoadFor: what a command that runs
 // without the chat platforms needs.

@@ -77,7 +77,7 @@ var allowed = []struct {
 	// The domain decides with the adapters it calls and the log it writes: no storage, no chat.
 	{"grants", []string{"adapters", "audit", "internal/backoff", "internal/clock", "internal/duration", "internal/schedule", "internal/suggest"}},
 	// The config names resources, policies and people; it knows no chat platform.
-	{"config", []string{"grants", "adapters", "internal/duration", "internal/sshkey", "internal/suggest"}},
+	{"config", []string{"grants", "adapters", "internal/duration", "internal/sshkey", "internal/suggest", "tickets"}},
 	// The policy audit reads the config (no database) and writes the log's config.changed.
 	{"config/policyaudit", []string{"config", "grants", "audit", "internal/duration"}},
 	{"internal/ops", []string{"grants", "adapters", "audit", "internal/clock"}},
