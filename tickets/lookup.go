@@ -100,6 +100,16 @@ func (l *Lookup) System(name string) (System, bool) {
 	return s, ok
 }
 
+// keyOf reports whether key, whole, matches the pattern of a policy on the system.
+func (l *Lookup) keyOf(system, key string) bool {
+	for _, p := range l.policies {
+		if p.System == system && p.Pattern.FindString(key) == key {
+			return true
+		}
+	}
+	return false
+}
+
 // answerMargin is how long before the lookups' deadline Lookup stops waiting for the system,
 // so that its own "could not be checked" (naming the ticket) is what approvers see rather than
 // the Service's anonymous timeout.

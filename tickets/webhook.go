@@ -169,10 +169,11 @@ func (h *Webhook) fresh(sig string, at, now time.Time) error {
 	return nil
 }
 
-// key returns k when it is a ticket key at all ("" otherwise).
+// key returns k when it is a key of a ticket the system's policies could have named ("" when
+// not: nothing of accessbot's can be tied to it, and the system is not asked).
 func (h *Webhook) key(k string) string {
 	k = strings.TrimSpace(k)
-	if !ValidKey(k) {
+	if !ValidKey(k) || !h.closer.lookup.keyOf(h.system.Name(), k) {
 		return ""
 	}
 	return k

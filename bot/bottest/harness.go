@@ -53,6 +53,8 @@ type Options struct {
 	Driver, DSN string
 	// Alerts are the alerts: rules; default none.
 	Alerts []grants.AlertRule
+	// Lookups make the outside checks of requests (tickets); default none.
+	Lookups []grants.Lookup
 }
 
 // Harness is a Bot over a real grants.Service and store, with a fake clock, a fake adapter and a
@@ -166,6 +168,7 @@ func (h *Harness) open() {
 		Secrets:    relay,
 		Notifier:   relay,
 		Alerts:     h.o.Alerts,
+		Lookups:    h.o.Lookups,
 	})
 	if err != nil {
 		h.T.Fatalf("new service: %v", err)
