@@ -13,7 +13,7 @@ import (
 	"github.com/accessbot/accessbot/tickets/jira/jiratest"
 )
 
-func jiraSystem(t *testing.T) (*jiratest.Server, *jira.Client) {
+func jiraSystem(t testing.TB) (*jiratest.Server, *jira.Client) {
 	t.Helper()
 	fake := jiratest.New("bot@example.com", "tok", "")
 	t.Cleanup(fake.Close)
