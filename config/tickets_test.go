@@ -47,6 +47,8 @@ func TestATicketPolicyIsReadWithItsSystemsDefaults(t *testing.T) {
 	if p.System != "jira" || p.Pattern.String() != "[A-Z][A-Z0-9]+-[0-9]+" || !p.MustBeOpen || p.OnFailure != "refuse" || !p.EndWithTicket || p.Projects[0] != "OPS" {
 		t.Fatalf("policy %+v", p)
 	}
+	rule := strings.Replace(ticketResource, "approvers: [sre]", "approvers: [sre]\n      auto_approve: 'ticket.priority == \"P1\" && ticket.project == \"OPS\"'", 1)
+	mustParse(t, rule+ticketSystems, ticketEnv)
 	c = mustParse(t, strings.Replace(ticketResource, "system: jira", "system: snow", 1)+ticketSystems, ticketEnv)
 	if got := c.TicketPolicies()["prod-db"].Pattern.String(); got != "(INC|CHG|RITM)[0-9]{7}" {
 		t.Fatalf("servicenow pattern %q", got)
@@ -77,6 +79,8 @@ func TestTicketMistakesAreConfigErrorsWithLines(t *testing.T) {
 			"tickets.systems[1].username: required"},
 		{"two systems of one name", ticketResource + strings.Replace(ticketSystems, "name: snow", "name: jira", 1),
 			`"jira" names two ticket systems`},
+		{"a rule with a misspelt ticket field", strings.Replace(ticketResource, "approvers: [sre]", "approvers: [sre]\n      auto_approve: 'ticket.staus == \"Open\"'", 1) + ticketSystems,
+			"resources[0].policy.auto_approve"},
 		{"an unknown key in a policy", strings.Replace(ticketResource, "end_with_ticket: true", "end_with_tickets: true", 1) + ticketSystems,
 			"end_with_tickets"},
 	}
