@@ -40,6 +40,7 @@ func TestLookupAppliesTheTicketPolicy(t *testing.T) {
 		refuse  string
 		problem string
 		summary string
+		unread  bool
 	}{
 		{name: "an open ticket passes with its summary", reason: "fixing OPS-42 now", status: grants.CheckPassed,
 			summary: "In Progress · P1 · Database down"},
@@ -56,12 +57,15 @@ func TestLookupAppliesTheTicketPolicy(t *testing.T) {
 			status: grants.CheckFailed, refuse: "OPS-42 has priority P1, not p2."},
 		{name: "a ticket assigned to someone else is refused", reason: "WEB-1", policy: func(p *tickets.Policy) { p.AssignedToRequester = true },
 			status: grants.CheckFailed, refuse: "WEB-1 is assigned to Bob, not to you."},
+		{name: "a key a loose pattern finds that is not a key is refused unread", reason: "see OPS-1/../../myself",
+			policy: func(p *tickets.Policy) { p.Pattern = regexp.MustCompile(`OPS-\S+`) },
+			status: grants.CheckFailed, refuse: "name one matching OPS-\\S+", unread: true},
 		{name: "a ticket assigned to the requester passes", reason: "OPS-42", policy: func(p *tickets.Policy) { p.AssignedToRequester = true },
 			status: grants.CheckPassed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, sys := jiraSystem(t)
+			fake, sys := jiraSystem(t)
 			p := base
 			if tt.policy != nil {
 				tt.policy(&p)
@@ -85,6 +89,9 @@ func TestLookupAppliesTheTicketPolicy(t *testing.T) {
 			}
 			if tt.summary != "" && res.Checks[0].Summary != tt.summary {
 				t.Fatalf("summary %q, want %q", res.Checks[0].Summary, tt.summary)
+			}
+			if n := len(fake.Calls()); tt.unread && n != 0 {
+				t.Fatalf("Jira was asked %d times", n)
 			}
 		})
 	}
