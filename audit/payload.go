@@ -669,6 +669,8 @@ type GrantRevokingData struct {
 	State string
 	// From is "activating" when the scheduler found the grant expired before it was active.
 	From string
+	// Note says why accessbot itself ended the grant early ("ticket OPS-42 closed").
+	Note string
 }
 
 // EventType implements Payload.
@@ -679,10 +681,12 @@ func (p GrantRevokingData) encode(w *dataWriter) {
 	w.time(KeyExpiresAt, p.ExpiresAt, time.RFC3339)
 	w.opt(KeyState, p.State)
 	w.opt(KeyFrom, p.From)
+	w.opt(KeyNote, p.Note)
 }
 
 func (p *GrantRevokingData) decode(r *dataReader) {
 	p.Early, p.ExpiresAt, p.State, p.From = r.flag(KeyEarly), r.time(KeyExpiresAt), r.str(KeyState), r.str(KeyFrom)
+	p.Note = r.str(KeyNote)
 }
 
 // GrantRevokedData is the payload of grant.revoked: confirmed by the adapter (Lateness,

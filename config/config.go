@@ -76,6 +76,8 @@ type Config struct {
 	// GitHubLogin is the GitHub App through which people prove their GitHub login
 	// (`/access github-login`; see githublogin.go).
 	GitHubLogin GitHubLogin `yaml:"github_login"`
+	// Tickets are the ticket systems resources' ticket: policies name (see tickets.go).
+	Tickets Tickets `yaml:"tickets"`
 
 	file    string
 	hash    string
@@ -203,6 +205,8 @@ type ResourceConfig struct {
 	// StepUp, when "oidc", makes approvals count only after the approver logs in again at the
 	// `oidc:` identity provider.
 	StepUp string `yaml:"step_up"`
+	// Ticket, when set, makes requests name a ticket that is checked (see tickets.go).
+	Ticket *TicketPolicyConfig `yaml:"ticket"`
 
 	account   *tmpl.Template
 	effective grants.Policy
@@ -421,6 +425,7 @@ func parse(name, dir string, data []byte, env func(string) (string, bool), need 
 	v.githubLogin()
 	v.transparency()
 	v.activity()
+	v.tickets()
 	c.keepOnly(probs, need)
 	if err := probs.err(c.secrets); err != nil {
 		return nil, err

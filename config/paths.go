@@ -88,6 +88,8 @@ const (
 	SectionActivity Section = "activity"
 	// SectionGitHubLogin is the GitHub App of `/access github-login`.
 	SectionGitHubLogin Section = "github_login"
+	// SectionTickets are the ticket systems.
+	SectionTickets Section = "tickets"
 )
 
 // sectionOf is the top-level key of a problem's key path ("slack.signing_secret" → "slack",
@@ -135,7 +137,7 @@ func (c *Config) keepOnly(p *problems, need []Section) {
 var allSections = []Section{SectionServer, SectionStorage, SectionLog, SectionTimeZone, SectionAdmins,
 	SectionGroups, SectionScheduler, SectionDefaults, SectionResources, SectionSlack, SectionSinks,
 	SectionDiscord, SectionWeb, SectionScan, SectionDigest, SectionLimits, SectionOps,
-	SectionSSHKeys, SectionIdentity, SectionOIDC, SectionTransparency, SectionAlerts, SectionActivity, SectionGitHubLogin}
+	SectionSSHKeys, SectionIdentity, SectionOIDC, SectionTransparency, SectionAlerts, SectionActivity, SectionGitHubLogin, SectionTickets}
 
 // SectionsExcept is every top-level section but skip, for LoadFor: what a command that runs
 // without the chat platforms needs.

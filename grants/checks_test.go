@@ -149,3 +149,33 @@ func TestALookupRunsOnlyForTheResourcesItApplies(t *testing.T) {
 		t.Errorf("staging-db request: %d lookups, checks %+v; want one", l.calls, h.StoredRequest(out.Request.ID).Checks)
 	}
 }
+
+func TestRulesSeeTheTicketOfTheRequest(t *testing.T) {
+	checks := []grants.Check{{Kind: "ticket", Subject: "OPS-42", Status: grants.CheckPassed,
+		Attrs: map[string]string{"status": "In Progress", "priority": "P1", "project": "OPS"}}}
+	tests := []struct {
+		name   string
+		rule   string
+		checks []grants.Check
+		want   bool
+	}{
+		{"a rule reads the status, priority, project and key", `ticket.status == "In Progress" && ticket.priority == "P1" && ticket.project == "OPS" && ticket.key == "OPS-42"`, checks, true},
+		{"a request without a ticket check has empty facts", `ticket.key == "" && ticket.status == ""`, nil, true},
+		{"an unknown check has empty facts", `ticket.priority == "P1"`, []grants.Check{{Kind: "ticket", Subject: "OPS-42", Status: grants.CheckUnknown}}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := grants.CompileRule(tt.rule)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := r.Eval(grants.RuleInput{Checks: tt.checks})
+			if err != nil || got != tt.want {
+				t.Fatalf("Eval = %v, %v; want %v", got, err, tt.want)
+			}
+		})
+	}
+	if _, err := grants.CompileRule(`ticket.staus == "Open"`); err == nil {
+		t.Fatal("a misspelt ticket field compiled")
+	}
+}

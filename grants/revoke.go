@@ -35,14 +35,31 @@ func (s *Service) Revoke(ctx context.Context, a Actor, grantID string) (Grant, e
 				"Only the person who holds a grant, or an admin, can revoke it.", nil)
 		}
 	}
+	return s.revokeEarly(ctx, a, grantID, "")
+}
+
+// RevokeAsSystem ends a grant early on accessbot's own authority, for a reason from outside
+// accessbot that note says ("ticket OPS-42 closed"); grant.revoking records the note. It is
+// Revoke's one path, with the system as actor: the callers (the ticket closer) decide that the
+// grant must end, and have no person to authorize.
+func (s *Service) RevokeAsSystem(ctx context.Context, grantID, note string) (Grant, error) {
+	return s.revokeEarly(ctx, System, grantID, strings.TrimSpace(note))
+}
+
+// revokeEarly moves a grant's expiry to now, by a (already authorized), with an optional note.
+func (s *Service) revokeEarly(ctx context.Context, a Actor, grantID, note string) (Grant, error) {
+	var g Grant
 	now := s.now()
-	err = s.update(ctx, now, func(t *txn) error {
+	err := s.update(ctx, now, func(t *txn) error {
 		var err error
 		g, err = t.Grant(ctx, grantID)
+		if errors.Is(err, ErrNotFound) {
+			return notFound("grant", grantID)
+		}
 		if err != nil {
 			return fmt.Errorf("read grant %s: %w", grantID, err)
 		}
-		data := audit.GrantRevokingData{Early: true, ExpiresAt: g.ExpiresAt}
+		data := audit.GrantRevokingData{Early: true, ExpiresAt: g.ExpiresAt, Note: note}
 		switch g.State {
 		case GrantActive:
 			g.State = GrantRevoking
@@ -76,7 +93,7 @@ func (s *Service) Revoke(ctx context.Context, a Actor, grantID string) (Grant, e
 		return Grant{}, fmt.Errorf("revoke grant %s: %w", grantID, err)
 	}
 	s.wakeScheduler()
-	s.log.Info().Str("grant_id", g.ID).Str("resource", g.Resource).Str("actor", a.ID).Msg("grant revoked early")
+	s.log.Info().Str("grant_id", g.ID).Str("resource", g.Resource).Str("actor", a.ID).Str("note", note).Msg("grant revoked early")
 	return public(g), nil
 }
 

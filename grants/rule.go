@@ -20,6 +20,7 @@ import (
 //	weekday    int           the day of the week, 0 = Sunday
 //	now        timestamp     the current time
 //	signals    Signals       the request's misuse signals: signals.first_access, ... (Signals)
+//	ticket     TicketFacts   the ticket the reason names: ticket.status, .priority, .project, .key
 //
 // and must return a bool, e.g. `duration <= duration("1h") && hour >= 9 && hour < 18`. A
 // misspelt signal is an error when the rule is compiled, not a silent "no" later.
@@ -52,8 +53,9 @@ func ruleEnv() (*cel.Env, error) {
 		cel.Variable("hour", cel.IntType),
 		cel.Variable("weekday", cel.IntType),
 		cel.Variable("now", cel.TimestampType),
-		ext.NativeTypes(ext.ParseStructTags(true), reflect.TypeFor[Signals]()),
+		ext.NativeTypes(ext.ParseStructTags(true), reflect.TypeFor[Signals](), reflect.TypeFor[TicketFacts]()),
 		cel.Variable("signals", cel.ObjectType("grants.Signals")),
+		cel.Variable("ticket", cel.ObjectType("grants.TicketFacts")),
 	)
 }
 
@@ -102,6 +104,7 @@ func (r *Rule) Eval(in RuleInput) (bool, error) {
 		"weekday":   int64(in.Now.Weekday()),
 		"now":       in.Now,
 		"signals":   in.Signals,
+		"ticket":    ticketFacts(in.Checks),
 	})
 	if err != nil {
 		return false, fmt.Errorf("evaluate rule %q: %w", r.Source, err)

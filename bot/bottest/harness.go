@@ -57,6 +57,8 @@ type Options struct {
 	GitHubVerifier bot.GitHubVerifier
 	// Verbose keeps every log line in Logs (debug level), not only warnings and errors.
 	Verbose bool
+	// Lookups make the outside checks of requests (tickets); default none.
+	Lookups []grants.Lookup
 }
 
 // Harness is a Bot over a real grants.Service and store, with a fake clock, a fake adapter and a
@@ -176,6 +178,7 @@ func (h *Harness) open() {
 		Alerts:     h.o.Alerts,
 		// The store keeps the verified GitHub logins of account_from: github-login resources.
 		VerifiedAccounts: db,
+		Lookups:          h.o.Lookups,
 	})
 	if err != nil {
 		h.T.Fatalf("new service: %v", err)

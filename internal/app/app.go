@@ -33,6 +33,7 @@ import (
 	"github.com/accessbot/accessbot/internal/ops"
 	"github.com/accessbot/accessbot/internal/stepup"
 	"github.com/accessbot/accessbot/storage"
+	"github.com/accessbot/accessbot/tickets"
 
 	// Adapter types register themselves by name.
 	_ "github.com/accessbot/accessbot/adapters/awsidc"
@@ -171,6 +172,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, o Options)
 		w.metrics,
 		w.chatClients,
 		w.auditSinks,
+		w.ticketLookup,
 		w.service,
 		w.scheduler,
 		w.activity,
@@ -180,6 +182,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, o Options)
 		w.slack,
 		w.discord,
 		w.web,
+		w.ticketRoutes,
 		w.sinkMetrics,
 		w.transparency,
 		w.digest,
@@ -217,6 +220,8 @@ type wiring struct {
 	discordLinks *discord.Links
 	// signCheckpoint signs the audit log's checkpoints when transparency is on (nil when off).
 	signCheckpoint bot.CheckpointSigner
+	// ticketLookups checks the tickets of resources with a ticket: policy (nil when none has).
+	ticketLookups *tickets.Lookup
 }
 
 // resources builds every resource's adapter.
@@ -327,6 +332,7 @@ func (w *wiring) service() error {
 
 		WorkingHours: w.Config.WorkingHours(),
 		Alerts:       w.Config.GrantsAlerts(),
+		Lookups:      w.lookups(),
 	})
 	if err != nil {
 		return fmt.Errorf("start grants service: %w", err)

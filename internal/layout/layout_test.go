@@ -71,12 +71,19 @@ var allowed = []struct {
 	{"internal/schedule", []string{"internal/clock"}},
 	{"internal/duration", nil},
 	{"internal/sshkey", nil},
+	// Ticket systems: each client knows the tickets interface; the policy, the comments and the
+	// end-with-ticket revocations go through the domain and the log.
+	{"tickets/jira/jiratest", nil},
+	{"tickets/servicenow/servicenowtest", nil},
+	{"tickets/jira", []string{"tickets"}},
+	{"tickets/servicenow", []string{"tickets"}},
+	{"tickets", []string{"grants", "audit", "internal/clock", "internal/flood"}},
 	// Test kits may build a real store under the domain they help test.
 	{"grants/grantstest", []string{"grants", "adapters", "audit", "internal/clock", "storage"}},
 	// The domain decides with the adapters it calls and the log it writes: no storage, no chat.
 	{"grants", []string{"adapters", "audit", "internal/backoff", "internal/clock", "internal/duration", "internal/schedule", "internal/suggest", "internal/tmpl"}},
 	// The config names resources, policies and people; it knows no chat platform.
-	{"config", []string{"grants", "adapters", "internal/duration", "internal/sshkey", "internal/suggest", "internal/tmpl"}},
+	{"config", []string{"grants", "adapters", "internal/duration", "internal/sshkey", "internal/suggest", "internal/tmpl", "tickets"}},
 	// The policy audit reads the config (no database) and writes the log's config.changed.
 	{"config/policyaudit", []string{"config", "grants", "audit", "internal/duration", "internal/tmpl"}},
 	{"internal/ops", []string{"grants", "adapters", "audit", "internal/clock"}},
