@@ -252,11 +252,17 @@ func grantStatus(g grants.Grant, n names, now time.Time) (string, Tone) {
 		}
 		return "Granted until " + At(g.ExpiresAt, now) + ".", ToneSuccess
 	case grants.GrantRevoking:
+		if g.RevokeNote != "" {
+			return "Ended early by accessbot: " + g.RevokeNote + "; removing access…", ToneNeutral
+		}
 		if early(g) {
 			return "Revoked early by " + n.of(g.RevokedBy) + "; removing access…", ToneNeutral
 		}
 		return "Expired at " + At(g.ExpiresAt, now) + "; removing access…", ToneNeutral
 	case grants.GrantRevoked:
+		if g.RevokeNote != "" {
+			return "Ended early by accessbot at " + At(g.RevokedAt, now) + ": " + g.RevokeNote + ".", ToneNeutral
+		}
 		if early(g) {
 			return "Revoked early by " + n.of(g.RevokedBy) + " at " + At(g.RevokedAt, now) + ".", ToneNeutral
 		}
@@ -412,6 +418,8 @@ func DMView(e audit.Event, s Snapshot, now time.Time) (v View, ok bool) {
 		switch {
 		case g.RevokedBy == g.Subject:
 			text = "You ended it at " + At(g.RevokedAt, now) + "."
+		case g.RevokeNote != "":
+			text = "accessbot ended it at " + At(g.RevokedAt, now) + ": " + g.RevokeNote + "."
 		case early(g):
 			text = "Revoked by " + n.of(g.RevokedBy) + " at " + At(g.RevokedAt, now) + "."
 		default:

@@ -146,6 +146,11 @@ func goldenViews() map[string]any {
 		approved(r, g, rvs, grants.GrantRevoked)
 		(*g).RevokedBy, (*g).RevokedAt = grants.System.ID, (*g).ExpiresAt
 	}), created.Add(63*time.Minute))
+	views["approval_revoked_ticket_closed"] = bot.ApprovalView(snap(func(r *grants.Request, g **grants.Grant, rvs *[]grants.Review) {
+		approved(r, g, rvs, grants.GrantRevoked)
+		(*g).RevokedBy, (*g).RevokedAt, (*g).ExpiresAt = grants.System.ID, now.Add(-time.Minute), now.Add(-time.Minute)
+		(*g).RevokeNote = "ticket OPS-42 closed (Done)"
+	}), now)
 	views["approval_failed"] = bot.ApprovalView(snap(func(r *grants.Request, g **grants.Grant, rvs *[]grants.Review) {
 		approved(r, g, rvs, grants.GrantFailed)
 		(*g).LastError = "role does not exist"
@@ -203,6 +208,11 @@ func goldenViews() map[string]any {
 		(*g).RevokedBy, (*g).RevokedAt = "erin@example.com", now.Add(-time.Minute)
 	})
 	dm("revoked_by_admin", event(audit.GrantRevoked, nil), revoked)
+	dm("revoked_ticket_closed", event(audit.GrantRevoked, nil), snap(func(r *grants.Request, g **grants.Grant, rvs *[]grants.Review) {
+		approved(r, g, rvs, grants.GrantRevoked)
+		(*g).RevokedBy, (*g).RevokedAt = grants.System.ID, now.Add(-time.Minute)
+		(*g).RevokeNote = "ticket OPS-42 closed (Done)"
+	}))
 	dm("revoke_failed", event(audit.GrantRevokeFailed, nil), snap(func(r *grants.Request, g **grants.Grant, rvs *[]grants.Review) {
 		approved(r, g, rvs, grants.GrantRevokeFailed)
 	}))

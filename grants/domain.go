@@ -146,6 +146,9 @@ type Grant struct {
 	LastError  string
 	RevokedAt  time.Time
 	RevokedBy  string
+	// RevokeNote says why accessbot ended the grant early on its own authority ("ticket OPS-42
+	// closed (Done)"); empty when it ran its course or a person revoked it.
+	RevokeNote string
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
 	Version    int64

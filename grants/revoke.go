@@ -79,6 +79,9 @@ func (s *Service) revokeEarly(ctx context.Context, a Actor, grantID, note string
 		}
 		g.WarnAt = time.Time{}
 		g.RevokedBy = a.ID
+		if a.ID == System.ID {
+			g.RevokeNote = note
+		}
 		g.UpdatedAt = now
 		if err := updateGrant(ctx, t, &g); err != nil {
 			return err

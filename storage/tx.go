@@ -315,7 +315,7 @@ func (t *tx) InsertReview(ctx context.Context, rv grants.Review) error {
 
 const grantCols = `id, request_id, resource, subject, account, email, state, break_glass,
 	reviewed_by, reviewed_at, reason, starts_at, expires_at, warn_at, lease_data, attempts,
-	next_attempt_at, last_error, revoked_at, revoked_by, created_at, updated_at, claim_owner, version`
+	next_attempt_at, last_error, revoked_at, revoked_by, created_at, updated_at, claim_owner, revoke_note, version`
 
 type grantRow struct {
 	ID            string         `db:"id"`
@@ -341,6 +341,7 @@ type grantRow struct {
 	CreatedAt     int64          `db:"created_at"`
 	UpdatedAt     int64          `db:"updated_at"`
 	ClaimOwner    string         `db:"claim_owner"`
+	RevokeNote    string         `db:"revoke_note"`
 	Version       int64          `db:"version"`
 }
 
@@ -373,6 +374,7 @@ func (r grantRow) grant() (grants.Grant, error) {
 		CreatedAt:     fromMicros(r.CreatedAt),
 		UpdatedAt:     fromMicros(r.UpdatedAt),
 		ClaimOwner:    r.ClaimOwner,
+		RevokeNote:    r.RevokeNote,
 		Version:       r.Version,
 	}, nil
 }
@@ -391,7 +393,7 @@ func grantArgs(g grants.Grant) ([]any, error) {
 	return []any{requestID, g.Resource, g.Subject, g.Account, g.Email, string(g.State), breakGlass,
 		g.ReviewedBy, micros(g.ReviewedAt), g.Reason, micros(g.StartsAt), micros(g.ExpiresAt),
 		micros(g.WarnAt), lease, g.Attempts, micros(g.NextAttemptAt), g.LastError,
-		micros(g.RevokedAt), g.RevokedBy, micros(g.CreatedAt), micros(g.UpdatedAt), g.ClaimOwner}, nil
+		micros(g.RevokedAt), g.RevokedBy, micros(g.CreatedAt), micros(g.UpdatedAt), g.ClaimOwner, g.RevokeNote}, nil
 }
 
 func (t *tx) getGrant(ctx context.Context, what, q string, arg string) (grants.Grant, error) {
@@ -510,7 +512,7 @@ func (t *tx) InsertGrant(ctx context.Context, g grants.Grant) error {
 	args := append([]any{g.ID}, rest...)
 	args = append(args, g.Version)
 	res, err := t.exec(ctx, `INSERT INTO grants (`+grantCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO NOTHING`, args...)
 	if err != nil {
 		return fmt.Errorf("insert grant %s: %w", g.ID, err)
@@ -530,7 +532,7 @@ func (t *tx) InsertGrant(ctx context.Context, g grants.Grant) error {
 var grantSetCols = []string{"request_id", "resource", "subject", "account", "email", "state",
 	"break_glass", "reviewed_by", "reviewed_at", "reason", "starts_at", "expires_at", "warn_at",
 	"lease_data", "attempts", "next_attempt_at", "last_error", "revoked_at", "revoked_by",
-	"created_at", "updated_at", "claim_owner"}
+	"created_at", "updated_at", "claim_owner", "revoke_note"}
 
 // grantSnapshot is a grant's column values (grantArgs) at a version, as a transaction read it.
 type grantSnapshot struct {

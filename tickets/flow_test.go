@@ -222,6 +222,17 @@ func TestAClosedTicketRevokesItsGrantOnTheSchedule(t *testing.T) {
 	if len(ev) != 1 || ev[0].Actor != grants.System.ID || ev[0].Data[audit.KeyNote] != "ticket OPS-42 closed (Done)" {
 		t.Fatalf("grant.revoking %+v", ev)
 	}
+	if note := f.h.Grant("g-1").RevokeNote; note != "ticket OPS-42 closed (Done)" {
+		t.Errorf("grant's revoke note %q, want the ticket's closing", note)
+	}
+	// The holder and the approvers are told why it ended, not that it expired.
+	if c := f.card(t); !strings.Contains(c.Text, "ticket OPS-42 closed (Done)") {
+		t.Errorf("approval card says %q, want the ticket's closing", c.Text)
+	}
+	dms := f.h.Platform.DMs(grantstest.Alice.PlatformID)
+	if len(dms) == 0 || !strings.Contains(dms[len(dms)-1].View.Text, "ticket OPS-42 closed (Done)") {
+		t.Errorf("alice's last DM %+v, want the ticket's closing", dms)
+	}
 }
 
 func sign(secret string, body []byte) string {
