@@ -194,11 +194,20 @@ func (c *Client) Update(ctx context.Context, ref bot.MessageRef, v bot.View) err
 // DM sends v to a person in their personal chat with the bot, which is created (or found: Teams
 // answers with the existing one) first.
 func (c *Client) DM(ctx context.Context, userID string, v bot.View) (bot.MessageRef, error) {
+	// Rendered first: a secret over the size limit is refused before any call.
+	act, err := c.message(ctx, v)
+	if err != nil {
+		return bot.MessageRef{}, err
+	}
 	conv, err := c.personalConversation(ctx, userID)
 	if err != nil {
 		return bot.MessageRef{}, err
 	}
-	return c.Post(ctx, conv, v)
+	id, err := c.send(ctx, conv, act)
+	if err != nil {
+		return bot.MessageRef{}, err
+	}
+	return bot.MessageRef{Platform: PlatformName, Channel: conv, ID: id}, nil
 }
 
 // personalConversation returns the personal conversation of the bot with a user.
@@ -248,7 +257,7 @@ func (c *Client) Upload(ctx context.Context, conversation, filename string, data
 func (c *Client) message(ctx context.Context, v bot.View) (Activity, error) {
 	card := Render(v)
 	if id := ApprovalRequest(v); id != "" {
-		card = WithRefresh(card, id, c.refreshUsers(ctx, id))
+		card = WithRefresh(card, id, c.refreshUsers())
 	}
 	act := cardMessage(card, v.Title)
 	b, err := json.Marshal(act)
@@ -274,22 +283,16 @@ func utf16Size(b []byte) int {
 	return 2 * len(utf16.Encode([]rune(string(b))))
 }
 
-// refreshUsers returns the Teams users, among those who used accessbot lately, who may decide
-// the request, and its requester: Teams refreshes the card for each of them.
-func (c *Client) refreshUsers(ctx context.Context, requestID string) []string {
+// refreshUsers returns the Teams users who used accessbot lately, most recent first, at most
+// 60: Teams refreshes the card for each of them, and the refresh shows each the buttons they
+// may use (approvalCard). Without a way to tell who may decide, there is no refresh.
+func (c *Client) refreshUsers() []string {
 	if c.mayReview == nil {
 		return nil
 	}
 	var out []string
 	for _, a := range c.seen.list() {
-		ok, err := c.mayReview(ctx, a, requestID)
-		if err != nil {
-			c.log.Warn().Err(err).Str("request", requestID).Msg("could not tell who may decide a request for its card's refresh")
-			return out
-		}
-		if ok {
-			out = append(out, a.PlatformID)
-		}
+		out = append(out, a.PlatformID)
 		if len(out) == maxRefreshUsers {
 			break
 		}

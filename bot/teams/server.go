@@ -356,7 +356,8 @@ func (s *Server) approvalCard(ctx context.Context, a grants.Actor, requestID str
 		}
 		return Render(problemView("accessbot cannot show this request now; try again."))
 	}
-	if ApprovalRequest(v) != "" {
+	pending := ApprovalRequest(v) != ""
+	if pending {
 		if may := s.client.mayReview; may == nil {
 			// Nobody says who may decide: keep the buttons; a click is authorized anyway.
 		} else if ok, err := may(ctx, a, requestID); err != nil || !ok {
@@ -364,8 +365,8 @@ func (s *Server) approvalCard(ctx context.Context, a grants.Actor, requestID str
 		}
 	}
 	card := Render(v)
-	if id := ApprovalRequest(v); id != "" || len(card.Actions) == 0 {
-		card = WithRefresh(card, requestID, s.client.refreshUsers(ctx, requestID))
+	if pending {
+		card = WithRefresh(card, requestID, s.client.refreshUsers())
 	}
 	if notice != nil {
 		text := notice.Title
