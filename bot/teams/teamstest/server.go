@@ -18,7 +18,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"testing"
 
 	"github.com/go-jose/go-jose/v4"
 )
@@ -58,9 +57,16 @@ type Fault struct {
 	RetryAfter int // seconds; 0 leaves the header out
 }
 
+// TB is what the fake needs of a test: testing.TB is one; a benchmark program passes its own.
+type TB interface {
+	Helper()
+	Fatal(args ...any)
+	Cleanup(func())
+}
+
 // Server is the fake. Its methods are safe for concurrent use.
 type Server struct {
-	t   testing.TB
+	t   TB
 	srv *httptest.Server
 
 	mu       sync.Mutex
@@ -96,7 +102,7 @@ type Member struct {
 }
 
 // New starts a fake with one signing key ("key-1", endorsed for msteams).
-func New(t testing.TB) *Server {
+func New(t TB) *Server {
 	t.Helper()
 	s := &Server{t: t, tokens: map[string]bool{}, members: map[string]Member{}, convs: map[string]string{}}
 	s.signer = s.newKey("key-1", []string{ChannelID})
