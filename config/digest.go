@@ -222,7 +222,7 @@ func (v *validator) digest() {
 				v.add(cpath, "%s is not a Slack channel (an ID such as C0123ABCD, or #name)", v.quote(cpath, ch))
 			case p == "discord" && !snowflake.MatchString(ch):
 				v.add(cpath, "%s is not a Discord channel ID (a number such as 1234567890123456789)", v.quote(cpath, ch))
-			case p == "teams" && !teamsConversation.MatchString(ch):
+			case p == "teams" && !isTeamsConversation(ch):
 				v.add(cpath, "%s is not a Teams conversation ID (19:…@thread.tacv2)", v.quote(cpath, ch))
 			}
 		}

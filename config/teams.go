@@ -61,6 +61,9 @@ func (t *Teams) AlertChannel() string {
 	return t.ApproverChannel
 }
 
+// isTeamsConversation reports whether s looks like a Teams conversation ID.
+func isTeamsConversation(s string) bool { return len(s) <= 512 && teamsConversation.MatchString(s) }
+
 func defaultTeams() Teams {
 	return Teams{OpenIDMetadataURL: DefaultTeamsOpenIDMetadataURL, ServiceURL: DefaultTeamsServiceURL, MemberCacheTTL: 10 * time.Minute}
 }
@@ -68,8 +71,10 @@ func defaultTeams() Teams {
 var (
 	// guid is an Entra ID app or tenant ID.
 	guid = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-	// teamsConversation is a Teams conversation ID: "19:…@thread.tacv2" for a channel.
-	teamsConversation = regexp.MustCompile(`^[0-9a-z]{1,3}:[^\s/\\?#]{1,500}$`)
+	// teamsConversation is a Teams conversation ID: "19:…@thread.tacv2" for a channel. (No
+	// {1,500}: a counted repetition compiles to a program of that many steps, held by every
+	// process from init; isTeamsConversation bounds the length.)
+	teamsConversation = regexp.MustCompile(`^[0-9a-z]{1,3}:[^\s/\\?#]+$`)
 )
 
 // teams checks the teams: section.
@@ -109,7 +114,7 @@ func (v *validator) teams() {
 		}
 	}
 	for _, f := range []struct{ key, value string }{{"approver_channel", t.ApproverChannel}, {"security_channel", t.SecurityChannel}} {
-		if f.value != "" && !teamsConversation.MatchString(f.value) {
+		if f.value != "" && !isTeamsConversation(f.value) {
 			v.add("teams."+f.key, "%s is not a Teams conversation ID (a channel's is 19:…@thread.tacv2: the channel's link, after /channel/, URL-decoded)", v.quote("teams."+f.key, f.value))
 		}
 	}
@@ -128,7 +133,7 @@ func (v *validator) teamsChannels(t *Teams) {
 		if !known[name] {
 			v.add(path, "unknown resource %q", name)
 		}
-		if !teamsConversation.MatchString(t.Channels[name]) {
+		if !isTeamsConversation(t.Channels[name]) {
 			v.add(path, "%s is not a Teams conversation ID", v.quote(path, t.Channels[name]))
 		}
 	}
