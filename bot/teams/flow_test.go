@@ -2,6 +2,7 @@ package teams_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -267,6 +268,17 @@ func TestTheWholeStoryOnTeams(t *testing.T) {
 	if warning == nil {
 		t.Fatalf("no expiry warning with Extend and I'm done:\n%s", s.fake)
 	}
+	// Extend opens the extend form in place of the warning.
+	grantID := ""
+	for _, a := range warning.Actions {
+		if a.Verb == bot.ActionExtend {
+			grantID = a.Data.Value
+		}
+	}
+	form := s.invoke(t, s.fake.Invoke(alice, dm, teamstest.Personal, bot.ActionExtend, map[string]any{"action": bot.ActionExtend, "value": grantID}))
+	if len(form.Actions) != 1 || form.Actions[0].Data.Form != bot.FormExtend || form.Actions[0].Data.Value != grantID {
+		t.Errorf("Extend answered %+v, want the extend form", form.Actions)
+	}
 	// Revoked at expiry.
 	s.clk.Advance(10 * time.Minute)
 	s.deliver(t)
@@ -364,5 +376,27 @@ func TestTheClientMapsConnectorFailures(t *testing.T) {
 		TenantID: teamstest.TenantID, TokenURL: fake.TokenURL(), ServiceURL: fake.ServiceURL()})
 	if _, err = wrong.Post(ctx(t), approvers, v); err == nil || strings.Contains(err.Error(), "wrong") {
 		t.Errorf("a wrong secret: %v", err)
+	}
+}
+
+// The digest's chart is posted inline, as a data: URI in an Image, which Teams shows.
+func TestTheDigestChartIsPostedInline(t *testing.T) {
+	fake := teamstest.New(t)
+	c, err := teams.NewClient(teams.ClientOptions{AppID: teamstest.AppID, AppPassword: teamstest.AppPassword,
+		TenantID: teamstest.TenantID, TokenURL: fake.TokenURL(), ServiceURL: fake.ServiceURL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	png := []byte("\x89PNG\r\n\x1a\n fake chart")
+	if err := c.Upload(ctx(t), securityChannel, "digest.png", png, "Access this week"); err != nil {
+		t.Fatal(err)
+	}
+	msgs := fake.Messages(securityChannel)
+	if len(msgs) != 1 {
+		t.Fatalf("%d messages", len(msgs))
+	}
+	card := cardOf(t, msgs[0].Body)
+	if len(card.Body) != 2 || card.Body[1].Type != "Image" || card.Body[1].URL != "data:image/png;base64,"+base64.StdEncoding.EncodeToString(png) {
+		t.Errorf("chart card: %s", msgs[0].Body)
 	}
 }

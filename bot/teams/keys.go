@@ -28,6 +28,8 @@ const (
 	// DefaultKeysMaxAge is how long fetched keys are used before they are fetched again: the
 	// Bot Framework rotates its keys and asks bots to refresh them at least daily.
 	DefaultKeysMaxAge = 24 * time.Hour
+	// noKeysRetry is how soon a fetch is tried again while no key is held.
+	noKeysRetry = 10 * time.Second
 	// maxKeysBody bounds the metadata and key documents.
 	maxKeysBody = 1 << 20
 )
@@ -79,7 +81,12 @@ func (s *KeySet) Key(ctx context.Context, kid string) (signingKey, error) {
 	if ok && !stale {
 		return k, nil
 	}
-	if s.triedAt.IsZero() || now.Sub(s.triedAt) >= s.minRefresh() {
+	// Without any key every request is refused: a failed first fetch is tried again sooner.
+	wait := s.minRefresh()
+	if s.keys == nil {
+		wait = min(wait, noKeysRetry)
+	}
+	if s.triedAt.IsZero() || now.Sub(s.triedAt) >= wait {
 		s.triedAt = now
 		s.fetches++
 		keys, err := s.fetch(ctx)

@@ -327,3 +327,18 @@ func TestAClickIsAnsweredWithACard(t *testing.T) {
 		t.Errorf("acts %+v", e.handler.acts)
 	}
 }
+
+// While the metadata cannot be read, requests are refused (fail closed), and the fetch is tried
+// again within seconds, not minutes, since no key is held yet.
+func TestKeysThatCannotBeFetchedAreTriedAgainSoon(t *testing.T) {
+	e := newEndpoint(t, teams.IdentityPolicy{})
+	e.fake.Rotate("key-2", false, true) // the JWKS lists no key at all: the fetch fails
+	if status, _ := e.send.Send(e.fake.Message(alice, personalAlice, teamstest.Personal, "list")); status != http.StatusUnauthorized {
+		t.Fatalf("status %d with no keys, want 401", status)
+	}
+	e.fake.Publish()
+	e.clk.Advance(10 * time.Second)
+	if status, body := e.send.Send(e.fake.Message(alice, personalAlice, teamstest.Personal, "list")); status != http.StatusOK {
+		t.Fatalf("10 s later, with the key published: %d %s", status, body)
+	}
+}
