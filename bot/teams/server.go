@@ -176,6 +176,7 @@ func cardResponse(c Card) InvokeResponse {
 const (
 	identityProblem = "I could not work out who you are on Teams. Try again in a minute."
 	unknownAction   = "accessbot does not know this button; run the command again."
+	noPersonalChat  = "I answer this in your personal chat with accessbot, which I could not open: add the accessbot app for yourself (Apps > accessbot > Add), then try again."
 )
 
 func problemView(text string) bot.View {
@@ -266,8 +267,11 @@ func (s *Server) reply(ctx context.Context, act *Activity, a grants.Actor, r bot
 	if private && act.Conversation.ConversationType != ConversationPersonal && act.From != nil {
 		conv, err = s.client.personalConversation(ctx, act.From.ID)
 		if err != nil {
-			zerolog.Ctx(ctx).Error().Err(err).Msg("open the personal chat for a private reply")
-			return
+			// Most often the person has not added the app for themselves: say so where they
+			// are, without what the reply said.
+			zerolog.Ctx(ctx).Warn().Err(err).Msg("open the personal chat for a private reply")
+			card, title = Render(problemView(noPersonalChat)), "Sorry"
+			conv = act.Conversation.ID
 		}
 	}
 	if _, err = s.client.send(ctx, conv, cardMessage(card, title)); err != nil {

@@ -342,3 +342,54 @@ func TestKeysThatCannotBeFetchedAreTriedAgainSoon(t *testing.T) {
 		t.Fatalf("10 s later, with the key published: %d %s", status, body)
 	}
 }
+
+// An Action.Submit of a card arrives as a message whose value is the card's data: it reaches
+// the core as the form's submission, with its inputs.
+func TestAnActionSubmitIsAFormSubmission(t *testing.T) {
+	e := newEndpoint(t, teams.IdentityPolicy{})
+	e.send.Send(e.fake.Submit(alice, personalAlice, teamstest.Personal, map[string]any{
+		"action": "submit", "form": bot.FormRequest, "resource": "prod-db", "duration": " 30m ", "reason": "INC-7"}))
+	if len(e.handler.acts) != 1 {
+		t.Fatalf("acts %+v", e.handler.acts)
+	}
+	got := e.handler.acts[0]
+	if got.ID != bot.ActionSubmit || got.Form != bot.FormRequest || got.Inputs["resource"] != "prod-db" || got.Inputs["duration"] != "30m" || got.Inputs["reason"] != "INC-7" {
+		t.Errorf("act %+v", got)
+	}
+	if _, ok := got.Inputs["action"]; ok {
+		t.Errorf("the button's own fields are among the inputs: %v", got.Inputs)
+	}
+	if msgs := e.fake.Messages(personalAlice); len(msgs) != 1 || !strings.Contains(string(msgs[0].Body), "did submit") {
+		t.Errorf("reply: %s", e.fake)
+	}
+}
+
+// A private reply to a command in a channel goes to the person's personal chat; when that
+// cannot be opened, the channel is told how to fix it, without the reply.
+func TestAPrivateReplyInAChannelGoesToThePersonalChat(t *testing.T) {
+	e := newEndpoint(t, teams.IdentityPolicy{})
+	e.send.Send(e.fake.Message(alice, approvers, teamstest.Channel, "request"))
+	conv := e.fake.PersonalConversation(alice.ID)
+	if conv == "" || len(e.fake.Messages(conv)) != 1 || len(e.fake.Messages(approvers)) != 0 {
+		t.Fatalf("the form was not sent to alice's personal chat:\n%s", e.fake)
+	}
+	bobOnly := newEndpoint(t, teams.IdentityPolicy{})
+	bobOnly.send.Send(bobOnly.fake.Message(bob, approvers, teamstest.Channel, "list")) // a public reply; bob's member lookup is cached now
+	bobOnly.fake.FailNext(teamstest.Fault{Status: http.StatusForbidden})               // the next call: creating bob's personal chat
+	bobOnly.send.Send(bobOnly.fake.Message(bob, approvers, teamstest.Channel, "request"))
+	msgs := bobOnly.fake.Messages(approvers)
+	if len(msgs) != 2 || !strings.Contains(string(msgs[1].Body), "personal chat") || strings.Contains(string(msgs[1].Body), "Request access") {
+		t.Errorf("channel after a failed personal chat:\n%s", bobOnly.fake)
+	}
+}
+
+// A member Teams shows without an email or UPN is "teams:<Entra object ID>".
+func TestAMemberWithoutAnEmailIsTheirObjectID(t *testing.T) {
+	e := newEndpoint(t, teams.IdentityPolicy{})
+	noMail := teamstest.Member{ID: "29:nomail", Name: "No Mail", AADObjectID: "ABCDEF00-0000-0000-0000-000000000001"}
+	e.fake.SetMember(noMail)
+	e.send.Send(e.fake.Message(noMail, "a:personal-nomail", teamstest.Personal, "list"))
+	if len(e.handler.actors) != 1 || e.handler.actors[0].ID != "teams:abcdef00-0000-0000-0000-000000000001" || e.handler.actors[0].Email != "" {
+		t.Errorf("actors %+v", e.handler.actors)
+	}
+}
