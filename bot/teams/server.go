@@ -32,9 +32,10 @@ const (
 	maxBody = 1 << 20
 )
 
-// Approvals renders a request's approval message as it stands now; *bot.Bot is one.
+// Approvals renders a request's approval message as it stands now, for a person who may see
+// it; *bot.Bot is one.
 type Approvals interface {
-	CurrentApproval(ctx context.Context, requestID string) (bot.View, error)
+	CurrentApproval(ctx context.Context, a grants.Actor, requestID string) (bot.View, error)
 }
 
 // ServerOptions configure a Server.
@@ -168,6 +169,11 @@ func messageResponse(text string) InvokeResponse {
 	return InvokeResponse{StatusCode: http.StatusOK, Type: ContentTypeMessage, Value: text}
 }
 
+// keepCard answers a refresh with no card: Teams goes on showing the card as it was posted.
+func keepCard() InvokeResponse {
+	return InvokeResponse{StatusCode: http.StatusOK, Type: ContentTypeMessage, Value: ""}
+}
+
 // cardResponse answers an invoke with the card that replaces the one clicked.
 func cardResponse(c Card) InvokeResponse {
 	return InvokeResponse{StatusCode: http.StatusOK, Type: ContentTypeCard, Value: c}
@@ -297,7 +303,15 @@ func (s *Server) cardAction(ctx context.Context, act *Activity) InvokeResponse {
 	}
 	verb := ca.Action.Verb
 	if verb == VerbRefresh {
-		return cardResponse(s.approvalCard(ctx, a, stringOf(data["value"]), nil))
+		requestID := stringOf(data["value"])
+		if s.approvals == nil {
+			return keepCard()
+		}
+		if _, err := s.approvals.CurrentApproval(ctx, a, requestID); err != nil {
+			// Not theirs to see, or gone: Teams keeps showing the card as it was posted.
+			return keepCard()
+		}
+		return cardResponse(s.approvalCard(ctx, a, requestID, nil))
 	}
 	r, requestID := s.act(ctx, a, verb, data)
 	switch {
@@ -352,7 +366,7 @@ func (s *Server) approvalCard(ctx context.Context, a grants.Actor, requestID str
 		}
 		return Render(problemView(unknownAction))
 	}
-	v, err := s.approvals.CurrentApproval(ctx, requestID)
+	v, err := s.approvals.CurrentApproval(ctx, a, requestID)
 	if err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Str("request", requestID).Msg("draw an approval card")
 		if notice != nil {
