@@ -13,6 +13,7 @@ import (
 const (
 	DefaultTeamsOpenIDMetadataURL = "https://login.botframework.com/v1/.well-known/openidconfiguration"
 	DefaultTeamsServiceURL        = "https://smba.trafficmanager.net/teams/"
+	DefaultTeamsGraphURL          = "https://graph.microsoft.com/v1.0/"
 )
 
 // Teams is the `teams:` section: the bot registered in Azure (Azure Bot, single tenant), the
@@ -44,7 +45,10 @@ type Teams struct {
 	SecurityChannel string `yaml:"security_channel"`
 	// Channels maps a resource name to its approvers' conversation ID.
 	Channels map[string]string `yaml:"channels"`
-	// MemberCacheTTL is how long what the member API says of a user is used.
+	// GraphURL is Microsoft Graph's base URL, where entra-group: groups are read.
+	GraphURL string `yaml:"graph_url"`
+	// MemberCacheTTL is how long what the member API says of a user is used, and an Entra ID
+	// group membership read from Graph.
 	MemberCacheTTL time.Duration `yaml:"member_cache_ttl"`
 
 	enabled bool
@@ -65,7 +69,8 @@ func (t *Teams) AlertChannel() string {
 func isTeamsConversation(s string) bool { return len(s) <= 512 && teamsConversation.MatchString(s) }
 
 func defaultTeams() Teams {
-	return Teams{OpenIDMetadataURL: DefaultTeamsOpenIDMetadataURL, ServiceURL: DefaultTeamsServiceURL, MemberCacheTTL: 10 * time.Minute}
+	return Teams{OpenIDMetadataURL: DefaultTeamsOpenIDMetadataURL, ServiceURL: DefaultTeamsServiceURL,
+		GraphURL: DefaultTeamsGraphURL, MemberCacheTTL: 10 * time.Minute}
 }
 
 var (
@@ -77,11 +82,17 @@ var (
 	teamsConversation = regexp.MustCompile(`^[0-9a-z]{1,3}:[^\s/\\?#]+$`)
 )
 
+// entraGroupPrefix names an Entra ID group where a group is expected.
+const entraGroupPrefix = "entra-group:"
+
 // teams checks the teams: section.
 func (v *validator) teams() {
 	t := &v.c.Teams
 	t.enabled = v.sectionSet("teams") && (t.Enabled == nil || *t.Enabled)
 	if !t.enabled {
+		if g := v.firstGroupWithPrefix(entraGroupPrefix); g != "" {
+			v.add("teams", "%q names an Entra ID group, which accessbot reads through Microsoft Graph with the Teams bot's credentials: configure teams:", g)
+		}
 		return
 	}
 	if !guid.MatchString(t.AppID) {
@@ -108,7 +119,7 @@ func (v *validator) teams() {
 	for _, f := range []struct {
 		key string
 		val *string
-	}{{"openid_metadata_url", &t.OpenIDMetadataURL}, {"token_url", &t.TokenURL}, {"service_url", &t.ServiceURL}} {
+	}{{"openid_metadata_url", &t.OpenIDMetadataURL}, {"token_url", &t.TokenURL}, {"service_url", &t.ServiceURL}, {"graph_url", &t.GraphURL}} {
 		if u, err := url.Parse(*f.val); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			v.add("teams."+f.key, "must be an absolute https:// URL")
 		}

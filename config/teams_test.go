@@ -52,6 +52,7 @@ func TestTeamsMistakesAreReportedAtTheirKey(t *testing.T) {
 		{"a channel that is a name", strings.Replace(teamsBase, `"19:abc@thread.tacv2"`, "approvers", 1) + pw, `teams.approver_channel: "approvers" is not a Teams conversation ID`},
 		{"no approvers' channel", strings.Replace(teamsBase, "  approver_channel: \"19:abc@thread.tacv2\"\n", "", 1) + pw, "teams.approver_channel: required"},
 		{"a token URL that is no URL", teamsBase + pw + "  token_url: login\n", "teams.token_url: must be an absolute"},
+		{"an Entra ID group named by its name", teamsBase + pw + "admins:\n  groups: [\"entra-group:on-call\"]\n", "is named by its object ID"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -101,5 +102,17 @@ func TestTheExampleTeamsSectionIsValidWhenUncommented(t *testing.T) {
 	}
 	if !c.Teams.IsEnabled() || c.Teams.Channels["prod-db"] == "" {
 		t.Errorf("unexpected teams section: %+v", c.Teams)
+	}
+}
+
+func TestAnEntraGroupNeedsTeams(t *testing.T) {
+	src := valid + "admins:\n  groups: [\"entra-group:0c0c0c0c-0000-0000-0000-00000000000c\"]\n"
+	_, err := config.Parse(testFile, []byte(src), envOf(teamsEnv))
+	if err == nil || !strings.Contains(err.Error(), "configure teams:") {
+		t.Errorf("an Entra ID group without teams: %v", err)
+	}
+	c := mustParse(t, valid+teamsBase+"  app_password: ${TEAMS_APP_PASSWORD}\nadmins:\n  groups: [\"entra-group:0c0c0c0c-0000-0000-0000-00000000000c\"]\n", teamsEnv)
+	if c.Teams.GraphURL != config.DefaultTeamsGraphURL {
+		t.Errorf("graph_url = %q", c.Teams.GraphURL)
 	}
 }

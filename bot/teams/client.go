@@ -59,6 +59,9 @@ type ClientOptions struct {
 	TokenURL string
 	// ServiceURL is the connector's base URL (DefaultServiceURL when empty).
 	ServiceURL string
+	// GraphURL is Microsoft Graph's base URL (DefaultGraphURL when empty), where entra-group:
+	// groups are read.
+	GraphURL string
 	// Identity says which Teams users accessbot acts for.
 	Identity IdentityPolicy
 	// MemberTTL is how long what the member API said of a user is kept (DefaultMemberTTL
@@ -79,6 +82,9 @@ type Client struct {
 	serviceURL  string
 	http        *http.Client
 	tokens      oauth2.TokenSource
+	graphURL    string
+	graphTokens oauth2.TokenSource
+	groups      *groupCache
 	callTimeout time.Duration
 	clock       clock.Clock
 	log         zerolog.Logger
@@ -109,6 +115,12 @@ func NewClient(o ClientOptions) (*Client, error) {
 	if o.TokenURL == "" {
 		o.TokenURL = DefaultTokenURL(o.TenantID)
 	}
+	if o.GraphURL == "" {
+		o.GraphURL = DefaultGraphURL
+	}
+	if !strings.HasSuffix(o.GraphURL, "/") {
+		o.GraphURL += "/"
+	}
 	if o.CallTimeout <= 0 {
 		o.CallTimeout = DefaultCallTimeout
 	}
@@ -130,6 +142,10 @@ func NewClient(o ClientOptions) (*Client, error) {
 		identity: o.Identity, convs: map[string]string{}, seen: newSeenUsers(maxSeenUsers),
 	}
 	c.members = newMemberCache(c, o.MemberTTL, o.Clock)
+	gc := cc
+	gc.Scopes = []string{GraphScope}
+	c.graphURL, c.graphTokens = o.GraphURL, oauth2.ReuseTokenSourceWithExpiry(nil, gc.TokenSource(tctx), tokenEarly)
+	c.groups = &groupCache{ttl: c.members.ttl, clock: o.Clock, entries: map[string]groupEntry{}}
 	return c, nil
 }
 
@@ -332,11 +348,16 @@ func (e *RateLimitError) Error() string {
 
 // call makes one connector call with the bot's token.
 func (c *Client) call(ctx context.Context, method, path string, body, out any) error {
+	return c.do(ctx, c.tokens, c.serviceURL, method, path, body, out)
+}
+
+// do makes one call to base+path with a token of tokens (the connector's, or Graph's).
+func (c *Client) do(ctx context.Context, tokens oauth2.TokenSource, base, method, path string, body, out any) error {
 	ctx, cancel := context.WithTimeout(ctx, c.callTimeout)
 	defer cancel()
-	tok, err := c.tokens.Token()
+	tok, err := tokens.Token()
 	if err != nil {
-		return fmt.Errorf("get the connector token: %w", tokenError(err))
+		return fmt.Errorf("get a token for %s: %w", base, tokenError(err))
 	}
 	var rd io.Reader
 	if body != nil {
@@ -346,7 +367,7 @@ func (c *Client) call(ctx context.Context, method, path string, body, out any) e
 		}
 		rd = bytes.NewReader(data)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.serviceURL+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, base+path, rd)
 	if err != nil {
 		return err
 	}

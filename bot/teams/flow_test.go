@@ -44,8 +44,17 @@ type stack struct {
 
 func ctx(t *testing.T) context.Context { return t.Context() }
 
-func newStack(t *testing.T) *stack {
+// stackOptions change the stack: approvers in an Entra ID group, read through the fake Graph.
+type stackOptions struct {
+	approverGroup string
+}
+
+func newStack(t *testing.T, opts ...stackOptions) *stack {
 	t.Helper()
+	var o stackOptions
+	if len(opts) > 0 {
+		o = opts[0]
+	}
 	c := ctx(t)
 	fake := teamstest.New(t)
 	for _, m := range []teamstest.Member{alice, bob, carol} {
@@ -62,7 +71,7 @@ func newStack(t *testing.T) *stack {
 	}
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
 	client, err := teams.NewClient(teams.ClientOptions{AppID: teamstest.AppID, AppPassword: teamstest.AppPassword,
-		TenantID: teamstest.TenantID, TokenURL: fake.TokenURL(), ServiceURL: fake.ServiceURL(),
+		TenantID: teamstest.TenantID, TokenURL: fake.TokenURL(), ServiceURL: fake.ServiceURL(), GraphURL: fake.GraphURL(),
 		Identity: teams.IdentityPolicy{Tenants: []string{teamstest.TenantID}}, Clock: clk, Log: log})
 	if err != nil {
 		t.Fatal(err)
@@ -71,9 +80,14 @@ func newStack(t *testing.T) *stack {
 	res := grantstest.DefaultResource()
 	res.Adapter = adapter
 	res.Policy.ApproverGroups = []string{"sre"}
+	var dir grants.Directory = grantstest.NewDirectory(map[string][]string{"sre": {"bob@example.com"}})
+	if o.approverGroup != "" {
+		res.Policy.ApproverGroups = []string{o.approverGroup}
+		dir = client.Directory(dir)
+	}
 	relay := &bot.Relay{}
 	svc, err := grants.NewService(grants.Options{
-		Store: db, Resources: []*grants.Resource{res}, Directory: grantstest.NewDirectory(map[string][]string{"sre": {"bob@example.com"}}),
+		Store: db, Resources: []*grants.Resource{res}, Directory: dir,
 		Groups: []string{"sre"}, Clock: clk, Log: log, Notifier: relay, Secrets: relay,
 	})
 	if err != nil {
@@ -404,5 +418,68 @@ func TestTheDigestChartIsPostedInline(t *testing.T) {
 	card := cardOf(t, msgs[0].Body)
 	if len(card.Body) != 2 || card.Body[1].Type != "Image" || card.Body[1].URL != "data:image/png;base64,"+base64.StdEncoding.EncodeToString(png) {
 		t.Errorf("chart card: %s", msgs[0].Body)
+	}
+}
+
+// An approver group may be an Entra ID group: Graph's checkMemberGroups says who is in it (Bob,
+// by his Entra object ID), the answer is cached, and Carol, in no group, is refused.
+func TestAnEntraGroupDecidesWhoApproves(t *testing.T) {
+	const oncall = "0c0c0c0c-0000-0000-0000-00000000000c"
+	s := newStack(t, stackOptions{approverGroup: teams.GroupPrefix + oncall})
+	s.fake.SetGroups(bob.AADObjectID, oncall)
+	s.fake.SetGroups(carol.AADObjectID)
+	s.send.Send(s.fake.Message(alice, personalAlice, teamstest.Personal, "request prod-db 1h INC-42 fixing the index"))
+	s.deliver(t)
+	card := cardOf(t, s.fake.Messages(approvers)[0].Body)
+	requestID := ""
+	for _, a := range card.Actions {
+		if a.Verb == bot.ActionApprove {
+			requestID = a.Data.Value
+		}
+	}
+	data := map[string]any{"action": bot.ActionApprove, "value": requestID}
+	c := s.invoke(t, s.fake.Invoke(carol, approvers, teamstest.Channel, bot.ActionApprove, data))
+	if !strings.Contains(text(c), "not an approver") {
+		t.Errorf("carol: %s", text(c))
+	}
+	c = s.invoke(t, s.fake.Invoke(bob, approvers, teamstest.Channel, teams.VerbRefresh, map[string]any{"action": "refresh", "value": requestID}))
+	if !slices.Contains(verbs(c), bot.ActionApprove) {
+		t.Errorf("bob's refreshed card has no Approve: %v", verbs(c))
+	}
+	calls := s.fake.GraphCalls()
+	s.invoke(t, s.fake.Invoke(bob, approvers, teamstest.Channel, bot.ActionApprove, data))
+	s.deliver(t)
+	if len(s.adapter.Calls()) == 0 {
+		t.Fatal("bob, in the Entra ID group, could not approve")
+	}
+	if s.fake.GraphCalls() != calls {
+		t.Errorf("Graph asked again within the cache's life: %d calls, then %d", calls, s.fake.GraphCalls())
+	}
+	for _, call := range s.fake.Calls() {
+		if strings.HasSuffix(call.Path, "/checkMemberGroups") && !strings.Contains(call.Path, bob.AADObjectID) && !strings.Contains(call.Path, carol.AADObjectID) {
+			t.Errorf("Graph asked about %s, not an object ID", call.Path)
+		}
+	}
+}
+
+// A Graph outage is an error, never a membership: authorization fails closed.
+func TestAGraphOutageFailsClosed(t *testing.T) {
+	fake := teamstest.New(t)
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "unavailable", http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(down.Close)
+	c, err := teams.NewClient(teams.ClientOptions{AppID: teamstest.AppID, AppPassword: teamstest.AppPassword,
+		TenantID: teamstest.TenantID, TokenURL: fake.TokenURL(), ServiceURL: fake.ServiceURL(), GraphURL: down.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok, err := c.Directory(nil).MemberOf(ctx(t), grants.Actor{ID: "bob@example.com", Email: "bob@example.com"},
+		teams.GroupPrefix+"0c0c0c0c-0000-0000-0000-00000000000c")
+	if ok || err == nil {
+		t.Errorf("MemberOf during an outage = %v, %v; want false and an error", ok, err)
+	}
+	if ok, err := c.Directory(nil).MemberOf(ctx(t), grants.Actor{ID: "bob@example.com"}, "sre"); ok || err != nil {
+		t.Errorf("a group that is not Entra's: %v, %v", ok, err)
 	}
 }

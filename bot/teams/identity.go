@@ -167,6 +167,17 @@ func newMemberCache(c *Client, ttl time.Duration, clk clock.Clock) *memberCache 
 	return &memberCache{c: c, ttl: ttl, clock: clk, entries: map[string]memberEntry{}}
 }
 
+// cached returns what the member API said of a user, when it is in the cache and fresh.
+func (mc *memberCache) cached(userID string) (Member, bool) {
+	mc.mu.Lock()
+	defer mc.mu.Unlock()
+	e, ok := mc.entries[userID]
+	if !ok || mc.clock.Now().Sub(e.at) >= mc.ttl {
+		return Member{}, false
+	}
+	return e.m, true
+}
+
 // get returns what the member API says of a user of a conversation, from the cache when fresh.
 func (mc *memberCache) get(ctx context.Context, conversation, userID string) (Member, error) {
 	now := mc.clock.Now()

@@ -293,7 +293,7 @@ func (w *wiring) chatClients() error {
 		tc := w.Config.Teams
 		c, err := teams.NewClient(teams.ClientOptions{
 			AppID: tc.AppID, AppPassword: tc.AppPassword.Reveal(), TenantID: tc.TenantID,
-			TokenURL: tc.TokenURL, ServiceURL: tc.ServiceURL, MemberTTL: tc.MemberCacheTTL,
+			TokenURL: tc.TokenURL, ServiceURL: tc.ServiceURL, GraphURL: tc.GraphURL, MemberTTL: tc.MemberCacheTTL,
 			Identity: teams.IdentityPolicy{Tenants: tc.Tenants, EmailDomains: w.Config.Identity.EmailDomains,
 				AllowGuests: w.Config.Identity.Teams.AllowGuests},
 			Clock: w.clock, Log: w.Log,
@@ -302,6 +302,8 @@ func (w *wiring) chatClients() error {
 			return fmt.Errorf("teams: %w", err)
 		}
 		w.teamsClient = c
+		// entra-group: groups are read through Graph, asked only for groups so named.
+		w.dir = c.Directory(w.dir)
 	}
 	return nil
 }

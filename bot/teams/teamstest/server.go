@@ -28,6 +28,9 @@ const (
 	AppPassword = "fake-app-password"
 	TenantID    = "00000000-0000-0000-0000-00000000a11a"
 	Issuer      = "https://api.botframework.com"
+	// ConnectorScope and GraphScope are the scopes the token endpoint grants.
+	ConnectorScope = "https://api.botframework.com/.default"
+	GraphScope     = "https://graph.microsoft.com/.default"
 	// ChannelID is what every activity says it comes from.
 	ChannelID = "msteams"
 )
@@ -73,7 +76,8 @@ type Server struct {
 	keys     []*signingKey // the JWKS, in order
 	signer   *signingKey   // the key Sign uses
 	calls    []Call
-	tokens   map[string]bool
+	tokens   map[string]string   // token -> scope
+	groups   map[string][]string // Entra object ID or UPN (lowercase) -> group IDs
 	issued   int
 	members  map[string]Member // by Teams user ID
 	messages []*Message
@@ -104,7 +108,7 @@ type Member struct {
 // New starts a fake with one signing key ("key-1", endorsed for msteams).
 func New(t TB) *Server {
 	t.Helper()
-	s := &Server{t: t, tokens: map[string]bool{}, members: map[string]Member{}, convs: map[string]string{}}
+	s := &Server{t: t, tokens: map[string]string{}, members: map[string]Member{}, convs: map[string]string{}, groups: map[string][]string{}}
 	s.signer = s.newKey("key-1", []string{ChannelID})
 	s.keys = []*signingKey{s.signer}
 	mux := http.NewServeMux()
@@ -112,6 +116,7 @@ func New(t TB) *Server {
 	mux.HandleFunc("GET /keys", s.jwks)
 	mux.HandleFunc("POST /token", s.token)
 	mux.HandleFunc("/connector/", s.connector)
+	mux.HandleFunc("POST /graph/v1.0/users/{user}/checkMemberGroups", s.checkMemberGroups)
 	s.srv = httptest.NewServer(mux)
 	t.Cleanup(s.srv.Close)
 	return s
@@ -133,6 +138,9 @@ func (s *Server) MetadataURL() string { return s.srv.URL + "/openid" }
 
 // TokenURL is the token endpoint's URL.
 func (s *Server) TokenURL() string { return s.srv.URL + "/token" }
+
+// GraphURL is Microsoft Graph's fake base URL.
+func (s *Server) GraphURL() string { return s.srv.URL + "/graph/v1.0/" }
 
 // ServiceURL is the connector's service URL.
 func (s *Server) ServiceURL() string { return s.srv.URL + "/connector/" }
@@ -219,7 +227,8 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	}
 	s.record(r, []byte(redactForm(r.PostForm)))
 	f := r.PostForm
-	if f.Get("grant_type") != "client_credentials" || f.Get("scope") != "https://api.botframework.com/.default" {
+	scope := f.Get("scope")
+	if f.Get("grant_type") != "client_credentials" || (scope != ConnectorScope && scope != GraphScope) {
 		w.WriteHeader(400)
 		writeJSON(w, map[string]string{"error": "invalid_request"})
 		return
@@ -232,7 +241,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.issued++
 	tok := fmt.Sprintf("connector-token-%d", s.issued)
-	s.tokens[tok] = true
+	s.tokens[tok] = scope
 	s.mu.Unlock()
 	writeJSON(w, map[string]any{"token_type": "Bearer", "expires_in": 3600, "access_token": tok})
 }
@@ -294,7 +303,7 @@ func (s *Server) connector(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 4<<20))
 	path := s.record(r, body)
 	s.mu.Lock()
-	authorized := s.tokens[strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")]
+	authorized := s.tokens[strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")] == ConnectorScope
 	var fault *Fault
 	if len(s.faults) > 0 {
 		f := s.faults[0]
@@ -438,4 +447,62 @@ func (s *Server) String() string {
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// SetGroups makes Graph say that user (an Entra object ID or a UPN) is in the groups, by object
+// ID (transitively, as checkMemberGroups answers).
+func (s *Server) SetGroups(user string, groupIDs ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.groups[strings.ToLower(user)] = groupIDs
+}
+
+// GraphCalls counts the checkMemberGroups calls Graph received.
+func (s *Server) GraphCalls() int {
+	n := 0
+	for _, c := range s.Calls() {
+		if strings.HasSuffix(c.Path, "/checkMemberGroups") {
+			n++
+		}
+	}
+	return n
+}
+
+// checkMemberGroups answers POST /users/{id}/checkMemberGroups with the asked groups the user
+// is in; a user Graph does not know is 404.
+func (s *Server) checkMemberGroups(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	user := r.PathValue("user")
+	s.mu.Lock()
+	s.calls = append(s.calls, Call{Method: r.Method, Path: "graph/users/" + user + "/checkMemberGroups", Body: body, Auth: r.Header.Get("Authorization")})
+	authorized := s.tokens[strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")] == GraphScope
+	groups, known := s.groups[strings.ToLower(user)]
+	s.mu.Unlock()
+	if !authorized {
+		w.WriteHeader(401)
+		writeJSON(w, map[string]any{"error": map[string]string{"code": "InvalidAuthenticationToken", "message": "Access token validation failure."}})
+		return
+	}
+	var req struct {
+		GroupIDs []string `json:"groupIds"`
+	}
+	if json.Unmarshal(body, &req) != nil || len(req.GroupIDs) == 0 {
+		w.WriteHeader(400)
+		writeJSON(w, map[string]any{"error": map[string]string{"code": "Request_BadRequest", "message": "groupIds required"}})
+		return
+	}
+	if !known {
+		w.WriteHeader(404)
+		writeJSON(w, map[string]any{"error": map[string]string{"code": "Request_ResourceNotFound", "message": "no such user"}})
+		return
+	}
+	in := []string{}
+	for _, g := range req.GroupIDs {
+		for _, have := range groups {
+			if strings.EqualFold(g, have) {
+				in = append(in, g)
+			}
+		}
+	}
+	writeJSON(w, map[string]any{"value": in})
 }
