@@ -192,9 +192,9 @@ func verbs(c teams.Card) []string {
 
 // The story on Teams: Alice asks in her personal chat, the approval card appears in the
 // approvers' channel with Approve and Deny (Action.Execute) and a refresh for the people who
-// used accessbot; Alice may not approve her own request and Carol is no approver (each is
-// answered with the card, without the buttons, and a note); Bob's refresh shows him the
-// buttons; he approves; the access is granted, the card is updated in place for everyone, Alice
+// used accessbot; Alice may not approve her own request (answered with the card, without the
+// buttons, and a note) and Carol is no approver (answered with the refusal alone: the request is
+// not hers to see); Bob's refresh shows him the buttons; he approves; the access is granted, the card is updated in place for everyone, Alice
 // hears of it in her personal chat, is warned before expiry with Extend and I'm done, and the
 // access is revoked at expiry.
 func TestTheWholeStoryOnTeams(t *testing.T) {
