@@ -48,6 +48,8 @@ type Config struct {
 	AuditSinks []AuditSink `yaml:"audit_sinks"`
 	// Discord is the Discord application; absent means Discord is off.
 	Discord Discord `yaml:"discord"`
+	// Teams is the Microsoft Teams bot; absent means Teams is off.
+	Teams Teams `yaml:"teams"`
 	// Web is the local web chat under /chat/; off unless enabled.
 	Web Web `yaml:"web"`
 	// Scan is the standing-privilege scan: its schedule and the holders each target is expected
@@ -318,6 +320,7 @@ func newConfig() *Config {
 		},
 		Slack:   defaultSlack(),
 		Discord: defaultDiscord(),
+		Teams:   defaultTeams(),
 		Scan:    defaultScan(),
 		Digest:  defaultDigest(),
 		Limits:  defaultLimits(),
@@ -412,6 +415,7 @@ func parse(name, dir string, data []byte, env func(string) (string, bool), need 
 	v.slack()
 	v.sinks()
 	v.discord()
+	v.teams()
 	v.web()
 	v.scan()
 	v.digest()

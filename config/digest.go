@@ -99,7 +99,7 @@ func (d Digest) ChannelsFor(security map[string]string) map[string][]string {
 }
 
 // DigestPlatforms are the platforms digest.channels may name.
-var DigestPlatforms = []string{"slack", "discord", "web"}
+var DigestPlatforms = []string{"slack", "discord", "teams", "web"}
 
 var (
 	clockTime  = regexp.MustCompile(`^([01][0-9]|2[0-3]):([0-5][0-9])$`)
@@ -222,6 +222,8 @@ func (v *validator) digest() {
 				v.add(cpath, "%s is not a Slack channel (an ID such as C0123ABCD, or #name)", v.quote(cpath, ch))
 			case p == "discord" && !snowflake.MatchString(ch):
 				v.add(cpath, "%s is not a Discord channel ID (a number such as 1234567890123456789)", v.quote(cpath, ch))
+			case p == "teams" && !isTeamsConversation(ch):
+				v.add(cpath, "%s is not a Teams conversation ID (19:…@thread.tacv2)", v.quote(cpath, ch))
 			}
 		}
 	}

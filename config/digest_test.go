@@ -85,7 +85,7 @@ func TestDigestMistakesAreReportedWithLineAndKey(t *testing.T) {
 		{"no hours", "digest:\n  working_hours:\n    start: \"18:00\"\n",
 			[]string{`accessbot.yaml:9: digest.working_hours.end: is the same as start: a working day needs some hours`}},
 		{"an unknown platform", "digest:\n  channels:\n    slak: [C0SEC]\n",
-			[]string{`accessbot.yaml:10: digest.channels.slak: unknown platform "slak" (did you mean "slack"?): use slack, discord, web`}},
+			[]string{`accessbot.yaml:10: digest.channels.slak: unknown platform "slak" (did you mean "slack"?): use slack, discord, teams, web`}},
 		{"a bad Slack channel", "digest:\n  channels:\n    slack: [\"security\"]\n",
 			[]string{`accessbot.yaml:10: digest.channels.slack[0]: "security" is not a Slack channel (an ID such as C0123ABCD, or #name)`}},
 		{"a bad Discord channel", "digest:\n  channels:\n    discord: [\"#security\"]\n",

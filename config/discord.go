@@ -220,7 +220,11 @@ func (v *validator) discordGuild(d *Discord) {
 }
 
 // firstDiscordRole returns the first group name in the config that names a Discord role.
-func (v *validator) firstDiscordRole() string {
+func (v *validator) firstDiscordRole() string { return v.firstGroupWithPrefix(discordRolePrefix) }
+
+// firstGroupWithPrefix returns the first group name in the config (admins, requesters,
+// approvers) that starts with prefix.
+func (v *validator) firstGroupWithPrefix(prefix string) string {
 	lists := [][]string{v.c.Admins.Groups, v.c.Defaults.Approvers}
 	if v.c.Defaults.Requesters != nil {
 		lists = append(lists, v.c.Defaults.Requesters.Groups)
@@ -233,7 +237,7 @@ func (v *validator) firstDiscordRole() string {
 	}
 	for _, list := range lists {
 		for _, g := range list {
-			if strings.HasPrefix(g, discordRolePrefix) {
+			if strings.HasPrefix(g, prefix) {
 				return g
 			}
 		}

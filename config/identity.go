@@ -20,6 +20,14 @@ type Identity struct {
 	EmailDomains []string `yaml:"email_domains"`
 	// Slack says which Slack users are believed.
 	Slack SlackIdentity `yaml:"slack"`
+	// Teams says which Teams users are believed (beside the tenants of teams.tenants).
+	Teams TeamsIdentity `yaml:"teams"`
+}
+
+// TeamsIdentity limits the Teams users accessbot acts for.
+type TeamsIdentity struct {
+	// AllowGuests lets the tenant's B2B guests (userRole "guest") use accessbot. Default false.
+	AllowGuests bool `yaml:"allow_guests"`
 }
 
 // SlackIdentity limits the Slack users accessbot acts for. Slack tells, in users.info, which

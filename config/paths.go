@@ -73,6 +73,7 @@ const (
 	SectionSlack     Section = "slack"
 	SectionSinks     Section = "audit_sinks"
 	SectionDiscord   Section = "discord"
+	SectionTeams     Section = "teams"
 	SectionWeb       Section = "web"
 	SectionScan      Section = "scan"
 	SectionLimits    Section = "limits"
@@ -125,6 +126,9 @@ func (c *Config) keepOnly(p *problems, need []Section) {
 	if dropped[SectionDiscord] {
 		c.Discord = defaultDiscord()
 	}
+	if dropped[SectionTeams] {
+		c.Teams = defaultTeams()
+	}
 	if dropped[SectionOIDC] {
 		c.OIDC = OIDC{}
 	}
@@ -137,7 +141,8 @@ func (c *Config) keepOnly(p *problems, need []Section) {
 var allSections = []Section{SectionServer, SectionStorage, SectionLog, SectionTimeZone, SectionAdmins,
 	SectionGroups, SectionScheduler, SectionDefaults, SectionResources, SectionSlack, SectionSinks,
 	SectionDiscord, SectionWeb, SectionScan, SectionDigest, SectionLimits, SectionOps,
-	SectionSSHKeys, SectionIdentity, SectionOIDC, SectionTransparency, SectionAlerts, SectionActivity, SectionGitHubLogin, SectionTickets}
+	SectionSSHKeys, SectionIdentity, SectionOIDC, SectionTransparency, SectionAlerts, SectionActivity, SectionGitHubLogin, SectionTickets,
+	SectionTeams}
 
 // SectionsExcept is every top-level section but skip, for LoadFor: what a command that runs
 // without the chat platforms needs.

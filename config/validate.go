@@ -103,10 +103,11 @@ func (v *validator) timeZone() {
 }
 
 // IsPlatformGroup reports whether a group name belongs to a chat platform rather than to the
-// config: "@handle" is a Slack user group, "discord-role:<id or name>" a Discord role. Platforms
-// resolve these; the config's directory never matches them.
+// config: "@handle" is a Slack user group, "discord-role:<id or name>" a Discord role,
+// "entra-group:<object ID>" an Entra ID group (read through Microsoft Graph with the Teams
+// bot's credentials). Platforms resolve these; the config's directory never matches them.
 func IsPlatformGroup(name string) bool {
-	return strings.HasPrefix(name, "@") || strings.HasPrefix(name, "discord-role:")
+	return strings.HasPrefix(name, "@") || strings.HasPrefix(name, "discord-role:") || strings.HasPrefix(name, entraGroupPrefix)
 }
 
 func (v *validator) groups() {
@@ -136,6 +137,9 @@ func (v *validator) group(path, name string) {
 	if IsPlatformGroup(name) {
 		if name == "@" || name == "discord-role:" {
 			v.add(path, "%s needs a name after the prefix", v.quote(path, name))
+		}
+		if id, ok := strings.CutPrefix(name, entraGroupPrefix); ok && !guid.MatchString(id) {
+			v.add(path, "%s: an Entra ID group is named by its object ID, a GUID (entra-group:00000000-0000-0000-0000-000000000000)", v.quote(path, name))
 		}
 		return
 	}

@@ -2,6 +2,7 @@ package grants
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -17,6 +18,21 @@ func (s *Service) CheckReview(ctx context.Context, a Actor, requestID string, d 
 	return err
 }
 
+// MayReview answers whether the actor may decide the request, as CheckReview, but records
+// nothing: it is asked when a message is drawn for someone (which buttons they see), not
+// because they did anything. A refusal is false with a nil error; an error is a lookup that
+// failed.
+func (s *Service) MayReview(ctx context.Context, a Actor, requestID string) (bool, error) {
+	_, _, _, err := s.checkReviewer(ctx, a, requestID, Approve, false)
+	if err == nil {
+		return true, nil
+	}
+	if errors.Is(err, ErrForbidden) || errors.Is(err, ErrInvalid) {
+		return false, nil
+	}
+	return false, err
+}
+
 // reviewer checks that the actor may decide the request (they are not its requester, under any
 // of their aliases, and they are in one of its resource's approver groups) and returns the
 // resource, the reviewer's person key (their canonical, alias-resolved ID, under which the
@@ -24,6 +40,17 @@ func (s *Service) CheckReview(ctx context.Context, a Actor, requestID string, d 
 // case they click with) and the requester's. A refusal is recorded (review.refused) before it
 // is returned.
 func (s *Service) reviewer(ctx context.Context, a Actor, requestID string, d Decision) (r *Resource, who, owner string, err error) {
+	return s.checkReviewer(ctx, a, requestID, d, true)
+}
+
+// checkReviewer is reviewer; record says whether a refusal is recorded (review.refused).
+func (s *Service) checkReviewer(ctx context.Context, a Actor, requestID string, d Decision, record bool) (r *Resource, who, owner string, err error) {
+	refuse := func(req Request, e *Error) error {
+		if !record {
+			return e
+		}
+		return s.refuseReview(ctx, a, req, d, e)
+	}
 	a = a.Canonical()
 	if a.ID == "" {
 		return nil, "", "", newError(ErrInvalid, ReasonUnknownActor, "accessbot does not know who you are.", nil)
@@ -49,7 +76,7 @@ func (s *Service) reviewer(ctx context.Context, a Actor, requestID string, d Dec
 		return nil, "", "", fmt.Errorf("check reviewer of request %s: %w", requestID, err)
 	}
 	if self || who == CanonicalPerson(req.Requester) {
-		return nil, "", "", s.refuseReview(ctx, a, req, d, newError(ErrForbidden, ReasonSelfApproval,
+		return nil, "", "", refuse(req, newError(ErrForbidden, ReasonSelfApproval,
 			"You cannot decide your own request; another approver must.", nil))
 	}
 	ok, err := s.memberOfAny(ctx, a, r.Policy.ApproverGroups)
@@ -58,7 +85,7 @@ func (s *Service) reviewer(ctx context.Context, a Actor, requestID string, d Dec
 	}
 	if !ok {
 		groups := strings.Join(r.Policy.ApproverGroups, ", ")
-		return nil, "", "", s.refuseReview(ctx, a, req, d, newError(ErrForbidden, ReasonNotApprover,
+		return nil, "", "", refuse(req, newError(ErrForbidden, ReasonNotApprover,
 			fmt.Sprintf("You are not an approver for %s; approvers are in %s.", r.Name, orNobody(groups)),
 			map[string]string{"allowed": groups}))
 	}

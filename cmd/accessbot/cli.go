@@ -35,7 +35,7 @@ var (
 	// digestSections add the digest's window and working hours.
 	digestSections = []config.Section{config.SectionStorage, config.SectionLog, config.SectionTimeZone, config.SectionDigest}
 	// offlineSections are what the grants service needs without the chat platforms.
-	offlineSections = config.SectionsExcept(config.SectionSlack, config.SectionDiscord, config.SectionOIDC)
+	offlineSections = config.SectionsExcept(config.SectionSlack, config.SectionDiscord, config.SectionTeams, config.SectionOIDC)
 )
 
 func loadConfig(path string) (*config.Config, error) { return loadConfigFor(path) }

@@ -26,6 +26,7 @@ import (
 	"github.com/accessbot/accessbot/bot"
 	"github.com/accessbot/accessbot/bot/discord"
 	"github.com/accessbot/accessbot/bot/slack"
+	"github.com/accessbot/accessbot/bot/teams"
 	"github.com/accessbot/accessbot/bot/web"
 	"github.com/accessbot/accessbot/config"
 	"github.com/accessbot/accessbot/grants"
@@ -136,6 +137,8 @@ type App struct {
 	Sinks []*sink.Forwarder
 	// Discord is the Discord interactions server when Discord is enabled.
 	Discord *discord.Server
+	// Teams is the Teams messaging endpoint's server when Teams is enabled.
+	Teams *teams.Server
 	// Web is the local web chat (/chat/) when it is enabled.
 	Web *web.Chat
 
@@ -181,6 +184,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, o Options)
 		w.links,
 		w.slack,
 		w.discord,
+		w.teams,
 		w.web,
 		w.ticketRoutes,
 		w.sinkMetrics,
@@ -211,6 +215,7 @@ type wiring struct {
 	// slackClient and discordClient are set when their platform is enabled.
 	slackClient   *slack.Client
 	discordClient *discord.Client
+	teamsClient   *teams.Client
 	// relay lets the Service be built before the Bot that hears from it.
 	relay *bot.Relay
 	// notifier is the Service's one Notifier: the relay and every audit sink.
@@ -287,6 +292,22 @@ func (w *wiring) chatClients() error {
 			return fmt.Errorf("discord: %w", err)
 		}
 		w.discordClient = c
+		w.dir = c.Directory(w.dir)
+	}
+	if w.Config.Teams.IsEnabled() {
+		tc := w.Config.Teams
+		c, err := teams.NewClient(teams.ClientOptions{
+			AppID: tc.AppID, AppPassword: tc.AppPassword.Reveal(), TenantID: tc.TenantID,
+			TokenURL: tc.TokenURL, ServiceURL: tc.ServiceURL, GraphURL: tc.GraphURL, MemberTTL: tc.MemberCacheTTL,
+			Identity: teams.IdentityPolicy{Tenants: tc.Tenants, EmailDomains: w.Config.Identity.EmailDomains,
+				AllowGuests: w.Config.Identity.Teams.AllowGuests},
+			Clock: w.clock, Log: w.Log,
+		})
+		if err != nil {
+			return fmt.Errorf("teams: %w", err)
+		}
+		w.teamsClient = c
+		// entra-group: groups are read through Graph, asked only for groups so named.
 		w.dir = c.Directory(w.dir)
 	}
 	return nil
@@ -439,6 +460,11 @@ func (w *wiring) bot() error {
 				Resources: w.Config.Discord.Channels,
 				Security:  w.Config.Discord.AlertChannel(),
 			},
+			teams.PlatformName: {
+				Approvals: w.Config.Teams.ApproverChannel,
+				Resources: w.Config.Teams.Channels,
+				Security:  w.Config.Teams.AlertChannel(),
+			},
 			web.PlatformName: {Approvals: web.ChannelApprovals, Security: web.ChannelSecurity},
 		},
 	})
@@ -568,6 +594,30 @@ func (w *wiring) discord() error {
 	return nil
 }
 
+// teams adds Teams as a platform and mounts its messaging endpoint, when Teams is enabled.
+func (w *wiring) teams() error {
+	if w.teamsClient == nil {
+		return nil
+	}
+	// Approval cards show each person the buttons they may use, decided as a click is.
+	w.teamsClient.UseReviewers(w.Service.MayReview)
+	if err := w.Bot.AddPlatform(w.teamsClient); err != nil {
+		return err
+	}
+	tc := w.Config.Teams
+	var err error
+	w.Teams, err = teams.NewServer(w.teamsClient, teams.ServerOptions{
+		AppID: tc.AppID, OpenIDMetadataURL: tc.OpenIDMetadataURL, Tenants: tc.Tenants,
+		Handler: w.handler, Approvals: w.Bot, Audit: w.DB, Clock: w.clock, Log: w.Log,
+	})
+	if err != nil {
+		return fmt.Errorf("teams: %w", err)
+	}
+	w.Teams.Mount(w.mux)
+	w.waiters = append(w.waiters, w.Teams.Wait)
+	return nil
+}
+
 // web adds the local web chat when it is enabled.
 func (w *wiring) web() error {
 	if !w.Config.Web.Enabled {
@@ -602,6 +652,9 @@ func (w *wiring) sinkMetrics() error {
 	if w.Config.Discord.IsEnabled() {
 		platforms = append(platforms, discord.PlatformName)
 	}
+	if w.Config.Teams.IsEnabled() {
+		platforms = append(platforms, teams.PlatformName)
+	}
 	if w.Config.Web.Enabled {
 		platforms = append(platforms, web.PlatformName)
 	}
@@ -635,7 +688,8 @@ func (w *wiring) digest() error {
 		Digest: digest.Options{WorkingHours: digest.WorkingHours{Days: dc.WorkDays(), Start: start, End: end},
 			Sampled: w.Service.SampledResources()},
 		Channels: dc.ChannelsFor(map[string]string{slack.PlatformName: w.Config.Slack.AlertChannel(),
-			discord.PlatformName: w.Config.Discord.AlertChannel(), web.PlatformName: web.ChannelSecurity}),
+			discord.PlatformName: w.Config.Discord.AlertChannel(), teams.PlatformName: w.Config.Teams.AlertChannel(),
+			web.PlatformName: web.ChannelSecurity}),
 		Chart: dc.ChartEnabled(), Checkpoint: w.signCheckpoint, Log: w.Log,
 	})
 	if err != nil {

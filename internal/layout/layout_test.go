@@ -104,6 +104,7 @@ var allowed = []struct {
 	{"bot/slack/...", platform("bot/slack/...")},
 	{"bot/discord/...", platform("bot/discord/...")},
 	{"bot/web/...", platform("bot/web/...")},
+	{"bot/teams/...", platform("bot/teams/...")},
 	// A platform still without a rule of its own is held to the same: the core only.
 	{"bot/...", platform()},
 }
@@ -115,7 +116,7 @@ func platform(own ...string) []string {
 }
 
 // platforms are the chat platforms, each with its own subpackages.
-var platforms = []string{"bot/slack/...", "bot/discord/...", "bot/web/..."}
+var platforms = []string{"bot/slack/...", "bot/discord/...", "bot/web/...", "bot/teams/..."}
 
 // neutral are the packages that must know no chat platform at all, whatever their allowed list
 // says: the chat core and its kit, storage and the domain.
