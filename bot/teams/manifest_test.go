@@ -10,8 +10,14 @@ import (
 	"github.com/accessbot/accessbot/bot"
 )
 
+// offMenu are the verbs the Teams command menu leaves out: Teams shows at most 10 commands, the
+// grammar has more, and these are set-up commands a person types once (a key, a login), which
+// `help` lists and which work typed like every other.
+var offMenu = []string{bot.VerbSSHKey, bot.VerbGitHubLogin}
+
 // The app manifest in deploy/teams is one Teams accepts (schema 1.16 or later, at most 10
-// commands) and lists every verb of the grammar, for the bot in personal chats and teams.
+// commands) and lists every verb of the grammar but the set-up ones (offMenu), for the bot in
+// personal chats and teams; every title it lists is a verb.
 func TestTheAppManifestListsEveryCommand(t *testing.T) {
 	raw, err := os.ReadFile(filepath.Join("..", "..", "deploy", "teams", "manifest.json"))
 	if err != nil {
@@ -48,8 +54,13 @@ func TestTheAppManifestListsEveryCommand(t *testing.T) {
 		t.Errorf("%d commands: Teams shows at most 10", len(titles))
 	}
 	for _, verb := range bot.Verbs {
-		if !slices.Contains(titles, verb) {
+		if !slices.Contains(titles, verb) && !slices.Contains(offMenu, verb) {
 			t.Errorf("the manifest does not list %q", verb)
+		}
+	}
+	for _, title := range titles {
+		if !slices.Contains(bot.Verbs, title) {
+			t.Errorf("the manifest lists %q, which is not a verb", title)
 		}
 	}
 }
