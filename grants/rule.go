@@ -20,12 +20,16 @@ import (
 //	weekday    int           the day of the week, 0 = Sunday
 //	now        timestamp     the current time
 //	signals    Signals       the request's misuse signals: signals.first_access, ... (Signals)
+//	oncall     bool          the requester is on call now on a configured rota (oncallrule.go)
+//	oncall_for("<rota>")     the requester is on call now on that rota
 //
 // and must return a bool, e.g. `duration <= duration("1h") && hour >= 9 && hour < 18`. A
 // misspelt signal is an error when the rule is compiled, not a silent "no" later.
 type Rule struct {
-	Source  string
-	program cel.Program
+	Source string
+	// OnCallRotas are the rotas the rule names through oncall_for, for the config to check.
+	OnCallRotas []string
+	program     cel.Program
 }
 
 // RuleInput is what a Rule is evaluated over.
@@ -40,10 +44,12 @@ type RuleInput struct {
 	// Checks are the request's outside checks (Lookup); what a rule sees of them is declared
 	// by the variables of each kind.
 	Checks []Check
+	// OnCall are the rotas the requester is on call on now (from the on-call check).
+	OnCall []string
 }
 
-func ruleEnv() (*cel.Env, error) {
-	return cel.NewEnv(
+func ruleEnv(rotas *[]string) (*cel.Env, error) {
+	return cel.NewEnv(append(onCallRuleOptions(rotas),
 		cel.Variable("requester", cel.StringType),
 		cel.Variable("groups", cel.ListType(cel.StringType)),
 		cel.Variable("resource", cel.StringType),
@@ -54,7 +60,7 @@ func ruleEnv() (*cel.Env, error) {
 		cel.Variable("now", cel.TimestampType),
 		ext.NativeTypes(ext.ParseStructTags(true), reflect.TypeFor[Signals]()),
 		cel.Variable("signals", cel.ObjectType("grants.Signals")),
-	)
+	)...)
 }
 
 // CompileRule compiles and type-checks an auto-approve expression; it must yield a bool.
@@ -64,7 +70,8 @@ func CompileRule(src string) (*Rule, error) { return CompileCondition("auto-appr
 // auto-approve rule, a require_approvals condition, an alert's condition); it must yield a bool.
 // what names it in errors.
 func CompileCondition(what, src string) (*Rule, error) {
-	env, err := ruleEnv()
+	var rotas []string
+	env, err := ruleEnv(&rotas)
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +86,7 @@ func CompileCondition(what, src string) (*Rule, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	return &Rule{Source: src, program: prg}, nil
+	return &Rule{Source: src, OnCallRotas: rotas, program: prg}, nil
 }
 
 // Eval runs the rule. An evaluation error (a missing key, say) counts as "no": auto-approval
@@ -92,16 +99,22 @@ func (r *Rule) Eval(in RuleInput) (bool, error) {
 	if in.Signals.Raised == nil {
 		in.Signals.Raised = []string{}
 	}
+	onCall := in.OnCall
+	if onCall == nil {
+		onCall = []string{}
+	}
 	out, _, err := r.program.Eval(map[string]any{
-		"requester": in.Requester,
-		"groups":    groups,
-		"resource":  in.Resource,
-		"duration":  in.Duration,
-		"reason":    in.Reason,
-		"hour":      int64(in.Now.Hour()),
-		"weekday":   int64(in.Now.Weekday()),
-		"now":       in.Now,
-		"signals":   in.Signals,
+		"oncall":           len(onCall) > 0,
+		"oncall_schedules": onCall,
+		"requester":        in.Requester,
+		"groups":           groups,
+		"resource":         in.Resource,
+		"duration":         in.Duration,
+		"reason":           in.Reason,
+		"hour":             int64(in.Now.Hour()),
+		"weekday":          int64(in.Now.Weekday()),
+		"now":              in.Now,
+		"signals":          in.Signals,
 	})
 	if err != nil {
 		return false, fmt.Errorf("evaluate rule %q: %w", r.Source, err)
