@@ -279,7 +279,9 @@ type refusal struct {
 }
 
 // Refused builds a provider error that is kind (errors.Is) and reads "msg: cause".
-func Refused(msg string, kind, cause error) error { return &refusal{msg: msg, kind: kind, cause: cause} }
+func Refused(msg string, kind, cause error) error {
+	return &refusal{msg: msg, kind: kind, cause: cause}
+}
 
 func (r *refusal) Error() string   { return r.msg + ": " + r.cause.Error() }
 func (r *refusal) Unwrap() []error { return []error{r.kind, r.cause} }

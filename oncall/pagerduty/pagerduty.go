@@ -34,7 +34,7 @@ const (
 	retryBase = 200 * time.Millisecond
 	// maxAttempts bounds the tries of one call, whatever the deadline leaves.
 	maxAttempts = 4
-	accept    = "application/vnd.pagerduty+json;version=2"
+	accept      = "application/vnd.pagerduty+json;version=2"
 )
 
 // Options configure a Client.
