@@ -237,7 +237,7 @@ func (c *Client) once(ctx context.Context, u string, into any) (wait time.Durati
 	case resp.StatusCode == http.StatusNotFound:
 		return -1, oncall.Refused("PagerDuty has no such schedule or escalation policy", oncall.ErrNotFound, ae)
 	case resp.StatusCode == http.StatusTooManyRequests:
-		return retryAfter(resp.Header), fmt.Errorf("PagerDuty is rate limiting accessbot: %w", ae)
+		return retryAfter(resp.Header), fmt.Errorf("rate limited by PagerDuty: %w", ae)
 	case resp.StatusCode >= 500:
 		return retryBase, ae
 	}

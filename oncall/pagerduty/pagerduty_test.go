@@ -147,7 +147,7 @@ func TestARateLimitLongerThanTheDeadlineFailsAtOnce(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 	defer cancel()
 	_, err := c.OnCall(ctx, oncall.Target{Provider: oncall.PagerDuty, Kind: oncall.KindSchedule, ID: "PSCHED1"})
-	if err == nil || !strings.Contains(err.Error(), "rate limiting") || len(*waits) != 0 {
+	if err == nil || !strings.Contains(err.Error(), "rate limited") || len(*waits) != 0 {
 		t.Fatalf("error %v after waits %v, want the rate limit at once", err, *waits)
 	}
 }
