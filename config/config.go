@@ -73,6 +73,8 @@ type Config struct {
 	Alerts []AlertConfig `yaml:"alerts"`
 	// Activity samples the sessions of active grants (see activity.go).
 	Activity Activity `yaml:"activity"`
+	// OnCall is the on-call providers rota approver groups ask (see oncall.go).
+	OnCall OnCall `yaml:"oncall"`
 
 	file    string
 	hash    string
@@ -413,6 +415,7 @@ func parse(name, dir string, data []byte, env func(string) (string, bool), need 
 	v.stepUp()
 	v.transparency()
 	v.activity()
+	v.onCall()
 	c.keepOnly(probs, need)
 	if err := probs.err(c.secrets); err != nil {
 		return nil, err
