@@ -103,6 +103,7 @@ func ApprovalView(s Snapshot, now time.Time) View {
 	}
 	v.Text, v.Tone = approvalStatus(s, now)
 	if r.State == grants.RequestPending && now.Before(r.PendingUntil) {
+		v.Notify = notifyOf(r.Checks)
 		v.Buttons = []Button{
 			{ActionID: ActionApprove, Label: "Approve", Value: r.ID, Style: StylePrimary},
 			{ActionID: ActionDeny, Label: "Deny", Value: r.ID, Style: StyleDanger},
@@ -123,6 +124,19 @@ func signalsText(names []string) string {
 		labels = append(labels, grants.SignalLabel(n))
 	}
 	return strings.Join(labels, " · ")
+}
+
+// notifyOf is the people a pending request's checks call on (the people on call), once each.
+func notifyOf(cs []grants.Check) []string {
+	var out []string
+	for _, c := range cs {
+		for _, p := range c.Notify {
+			if p = grants.CanonicalPerson(p); p != "" && !slices.Contains(out, p) {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
 }
 
 // checkLabel names an outside check's line on the approval card.

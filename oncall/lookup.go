@@ -127,3 +127,43 @@ func (l *Lookup) rotaCheck(ctx context.Context, r Rota, requester string) grants
 }
 
 var _ grants.Lookup = (*Lookup)(nil)
+
+// RotasOf returns every rota the resources' policies and the alerts name, once each, in the
+// order they are first named: approver groups, then rules' oncall_for.
+func RotasOf(resources []*grants.Resource, alerts []grants.AlertRule) []Rota {
+	var out []Rota
+	seen := map[Rota]bool{}
+	add := func(name string) {
+		if r, err := ParseRota(name); err == nil && !seen[r] {
+			seen[r] = true
+			out = append(out, r)
+		}
+	}
+	for _, res := range resources {
+		for _, g := range res.Policy.ApproverGroups {
+			if IsRotaGroup(g) {
+				add(g)
+			}
+		}
+		for _, g := range res.Policy.RequesterGroups {
+			if IsRotaGroup(g) {
+				add(g)
+			}
+		}
+		for _, rule := range []*grants.Rule{res.Policy.AutoApprove, requireRule(res.Policy)} {
+			if rule != nil {
+				for _, name := range rule.OnCallRotas {
+					add(name)
+				}
+			}
+		}
+	}
+	for _, a := range alerts {
+		if a.When != nil {
+			for _, name := range a.When.OnCallRotas {
+				add(name)
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,37 @@
+package discord_test
+
+import (
+	"encoding/json"
+	"slices"
+	"testing"
+
+	"github.com/accessbot/accessbot/bot"
+	"github.com/accessbot/accessbot/bot/discord/discordtest"
+	"github.com/accessbot/accessbot/internal/clock"
+)
+
+func TestAMessageCallsOnLinkedPeopleAndPingsOnlyThem(t *testing.T) {
+	fake := discordtest.New(t)
+	c := newClient(t, fake, clock.NewFake(t0), newFakeLinks())
+	v := bot.View{Title: "Access request", Tone: bot.TonePending, Notify: []string{"bob@example.com", "zed@example.com"}}
+	if _, err := c.Post(ctx(t), "300000000000000001", v); err != nil {
+		t.Fatal(err)
+	}
+	var sent struct {
+		Content         string `json:"content"`
+		AllowedMentions struct {
+			Parse []string `json:"parse"`
+			Users []string `json:"users"`
+		} `json:"allowed_mentions"`
+	}
+	post := fake.Calls(discordtest.RoutePostMessage)[0]
+	if err := json.Unmarshal(post.Body, &sent); err != nil {
+		t.Fatal(err)
+	}
+	if sent.Content != "Calling on <@"+bobID+"> zed@example.com" {
+		t.Fatalf("content = %q, want bob mentioned (config-mapped) and zed named", sent.Content)
+	}
+	if len(sent.AllowedMentions.Parse) != 0 || !slices.Equal(sent.AllowedMentions.Users, []string{bobID}) {
+		t.Fatalf("allowed_mentions = %+v, want bob alone", sent.AllowedMentions)
+	}
+}
