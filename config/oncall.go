@@ -17,7 +17,7 @@ type OnCall struct {
 	Opsgenie  OnCallOpsgenie  `yaml:"opsgenie"`
 	// CacheTTL is how long who is on call is kept before asking again. Default 1m.
 	CacheTTL time.Duration `yaml:"cache_ttl"`
-	// Timeout bounds one question to a provider. Default 2s.
+	// Timeout bounds one question to a provider. Default 1.5s, inside a request's 2s of checks.
 	Timeout time.Duration `yaml:"timeout"`
 }
 
@@ -42,7 +42,7 @@ type OnCallOpsgenie struct {
 // Defaults of the oncall: section.
 const (
 	DefaultOnCallCacheTTL = time.Minute
-	DefaultOnCallTimeout  = 2 * time.Second
+	DefaultOnCallTimeout  = 1500 * time.Millisecond
 	opsgenieUS            = "https://api.opsgenie.com"
 	opsgenieEU            = "https://api.eu.opsgenie.com"
 )

@@ -32,7 +32,7 @@ func TestRotaApproversAndRulesAreReadWithTheirProviders(t *testing.T) {
 	if o.PagerDuty.Token.Reveal() != "pd-s3cret" || o.Opsgenie.APIKey.Reveal() != "og-s3cret" {
 		t.Fatalf("keys not read: %+v", o)
 	}
-	if o.CacheTTL != time.Minute || o.Timeout != 2*time.Second || o.Opsgenie.OpsgenieURL() != "https://api.eu.opsgenie.com" {
+	if o.CacheTTL != time.Minute || o.Timeout != 1500*time.Millisecond || o.Opsgenie.OpsgenieURL() != "https://api.eu.opsgenie.com" {
 		t.Fatalf("defaults: %+v, opsgenie %s", o, o.Opsgenie.OpsgenieURL())
 	}
 	if s := strings.Join([]string{o.PagerDuty.Token.String(), o.Opsgenie.APIKey.String()}, " "); strings.Contains(s, "s3cret") {

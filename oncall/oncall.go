@@ -45,7 +45,11 @@ var (
 // Defaults of Options.
 const (
 	DefaultCacheTTL = time.Minute
-	DefaultTimeout  = 2 * time.Second
+	// DefaultTimeout leaves a request's 2 s of outside checks time to hear a provider's error.
+	DefaultTimeout = 1500 * time.Millisecond
+	// errorTTL is how long a failed answer is kept: the several questions of one request share
+	// it, and a provider that is down or rate limiting is not asked again at every click.
+	errorTTL = 5 * time.Second
 )
 
 // Options configure a Rotas.
@@ -57,7 +61,7 @@ type Options struct {
 	Rotas []Rota
 	// CacheTTL is how long an answer is used; default 1 min.
 	CacheTTL time.Duration
-	// Timeout bounds one fetch, whoever waits for it; default 2 s.
+	// Timeout bounds one fetch, whoever waits for it; default 1.5 s.
 	Timeout time.Duration
 	Clock   clock.Clock
 	Log     zerolog.Logger
@@ -105,7 +109,7 @@ func New(o Options) *Rotas {
 func (s *Rotas) Configured() []Rota { return append([]Rota(nil), s.rotas...) }
 
 // shifts returns who is on call for t now: from the cache while fresh, else from one fetch
-// shared with every concurrent caller. Errors are not cached: the next caller asks again.
+// shared with every concurrent caller. An error is kept a few seconds only (errorTTL).
 func (s *Rotas) shifts(ctx context.Context, t Target) ([]Shift, error) {
 	p := s.providers[t.Provider]
 	if p == nil {
@@ -116,7 +120,11 @@ func (s *Rotas) shifts(ctx context.Context, t Target) ([]Shift, error) {
 	if f != nil {
 		select {
 		case <-f.done:
-			if f.err != nil || s.clock.Now().Sub(f.at) >= s.ttl {
+			ttl := s.ttl
+			if f.err != nil {
+				ttl = min(ttl, errorTTL)
+			}
+			if s.clock.Now().Sub(f.at) >= ttl {
 				f = nil
 			}
 		default: // being fetched: wait for it below

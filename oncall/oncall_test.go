@@ -145,15 +145,22 @@ func TestConcurrentCallersShareOneFetchAndTheAnswerIsKeptBriefly(t *testing.T) {
 	}
 }
 
-func TestAnErrorIsNotKept(t *testing.T) {
+func TestAnErrorIsKeptSecondsNotTheMinute(t *testing.T) {
 	p := &provider{shifts: map[string][]oncall.Shift{"PSCHED1": {{Email: "alice@example.com"}}}, err: errors.New("503")}
-	rs := newRotas(p, clock.NewFake(time.Now()), sched)
+	clk := clock.NewFake(time.Now())
+	rs := newRotas(p, clk, sched)
 	if _, err := rs.OnCall(t.Context(), sched); err == nil || !strings.Contains(err.Error(), "pagerduty:schedule/PSCHED1") {
 		t.Fatalf("error %v, want one naming the rota", err)
 	}
+	p.mu.Lock()
 	p.err = nil
+	p.mu.Unlock()
+	if _, err := rs.OnCall(t.Context(), sched); err == nil || p.calls.Load() != 1 {
+		t.Fatalf("right after the failure: %v after %d fetches; want the kept error, one fetch", err, p.calls.Load())
+	}
+	clk.Advance(5 * time.Second)
 	if sh, err := rs.OnCall(t.Context(), sched); err != nil || len(sh) != 1 {
-		t.Fatalf("after the outage: %v, %v", sh, err)
+		t.Fatalf("five seconds after the outage: %v, %v", sh, err)
 	}
 }
 
@@ -252,7 +259,9 @@ func TestTheCardNamesAndCallsOnWhoIsOnCall(t *testing.T) {
 		t.Fatalf("requester on call = %q, want %q", got, lvl1.String())
 	}
 
+	p.mu.Lock()
 	p.err = errors.New("PagerDuty answered 503")
+	p.mu.Unlock()
 	rs = newRotas(p, clock.NewFake(time.Now()), sched, lvl1)
 	out, _ = oncall.NewLookup(rs).Lookup(t.Context(), grants.LookupQuery{Requester: actor("dave@example.com"), Resource: res})
 	for _, c := range out.Checks {

@@ -55,6 +55,7 @@ type Server struct {
 	oncalls   []OnCall
 	failures  []Failure
 	requests  []Request
+	down      bool
 }
 
 // New starts a fake, closed when the test ends.
@@ -109,6 +110,13 @@ func (s *Server) Fail(f ...Failure) {
 	s.failures = append(s.failures, f...)
 }
 
+// SetDown makes every answer a 503 until SetDown(false): PagerDuty having an outage.
+func (s *Server) SetDown(down bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.down = down
+}
+
 // Requests returns what the fake received.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
@@ -121,6 +129,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	defer s.mu.Unlock()
 	s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery,
 		Authorization: r.Header.Get("Authorization"), Accept: r.Header.Get("Accept")})
+	if s.down {
+		writeError(w, http.StatusServiceUnavailable, 2000, "Service Unavailable")
+		return
+	}
 	if len(s.failures) > 0 {
 		f := s.failures[0]
 		s.failures = s.failures[1:]
