@@ -1058,6 +1058,10 @@ func SSHKeyRefusedView(err error) View {
 	return v
 }
 
+// personMessager is an error that says in a sentence, for a person, what could not be done
+// (oncall.RotaError: a rota that could not be asked).
+type personMessager interface{ PersonMessage() string }
+
 // ErrorView explains why something was refused or failed, for the person who asked.
 func ErrorView(err error) View {
 	var pe *ParseError
@@ -1066,6 +1070,11 @@ func ErrorView(err error) View {
 			Footer: code("/access help") + " lists every command."}
 	}
 	var ge *grants.Error
+	var pm personMessager
+	if !errors.As(err, &ge) && errors.As(err, &pm) {
+		// An outside system (an on-call rota) could not be asked: say which, not "internal".
+		return View{Title: "Could not check", Text: pm.PersonMessage(), Tone: ToneWarning}
+	}
 	if !errors.As(err, &ge) {
 		return View{
 			Title: "Something went wrong",

@@ -113,7 +113,7 @@ func (s *Rotas) Configured() []Rota { return append([]Rota(nil), s.rotas...) }
 func (s *Rotas) shifts(ctx context.Context, t Target) ([]Shift, error) {
 	p := s.providers[t.Provider]
 	if p == nil {
-		return nil, fmt.Errorf("%s: %w (no oncall.%s section)", t, ErrNotConfigured, t.Provider)
+		return nil, &RotaError{Target: t, Err: fmt.Errorf("%w (no oncall.%s section)", ErrNotConfigured, t.Provider)}
 	}
 	s.mu.Lock()
 	f := s.cache[t]
@@ -140,7 +140,7 @@ func (s *Rotas) shifts(ctx context.Context, t Target) ([]Shift, error) {
 	case <-f.done:
 		return f.shifts, f.err
 	case <-ctx.Done():
-		return nil, fmt.Errorf("ask who is on call for %s: %w", t, ctx.Err())
+		return nil, &RotaError{Target: t, Err: ctx.Err()}
 	}
 }
 
@@ -150,7 +150,7 @@ func (s *Rotas) run(p Provider, t Target, f *fetch) {
 	defer cancel()
 	shifts, err := p.OnCall(ctx, t)
 	if err != nil {
-		err = fmt.Errorf("ask who is on call for %s: %w", t, err)
+		err = &RotaError{Target: t, Err: err}
 		s.log.Warn().Err(err).Str("rota", t.String()).Msg("on-call lookup failed; the rota has no members until it answers")
 	}
 	f.shifts, f.err, f.at = shifts, err, s.clock.Now()
@@ -276,6 +276,28 @@ func (sh Shift) Display() string {
 		return sh.Name
 	}
 	return sh.Email
+}
+
+// RotaError is a rota that could not be asked. It reads "ask who is on call for <rota>: …"
+// in logs, and PersonMessage is the sentence chat shows someone whose click it stopped.
+type RotaError struct {
+	Target Target
+	Err    error
+}
+
+func (e *RotaError) Error() string {
+	return "ask who is on call for " + e.Target.String() + ": " + e.Err.Error()
+}
+func (e *RotaError) Unwrap() error { return e.Err }
+
+// PersonMessage says what could not be checked, naming the rota, and what still works.
+func (e *RotaError) PersonMessage() string {
+	why := e.Err.Error()
+	if errors.Is(e.Err, context.DeadlineExceeded) || errors.Is(e.Err, context.Canceled) {
+		why = "no answer in time"
+	}
+	return fmt.Sprintf("accessbot could not ask who is on call for %s (%s), so it cannot tell whether you are. "+
+		"Approvers in the resource's other groups can still decide.", e.Target, why)
 }
 
 // refusal is a provider's answer that means something to accessbot (ErrNotFound,

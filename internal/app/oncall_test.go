@@ -157,9 +157,12 @@ web:
 	if got := field(v, "On call"); !strings.Contains(got, "Not checked") || !strings.Contains(got, "503") || len(v.Notify) != 0 {
 		t.Fatalf("card during the outage: on call %q, notify %v", got, v.Notify)
 	}
-	approve(carol, r3)
+	reply := approve(carol, r3)
 	if state(r3) != grants.RequestPending {
 		t.Fatal("carol approved while PagerDuty could not say she is on call")
+	}
+	if reply.View == nil || !strings.Contains(reply.View.Text, "could not ask who is on call for pagerduty:escalation/PESC001") {
+		t.Fatalf("carol's refused click answered %+v, want the rota named", reply.View)
 	}
 	approve(bob, r3)
 	if state(r3) != grants.RequestApproved {
@@ -189,5 +192,27 @@ web:
 	}
 	if len(checks) != 3 || !strings.Contains(checks[0], "carol@example.com") || !strings.Contains(checks[2], "unknown") {
 		t.Fatalf("request.created checks: %q", checks)
+	}
+}
+
+// A rota that does not exist is named by /readyz, and the app still starts.
+func TestReadyzNamesARotaThatDoesNotExist(t *testing.T) {
+	pd := pdt.New(t)
+	pd.Schedule("PSCHED1", pdt.User{ID: "PCAROL1", Name: "Carol", Email: "carol@example.com"})
+	dir := t.TempDir()
+	yaml := `
+storage: {driver: sqlite, dsn: "` + filepath.Join(dir, "accessbot.db") + `"}
+groups:
+  leads: ["bob@example.com"]
+resources:
+  - name: prod-db
+    adapter: {type: exec, command: /bin/true}
+    policy: {approvers: [leads, "pagerduty:schedule/PSCHED1", "pagerduty:schedule/PGONE00"]}
+oncall:
+  pagerduty: {token: "` + pdt.Token + `", api_url: "` + pd.URL + `"}
+`
+	status, body := readyz(t, runApp(t, dir, yaml), "PGONE00")
+	if status != 503 || !strings.Contains(body, "pagerduty:schedule/PGONE00") || !strings.Contains(body, "no such schedule") || strings.Contains(body, "PSCHED1") {
+		t.Fatalf("GET /readyz = %d %s, want 503 naming PGONE00 alone", status, body)
 	}
 }
