@@ -274,7 +274,7 @@ func (c *Client) Update(ctx context.Context, ref bot.MessageRef, v bot.View) err
 	}
 	route := "PATCH /channels/" + ref.Channel + "/messages/" + ref.ID
 	path := "/channels/" + url.PathEscape(ref.Channel) + "/messages/" + url.PathEscape(ref.ID)
-	if err := c.call(ctx, http.MethodPatch, path, route, true, c.withMentions(ctx, body, v), nil); err != nil {
+	if err := c.call(ctx, http.MethodPatch, path, route, true, c.forUpdate(ctx, body, v), nil); err != nil {
 		return deliveryError(route, err)
 	}
 	return nil

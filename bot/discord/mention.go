@@ -39,6 +39,22 @@ func (c *Client) withMentions(ctx context.Context, body any, v bot.View) any {
 	return m
 }
 
+// updateBody is a message edit that always says its content: an edit that leaves content out
+// keeps the old one, and a decided request's card must stop calling on people.
+type updateBody struct {
+	Message
+	Content string `json:"content"`
+}
+
+// forUpdate is withMentions for an edit: the content is the mentions, or empty.
+func (c *Client) forUpdate(ctx context.Context, body any, v bot.View) any {
+	m, ok := c.withMentions(ctx, body, v).(Message)
+	if !ok {
+		return body
+	}
+	return updateBody{Message: m, Content: m.Content}
+}
+
 // isUserID reports whether id can be a Discord user ID (a snowflake: digits), so that nothing
 // else is ever put inside a mention.
 func isUserID(id string) bool {

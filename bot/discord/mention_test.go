@@ -3,6 +3,7 @@ package discord_test
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/accessbot/accessbot/bot"
@@ -14,7 +15,8 @@ func TestAMessageCallsOnLinkedPeopleAndPingsOnlyThem(t *testing.T) {
 	fake := discordtest.New(t)
 	c := newClient(t, fake, clock.NewFake(t0), newFakeLinks())
 	v := bot.View{Title: "Access request", Tone: bot.TonePending, Notify: []string{"bob@example.com", "zed@example.com"}}
-	if _, err := c.Post(ctx(t), "300000000000000001", v); err != nil {
+	ref, err := c.Post(ctx(t), "300000000000000001", v)
+	if err != nil {
 		t.Fatal(err)
 	}
 	var sent struct {
@@ -33,5 +35,14 @@ func TestAMessageCallsOnLinkedPeopleAndPingsOnlyThem(t *testing.T) {
 	}
 	if len(sent.AllowedMentions.Parse) != 0 || !slices.Equal(sent.AllowedMentions.Users, []string{bobID}) {
 		t.Fatalf("allowed_mentions = %+v, want bob alone", sent.AllowedMentions)
+	}
+	// Once decided, the card calls on nobody: the edit empties the content.
+	v.Notify, v.Title = nil, "Approved"
+	if err := c.Update(ctx(t), ref, v); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := fake.Message(ref.Channel, ref.ID)
+	if !strings.Contains(string(m.Body), `"content":""`) {
+		t.Fatalf("the edit of a decided card: %s, want its content emptied", m.Body)
 	}
 }
