@@ -284,3 +284,29 @@ func TestTheReadinessCheckNamesAScheduleThatDoesNotExist(t *testing.T) {
 		t.Fatalf("a rota of an unconfigured provider: %v", err)
 	}
 }
+
+func TestEveryRotaTheConfigNamesIsAskedOnce(t *testing.T) {
+	auto, err := grants.CompileRule(`oncall_for("opsgenie:schedule/db") || oncall_for("pagerduty:schedule/PSCHED1")`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alert, err := grants.CompileCondition("alert", `!oncall_for("pagerduty:schedule/PNIGHT1")`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := []*grants.Resource{
+		{Name: "a", Policy: grants.Policy{ApproverGroups: []string{"sre", sched.String(), lvl1.String(), lvl2.String()}, AutoApprove: auto}},
+		{Name: "b", Policy: grants.Policy{ApproverGroups: []string{sched.String()}}},
+	}
+	var got []string
+	for _, r := range oncall.RotasOf(res, []grants.AlertRule{{Name: "night", When: alert}}) {
+		got = append(got, r.String())
+	}
+	want := []string{sched.String(), lvl1.String(), lvl2.String(), "opsgenie:schedule/db", "pagerduty:schedule/PNIGHT1"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("RotasOf = %q, want %q", got, want)
+	}
+	if l := oncall.NewLookup(newRotas(&provider{}, clock.NewFake(time.Now()))); !l.Applies(&grants.Resource{Policy: grants.Policy{AutoApprove: auto}}) {
+		t.Fatal("a resource whose rule asks oncall_for is not checked")
+	}
+}
