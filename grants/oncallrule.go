@@ -36,6 +36,13 @@ func onCallOf(checks []Check) []string {
 	return out
 }
 
+// onCallLib is what rules see of the rotas, as one CEL library of the rule environment.
+type onCallLib struct{ rotas *[]string }
+
+func (l onCallLib) CompileOptions() []cel.EnvOption { return onCallRuleOptions(l.rotas) }
+
+func (onCallLib) ProgramOptions() []cel.ProgramOption { return nil }
+
 // onCallRuleOptions declares `oncall`, `oncall_schedules` and the `oncall_for` macro; every
 // rota a rule names through oncall_for is appended to *named, so that the config can check
 // that it is one (CompileCondition has no knowledge of the providers).
@@ -52,4 +59,14 @@ func onCallRuleOptions(named *[]string) []cel.EnvOption {
 			return eh.NewCall(operators.In, arg, eh.NewIdent("oncall_schedules")), nil
 		})),
 	}
+}
+
+// addOnCall sets the on-call variables of a rule's activation from the rotas the requester is
+// on call on.
+func addOnCall(act map[string]any, onCall []string) {
+	if onCall == nil {
+		onCall = []string{}
+	}
+	act["oncall"] = len(onCall) > 0
+	act["oncall_schedules"] = onCall
 }

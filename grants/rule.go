@@ -49,7 +49,7 @@ type RuleInput struct {
 }
 
 func ruleEnv(rotas *[]string) (*cel.Env, error) {
-	return cel.NewEnv(append(onCallRuleOptions(rotas),
+	return cel.NewEnv(
 		cel.Variable("requester", cel.StringType),
 		cel.Variable("groups", cel.ListType(cel.StringType)),
 		cel.Variable("resource", cel.StringType),
@@ -60,7 +60,8 @@ func ruleEnv(rotas *[]string) (*cel.Env, error) {
 		cel.Variable("now", cel.TimestampType),
 		ext.NativeTypes(ext.ParseStructTags(true), reflect.TypeFor[Signals]()),
 		cel.Variable("signals", cel.ObjectType("grants.Signals")),
-	)...)
+		cel.Lib(onCallLib{rotas}),
+	)
 }
 
 // CompileRule compiles and type-checks an auto-approve expression; it must yield a bool.
@@ -99,23 +100,19 @@ func (r *Rule) Eval(in RuleInput) (bool, error) {
 	if in.Signals.Raised == nil {
 		in.Signals.Raised = []string{}
 	}
-	onCall := in.OnCall
-	if onCall == nil {
-		onCall = []string{}
+	act := map[string]any{
+		"requester": in.Requester,
+		"groups":    groups,
+		"resource":  in.Resource,
+		"duration":  in.Duration,
+		"reason":    in.Reason,
+		"hour":      int64(in.Now.Hour()),
+		"weekday":   int64(in.Now.Weekday()),
+		"now":       in.Now,
+		"signals":   in.Signals,
 	}
-	out, _, err := r.program.Eval(map[string]any{
-		"oncall":           len(onCall) > 0,
-		"oncall_schedules": onCall,
-		"requester":        in.Requester,
-		"groups":           groups,
-		"resource":         in.Resource,
-		"duration":         in.Duration,
-		"reason":           in.Reason,
-		"hour":             int64(in.Now.Hour()),
-		"weekday":          int64(in.Now.Weekday()),
-		"now":              in.Now,
-		"signals":          in.Signals,
-	})
+	addOnCall(act, in.OnCall)
+	out, _, err := r.program.Eval(act)
 	if err != nil {
 		return false, fmt.Errorf("evaluate rule %q: %w", r.Source, err)
 	}
