@@ -68,6 +68,7 @@ func (l *Lookup) Lookup(ctx context.Context, q grants.LookupQuery) (grants.Looku
 	if q.Requester.Email != "" {
 		requester = grants.CanonicalPerson(q.Requester.Email)
 	}
+	l.rotas.prefetch(ctx, append(approverRotas(q.Resource), l.rotas.rotas...))
 	var checks []grants.Check
 	for _, r := range approverRotas(q.Resource) {
 		checks = append(checks, l.rotaCheck(ctx, r, requester))

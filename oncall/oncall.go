@@ -157,6 +157,21 @@ func (s *Rotas) run(p Provider, t Target, f *fetch) {
 	close(f.done)
 }
 
+// prefetch asks for every target of rotas at once, so that a request's questions about several
+// rotas wait for the slowest provider, not for the sum of them; what it finds (or the error)
+// is in the cache for the questions that follow.
+func (s *Rotas) prefetch(ctx context.Context, rotas []Rota) {
+	seen := map[Target]bool{}
+	var wg sync.WaitGroup
+	for _, r := range rotas {
+		if t := r.Target(); !seen[t] {
+			seen[t] = true
+			wg.Go(func() { _, _ = s.shifts(ctx, t) })
+		}
+	}
+	wg.Wait()
+}
+
 // OnCall returns the people on call now for the rota (at its level, for an escalation rota).
 func (s *Rotas) OnCall(ctx context.Context, r Rota) ([]Shift, error) {
 	all, err := s.shifts(ctx, r.Target())

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Token is the REST API key the fake accepts.
@@ -48,6 +49,9 @@ type Server struct {
 	*httptest.Server
 	// PageSize caps the entries of one page below the asked limit, to make paging happen.
 	PageSize int
+	// Delay is how long each answer takes (set before use): a provider far away, for the
+	// benchmark.
+	Delay time.Duration
 
 	mu        sync.Mutex
 	schedules map[string]bool
@@ -125,6 +129,9 @@ func (s *Server) Requests() []Request {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if s.Delay > 0 {
+		time.Sleep(s.Delay) // the fake's answer time, not a test waiting
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery,
