@@ -11,6 +11,7 @@ import (
 
 	"github.com/accessbot/accessbot/audit"
 	"github.com/accessbot/accessbot/bot"
+	"github.com/accessbot/accessbot/bot/web"
 	"github.com/accessbot/accessbot/grants"
 	"github.com/accessbot/accessbot/internal/app"
 	"github.com/accessbot/accessbot/internal/clock"
@@ -86,6 +87,11 @@ web:
 `
 	clk := clock.NewFake(time.Date(2026, 12, 5, 3, 0, 0, 0, time.UTC))
 	a, ctx, cancel := newApp(t, dir, yaml, func(k string) (string, bool) { return pdt.Token, k == "PD_TOKEN" }, clk)
+	// The web chat's dispatcher starts where the log is when it first runs; its cursor made now
+	// has it deliver every request below, however soon after Run they are made.
+	if _, err := a.DB.InitCursor(ctx, bot.CursorName(web.PlatformName)); err != nil {
+		t.Fatal(err)
+	}
 	runErr := make(chan error, 1)
 	go func() { runErr <- a.Run(ctx) }()
 	defer func() {
