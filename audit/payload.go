@@ -469,6 +469,9 @@ type ReviewApprovedData struct {
 	StepUpAMR      []string
 	StepUpACR      string
 	StepUpAuthTime time.Time
+	// Via says how the approver counted as one when it was not plain group membership: "on
+	// call for pagerduty:schedule/PABC (on call: bob@example.com)". Left out when empty.
+	Via string
 }
 
 // EventType implements Payload.
@@ -483,6 +486,7 @@ func (p ReviewApprovedData) encode(w *dataWriter) {
 	if !p.StepUpAuthTime.IsZero() {
 		w.time(KeyStepUpAuthTime, p.StepUpAuthTime.UTC(), time.RFC3339)
 	}
+	w.opt(KeyVia, p.Via)
 }
 
 func (p *ReviewApprovedData) decode(r *dataReader) {
@@ -496,6 +500,7 @@ func (p *ReviewApprovedData) decode(r *dataReader) {
 	p.StepUpIssuer, p.StepUpSubject, p.StepUpACR = r.str(KeyStepUpIssuer), r.str(KeyStepUpSubject), r.str(KeyStepUpACR)
 	p.StepUpAMR = r.list(KeyStepUpAMR)
 	p.StepUpAuthTime = r.time(KeyStepUpAuthTime)
+	p.Via = r.str(KeyVia)
 }
 
 // StepUpRefusedData is the payload of stepup.refused: an approval that waited for the

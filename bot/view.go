@@ -42,6 +42,9 @@ type View struct {
 	// Secret, when set, is a credential the message hands over once (see Secret). A message
 	// with a Secret is sent by DM and never stored.
 	Secret *Secret `json:"secret,omitempty"`
+	// Notify are person IDs the message calls on (the people on call for a request): each
+	// platform mentions those it can tie to one of its users, and names the others.
+	Notify []string `json:"notify,omitempty"`
 }
 
 // Secret is a value a View carries verbatim: a password, a certificate, a whole kubeconfig. A

@@ -103,6 +103,7 @@ func ApprovalView(s Snapshot, now time.Time) View {
 	}
 	v.Text, v.Tone = approvalStatus(s, now)
 	if r.State == grants.RequestPending && now.Before(r.PendingUntil) {
+		v.Notify = notifyOf(r.Checks)
 		v.Buttons = []Button{
 			{ActionID: ActionApprove, Label: "Approve", Value: r.ID, Style: StylePrimary},
 			{ActionID: ActionDeny, Label: "Deny", Value: r.ID, Style: StyleDanger},
@@ -123,6 +124,19 @@ func signalsText(names []string) string {
 		labels = append(labels, grants.SignalLabel(n))
 	}
 	return strings.Join(labels, " · ")
+}
+
+// notifyOf is the people a pending request's checks call on (the people on call), once each.
+func notifyOf(cs []grants.Check) []string {
+	var out []string
+	for _, c := range cs {
+		for _, p := range c.Notify {
+			if p = grants.CanonicalPerson(p); p != "" && !slices.Contains(out, p) {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
 }
 
 // checkLabel names an outside check's line on the approval card.
@@ -1053,6 +1067,10 @@ func SSHKeyRefusedView(err error) View {
 	return v
 }
 
+// personMessager is an error that says in a sentence, for a person, what could not be done
+// (oncall.RotaError: a rota that could not be asked).
+type personMessager interface{ PersonMessage() string }
+
 // ErrorView explains why something was refused or failed, for the person who asked.
 func ErrorView(err error) View {
 	var pe *ParseError
@@ -1061,6 +1079,11 @@ func ErrorView(err error) View {
 			Footer: code("/access help") + " lists every command."}
 	}
 	var ge *grants.Error
+	var pm personMessager
+	if !errors.As(err, &ge) && errors.As(err, &pm) {
+		// An outside system (an on-call rota) could not be asked: say which, not "internal".
+		return View{Title: "Could not check", Text: pm.PersonMessage(), Tone: ToneWarning}
+	}
 	if !errors.As(err, &ge) {
 		return View{
 			Title: "Something went wrong",

@@ -114,6 +114,14 @@ func goldenViews() map[string]any {
 				Problem: "OPS-7 is closed; access needs an open ticket."},
 		}
 	}), now)
+	views["approval_pending_oncall"] = bot.ApprovalView(snap(func(r *grants.Request, _ **grants.Grant, _ *[]grants.Review) {
+		r.Checks = []grants.Check{
+			{Kind: "oncall", Subject: "pagerduty:escalation/PESC001/level/1", Status: grants.CheckPassed,
+				Summary: "Carol (level 2: the requester is on call at level 1)", Notify: []string{"carol@example.com"}},
+			{Kind: "oncall", Subject: "opsgenie:schedule/db", Status: grants.CheckPassed, Summary: "Bob, Carol",
+				Notify: []string{"Bob@example.com", "carol@example.com"}},
+		}
+	}), now)
 	views["approval_partly_approved"] = bot.ApprovalView(snap(func(r *grants.Request, g **grants.Grant, rvs *[]grants.Review) {
 		*rvs = []grants.Review{review("bob@example.com", grants.Approve, "")}
 	}), now)

@@ -102,6 +102,7 @@ func (v *validator) requireApprovals(path string, ra *RequireApprovalsConfig) {
 		v.add(path+".when", "%v", err)
 		return
 	}
+	v.ruleRotas(path+".when", rule)
 	ra.rule = rule
 }
 

@@ -80,6 +80,8 @@ type Config struct {
 	GitHubLogin GitHubLogin `yaml:"github_login"`
 	// Tickets are the ticket systems resources' ticket: policies name (see tickets.go).
 	Tickets Tickets `yaml:"tickets"`
+	// OnCall is the on-call providers rota approver groups ask (see oncall.go).
+	OnCall OnCall `yaml:"oncall"`
 
 	file    string
 	hash    string
@@ -430,6 +432,7 @@ func parse(name, dir string, data []byte, env func(string) (string, bool), need 
 	v.transparency()
 	v.activity()
 	v.tickets()
+	v.onCall()
 	c.keepOnly(probs, need)
 	if err := probs.err(c.secrets); err != nil {
 		return nil, err

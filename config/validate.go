@@ -13,6 +13,7 @@ import (
 
 	"github.com/accessbot/accessbot/grants"
 	"github.com/accessbot/accessbot/internal/tmpl"
+	"github.com/accessbot/accessbot/oncall"
 )
 
 // validator checks what the decoder cannot: values against each other, names against the
@@ -143,6 +144,10 @@ func (v *validator) group(path, name string) {
 		}
 		return
 	}
+	if oncall.IsRotaGroup(name) {
+		v.rota(path, name)
+		return
+	}
 	if _, ok := v.c.Groups[name]; ok {
 		return
 	}
@@ -150,8 +155,8 @@ func (v *validator) group(path, name string) {
 	for g := range v.c.Groups {
 		known = append(known, g)
 	}
-	hint := ""
-	if s := closest(name, known); s != "" {
+	hint := rotaHint(name)
+	if s := closest(name, known); s != "" && hint == "" {
 		hint = fmt.Sprintf(" (did you mean %q?)", s)
 	}
 	v.add(path, "unknown group %s%s: define it under groups:, or write @handle for a Slack user group or discord-role:<name> for a Discord role", v.quote(path, name), hint)
@@ -231,6 +236,7 @@ func (v *validator) policy(path string, pc *PolicyConfig) {
 		if err != nil {
 			v.add(path+".auto_approve", "%v", err)
 		}
+		v.ruleRotas(path+".auto_approve", rule)
 		pc.rule = rule
 	}
 	if pc.RequireApprovals != nil {

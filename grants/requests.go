@@ -112,7 +112,7 @@ func (s *Service) ask(ctx context.Context, a Actor, in RequestInput, kind Reques
 		Version:         1,
 	}
 	ruleIn := s.ruleInput(ctx, a, r, d, reason, now, sig)
-	ruleIn.Checks = checks
+	ruleIn.Checks, ruleIn.OnCall = checks, onCallOf(checks)
 	escalated := s.requiresMoreApprovals(r, ruleIn)
 	if escalated {
 		req.ApprovalsNeeded = max(req.ApprovalsNeeded, p.RequireApprovals.Approvals)
@@ -426,7 +426,7 @@ func (s *Service) Deny(ctx context.Context, a Actor, requestID, reason string) (
 // decide records one review. proof, for an approval, is the approver's fresh login at the
 // identity provider (ApproveVerified); a step-up resource refuses an approval without one.
 func (s *Service) decide(ctx context.Context, a Actor, requestID string, d Decision, reason string, proof *Proof) (Outcome, error) {
-	r, who, requester, err := s.reviewer(ctx, a, requestID, d)
+	r, who, requester, via, err := s.reviewer(ctx, a, requestID, d)
 	if err != nil {
 		return Outcome{}, err
 	}
@@ -490,7 +490,7 @@ func (s *Service) decide(ctx context.Context, a Actor, requestID string, d Decis
 		}
 		approvals := approvalsOf(reviews, CanonicalPerson(cur.Requester))
 		tally := audit.Tally{Got: approvals, Need: cur.ApprovalsNeeded}
-		approved := audit.ReviewApprovedData{Approvals: tally}
+		approved := audit.ReviewApprovedData{Approvals: tally, Via: via}
 		if proof != nil {
 			approved.StepUpIssuer, approved.StepUpSubject = proof.Issuer, proof.Subject
 			approved.StepUpAMR, approved.StepUpACR, approved.StepUpAuthTime = proof.AMR, proof.ACR, proof.AuthTime

@@ -14,7 +14,7 @@ import (
 // untouched. Whether the request is still pending is not checked: the decision itself answers
 // that, in its transaction.
 func (s *Service) CheckReview(ctx context.Context, a Actor, requestID string, d Decision) error {
-	_, _, _, err := s.reviewer(ctx, a, requestID, d)
+	_, _, _, _, err := s.reviewer(ctx, a, requestID, d)
 	return err
 }
 
@@ -23,7 +23,7 @@ func (s *Service) CheckReview(ctx context.Context, a Actor, requestID string, d 
 // because they did anything. A refusal is false with a nil error; an error is a lookup that
 // failed.
 func (s *Service) MayReview(ctx context.Context, a Actor, requestID string) (bool, error) {
-	_, _, _, err := s.checkReviewer(ctx, a, requestID, Approve, false)
+	_, _, _, _, err := s.checkReviewer(ctx, a, requestID, Approve, false)
 	if err == nil {
 		return true, nil
 	}
@@ -37,14 +37,15 @@ func (s *Service) MayReview(ctx context.Context, a Actor, requestID string) (boo
 // of their aliases, and they are in one of its resource's approver groups) and returns the
 // resource, the reviewer's person key (their canonical, alias-resolved ID, under which the
 // review is stored and counted, so that one person is one review whatever platform or letter
-// case they click with) and the requester's. A refusal is recorded (review.refused) before it
-// is returned.
-func (s *Service) reviewer(ctx context.Context, a Actor, requestID string, d Decision) (r *Resource, who, owner string, err error) {
+// case they click with), the requester's, and how the reviewer counts as an approver when a
+// RequestDirectory said (via: who was on call). A refusal is recorded (review.refused) before
+// it is returned.
+func (s *Service) reviewer(ctx context.Context, a Actor, requestID string, d Decision) (r *Resource, who, owner, via string, err error) {
 	return s.checkReviewer(ctx, a, requestID, d, true)
 }
 
 // checkReviewer is reviewer; record says whether a refusal is recorded (review.refused).
-func (s *Service) checkReviewer(ctx context.Context, a Actor, requestID string, d Decision, record bool) (r *Resource, who, owner string, err error) {
+func (s *Service) checkReviewer(ctx context.Context, a Actor, requestID string, d Decision, record bool) (r *Resource, who, owner, via string, err error) {
 	refuse := func(req Request, e *Error) error {
 		if !record {
 			return e
@@ -53,43 +54,43 @@ func (s *Service) checkReviewer(ctx context.Context, a Actor, requestID string, 
 	}
 	a = a.Canonical()
 	if a.ID == "" {
-		return nil, "", "", newError(ErrInvalid, ReasonUnknownActor, "accessbot does not know who you are.", nil)
+		return nil, "", "", "", newError(ErrInvalid, ReasonUnknownActor, "accessbot does not know who you are.", nil)
 	}
 	req, err := s.GetRequest(ctx, requestID)
 	if err != nil {
-		return nil, "", "", err
+		return nil, "", "", "", err
 	}
 	r, err = s.lookup(req.Resource)
 	if err != nil {
-		return nil, "", "", err
+		return nil, "", "", "", err
 	}
 	who, err = s.actorPerson(ctx, a)
 	if err != nil {
-		return nil, "", "", fmt.Errorf("check reviewer of request %s: %w", requestID, err)
+		return nil, "", "", "", fmt.Errorf("check reviewer of request %s: %w", requestID, err)
 	}
 	owner, err = s.person(ctx, req.Requester)
 	if err != nil {
-		return nil, "", "", fmt.Errorf("check requester of request %s: %w", requestID, err)
+		return nil, "", "", "", fmt.Errorf("check requester of request %s: %w", requestID, err)
 	}
 	self, err := s.isPerson(ctx, a, req.Requester)
 	if err != nil {
-		return nil, "", "", fmt.Errorf("check reviewer of request %s: %w", requestID, err)
+		return nil, "", "", "", fmt.Errorf("check reviewer of request %s: %w", requestID, err)
 	}
 	if self || who == CanonicalPerson(req.Requester) {
-		return nil, "", "", refuse(req, newError(ErrForbidden, ReasonSelfApproval,
+		return nil, "", "", "", refuse(req, newError(ErrForbidden, ReasonSelfApproval,
 			"You cannot decide your own request; another approver must.", nil))
 	}
-	ok, err := s.memberOfAny(ctx, a, r.Policy.ApproverGroups)
+	m, err := s.membershipAny(ctx, a, r.Policy.ApproverGroups, &MembershipQuery{RequestID: req.ID, Requester: owner})
 	if err != nil {
-		return nil, "", "", fmt.Errorf("check approver for request %s: %w", requestID, err)
+		return nil, "", "", "", fmt.Errorf("check approver for request %s: %w", requestID, err)
 	}
-	if !ok {
+	if !m.Member {
 		groups := strings.Join(r.Policy.ApproverGroups, ", ")
-		return nil, "", "", refuse(req, newError(ErrForbidden, ReasonNotApprover,
+		return nil, "", "", "", refuse(req, newError(ErrForbidden, ReasonNotApprover,
 			fmt.Sprintf("You are not an approver for %s; approvers are in %s.", r.Name, orNobody(groups)),
 			map[string]string{"allowed": groups}))
 	}
-	return r, who, owner, nil
+	return r, who, owner, m.Via, nil
 }
 
 // approvalsOf counts the distinct people who approved, in their canonical form, leaving out the

@@ -21,12 +21,16 @@ import (
 //	now        timestamp     the current time
 //	signals    Signals       the request's misuse signals: signals.first_access, ... (Signals)
 //	ticket     TicketFacts   the ticket the reason names: ticket.status, .priority, .project, .key
+//	oncall     bool          the requester is on call now on a configured rota (oncallrule.go)
+//	oncall_for("<rota>")     the requester is on call now on that rota
 //
 // and must return a bool, e.g. `duration <= duration("1h") && hour >= 9 && hour < 18`. A
 // misspelt signal is an error when the rule is compiled, not a silent "no" later.
 type Rule struct {
-	Source  string
-	program cel.Program
+	Source string
+	// OnCallRotas are the rotas the rule names through oncall_for, for the config to check.
+	OnCallRotas []string
+	program     cel.Program
 }
 
 // RuleInput is what a Rule is evaluated over.
@@ -41,9 +45,11 @@ type RuleInput struct {
 	// Checks are the request's outside checks (Lookup); what a rule sees of them is declared
 	// by the variables of each kind.
 	Checks []Check
+	// OnCall are the rotas the requester is on call on now (from the on-call check).
+	OnCall []string
 }
 
-func ruleEnv() (*cel.Env, error) {
+func ruleEnv(rotas *[]string) (*cel.Env, error) {
 	return cel.NewEnv(
 		cel.Variable("requester", cel.StringType),
 		cel.Variable("groups", cel.ListType(cel.StringType)),
@@ -56,6 +62,7 @@ func ruleEnv() (*cel.Env, error) {
 		ext.NativeTypes(ext.ParseStructTags(true), reflect.TypeFor[Signals](), reflect.TypeFor[TicketFacts]()),
 		cel.Variable("signals", cel.ObjectType("grants.Signals")),
 		cel.Variable("ticket", cel.ObjectType("grants.TicketFacts")),
+		cel.Lib(onCallLib{rotas}),
 	)
 }
 
@@ -66,7 +73,8 @@ func CompileRule(src string) (*Rule, error) { return CompileCondition("auto-appr
 // auto-approve rule, a require_approvals condition, an alert's condition); it must yield a bool.
 // what names it in errors.
 func CompileCondition(what, src string) (*Rule, error) {
-	env, err := ruleEnv()
+	var rotas []string
+	env, err := ruleEnv(&rotas)
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +89,7 @@ func CompileCondition(what, src string) (*Rule, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	return &Rule{Source: src, program: prg}, nil
+	return &Rule{Source: src, OnCallRotas: rotas, program: prg}, nil
 }
 
 // Eval runs the rule. An evaluation error (a missing key, say) counts as "no": auto-approval
@@ -94,7 +102,7 @@ func (r *Rule) Eval(in RuleInput) (bool, error) {
 	if in.Signals.Raised == nil {
 		in.Signals.Raised = []string{}
 	}
-	out, _, err := r.program.Eval(map[string]any{
+	act := map[string]any{
 		"requester": in.Requester,
 		"groups":    groups,
 		"resource":  in.Resource,
@@ -105,7 +113,9 @@ func (r *Rule) Eval(in RuleInput) (bool, error) {
 		"now":       in.Now,
 		"signals":   in.Signals,
 		"ticket":    ticketFacts(in.Checks),
-	})
+	}
+	addOnCall(act, in.OnCall)
+	out, _, err := r.program.Eval(act)
 	if err != nil {
 		return false, fmt.Errorf("evaluate rule %q: %w", r.Source, err)
 	}

@@ -378,22 +378,6 @@ func MatchesPerson(a Actor, entry string) bool {
 	return ok && a.Platform != "" && strings.EqualFold(platform, a.Platform) && strings.TrimSpace(id) == a.PlatformID
 }
 
-func (s *Service) memberOfAny(ctx context.Context, a Actor, groups []string) (bool, error) {
-	if s.dir == nil {
-		return false, nil
-	}
-	for _, g := range groups {
-		ok, err := s.dir.MemberOf(ctx, a, g)
-		if err != nil {
-			return false, fmt.Errorf("check membership of %s in group %s: %w", a.ID, g, err)
-		}
-		if ok {
-			return true, nil
-		}
-	}
-	return false, nil
-}
-
 // IsAdmin reports whether the actor is an admin. The CLI operator (Platform "cli") is one: whoever
 // runs accessbot on its host can read its database and config anyway. A Directory error counts as
 // "no" (fail closed) and is logged.

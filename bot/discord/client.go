@@ -175,7 +175,7 @@ func (c *Client) Post(ctx context.Context, channel string, v bot.View) (bot.Mess
 	if err != nil {
 		return bot.MessageRef{}, err
 	}
-	return c.post(ctx, channel, body)
+	return c.post(ctx, channel, c.withMentions(ctx, body, v))
 }
 
 // post posts a message body (messageBody's) to a channel.
@@ -274,7 +274,7 @@ func (c *Client) Update(ctx context.Context, ref bot.MessageRef, v bot.View) err
 	}
 	route := "PATCH /channels/" + ref.Channel + "/messages/" + ref.ID
 	path := "/channels/" + url.PathEscape(ref.Channel) + "/messages/" + url.PathEscape(ref.ID)
-	if err := c.call(ctx, http.MethodPatch, path, route, true, body, nil); err != nil {
+	if err := c.call(ctx, http.MethodPatch, path, route, true, c.forUpdate(ctx, body, v), nil); err != nil {
 		return deliveryError(route, err)
 	}
 	return nil

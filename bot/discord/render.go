@@ -69,6 +69,8 @@ type Attachment struct {
 // that says @everyone stays text.
 type AllowedMentions struct {
 	Parse []string `json:"parse"`
+	// Users are the only users the message may ping (the people it calls on; withMentions).
+	Users []string `json:"users,omitempty"`
 }
 
 // ModalData is the data of a MODAL interaction response.

@@ -83,6 +83,9 @@ type Client struct {
 	// teamMu guards team, the bot token's workspace once auth.test named it.
 	teamMu sync.Mutex
 	team   string
+
+	// mentionIDs keeps users.lookupByEmail's answers for the people messages call on.
+	mentionIDs mentionCache
 }
 
 // NewClient returns a Client. It does not contact Slack; Check does.
@@ -161,7 +164,7 @@ func (c *Client) Post(ctx context.Context, channel string, v bot.View) (bot.Mess
 
 // post posts v with chat.postMessage; key is the bucket a 429 holds back.
 func (c *Client) post(ctx context.Context, channel, key string, v bot.View) (bot.MessageRef, error) {
-	opts, err := messageOptions(v)
+	opts, err := messageOptions(v, c.mentions(ctx, v.Notify)...)
 	if err != nil {
 		return bot.MessageRef{}, err
 	}
@@ -179,7 +182,7 @@ func (c *Client) post(ctx context.Context, channel, key string, v bot.View) (bot
 
 // Update replaces a message posted before with chat.update.
 func (c *Client) Update(ctx context.Context, ref bot.MessageRef, v bot.View) error {
-	opts, err := messageOptions(v)
+	opts, err := messageOptions(v, c.mentions(ctx, v.Notify)...)
 	if err != nil {
 		return err
 	}
@@ -264,13 +267,13 @@ func (c *Client) deadline(ctx context.Context) (context.Context, context.CancelF
 
 // messageOptions are the arguments of a message showing v; a View whose Secret Slack could not
 // show whole is refused (bot.ErrSecretTooLong) before anything is sent.
-func messageOptions(v bot.View) ([]slackapi.MsgOption, error) {
+func messageOptions(v bot.View, mentions ...string) ([]slackapi.MsgOption, error) {
 	if err := checkSecret(v); err != nil {
 		return nil, err
 	}
 	return []slackapi.MsgOption{
-		slackapi.MsgOptionText(Text(v), false),
-		slackapi.MsgOptionBlocks(Blocks(v)...),
+		slackapi.MsgOptionText(withMentions(Text(v), mentions), false),
+		slackapi.MsgOptionBlocks(append(Blocks(v), mentionBlock(mentions)...)...),
 		slackapi.MsgOptionDisableLinkUnfurl(),
 	}, nil
 }

@@ -87,6 +87,8 @@ type Options struct {
 	// Lookups make the outside checks of requests; default none. LookupTimeout bounds them.
 	Lookups       []grants.Lookup
 	LookupTimeout time.Duration
+	// Directory, when set, is the Service's directory instead of Dir (a layer over Dir, say).
+	Directory grants.Directory
 }
 
 // Harness is a Service and Scheduler over a real store, with a fake clock and fake adapter.
@@ -163,6 +165,14 @@ func New(t testing.TB, o Options) *Harness {
 	return h
 }
 
+// directory is the Service's directory: Options.Directory, else Dir.
+func (h *Harness) directory() grants.Directory {
+	if h.o.Directory != nil {
+		return h.o.Directory
+	}
+	return h.Dir
+}
+
 func (h *Harness) open() {
 	h.T.Helper()
 	db, err := storage.Open(h.Ctx, storage.Options{Driver: h.o.Driver, DSN: h.o.DSN})
@@ -177,7 +187,7 @@ func (h *Harness) open() {
 	h.Service, err = grants.NewService(grants.Options{
 		Store:       db,
 		Resources:   h.Resources,
-		Directory:   h.Dir,
+		Directory:   h.directory(),
 		AdminUsers:  h.o.AdminUsers,
 		AdminGroups: h.o.AdminGroups,
 		Groups:      slices.Collect(maps.Keys(h.o.Groups)),

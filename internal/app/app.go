@@ -33,6 +33,7 @@ import (
 	"github.com/accessbot/accessbot/internal/clock"
 	"github.com/accessbot/accessbot/internal/ops"
 	"github.com/accessbot/accessbot/internal/stepup"
+	"github.com/accessbot/accessbot/oncall"
 	"github.com/accessbot/accessbot/storage"
 	"github.com/accessbot/accessbot/tickets"
 
@@ -174,6 +175,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, o Options)
 		w.resources,
 		w.metrics,
 		w.chatClients,
+		w.onCall,
 		w.auditSinks,
 		w.ticketLookup,
 		w.service,
@@ -227,6 +229,10 @@ type wiring struct {
 	signCheckpoint bot.CheckpointSigner
 	// ticketLookups checks the tickets of resources with a ticket: policy (nil when none has).
 	ticketLookups *tickets.Lookup
+	// lookups make the outside checks of new requests; rotas is who is on call (nil when no
+	// rota is named), also checked by /readyz.
+	lookups []grants.Lookup
+	rotas   *oncall.Rotas
 }
 
 // resources builds every resource's adapter.
@@ -353,7 +359,7 @@ func (w *wiring) service() error {
 
 		WorkingHours: w.Config.WorkingHours(),
 		Alerts:       w.Config.GrantsAlerts(),
-		Lookups:      w.lookups(),
+		Lookups:      w.lookups,
 	})
 	if err != nil {
 		return fmt.Errorf("start grants service: %w", err)
@@ -753,6 +759,9 @@ func (w *wiring) health() error {
 		if c, ok := r.Adapter.(adapters.Checker); ok {
 			checkers[r.Name] = c
 		}
+	}
+	if w.rotas != nil {
+		checkers["oncall"] = w.rotas
 	}
 	ops.Mount(w.mux, &ops.Health{DB: w.DB, Checkers: checkers, Interval: w.Config.Ops.ReadinessInterval,
 		Clock: w.clock, Log: w.Log}, w.Metrics)

@@ -37,6 +37,7 @@ func (w *wiring) ticketLookup() error {
 		return fmt.Errorf("ticket policies: %w", err)
 	}
 	w.ticketLookups = l
+	w.lookups = append(w.lookups, l)
 	log := w.Log.With().Str("component", "ticket-comments").Logger()
 	commenter := tickets.NewCommenter(l, lateGrants{w.App}, w.Config.Location(), log)
 	if err := startCursorAtHead(w.ctx, w.DB, sink.CursorName(tickets.CommentsName)); err != nil {
@@ -77,14 +78,6 @@ func (w *wiring) ticketRoutes() error {
 			tickets.NewWebhook(sys, []byte(sc.WebhookSecret.Reveal()), closer, refused, w.clock))
 	}
 	return nil
-}
-
-// lookups are the Service's outside checks.
-func (w *wiring) lookups() []grants.Lookup {
-	if w.ticketLookups == nil {
-		return nil
-	}
-	return []grants.Lookup{w.ticketLookups}
 }
 
 // newTicketSystem builds one system's client; it does not contact the system.

@@ -82,8 +82,16 @@ var allowed = []struct {
 	{"grants/grantstest", []string{"grants", "adapters", "audit", "internal/clock", "storage"}},
 	// The domain decides with the adapters it calls and the log it writes: no storage, no chat.
 	{"grants", []string{"adapters", "audit", "internal/backoff", "internal/clock", "internal/duration", "internal/schedule", "internal/suggest", "internal/tmpl"}},
-	// The config names resources, policies and people; it knows no chat platform.
-	{"config", []string{"grants", "adapters", "internal/duration", "internal/sshkey", "internal/suggest", "internal/tmpl", "tickets"}},
+	// The on-call rotas answer the domain's questions (Directory, Lookup); each provider and its
+	// fake stand apart.
+	{"oncall/pagerduty/pagerdutytest", nil},
+	{"oncall/opsgenie/opsgenietest", nil},
+	{"oncall/pagerduty", []string{"oncall", "internal/backoff"}},
+	{"oncall/opsgenie", []string{"oncall", "internal/backoff"}},
+	{"oncall", []string{"grants", "internal/clock"}},
+	// The config names resources, policies and people; it knows no chat platform (it checks
+	// rota group names with oncall).
+	{"config", []string{"grants", "adapters", "oncall", "internal/duration", "internal/sshkey", "internal/suggest", "internal/tmpl", "tickets"}},
 	// The policy audit reads the config (no database) and writes the log's config.changed.
 	{"config/policyaudit", []string{"config", "grants", "audit", "internal/duration", "internal/tmpl"}},
 	{"internal/ops", []string{"grants", "adapters", "audit", "internal/clock"}},
@@ -120,7 +128,7 @@ var platforms = []string{"bot/slack/...", "bot/discord/...", "bot/web/...", "bot
 
 // neutral are the packages that must know no chat platform at all, whatever their allowed list
 // says: the chat core and its kit, storage and the domain.
-var neutral = []string{"bot", "bot/bottest", "storage/...", "grants/...", "audit/...", "adapters/...", "config/..."}
+var neutral = []string{"bot", "bot/bottest", "storage/...", "grants/...", "audit/...", "adapters/...", "config/...", "oncall/..."}
 
 // match reports whether pkg (relative to the module) is named by pattern.
 func match(pattern, pkg string) bool {

@@ -1,6 +1,6 @@
 // Package slacktest is an in-process fake of the parts of Slack that accessbot talks to: the Web
 // API methods it calls (chat.postMessage, chat.update, chat.postEphemeral, views.open,
-// users.info, usergroups.list, usergroups.users.list, conversations.open, auth.test,
+// users.info, users.lookupByEmail, usergroups.list, usergroups.users.list, conversations.open, auth.test,
 // apps.connections.open, and the file upload: files.getUploadURLExternal, the upload URL,
 // files.completeUploadExternal), response_urls, and a Socket Mode websocket. It records every
 // call for assertions and answers as Slack documents ({"ok":true,...} or {"ok":false,"error":"..."}),
@@ -582,36 +582,16 @@ func (s *Server) method(c Call) (map[string]any, string) {
 		out["id"] = fmt.Sprintf("V%06d", s.nextID)
 		return map[string]any{"view": out}, ""
 	case "users.info":
-		u, ok := s.users[c.Arg("user")]
-		if !ok {
-			return nil, "user_not_found"
+		return s.userInfo(c)
+	case "users.lookupByEmail":
+		// Slack answers users_not_found for an email no member has.
+		for _, u := range s.users {
+			if u.Email != "" && strings.EqualFold(u.Email, c.Arg("email")) && !u.Deleted {
+				return map[string]any{"user": map[string]any{"id": u.ID, "team_id": "T0FAKE", "name": u.Name,
+					"profile": map[string]any{"email": u.Email}}}, ""
+			}
 		}
-		profile := map[string]any{"real_name": u.RealName, "display_name": u.DisplayName}
-		if u.Email != "" {
-			profile["email"] = u.Email
-		}
-		team := u.TeamID
-		if team == "" {
-			team = "T0FAKE"
-		}
-		profile["team"] = team
-		user := map[string]any{
-			"id": u.ID, "team_id": team, "name": u.Name, "real_name": u.RealName,
-			"deleted": u.Deleted, "is_bot": u.IsBot, "profile": profile,
-			"is_restricted":       u.Guest || u.SingleChannelGuest,
-			"is_ultra_restricted": u.SingleChannelGuest,
-		}
-		if u.Stranger {
-			user["is_stranger"] = true
-		}
-		if u.Email != "" {
-			user["is_email_confirmed"] = !u.EmailUnconfirmed
-		}
-		if u.EnterpriseID != "" {
-			user["enterprise_user"] = map[string]any{"id": u.ID, "enterprise_id": u.EnterpriseID,
-				"enterprise_name": "Fake Org", "teams": []string{team}}
-		}
-		return map[string]any{"user": user}, ""
+		return nil, "users_not_found"
 	case "usergroups.list":
 		list := make([]map[string]any, 0, len(s.groups))
 		for _, g := range s.groups {
@@ -708,4 +688,38 @@ func (s *Server) serveResponseURL(w http.ResponseWriter, r *http.Request) {
 	}
 	s.recordLocked(c)
 	writeJSON(w, map[string]any{"ok": true})
+}
+
+// userInfo answers users.info as Slack documents it.
+func (s *Server) userInfo(c Call) (map[string]any, string) {
+	u, ok := s.users[c.Arg("user")]
+	if !ok {
+		return nil, "user_not_found"
+	}
+	profile := map[string]any{"real_name": u.RealName, "display_name": u.DisplayName}
+	if u.Email != "" {
+		profile["email"] = u.Email
+	}
+	team := u.TeamID
+	if team == "" {
+		team = "T0FAKE"
+	}
+	profile["team"] = team
+	user := map[string]any{
+		"id": u.ID, "team_id": team, "name": u.Name, "real_name": u.RealName,
+		"deleted": u.Deleted, "is_bot": u.IsBot, "profile": profile,
+		"is_restricted":       u.Guest || u.SingleChannelGuest,
+		"is_ultra_restricted": u.SingleChannelGuest,
+	}
+	if u.Stranger {
+		user["is_stranger"] = true
+	}
+	if u.Email != "" {
+		user["is_email_confirmed"] = !u.EmailUnconfirmed
+	}
+	if u.EnterpriseID != "" {
+		user["enterprise_user"] = map[string]any{"id": u.ID, "enterprise_id": u.EnterpriseID,
+			"enterprise_name": "Fake Org", "teams": []string{team}}
+	}
+	return map[string]any{"user": user}, ""
 }

@@ -328,6 +328,18 @@
       }
       card.append(row);
     }
+    if (v.notify && v.notify.length) {
+      // The people the message calls on (person IDs: emails): a mention for each, by the name
+      // the switcher knows them by, marked when it is the person looking.
+      const line = el('p', { class: 'notify' }, 'Calling on: ');
+      v.notify.forEach((id, i) => {
+        const p = st.people.find((q) => (q.email || '').toLowerCase() === id);
+        const mine = p && p.id === st.me;
+        if (i > 0) line.append(' ');
+        line.append(el('span', { class: 'mention' + (mine ? ' me' : ''), text: '@' + (p ? p.name : id) }));
+      });
+      card.append(line);
+    }
     if (v.footer) card.append(el('p', { class: 'footer' }, inline(v.footer)));
     return card;
   }
