@@ -35,6 +35,8 @@ type Card struct {
 // CardTeams is Teams' part of a card: full width, so that fields do not wrap early.
 type CardTeams struct {
 	Width string `json:"width"`
+	// Entities are the card's mentions (mention.go).
+	Entities []Mention `json:"entities,omitempty"`
 }
 
 // Element is one element of a card's body: a TextBlock, FactSet, CodeBlock, Image or input.
@@ -139,6 +141,7 @@ func Render(v bot.View) Card {
 		}
 		c.Body = append(c.Body, fs)
 	}
+	addMentions(&c, v)
 	if s := v.Secret; s != nil {
 		c.Body = append(c.Body, Element{Type: "TextBlock", Text: escape(s.Label), Weight: "Bolder", Wrap: true},
 			Element{Type: "CodeBlock", CodeSnippet: s.Value, Language: "PlainText"})
