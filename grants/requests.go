@@ -62,18 +62,9 @@ func (s *Service) ask(ctx context.Context, a Actor, in RequestInput, kind Reques
 	if err != nil {
 		return Outcome{}, s.refuseAsk(ctx, a, r, kind, in, err)
 	}
-	linked, err := s.linkedAccount(ctx, r, a)
+	acct, err := s.askAccount(ctx, a, r, kind, in)
 	if err != nil {
-		return Outcome{}, fmt.Errorf("work out the account for %s: %w", r.Name, err)
-	}
-	acct, err := r.accountWith(a, linked)
-	if ge, ok := errors.AsType[*Error](err); ok && ge.Reason == ReasonAccountNotLinked {
-		return Outcome{}, s.refuseAsk(ctx, a, r, kind, in, err)
-	}
-	if err != nil || acct == "" {
-		s.log.Error().Err(err).Str("resource", r.Name).Str("actor", a.ID).Msg("account template failed")
-		return Outcome{}, newError(ErrInvalid, ReasonAccount,
-			fmt.Sprintf("accessbot cannot work out your account name on %s; ask an admin to check its account mapping.", r.Name), nil)
+		return Outcome{}, err
 	}
 	if err := s.checkHeld(ctx, a, r, acct); err != nil {
 		return Outcome{}, s.refuseAsk(ctx, a, r, kind, in, err)
@@ -208,6 +199,27 @@ func (s *Service) ask(ctx context.Context, a Actor, in RequestInput, kind Reques
 	s.log.Info().Str("request_id", req.ID).Str("resource", r.Name).Str("actor", a.ID).
 		Str("kind", string(kind)).Str("state", string(req.State)).Msg("request stored")
 	return out, nil
+}
+
+// askAccount works out a's account name on r for a request: from the resource's mapping,
+// template or verified account source. A person who has not linked the account the resource
+// needs is refused (and the refusal recorded); a mapping that yields nothing is an admin's
+// problem, said as such.
+func (s *Service) askAccount(ctx context.Context, a Actor, r *Resource, kind RequestKind, in RequestInput) (string, error) {
+	linked, err := s.linkedAccount(ctx, r, a)
+	if err != nil {
+		return "", fmt.Errorf("work out the account for %s: %w", r.Name, err)
+	}
+	acct, err := r.accountWith(a, linked)
+	if ge, ok := errors.AsType[*Error](err); ok && ge.Reason == ReasonAccountNotLinked {
+		return "", s.refuseAsk(ctx, a, r, kind, in, err)
+	}
+	if err != nil || acct == "" {
+		s.log.Error().Err(err).Str("resource", r.Name).Str("actor", a.ID).Msg("account template failed")
+		return "", newError(ErrInvalid, ReasonAccount,
+			fmt.Sprintf("accessbot cannot work out your account name on %s; ask an admin to check its account mapping.", r.Name), nil)
+	}
+	return acct, nil
 }
 
 func pendingTTL(p Policy) time.Duration {
