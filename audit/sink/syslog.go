@@ -237,9 +237,18 @@ func (s *Syslog) dial(ctx context.Context) (net.Conn, error) {
 }
 
 // alive reports whether the server still holds the connection open. A syslog server never
-// writes, so anything but a timeout on a tiny read (EOF, a reset, unexpected data) means the
-// connection is no good.
+// writes, so anything waiting to be read (EOF, a reset, unexpected data such as TLS's
+// close_notify) means the connection is no good. It peeks at the socket without waiting
+// (peekClosed) where it can: a read with a short deadline, the fallback, can time out before
+// it looks at all when the process is busy, and a batch written on a connection the server has
+// already closed is accepted by the kernel and lost.
 func alive(conn net.Conn) bool {
+	if tc, ok := conn.(*tls.Conn); ok {
+		conn = tc.NetConn()
+	}
+	if closed, ok := peekClosed(conn); ok {
+		return !closed
+	}
 	_ = conn.SetReadDeadline(time.Now().Add(time.Millisecond))
 	defer conn.SetReadDeadline(time.Time{})
 	var b [1]byte
