@@ -59,6 +59,8 @@ func TestRotaMistakesAreConfigErrorsWithTheirLine(t *testing.T) {
 		{"a PagerDuty section without its token", onCallResource + "oncall:\n  pagerduty:\n    api_url: https://api.pagerduty.com\n  opsgenie:\n    api_key: k\n",
 			`oncall.pagerduty.token: required`},
 		{"an Opsgenie region that is not one", onCallResource + strings.Replace(onCallSection, "region: eu", "region: asia", 1), `oncall.opsgenie.region: "asia" is not a region`},
+		{"a rota as an admin group", onCallResource + onCallSection + "admins:\n  groups: [\"pagerduty:schedule/PABC123\"]\n",
+			`admins.groups[0]: "pagerduty:schedule/PABC123" is a rota: admins are named here`},
 		{"a PagerDuty URL over plain http", onCallResource + strings.Replace(onCallSection, `token: "${PD_TOKEN}"`, "token: x\n    api_url: http://pagerduty.example.com", 1),
 			`oncall.pagerduty.api_url: "http://pagerduty.example.com" is not an https URL`},
 	}

@@ -51,6 +51,13 @@ func (v *validator) validate() {
 	v.timeZone()
 	v.groups()
 	v.members("admins", &v.c.Admins)
+	for i, g := range v.c.Admins.Groups {
+		if oncall.IsRotaGroup(g) {
+			// An admin revokes anyone's grant and reviews break-glass use: a power named in this
+			// file, not one that follows a rota kept in another system.
+			v.add(joinIndex("admins.groups", i), "%s is a rota: admins are named here (users or groups:), never whoever is on call", v.quote(joinIndex("admins.groups", i), g))
+		}
+	}
 	v.scheduler()
 	v.policy("defaults", &v.c.Defaults)
 	v.crossCheck("defaults", v.effective(layer{"defaults", &v.c.Defaults}))
