@@ -3,7 +3,6 @@ package bot
 import (
 	"context"
 	"errors"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/accessbot/accessbot/audit"
 	"github.com/accessbot/accessbot/grants"
 	"github.com/accessbot/accessbot/internal/ghdevice"
+	"github.com/accessbot/accessbot/internal/ident"
 )
 
 // `/access github-login` links the person's GitHub login as GitHub verifies it, never as typed:
@@ -117,7 +117,7 @@ func (b *Bot) WaitGitHubLogins() {
 
 // githubLoginName is what a GitHub login looks like: letters, digits and single hyphens, at
 // most 39 characters.
-var githubLoginName = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9-]{0,37}[A-Za-z0-9])?$`)
+var githubLoginName = ident.New(`^[A-Za-z0-9](?:[A-Za-z0-9-]{0,37}[A-Za-z0-9])?$`, `^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$`, 1, 39)
 
 // parseGitHubLoginCommand reads `/access github-login [<login> | remove]`.
 func parseGitHubLoginCommand(rest string) (Command, error) {

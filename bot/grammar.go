@@ -2,13 +2,13 @@ package bot
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/accessbot/accessbot/internal/duration"
+	"github.com/accessbot/accessbot/internal/ident"
 	"github.com/accessbot/accessbot/internal/suggest"
 )
 
@@ -98,10 +98,10 @@ func parseErrorf(verb, format string, args ...any) *ParseError {
 // idPattern is what request and grant IDs look like: grants.RandomID makes "r-" or "g-" and
 // base32; tests and imports may use other short names, so any short token of these characters
 // is accepted and the Service says whether it exists.
-var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
+var idPattern = ident.New(`^[a-z0-9][a-z0-9_.-]{0,63}$`, `^[a-z0-9][a-z0-9_.-]*$`, 1, 64)
 
 // namePattern is what resource names look like (config validates the same).
-var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
+var namePattern = ident.New(`^[a-z0-9][a-z0-9_.-]{0,62}$`, `^[a-z0-9][a-z0-9_.-]*$`, 1, 63)
 
 // maxText bounds what Parse reads: a chat command is short, and a reason is kept in the audit
 // log for years.

@@ -1,11 +1,11 @@
 package config
 
 import (
-	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/accessbot/accessbot/grants"
+	"github.com/accessbot/accessbot/internal/ident"
 )
 
 // AlertConfig is one entry of the `alerts:` section: a CEL condition over a new request and its
@@ -37,7 +37,7 @@ type RequireApprovalsConfig struct {
 const defaultRequiredApprovals = 2
 
 var (
-	alertName  = regexp.MustCompile(`^[a-z0-9_]{1,64}$`)
+	alertName  = ident.New(`^[a-z0-9_]{1,64}$`, `^[a-z0-9_]+$`, 1, 64)
 	severities = []string{"", "low", "medium", "high", "critical"}
 )
 

@@ -4,10 +4,11 @@ import (
 	"encoding/hex"
 	"maps"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/accessbot/accessbot/internal/ident"
 )
 
 // DefaultDiscordAPIURL is the Discord REST API base URL (version 10).
@@ -76,7 +77,7 @@ func defaultDiscord() Discord {
 }
 
 // snowflake is what Discord IDs look like: a decimal number, 17 to 20 digits today.
-var snowflake = regexp.MustCompile(`^[0-9]{15,21}$`)
+var snowflake = ident.New(`^[0-9]{15,21}$`, `^[0-9]+$`, 15, 21)
 
 // discordRolePrefix names a Discord role where a group is expected.
 const discordRolePrefix = "discord-role:"

@@ -2,10 +2,10 @@ package config
 
 import (
 	"net/url"
-	"regexp"
 	"strings"
 
 	"github.com/accessbot/accessbot/grants"
+	"github.com/accessbot/accessbot/internal/ident"
 )
 
 // AccountFromGitHubLogin is the one value of a resource's `account_from:` today: the account is
@@ -39,7 +39,7 @@ func (g GitHubLogin) Enabled() bool { return g.ClientID != "" }
 
 // githubClientID is a GitHub App client ID ("Iv23li...") or an OAuth App's ("Ov23li...", or 20
 // hex digits for older ones).
-var githubClientID = regexp.MustCompile(`^[A-Za-z0-9._-]{8,64}$`)
+var githubClientID = ident.New(`^[A-Za-z0-9._-]{8,64}$`, `^[A-Za-z0-9._-]+$`, 8, 64)
 
 // githubLogin checks the github_login section and the resources' account_from that need it,
 // and fills the defaults.

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/accessbot/accessbot/grants"
+	"github.com/accessbot/accessbot/internal/ident"
 	"github.com/accessbot/accessbot/internal/tmpl"
 )
 
@@ -58,9 +59,11 @@ func (i *Identity) EmailAllowed(email string) bool {
 }
 
 var (
-	emailDomain = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
-	slackTeamID = regexp.MustCompile(`^T[A-Z0-9]{2,20}$`)
-	slackOrgID  = regexp.MustCompile(`^E[A-Z0-9]{2,20}$`)
+	// emailDomainLabels is ^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$ without its
+	// counts, which isEmailDomain checks label by label (internal/ident says why).
+	emailDomainLabels = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]+$`)
+	slackTeamID       = ident.New(`^T[A-Z0-9]{2,20}$`, `^T[A-Z0-9]+$`, 3, 21)
+	slackOrgID        = ident.New(`^E[A-Z0-9]{2,20}$`, `^E[A-Z0-9]+$`, 3, 21)
 )
 
 // identity checks the identity section and normalizes its domains to lowercase.
@@ -69,7 +72,7 @@ func (v *validator) identity() {
 	for i, d := range id.EmailDomains {
 		path := joinIndex("identity.email_domains", i)
 		d = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(d), "@")))
-		if !emailDomain.MatchString(d) {
+		if !isEmailDomain(d) {
 			v.add(path, "%s is not an email domain (write example.com, without @)", v.quote(path, id.EmailDomains[i]))
 		}
 		id.EmailDomains[i] = d
@@ -183,4 +186,19 @@ func canonicalList(list []string) []string {
 		out[i] = grants.CanonicalEntry(p)
 	}
 	return out
+}
+
+// isEmailDomain reports whether d is a lowercase DNS name of two labels or more: each label at
+// most 63 characters, the last (the top-level domain) at least 2 letters.
+func isEmailDomain(d string) bool {
+	if !emailDomainLabels.MatchString(d) {
+		return false
+	}
+	labels := strings.Split(d, ".")
+	for _, l := range labels {
+		if len(l) > 63 {
+			return false
+		}
+	}
+	return len(labels[len(labels)-1]) >= 2
 }

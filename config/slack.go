@@ -2,10 +2,11 @@ package config
 
 import (
 	"net/url"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/accessbot/accessbot/internal/ident"
 )
 
 // Secret is a credential from the config file (a token, a signing secret). It prints as
@@ -90,8 +91,20 @@ func defaultSlack() Slack {
 }
 
 // slackChannel is what a channel reference looks like: an ID (C0123ABCD, G..., D...) or a
-// public channel's #name.
-var slackChannel = regexp.MustCompile(`^(#[a-z0-9][a-z0-9._-]{0,79}|[A-Z0-9]{6,20})$`)
+// public channel's #name, ^(#[a-z0-9][a-z0-9._-]{0,79}|[A-Z0-9]{6,20})$ written as its two
+// alternatives with their length bounds (internal/ident says why).
+var slackChannel = slackChannelRef{
+	name: ident.New(`^#[a-z0-9][a-z0-9._-]{0,79}$`, `^#[a-z0-9][a-z0-9._-]*$`, 2, 81),
+	id:   ident.New(`^[A-Z0-9]{6,20}$`, `^[A-Z0-9]+$`, 6, 20),
+}
+
+// slackChannelRef accepts a channel's #name or its ID.
+type slackChannelRef struct{ name, id *ident.Pattern }
+
+// MatchString reports whether s is a channel's #name or an ID.
+func (r slackChannelRef) MatchString(s string) bool {
+	return r.name.MatchString(s) || r.id.MatchString(s)
+}
 
 func (v *validator) slack() {
 	s := &v.c.Slack

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/accessbot/accessbot/internal/ident"
 	"github.com/accessbot/accessbot/tickets"
 )
 
@@ -70,7 +71,7 @@ type TicketPolicyConfig struct {
 // DefaultTicketCheckInterval is tickets.check_interval when it is not written.
 const DefaultTicketCheckInterval = 5 * time.Minute
 
-var ticketSystemName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+var ticketSystemName = ident.New(`^[a-z0-9][a-z0-9_-]{0,31}$`, `^[a-z0-9][a-z0-9_-]*$`, 1, 32)
 
 // tickets checks the ticket systems and the resources' ticket policies.
 func (v *validator) tickets() {

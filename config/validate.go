@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/accessbot/accessbot/grants"
+	"github.com/accessbot/accessbot/internal/ident"
 	"github.com/accessbot/accessbot/internal/tmpl"
 	"github.com/accessbot/accessbot/oncall"
 )
@@ -395,7 +396,7 @@ func (v *validator) approversCheck(path string, m merged) {
 	}
 }
 
-var resourceName = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
+var resourceName = ident.New(`^[a-z0-9][a-z0-9_.-]{0,62}$`, `^[a-z0-9][a-z0-9_.-]*$`, 1, 63)
 
 func (v *validator) resources() {
 	if len(v.c.Resources) == 0 {

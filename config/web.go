@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/accessbot/accessbot/internal/ident"
 )
 
 // Web is the `web:` section: the local web chat under /chat/, a chat workspace in the browser
@@ -43,7 +45,7 @@ type WebPerson struct {
 }
 
 var (
-	webPersonID = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,31}$`)
+	webPersonID = ident.New(`^[a-z0-9][a-z0-9._-]{0,31}$`, `^[a-z0-9][a-z0-9._-]*$`, 1, 32)
 	webToken    = regexp.MustCompile(`^[A-Za-z0-9._~-]+$`)
 )
 

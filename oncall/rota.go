@@ -2,9 +2,10 @@ package oncall
 
 import (
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/accessbot/accessbot/internal/ident"
 )
 
 // Providers, the first part of a rota group's name.
@@ -61,9 +62,9 @@ func IsRotaGroup(name string) bool {
 
 var (
 	// PagerDuty IDs are upper-case letters and digits (PABC123).
-	pagerDutyIDRE = regexp.MustCompile(`^[A-Z0-9]{2,20}$`)
+	pagerDutyIDRE = ident.New(`^[A-Z0-9]{2,20}$`, `^[A-Z0-9]+$`, 2, 20)
 	// Opsgenie schedule names: letters, digits, space, '_', '-' and '.', as its UI allows.
-	opsgenieNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,99}$`)
+	opsgenieNameRE = ident.New(`^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,99}$`, `^[A-Za-z0-9][A-Za-z0-9 _.\-]*$`, 1, 100)
 )
 
 // ParseRota reads a rota group name; the error says in a sentence what is wrong and what

@@ -5,10 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/accessbot/accessbot/internal/ident"
 )
 
 // Ticket is what accessbot reads of a ticket.
@@ -146,7 +147,7 @@ func DefaultPattern(kind string) string {
 
 // keyRE is what any key must look like before it goes into a URL or a query, whatever the
 // configured pattern allows: letters, digits, '-' and '_', at most 64 of them.
-var keyRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
+var keyRE = ident.New(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`, `^[A-Za-z0-9][A-Za-z0-9_-]*$`, 1, 64)
 
 // ValidKey reports whether key may be sent to a ticket system at all.
 func ValidKey(key string) bool { return keyRE.MatchString(key) }

@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"regexp"
 	"strings"
 	"time"
+
+	"github.com/accessbot/accessbot/internal/ident"
 )
 
 // Member kinds: how the person's account is named in the policy.
@@ -32,13 +33,13 @@ const (
 var (
 	// projectID is a project ID as Google allows it: 6 to 30 lower-case letters, digits and
 	// hyphens, starting with a letter, not ending with a hyphen.
-	projectID = regexp.MustCompile(`^[a-z][a-z0-9-]{4,28}[a-z0-9]$`)
+	projectID = ident.New(`^[a-z][a-z0-9-]{4,28}[a-z0-9]$`, `^[a-z][a-z0-9-]*[a-z0-9]$`, 6, 30)
 	// numericID is a project number, folder or organization ID.
-	numericID = regexp.MustCompile(`^[1-9][0-9]{0,24}$`)
+	numericID = ident.New(`^[1-9][0-9]{0,24}$`, `^[1-9][0-9]*$`, 1, 25)
 	// predefinedRole is "roles/" and a role name: letters, digits, '.' and '_'.
-	predefinedRole = regexp.MustCompile(`^roles/[A-Za-z][A-Za-z0-9_.]{0,127}$`)
+	predefinedRole = ident.New(`^roles/[A-Za-z][A-Za-z0-9_.]{0,127}$`, `^roles/[A-Za-z][A-Za-z0-9_.]*$`, 7, 134)
 	// customRoleID is a custom role's ID: 3 to 64 letters, digits, '_' and '.'.
-	customRoleID = regexp.MustCompile(`^[A-Za-z0-9_.]{3,64}$`)
+	customRoleID = ident.New(`^[A-Za-z0-9_.]{3,64}$`, `^[A-Za-z0-9_.]+$`, 3, 64)
 )
 
 // Config is the gcp-iam adapter's configuration block: one role on one project, folder or

@@ -31,6 +31,7 @@ import (
 
 	"github.com/accessbot/accessbot/adapters"
 	"github.com/accessbot/accessbot/internal/googleapi"
+	"github.com/accessbot/accessbot/internal/ident"
 )
 
 const (
@@ -59,7 +60,7 @@ var expressionRE = regexp.MustCompile(`^request\.time < timestamp\("([^"]+)"\)$`
 
 // grantIDRE is what the adapter puts in a condition title: accessbot's grant IDs, with room to
 // spare under Google's 100-character title.
-var grantIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$`)
+var grantIDRE = ident.New(`^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$`, `^[A-Za-z0-9][A-Za-z0-9._-]*$`, 1, 80)
 
 // emailRE is what the adapter accepts as a Google account or group email.
 var emailRE = regexp.MustCompile(`^[A-Za-z0-9.!#$%&'*+/=?^_{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$`)

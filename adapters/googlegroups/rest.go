@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/accessbot/accessbot/internal/googleapi"
+	"github.com/accessbot/accessbot/internal/ident"
 )
 
 // The adapter speaks the Cloud Identity Groups v1 methods it needs itself, over net/http,
@@ -39,10 +40,12 @@ const (
 var (
 	// groupNameRE is a group's resource name as Google returns it; it goes into paths, so
 	// anything else is refused. Both patterns are compiled at first use.
-	groupNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^groups/[A-Za-z0-9_-]{1,128}$`) })
+	groupNameRE = sync.OnceValue(func() *ident.Pattern {
+		return ident.New(`^groups/[A-Za-z0-9_-]{1,128}$`, `^groups/[A-Za-z0-9_-]+$`, 8, 135)
+	})
 	// membershipNameRE is a membership's resource name.
-	membershipNameRE = sync.OnceValue(func() *regexp.Regexp {
-		return regexp.MustCompile(`^groups/[A-Za-z0-9_-]{1,128}/memberships/[A-Za-z0-9_-]{1,128}$`)
+	membershipNameRE = sync.OnceValue(func() membershipName {
+		return membershipName{regexp.MustCompile(`^groups/[A-Za-z0-9_-]+/memberships/[A-Za-z0-9_-]+$`)}
 	})
 )
 
@@ -246,4 +249,17 @@ func operationError(op *operation) error {
 func isStatus(err error, code int) bool {
 	var ge *googleError
 	return errors.As(err, &ge) && ge.Code == code
+}
+
+// membershipName is ^groups/[A-Za-z0-9_-]{1,128}/memberships/[A-Za-z0-9_-]{1,128}$: its
+// expression without the counts and a bound on each ID (internal/ident says why).
+type membershipName struct{ re *regexp.Regexp }
+
+// MatchString reports whether s is a membership's resource name with IDs of 1 to 128 characters.
+func (m membershipName) MatchString(s string) bool {
+	if !m.re.MatchString(s) {
+		return false
+	}
+	parts := strings.Split(s, "/") // groups, the group's ID, memberships, the membership's ID
+	return len(parts[1]) <= 128 && len(parts[3]) <= 128
 }

@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
+
+	"github.com/accessbot/accessbot/internal/ident"
 )
 
 // Modes of the adapter.
@@ -33,7 +34,7 @@ const (
 )
 
 // dns1123Label is a namespace's name: lower-case letters, digits and '-', at most 63 characters.
-var dns1123Label = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
+var dns1123Label = ident.New(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`, `^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`, 1, 63)
 
 // Config is the kubernetes adapter's configuration block: one cluster (a kubeconfig context or
 // the cluster accessbot runs in), one role, and the namespaces it is bound in.

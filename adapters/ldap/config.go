@@ -10,13 +10,13 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
 	goldap "github.com/go-ldap/ldap/v3"
 
 	"github.com/accessbot/accessbot/adapters"
+	"github.com/accessbot/accessbot/internal/ident"
 	"github.com/accessbot/accessbot/internal/tmpl"
 )
 
@@ -295,7 +295,7 @@ func (s *SearchConfig) scope() (int, error) {
 // accountPattern is what an account may be. It leaves out every character with a meaning in DNs
 // (, + " \ < > ; = #) or filters (( ) * \ NUL) and spaces, so escaping is a second line of
 // defence rather than the only one.
-var accountPattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,127}$`)
+var accountPattern = ident.New(`^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,127}$`, `^[A-Za-z0-9_][A-Za-z0-9_.@-]*$`, 1, 128)
 
 // templateValues are what a user_dn or filter template may use, already escaped.
 type templateValues struct {

@@ -10,6 +10,7 @@ import (
 	mysqldrv "github.com/go-sql-driver/mysql"
 
 	"github.com/accessbot/accessbot/adapters"
+	"github.com/accessbot/accessbot/internal/ident"
 )
 
 const (
@@ -77,9 +78,9 @@ func (c Config) GoString() string { return c.String() }
 var (
 	nameRE = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
 	// hostRE allows names, addresses, wildcards (%, _) and netmasks (10.0.0.0/255.0.0.0).
-	hostRE = regexp.MustCompile(`^[A-Za-z0-9.%_:/-]{1,255}$`)
+	hostRE = ident.New(`^[A-Za-z0-9.%_:/-]{1,255}$`, `^[A-Za-z0-9.%_:/-]+$`, 1, 255)
 	// objectRE is a database or table name as the grammar accepts it: no quoting needed.
-	objectRE = regexp.MustCompile(`^[A-Za-z0-9_$]{1,64}$`)
+	objectRE = ident.New(`^[A-Za-z0-9_$]{1,64}$`, `^[A-Za-z0-9_$]+$`, 1, 64)
 )
 
 // ValidName checks a user, role or account name before it reaches SQL: lower-case ASCII

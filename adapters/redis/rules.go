@@ -16,8 +16,10 @@ var (
 	// commands carry dots (json.get).
 	commandRule = regexp.MustCompile(`^[+-][a-z][a-z0-9_.-]*(\|[a-z0-9_.-]+)?$`)
 	// Key patterns (~, %R~, %W~, %RW~) and channel patterns (&): printable ASCII without spaces,
-	// which is all a glob pattern needs.
-	patternRule = regexp.MustCompile(`^(~|%(R|W|RW|WR)~|&)[\x21-\x7e]{1,256}$`)
+	// which is all a glob pattern needs. The grammar is ^(~|%(R|W|RW|WR)~|&)[\x21-\x7e]{1,256}$;
+	// isPatternRule bounds the glob's length, which this expression leaves uncounted
+	// (internal/ident says why).
+	patternRuleUncounted = regexp.MustCompile(`^(~|%(R|W|RW|WR)~|&)[\x21-\x7e]+$`)
 )
 
 // keywordRules are the rules without arguments that only narrow or widen what may be touched.
@@ -72,7 +74,7 @@ func checkRule(rule string) error {
 	case '(':
 		return fmt.Errorf("is a selector; selectors are not supported")
 	case '~', '&', '%':
-		if patternRule.MatchString(rule) {
+		if isPatternRule(rule) {
 			return nil
 		}
 		return fmt.Errorf("is not a key pattern (~pattern, %%R~pattern, %%W~pattern, %%RW~pattern) or channel pattern (&pattern)")
@@ -96,4 +98,18 @@ func checkRules(rules []string) error {
 		}
 	}
 	return nil
+}
+
+// isPatternRule reports whether rule is a key or channel pattern with a glob of 1 to 256
+// characters. The prefix is one character (~, &) or runs to the first '~' (%R~, %RW~): the glob
+// comes after it.
+func isPatternRule(rule string) bool {
+	if !patternRuleUncounted.MatchString(rule) {
+		return false
+	}
+	prefix := 1
+	if rule[0] == '%' {
+		prefix = strings.IndexByte(rule, '~') + 1
+	}
+	return len(rule)-prefix <= 256
 }

@@ -16,7 +16,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,6 +25,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/accessbot/accessbot/adapters"
+	"github.com/accessbot/accessbot/internal/ident"
 	"github.com/accessbot/accessbot/internal/tmpl"
 )
 
@@ -48,7 +48,7 @@ var ErrCannotExtend = errors.New("an SSH certificate cannot be extended")
 
 // principalPattern is what a principal may look like once rendered: user names and the like,
 // nothing that sshd's principal lists or logs would read as syntax.
-var principalPattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.@+-]{0,255}$`)
+var principalPattern = ident.New(`^[A-Za-z0-9_][A-Za-z0-9_.@+-]{0,255}$`, `^[A-Za-z0-9_][A-Za-z0-9_.@+-]*$`, 1, 256)
 
 const maxKeyIDLen = 256
 

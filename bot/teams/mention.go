@@ -32,7 +32,9 @@ type Mentioned struct {
 // upnRE and objectIDRE are what may stand inside a mention: an email-shaped UPN and an Entra
 // object ID (a GUID), so nothing a person could shape otherwise reaches the mention markup.
 var (
-	upnRE      = regexp.MustCompile(`^[a-z0-9._%+'-]{1,64}@[a-z0-9.-]{1,253}$`)
+	// upnRE is ^[a-z0-9._%+'-]{1,64}@[a-z0-9.-]{1,253}$ without its counts, which isUPN
+	// checks (internal/ident says why).
+	upnRE      = regexp.MustCompile(`^[a-z0-9._%+'-]+@[a-z0-9.-]+$`)
 	objectIDRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 )
 
@@ -42,7 +44,7 @@ var angles = strings.NewReplacer("<", "‹", ">", "›")
 // mentionID is the ID Teams mentions person p by, or "" when p cannot be mentioned on Teams.
 func mentionID(p string) string {
 	p = grants.CanonicalPerson(p)
-	if upnRE.MatchString(p) {
+	if isUPN(p) {
 		return p
 	}
 	if id, ok := strings.CutPrefix(p, "teams:"); ok && objectIDRE.MatchString(strings.ToLower(id)) {
@@ -68,4 +70,11 @@ func addMentions(c *Card, v bot.View) {
 		c.MSTeams.Entities = append(c.MSTeams.Entities, Mention{Type: "mention", Text: text, Mentioned: Mentioned{ID: id, Name: id}})
 	}
 	c.Body = append(c.Body, Element{Type: "TextBlock", Text: "Calling on " + strings.Join(names, " "), Wrap: true})
+}
+
+// isUPN reports whether p is an email-shaped UPN: 1 to 64 characters before the one '@' (neither
+// side's class holds one) and 1 to 253 after it.
+func isUPN(p string) bool {
+	at := strings.IndexByte(p, '@')
+	return upnRE.MatchString(p) && at <= 64 && len(p)-at-1 <= 253
 }

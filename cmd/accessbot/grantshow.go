@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/accessbot/accessbot/audit"
 	"github.com/accessbot/accessbot/grants"
+	"github.com/accessbot/accessbot/internal/ident"
 	"github.com/accessbot/accessbot/storage"
 )
 
@@ -49,7 +49,7 @@ session was seen. It reads the database and never creates one; --json prints one
 
 // grantIDPattern is what a grant ID may look like; anything else is refused before the
 // database is opened.
-var grantIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$`)
+var grantIDPattern = ident.New(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$`, `^[A-Za-z0-9][A-Za-z0-9_.:-]*$`, 1, 100)
 
 // grantStory is one grant with everything that happened to it.
 type grantStory struct {

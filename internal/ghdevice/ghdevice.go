@@ -16,12 +16,12 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/accessbot/accessbot/internal/backoff"
 	"github.com/accessbot/accessbot/internal/clock"
+	"github.com/accessbot/accessbot/internal/ident"
 )
 
 // GrantType is the grant_type of the device flow's token request (RFC 8628).
@@ -93,8 +93,8 @@ const slowDownStep = 5 * time.Second
 const defaultInterval = 5 * time.Second
 
 var (
-	userCode = regexp.MustCompile(`^[A-Z0-9]{4}-?[A-Z0-9]{4}$|^[A-Za-z0-9-]{4,20}$`)
-	login    = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9-]{0,37}[A-Za-z0-9])?$`)
+	userCode = ident.New(`^[A-Z0-9]{4}-?[A-Z0-9]{4}$|^[A-Za-z0-9-]{4,20}$`, `^[A-Z0-9]{4}-?[A-Z0-9]{4}$|^[A-Za-z0-9-]+$`, 4, 20)
+	login    = ident.New(`^[A-Za-z0-9](?:[A-Za-z0-9-]{0,37}[A-Za-z0-9])?$`, `^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$`, 1, 39)
 )
 
 func (c *Client) now() time.Time {

@@ -33,18 +33,18 @@ var allowed = []struct {
 	{"adapters/gcpiam/gcpiamtest", []string{"internal/googletest"}},
 	{"adapters/googlegroups/googlegroupstest", []string{"internal/googletest"}},
 	// The Google adapters share one REST call and Google's error answer (internal/googleapi).
-	{"adapters/gcpiam", []string{"adapters", "internal/googleapi"}},
-	{"adapters/googlegroups", []string{"adapters", "internal/googleapi"}},
+	{"adapters/gcpiam", []string{"adapters", "internal/googleapi", "internal/ident"}},
+	{"adapters/googlegroups", []string{"adapters", "internal/googleapi", "internal/ident"}},
 	// The kubernetes adapter paces its requests with the shared token bucket.
-	{"adapters/kubernetes", []string{"adapters", "internal/ratelimit", "internal/backoff"}},
+	{"adapters/kubernetes", []string{"adapters", "internal/ratelimit", "internal/backoff", "internal/ident"}},
 	// The GitHub and Okta adapters page with the shared Link header reader.
 	{"adapters/github", []string{"adapters", "internal/backoff", "internal/httplink"}},
 	{"adapters/okta", []string{"adapters", "internal/backoff", "internal/httplink"}},
 	{"adapters/awsidc", []string{"adapters", "internal/backoff"}},
 	// The LDAP and SSH adapters render their config's templates without text/template.
-	{"adapters/ldap", []string{"adapters", "internal/tmpl"}},
-	{"adapters/sshcert", []string{"adapters", "internal/tmpl"}},
-	{"adapters/...", []string{"adapters/..."}},
+	{"adapters/ldap", []string{"adapters", "internal/tmpl", "internal/ident"}},
+	{"adapters/sshcert", []string{"adapters", "internal/tmpl", "internal/ident"}},
+	{"adapters/...", []string{"adapters/...", "internal/ident"}},
 	// The audit log is the bottom of the domain: events and their hash chain stand alone (with
 	// the one duration format people read).
 	{"audit", []string{"internal/duration", "internal/tmpl"}},
@@ -65,19 +65,23 @@ var allowed = []struct {
 	{"internal/googleapi", []string{"internal/backoff"}},
 	{"internal/googletest", nil},
 	{"internal/httplink", nil},
-	{"internal/ghdevice", []string{"internal/backoff", "internal/clock"}},
+	{"internal/ghdevice", []string{"internal/backoff", "internal/clock", "internal/ident"}},
 	{"internal/suggest", nil},
 	// The schedule loop waits on the injected clock.
 	{"internal/schedule", []string{"internal/clock"}},
 	{"internal/duration", nil},
 	{"internal/sshkey", nil},
+	// Identifier patterns: an uncounted expression and a length bound (a counted repetition
+	// costs a state per count in every process), and the test kit that proves each the same.
+	{"internal/ident", nil},
+	{"internal/ident/identtest", nil},
 	// Ticket systems: each client knows the tickets interface; the policy, the comments and the
 	// end-with-ticket revocations go through the domain and the log.
 	{"tickets/jira/jiratest", nil},
 	{"tickets/servicenow/servicenowtest", nil},
 	{"tickets/jira", []string{"tickets"}},
 	{"tickets/servicenow", []string{"tickets"}},
-	{"tickets", []string{"grants", "audit", "internal/clock", "internal/flood"}},
+	{"tickets", []string{"grants", "audit", "internal/clock", "internal/flood", "internal/ident"}},
 	// Test kits may build a real store under the domain they help test.
 	{"grants/grantstest", []string{"grants", "adapters", "audit", "internal/clock", "storage"}},
 	// The domain decides with the adapters it calls and the log it writes: no storage, no chat.
@@ -88,10 +92,10 @@ var allowed = []struct {
 	{"oncall/opsgenie/opsgenietest", nil},
 	{"oncall/pagerduty", []string{"oncall", "internal/backoff"}},
 	{"oncall/opsgenie", []string{"oncall", "internal/backoff"}},
-	{"oncall", []string{"grants", "internal/clock"}},
+	{"oncall", []string{"grants", "internal/clock", "internal/ident"}},
 	// The config names resources, policies and people; it knows no chat platform (it checks
 	// rota group names with oncall).
-	{"config", []string{"grants", "adapters", "oncall", "internal/duration", "internal/sshkey", "internal/suggest", "internal/tmpl", "tickets"}},
+	{"config", []string{"grants", "adapters", "oncall", "internal/duration", "internal/ident", "internal/sshkey", "internal/suggest", "internal/tmpl", "tickets"}},
 	// The policy audit reads the config (no database) and writes the log's config.changed.
 	{"config/policyaudit", []string{"config", "grants", "audit", "internal/duration", "internal/tmpl"}},
 	{"internal/ops", []string{"grants", "adapters", "audit", "internal/clock"}},
@@ -104,7 +108,7 @@ var allowed = []struct {
 	{"storage/...", []string{"storage/...", "grants", "audit", "bot", "adapters", "internal/backoff", "internal/sshkey", "internal/stepup"}},
 	// The chat core is platform-neutral: it says what a message means, not how a platform
 	// shows it, so it imports no platform.
-	{"bot", []string{"grants", "audit", "audit/digest", "adapters", "internal/clock", "internal/duration", "internal/flood", "internal/ghdevice", "internal/ratelimit", "internal/schedule", "internal/sshkey", "internal/suggest"}},
+	{"bot", []string{"grants", "audit", "audit/digest", "adapters", "internal/clock", "internal/duration", "internal/flood", "internal/ghdevice", "internal/ident", "internal/ratelimit", "internal/schedule", "internal/sshkey", "internal/suggest"}},
 	// The chat core's test kit drives the core over a real store, without a platform.
 	{"bot/bottest", []string{"bot", "grants", "grants/grantstest", "audit", "adapters", "internal/clock", "internal/duration", "storage"}},
 	// Each platform builds on the chat core and the domain types it shows, and on its own

@@ -34,13 +34,13 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/accessbot/accessbot/internal/ident"
 	"github.com/accessbot/accessbot/internal/servertest"
 	"net"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -177,7 +177,7 @@ func start(dir string) (*Server, error) {
 	return s, nil
 }
 
-var userName = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
+var userName = ident.New(`^[a-z_][a-z0-9_-]{0,31}$`, `^[a-z_][a-z0-9_-]*$`, 1, 32)
 
 // ensureUser creates a local user that can log in with a certificate, when there is none.
 func ensureUser(name string) error {

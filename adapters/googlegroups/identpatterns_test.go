@@ -1,0 +1,21 @@
+package googlegroups
+
+import (
+	"testing"
+
+	"github.com/accessbot/accessbot/internal/ident/identtest"
+)
+
+// The counted patterns this package's identifier checks replace, as they were written: each
+// check must accept exactly what its pattern did (internal/ident says why they changed).
+func TestIdentifierChecksAcceptWhatTheirCountedPatternsDid(t *testing.T) {
+	for _, c := range []struct {
+		old   string
+		check func(string) bool
+	}{
+		{`^groups/[A-Za-z0-9_-]{1,128}$`, groupNameRE().MatchString},
+		{`^groups/[A-Za-z0-9_-]{1,128}/memberships/[A-Za-z0-9_-]{1,128}$`, membershipNameRE().MatchString},
+	} {
+		t.Run(c.old, func(t *testing.T) { identtest.Compare(t, c.old, c.check) })
+	}
+}

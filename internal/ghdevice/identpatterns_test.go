@@ -1,0 +1,21 @@
+package ghdevice
+
+import (
+	"testing"
+
+	"github.com/accessbot/accessbot/internal/ident/identtest"
+)
+
+// The counted patterns this package's identifier checks replace, as they were written: each
+// check must accept exactly what its pattern did (internal/ident says why they changed).
+func TestIdentifierChecksAcceptWhatTheirCountedPatternsDid(t *testing.T) {
+	for _, c := range []struct {
+		old   string
+		check func(string) bool
+	}{
+		{`^[A-Z0-9]{4}-?[A-Z0-9]{4}$|^[A-Za-z0-9-]{4,20}$`, userCode.MatchString},
+		{`^[A-Za-z0-9](?:[A-Za-z0-9-]{0,37}[A-Za-z0-9])?$`, login.MatchString},
+	} {
+		t.Run(c.old, func(t *testing.T) { identtest.Compare(t, c.old, c.check) })
+	}
+}
