@@ -86,9 +86,9 @@ var allowed = []struct {
 	// fake stand apart.
 	{"oncall/pagerduty/pagerdutytest", nil},
 	{"oncall/opsgenie/opsgenietest", nil},
-	{"oncall/pagerduty", []string{"oncall", "internal/backoff"}},
-	{"oncall/opsgenie", []string{"oncall", "internal/backoff"}},
-	{"oncall", []string{"grants", "internal/clock"}},
+	{"oncall/pagerduty", []string{"oncall"}},
+	{"oncall/opsgenie", []string{"oncall"}},
+	{"oncall", []string{"grants", "internal/backoff", "internal/clock"}},
 	// The config names resources, policies and people; it knows no chat platform (it checks
 	// rota group names with oncall).
 	{"config", []string{"grants", "adapters", "oncall", "internal/duration", "internal/sshkey", "internal/suggest", "internal/tmpl", "tickets"}},
