@@ -74,7 +74,7 @@ type Server struct {
 	handler      bot.Handler
 	verifier     *Verifier
 	authFailures *bot.AuthFailures
-	refusals     *refusals
+	refusals     *bot.Refusals
 	log          zerolog.Logger
 	appToken     string
 	// answerer answers within the budget and runs the rest after the acknowledgement; Wait
@@ -104,7 +104,7 @@ func NewServer(c *Client, o ServerOptions) (*Server, error) {
 		client:       c,
 		handler:      o.Handler,
 		authFailures: bot.NewAuthFailures(PlatformName, o.Audit, o.Clock, log),
-		refusals:     newRefusals(o.Audit, o.Clock, log),
+		refusals:     bot.NewRefusals(PlatformName, o.Audit, o.Clock, log),
 		verifier: &Verifier{
 			Secret: []byte(o.SigningSecret), Window: o.Window, Clock: o.Clock, MaxEntries: o.ReplayEntries, Replay: o.ReplayStore,
 		},

@@ -73,7 +73,7 @@ type Server struct {
 	verifier     *Verifier
 	keys         *KeySet
 	authFailures *bot.AuthFailures
-	refusals     *refusals
+	refusals     *bot.Refusals
 	log          zerolog.Logger
 	answerer     bot.Answerer[InvokeResponse]
 }
@@ -105,7 +105,7 @@ func NewServer(c *Client, o ServerOptions) (*Server, error) {
 		client: c, handler: o.Handler, approvals: o.Approvals, keys: keys,
 		verifier:     &Verifier{AppID: o.AppID, Issuer: o.Issuer, Keys: keys, Tenants: o.Tenants, Clock: o.Clock},
 		authFailures: bot.NewAuthFailures(PlatformName, o.Audit, o.Clock, log),
-		refusals:     &refusals{audit: o.Audit, clock: o.Clock, log: log, last: map[string]time.Time{}},
+		refusals:     bot.NewRefusals(PlatformName, o.Audit, o.Clock, log),
 		log:          log,
 		answerer: bot.Answerer[InvokeResponse]{Budget: o.Budget, LateTimeout: o.LateTimeout, Clock: o.Clock, Log: log,
 			What: "a Teams activity", Failed: func() InvokeResponse { return messageResponse(bot.InternalErrorText) }},
@@ -198,7 +198,7 @@ func (s *Server) actor(ctx context.Context, act *Activity) (grants.Actor, *bot.V
 	log := zerolog.Ctx(ctx)
 	if re, ok := errors.AsType[*RefusedError](err); ok {
 		log.Warn().Str("refused", re.Refused).Msg("refused a Teams user the identity policy does not accept")
-		s.refusals.record(ctx, re)
+		s.refusals.Record(ctx, re.UserID, re.Refused, re.Event())
 		v := problemView(re.Sentence())
 		return grants.Actor{}, &v
 	}
