@@ -238,8 +238,8 @@ func (s *Server) actorProblem(ctx context.Context, log zerolog.Logger, err error
 	if re, ok := errors.AsType[*RefusedError](err); ok {
 		log.Warn().Str("refused", re.Refused).Msg("refused a Slack user the identity policy does not accept")
 		s.refusals.Record(ctx, re.UserID, re.Refused, re.Event())
-		return problemView(re.Sentence())
+		return bot.ProblemView(re.Sentence())
 	}
 	log.Error().Err(err).Msg("resolve the Slack user of " + what)
-	return problemView(profileProblem)
+	return bot.ProblemView(profileProblem)
 }
