@@ -186,13 +186,7 @@ func (v *validator) discordApproverChannel(d *Discord) {
 	if d.ApproverChannel != "" {
 		return
 	}
-	var missing []string
-	for _, r := range v.c.Resources {
-		if r.Name != "" && d.Channels[r.Name] == "" {
-			missing = append(missing, r.Name)
-		}
-	}
-	if len(missing) > 0 {
+	if missing := v.withoutChannel(d.Channels); len(missing) > 0 {
 		v.add("discord.approver_channel", "required: the channel ID for approval messages (resources without a channel under discord.channels: %s)", strings.Join(missing, ", "))
 	}
 }

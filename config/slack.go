@@ -175,13 +175,7 @@ func (v *validator) slack() {
 		}
 	}
 	if s.ApproverChannel == "" {
-		var missing []string
-		for _, r := range v.c.Resources {
-			if r.Name != "" && s.Channels[r.Name] == "" {
-				missing = append(missing, r.Name)
-			}
-		}
-		if len(missing) > 0 {
+		if missing := v.withoutChannel(s.Channels); len(missing) > 0 {
 			v.add("slack.approver_channel", "required: the channel for approval messages (resources without a channel under slack.channels: %s)", strings.Join(missing, ", "))
 		}
 	}

@@ -151,13 +151,7 @@ func (v *validator) teamsChannels(t *Teams) {
 	if t.ApproverChannel != "" {
 		return
 	}
-	var missing []string
-	for _, r := range v.c.Resources {
-		if r.Name != "" && t.Channels[r.Name] == "" {
-			missing = append(missing, r.Name)
-		}
-	}
-	if len(missing) > 0 {
+	if missing := v.withoutChannel(t.Channels); len(missing) > 0 {
 		v.add("teams.approver_channel", "required: the approvers' channel conversation ID (resources without one under teams.channels: %s)", strings.Join(missing, ", "))
 	}
 }

@@ -1,11 +1,14 @@
 package tickets
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 )
 
@@ -37,4 +40,37 @@ func Call(ctx context.Context, hc *http.Client, req *http.Request, op string, ou
 		return fmt.Errorf("%s: read answer: %w", op, err)
 	}
 	return nil
+}
+
+// BaseURL checks a ticket system's configured URL: an http(s) URL with a host, without a
+// trailing slash. kind and name say which system, in the error.
+func BaseURL(kind, name, raw string) (*url.URL, error) {
+	u, err := url.Parse(strings.TrimRight(raw, "/"))
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, fmt.Errorf("%s %s: url %q is not an http(s) URL", kind, name, raw)
+	}
+	return u, nil
+}
+
+// NewRequest builds a call of base's path followed by path, with the query q, that asks for
+// JSON; body, when not nil, is sent as JSON. The caller adds its authentication.
+func NewRequest(method string, base *url.URL, path string, q url.Values, body any) (*http.Request, error) {
+	u := *base
+	u.Path = base.Path + path
+	u.RawQuery = q.Encode()
+	var buf bytes.Buffer
+	if body != nil {
+		if err := json.NewEncoder(&buf).Encode(body); err != nil {
+			return nil, fmt.Errorf("encode %s %s: %w", method, path, err)
+		}
+	}
+	req, err := http.NewRequest(method, u.String(), &buf)
+	if err != nil {
+		return nil, fmt.Errorf("build %s %s: %w", method, path, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	return req, nil
 }

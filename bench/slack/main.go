@@ -156,10 +156,10 @@ func (r *report) rows() []row {
 	return []row{
 		{Bench: name, Measure: "requests/s (200, committed)", Value: table.PerSec(a.Rate()), Baseline: table.PerSec(b.Rate()) + baseNote,
 			Ratio: table.Ratio(a.Rate(), b.Rate()), Goal: ">= " + table.PerSec(goalRate), Met: table.YesNo(a.Rate() >= goalRate)},
-		{Measure: "p50 latency", Value: ms(a.Latency.P50), Baseline: ms(b.Latency.P50), Ratio: table.Ratio(a.Latency.P50.Seconds(), b.Latency.P50.Seconds())},
-		{Measure: "p99 latency", Value: ms(a.Latency.P99), Baseline: ms(b.Latency.P99), Ratio: table.Ratio(a.Latency.P99.Seconds(), b.Latency.P99.Seconds()),
-			Goal: "<= " + ms(goalP99), Met: table.YesNo(a.Latency.P99 <= goalP99)},
-		{Measure: "max latency", Value: ms(a.Latency.Max), Baseline: ms(b.Latency.Max), Ratio: table.Ratio(a.Latency.Max.Seconds(), b.Latency.Max.Seconds())},
+		{Measure: "p50 latency", Value: table.Millis(a.Latency.P50), Baseline: table.Millis(b.Latency.P50), Ratio: table.Ratio(a.Latency.P50.Seconds(), b.Latency.P50.Seconds())},
+		{Measure: "p99 latency", Value: table.Millis(a.Latency.P99), Baseline: table.Millis(b.Latency.P99), Ratio: table.Ratio(a.Latency.P99.Seconds(), b.Latency.P99.Seconds()),
+			Goal: "<= " + table.Millis(goalP99), Met: table.YesNo(a.Latency.P99 <= goalP99)},
+		{Measure: "max latency", Value: table.Millis(a.Latency.Max), Baseline: table.Millis(b.Latency.Max), Ratio: table.Ratio(a.Latency.Max.Seconds(), b.Latency.Max.Seconds())},
 	}
 }
 
@@ -180,14 +180,6 @@ func (r *report) notes() []string {
 }
 
 func secs(d time.Duration) string { return fmt.Sprintf("%.3f s", d.Seconds()) }
-
-func ms(d time.Duration) string {
-	m := float64(d) / float64(time.Millisecond)
-	if m < 10 {
-		return fmt.Sprintf("%.2f ms", m)
-	}
-	return fmt.Sprintf("%.1f ms", m)
-}
 
 func (r *report) print(w io.Writer) {
 	mode := "full"

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/accessbot/accessbot/bench/internal/table"
 	"io"
 	"net/http"
 	"os"
@@ -17,6 +16,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/accessbot/accessbot/adapters/noop"
+	"github.com/accessbot/accessbot/bench/internal/loadserver"
+	"github.com/accessbot/accessbot/bench/internal/table"
 	"github.com/accessbot/accessbot/bot"
 	"github.com/accessbot/accessbot/bot/slack"
 	"github.com/accessbot/accessbot/bot/slack/slacktest"
@@ -43,7 +44,7 @@ func runBaseline(ctx context.Context, o options) (phaseResult, error) {
 		}
 		w.WriteHeader(http.StatusOK)
 	})
-	base, stop, err := serve(mux)
+	base, stop, err := loadserver.Serve(mux)
 	if err != nil {
 		return phaseResult{}, err
 	}
@@ -180,7 +181,7 @@ func runAccessbot(ctx context.Context, tmp string, o options) (accessbotResult, 
 	}
 	mux := http.NewServeMux()
 	srv.Mount(mux)
-	base, stop, err := serve(mux)
+	base, stop, err := loadserver.Serve(mux)
 	if err != nil {
 		return res, err
 	}

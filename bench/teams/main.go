@@ -39,6 +39,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/accessbot/accessbot/adapters/noop"
+	"github.com/accessbot/accessbot/bench/internal/loadserver"
 	"github.com/accessbot/accessbot/bench/internal/table"
 	"github.com/accessbot/accessbot/bot"
 	"github.com/accessbot/accessbot/bot/teams"
@@ -297,7 +298,7 @@ func runBaseline(ctx context.Context, fake *teamstest.Server, o options) (phase,
 		}
 		w.WriteHeader(http.StatusOK)
 	})
-	url, stop, err := serve(mux)
+	url, stop, err := loadserver.Serve(mux)
 	if err != nil {
 		return phase{}, err
 	}
@@ -389,7 +390,7 @@ func runAccessbot(ctx context.Context, fake *teamstest.Server, tmp string, o opt
 	}
 	mux := http.NewServeMux()
 	srv.Mount(mux)
-	url, stop, err := serve(mux)
+	url, stop, err := loadserver.Serve(mux)
 	if err != nil {
 		return res, err
 	}
@@ -430,14 +431,6 @@ func runAccessbot(ctx context.Context, fake *teamstest.Server, tmp string, o opt
 	return res, err
 }
 
-func ms(d time.Duration) string {
-	m := float64(d) / float64(time.Millisecond)
-	if m < 10 {
-		return fmt.Sprintf("%.2f ms", m)
-	}
-	return fmt.Sprintf("%.1f ms", m)
-}
-
 // Goals, on 2 cores: as the Slack endpoint's.
 const (
 	goalRate = 1000.0
@@ -451,10 +444,10 @@ func printReport(w io.Writer, o options, started time.Time, base phase, ab acces
 	rows := []table.Row{
 		{Bench: name, Measure: "requests/s (200, committed, replied)", Value: table.PerSec(a.rate()), Baseline: table.PerSec(base.rate()) + note,
 			Ratio: table.Ratio(a.rate(), base.rate()), Goal: ">= " + table.PerSec(goalRate), Met: table.YesNo(a.rate() >= goalRate)},
-		{Measure: "p50 latency", Value: ms(a.p50), Baseline: ms(base.p50), Ratio: table.Ratio(a.p50.Seconds(), base.p50.Seconds())},
-		{Measure: "p99 latency", Value: ms(a.p99), Baseline: ms(base.p99), Ratio: table.Ratio(a.p99.Seconds(), base.p99.Seconds()),
-			Goal: "<= " + ms(goalP99), Met: table.YesNo(a.p99 <= goalP99)},
-		{Measure: "max latency", Value: ms(a.max), Baseline: ms(base.max), Ratio: table.Ratio(a.max.Seconds(), base.max.Seconds())},
+		{Measure: "p50 latency", Value: table.Millis(a.p50), Baseline: table.Millis(base.p50), Ratio: table.Ratio(a.p50.Seconds(), base.p50.Seconds())},
+		{Measure: "p99 latency", Value: table.Millis(a.p99), Baseline: table.Millis(base.p99), Ratio: table.Ratio(a.p99.Seconds(), base.p99.Seconds()),
+			Goal: "<= " + table.Millis(goalP99), Met: table.YesNo(a.p99 <= goalP99)},
+		{Measure: "max latency", Value: table.Millis(a.max), Baseline: table.Millis(base.max), Ratio: table.Ratio(a.max.Seconds(), base.max.Seconds())},
 	}
 	notes := []string{
 		fmt.Sprintf("accessbot: %s; failures: %s", ab.commitText(), failures(a.failures)),
@@ -485,26 +478,4 @@ func failures(f map[string]int) string {
 		out += fmt.Sprintf("%d %s", f[k], k)
 	}
 	return out
-}
-
-// serve serves h on a fresh 127.0.0.1 port with serve's HTTP server settings.
-func serve(h http.Handler) (string, func() error, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	stop := func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		err := srv.Shutdown(ctx)
-		if serr := <-errc; serr != nil && serr != http.ErrServerClosed && err == nil {
-			err = serr
-		}
-		return err
-	}
-	return "http://" + ln.Addr().String(), stop, nil
 }

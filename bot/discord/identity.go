@@ -160,28 +160,8 @@ func (c *Client) MemberOf(ctx context.Context, a grants.Actor, group string) (bo
 // Directory returns base's directory extended with Discord roles: base answers first, and for
 // "discord-role:" groups Discord answers when base says no. base may be nil.
 func (c *Client) Directory(base grants.Directory) grants.Directory {
-	return directory{base: base, discord: c}
+	return bot.PlatformDirectory(base, RolePrefix, c)
 }
-
-type directory struct {
-	base    grants.Directory
-	discord *Client
-}
-
-func (d directory) MemberOf(ctx context.Context, a grants.Actor, group string) (bool, error) {
-	if d.base != nil {
-		ok, err := d.base.MemberOf(ctx, a, group)
-		if err != nil || ok {
-			return ok, err
-		}
-	}
-	if !strings.HasPrefix(group, RolePrefix) {
-		return false, nil
-	}
-	return d.discord.MemberOf(ctx, a, group)
-}
-
-var _ grants.Directory = directory{}
 
 // roleCache answers role membership from GET /guilds/{guild}/roles (names to IDs) and
 // GET /guilds/{guild}/members/{user} (a member's role IDs), each cached for a TTL. Errors are

@@ -153,7 +153,7 @@ func NewServer(c *Client, o ServerOptions) (*Server, error) {
 			Budget: o.Budget, LateTimeout: o.LateTimeout, Clock: o.Clock, Log: log,
 			What: "a Discord interaction",
 			Failed: func() outcome {
-				return outcome{resp: message(problemView(bot.InternalErrorText), true)}
+				return outcome{resp: message(bot.ProblemView(bot.InternalErrorText), true)}
 			},
 		},
 	}, nil
@@ -201,7 +201,7 @@ func (s *Server) Handle(ctx context.Context, ic *discordgo.Interaction) Response
 		return s.answer(ctx, ic, func(ctx context.Context) outcome { return s.interaction(ctx, ic) }, deferred())
 	}
 	s.log.Debug().Uint8("type", uint8(ic.Type)).Msg("ignored a Discord interaction of this type")
-	return message(problemView("accessbot does not know this kind of interaction."), true)
+	return message(bot.ProblemView("accessbot does not know this kind of interaction."), true)
 }
 
 func writeJSON(w http.ResponseWriter, payload any) {
@@ -235,7 +235,7 @@ func (s *Server) answer(ctx context.Context, ic *discordgo.Interaction, work fun
 			if msg, ok := o.resp.Data.(Message); ok && o.resp.Type == discordgo.InteractionResponseChannelMessageWithSource {
 				m = &msg
 			} else {
-				fallback := Render(problemView(formProblem))
+				fallback := Render(bot.ProblemView(formProblem))
 				m = &fallback
 			}
 		}
@@ -271,10 +271,6 @@ func message(v bot.View, private bool) Response {
 
 func noChoices() []*discordgo.ApplicationCommandOptionChoice {
 	return []*discordgo.ApplicationCommandOptionChoice{}
-}
-
-func problemView(text string) bot.View {
-	return bot.View{Title: "Sorry", Text: text, Tone: bot.ToneDanger}
 }
 
 const (
@@ -332,7 +328,7 @@ func (s *Server) interaction(ctx context.Context, ic *discordgo.Interaction) out
 	a, linked, err := s.actor(ctx, ic)
 	if err != nil {
 		log.Error().Err(err).Msg("resolve the Discord user of an interaction")
-		return reply(ic, bot.Reply{Private: true, View: ptr(problemView(identityProblem))})
+		return reply(ic, bot.Reply{Private: true, View: ptr(bot.ProblemView(identityProblem))})
 	}
 	switch ic.Type {
 	case discordgo.InteractionApplicationCommand:
@@ -370,18 +366,18 @@ func (s *Server) interaction(ctx context.Context, ic *discordgo.Interaction) out
 		data := ic.ModalSubmitData()
 		form, value, ok := ParseModalCustomID(data.CustomID)
 		if !ok {
-			return reply(ic, bot.Reply{Private: true, View: ptr(problemView("accessbot does not know this form; open it again."))})
+			return reply(ic, bot.Reply{Private: true, View: ptr(bot.ProblemView("accessbot does not know this form; open it again."))})
 		}
 		r := s.handler.Act(ctx, a, bot.Action{ID: bot.ActionSubmit, Form: form, Value: value, Inputs: modalInputs(data)})
 		switch {
 		case len(r.Errors) > 0:
-			return reply(ic, bot.Reply{Private: true, View: ptr(errorsView(r.Errors))})
+			return reply(ic, bot.Reply{Private: true, View: ptr(bot.FormErrorsView(r.Errors, formFix))})
 		case r.Form != nil:
-			return reply(ic, bot.Reply{Private: true, View: ptr(problemView(modalProblem))})
+			return reply(ic, bot.Reply{Private: true, View: ptr(bot.ProblemView(modalProblem))})
 		}
 		return reply(ic, r)
 	}
-	return reply(ic, bot.Reply{Private: true, View: ptr(problemView("accessbot does not know this kind of interaction."))})
+	return reply(ic, bot.Reply{Private: true, View: ptr(bot.ProblemView("accessbot does not know this kind of interaction."))})
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -392,11 +388,11 @@ func ptr[T any](v T) *T { return &v }
 func reply(ic *discordgo.Interaction, r bot.Reply) outcome {
 	if r.Form != nil {
 		if ic.Type == discordgo.InteractionModalSubmit {
-			m := Render(problemView(modalProblem))
+			m := Render(bot.ProblemView(modalProblem))
 			m.Flags = FlagEphemeral
 			return outcome{resp: Response{Type: discordgo.InteractionResponseChannelMessageWithSource, Data: m}}
 		}
-		late := Render(problemView(formProblem))
+		late := Render(bot.ProblemView(formProblem))
 		return outcome{resp: Response{Type: discordgo.InteractionResponseModal, Data: Modal(*r.Form)}, late: &late}
 	}
 	v := bot.View{Title: "Done", Tone: bot.ToneNeutral}
@@ -490,20 +486,6 @@ func modalInputs(data discordgo.ModalSubmitInteractionData) map[string]string {
 	return inputs
 }
 
-func errorsView(errs map[string]string) bot.View {
-	ids := make([]string, 0, len(errs))
-	for id := range errs {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	v := bot.View{Title: "Your form was not accepted", Tone: bot.ToneDanger,
-		Text: "Fix this and send it again (click the button again, or run the command again)."}
-	for _, id := range ids {
-		v.Fields = append(v.Fields, bot.Field{Label: id, Value: errs[id]})
-	}
-	return v
-}
-
 // autocomplete answers the completion of a resource name with the resources the person may
 // request (for breakglass, those that allow it), best matches first.
 func (s *Server) autocomplete(ctx context.Context, ic *discordgo.Interaction) Response {
@@ -572,3 +554,6 @@ func (s *Server) autocomplete(ctx context.Context, ic *discordgo.Interaction) Re
 	resp.Data = ChoicesData{Choices: choices}
 	return resp
 }
+
+// formFix is how a person sends a form again, under the errors found in it.
+const formFix = "Fix this and send it again (click the button again, or run the command again)."

@@ -340,29 +340,10 @@ func (c *Client) MemberOf(ctx context.Context, a grants.Actor, group string) (bo
 // Directory returns base's directory extended with Slack user groups: base answers first, and
 // for "@handle" groups Slack answers when base says no. base may be nil.
 func (c *Client) Directory(base grants.Directory) grants.Directory {
-	return directory{base: base, slack: c}
-}
-
-type directory struct {
-	base  grants.Directory
-	slack *Client
-}
-
-func (d directory) MemberOf(ctx context.Context, a grants.Actor, group string) (bool, error) {
-	if d.base != nil {
-		ok, err := d.base.MemberOf(ctx, a, group)
-		if err != nil || ok {
-			return ok, err
-		}
-	}
-	if !strings.HasPrefix(group, "@") {
-		return false, nil
-	}
-	return d.slack.MemberOf(ctx, a, group)
+	return bot.PlatformDirectory(base, "@", c)
 }
 
 var (
 	_ bot.Platform     = (*Client)(nil)
 	_ grants.Directory = (*Client)(nil)
-	_ grants.Directory = directory{}
 )

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"sort"
 	"strings"
 	"time"
 
@@ -74,7 +73,7 @@ type Server struct {
 	handler      bot.Handler
 	verifier     *Verifier
 	authFailures *bot.AuthFailures
-	refusals     *refusals
+	refusals     *bot.Refusals
 	log          zerolog.Logger
 	appToken     string
 	// answerer answers within the budget and runs the rest after the acknowledgement; Wait
@@ -104,7 +103,7 @@ func NewServer(c *Client, o ServerOptions) (*Server, error) {
 		client:       c,
 		handler:      o.Handler,
 		authFailures: bot.NewAuthFailures(PlatformName, o.Audit, o.Clock, log),
-		refusals:     newRefusals(o.Audit, o.Clock, log),
+		refusals:     bot.NewRefusals(PlatformName, o.Audit, o.Clock, log),
 		verifier: &Verifier{
 			Secret: []byte(o.SigningSecret), Window: o.Window, Clock: o.Clock, MaxEntries: o.ReplayEntries, Replay: o.ReplayStore,
 		},
@@ -114,7 +113,7 @@ func NewServer(c *Client, o ServerOptions) (*Server, error) {
 			Budget: o.Budget, LateTimeout: o.LateTimeout, Clock: o.Clock, Log: log,
 			What: "a Slack request",
 			Failed: func() outcome {
-				return outcome{payload: newMessage(problemView(bot.InternalErrorText), true)}
+				return outcome{payload: newMessage(bot.ProblemView(bot.InternalErrorText), true)}
 			},
 		},
 	}, nil
@@ -214,10 +213,6 @@ func workingOnIt() *message {
 	return &message{ResponseType: "ephemeral", Text: ":hourglass_flowing_sand: Working on it…"}
 }
 
-func problemView(text string) bot.View {
-	return bot.View{Title: "Sorry", Text: text, Tone: bot.ToneDanger}
-}
-
 var (
 	profileProblem = "I could not look up your Slack profile, so I do not know who you are. Try again in a minute."
 	formProblem    = "I could not open the form (Slack allows three seconds for that). Try the command again."
@@ -252,7 +247,7 @@ func (s *Server) command(ctx context.Context, cmd slackapi.SlashCommand) outcome
 	if reply.Form != nil {
 		if err := s.client.openModal(ctx, cmd.TriggerID, *reply.Form); err != nil {
 			log.Warn().Err(err).Msg("open a form for a command")
-			v := problemView(formProblem)
+			v := bot.ProblemView(formProblem)
 			reply = bot.Reply{Private: true, View: &v}
 		}
 	}
@@ -304,7 +299,7 @@ func (s *Server) blockAction(ctx context.Context, log zerolog.Logger, ic slackap
 	if reply.Form != nil {
 		if err := s.client.openModal(ctx, ic.TriggerID, *reply.Form); err != nil {
 			log.Warn().Err(err).Msg("open a form for a click")
-			v := problemView(formProblem)
+			v := bot.ProblemView(formProblem)
 			reply = bot.Reply{Private: true, View: &v}
 		}
 	}
@@ -337,10 +332,10 @@ func (s *Server) viewSubmission(ctx context.Context, log zerolog.Logger, ic slac
 	})
 	switch {
 	case len(reply.Errors) > 0:
-		return outcome{payload: slackapi.NewErrorsViewSubmissionResponse(reply.Errors), late: dm(errorsView(reply.Errors))}
+		return outcome{payload: slackapi.NewErrorsViewSubmissionResponse(reply.Errors), late: dm(bot.FormErrorsView(reply.Errors, formFix))}
 	case reply.Form != nil:
 		m := Modal(*reply.Form)
-		v := problemView(formProblem)
+		v := bot.ProblemView(formProblem)
 		return outcome{payload: slackapi.NewUpdateViewSubmissionResponse(&m), late: dm(v)}
 	case reply.View != nil:
 		return outcome{payload: slackapi.NewUpdateViewSubmissionResponse(resultModal(*reply.View)), late: dm(*reply.View)}
@@ -365,19 +360,6 @@ func formInputs(state *slackapi.ViewState) map[string]string {
 		}
 	}
 	return inputs
-}
-
-func errorsView(errs map[string]string) bot.View {
-	ids := make([]string, 0, len(errs))
-	for id := range errs {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	v := bot.View{Title: "Your form was not accepted", Text: "Please fix this and try again.", Tone: bot.ToneDanger}
-	for _, id := range ids {
-		v.Fields = append(v.Fields, bot.Field{Label: id, Value: errs[id]})
-	}
-	return v
 }
 
 // target is where a reply to a click can go.
@@ -461,3 +443,6 @@ func (s *Server) allowedResponseURL(u *url.URL) bool {
 	api, err := url.Parse(s.client.apiURL)
 	return err == nil && u.Scheme == api.Scheme && strings.EqualFold(u.Host, api.Host)
 }
+
+// formFix is how a person sends a form again, under the errors found in it.
+const formFix = "Please fix this and try again."

@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -20,7 +19,6 @@ import (
 	"github.com/accessbot/accessbot/audit"
 	"github.com/accessbot/accessbot/bot"
 	"github.com/accessbot/accessbot/grants"
-	"github.com/accessbot/accessbot/internal/clock"
 )
 
 // IdentityPolicy says which Slack users accessbot believes (config `identity:`). A Slack user
@@ -205,11 +203,8 @@ func (c *Client) verify(ctx context.Context, u slackUser, a grants.Actor) (*Refu
 	case u.IsEmailConfirmed != nil && !*u.IsEmailConfirmed:
 		return refuse(audit.RefusedEmailUnconfirmed), nil
 	}
-	if len(p.EmailDomains) > 0 {
-		_, domain, ok := strings.Cut(a.Email, "@")
-		if !ok || !slices.Contains(p.EmailDomains, domain) {
-			return refuse(audit.RefusedEmailDomain), nil
-		}
+	if !bot.EmailInDomains(p.EmailDomains, a.Email) {
+		return refuse(audit.RefusedEmailDomain), nil
 	}
 	return nil, nil
 }
@@ -242,60 +237,9 @@ var _ grants.Aliases = (*Client)(nil)
 func (s *Server) actorProblem(ctx context.Context, log zerolog.Logger, err error, what string) bot.View {
 	if re, ok := errors.AsType[*RefusedError](err); ok {
 		log.Warn().Str("refused", re.Refused).Msg("refused a Slack user the identity policy does not accept")
-		s.refusals.record(ctx, re)
-		return problemView(re.Sentence())
+		s.refusals.Record(ctx, re.UserID, re.Refused, re.Event())
+		return bot.ProblemView(re.Sentence())
 	}
 	log.Error().Err(err).Msg("resolve the Slack user of " + what)
-	return problemView(profileProblem)
-}
-
-// refusalEvery is how often one refused user's attempts are written to the audit log: a
-// refused guest clicking a hundred times is one event a minute, not a hundred.
-const refusalEvery = time.Minute
-
-// maxRefusalUsers bounds the memory of who was recorded lately.
-const maxRefusalUsers = 10_000
-
-// refusals records identity.refused events, at most one per user per refusalEvery.
-type refusals struct {
-	audit AuditLog
-	clock clock.Clock
-	log   zerolog.Logger
-
-	mu   sync.Mutex
-	last map[string]time.Time
-}
-
-func newRefusals(a AuditLog, c clock.Clock, log zerolog.Logger) *refusals {
-	return &refusals{audit: a, clock: c, log: log, last: map[string]time.Time{}}
-}
-
-func (r *refusals) record(ctx context.Context, re *RefusedError) {
-	if r.audit == nil {
-		return
-	}
-	now := r.clock.Now()
-	key := re.UserID + "/" + re.Refused
-	r.mu.Lock()
-	if at, ok := r.last[key]; ok && now.Sub(at) < refusalEvery {
-		r.mu.Unlock()
-		return
-	}
-	if len(r.last) >= maxRefusalUsers {
-		for k, at := range r.last {
-			if now.Sub(at) >= refusalEvery {
-				delete(r.last, k)
-			}
-		}
-		if len(r.last) >= maxRefusalUsers {
-			r.last = map[string]time.Time{}
-		}
-	}
-	r.last[key] = now
-	r.mu.Unlock()
-	e := re.Event()
-	e.At = now
-	if _, err := r.audit.AppendAudit(context.WithoutCancel(ctx), e); err != nil {
-		r.log.Error().Err(err).Str("slack_user", re.UserID).Msg("could not record identity.refused")
-	}
+	return bot.ProblemView(profileProblem)
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/accessbot/accessbot/bot"
 	"github.com/accessbot/accessbot/grants"
 	"github.com/accessbot/accessbot/internal/clock"
 )
@@ -30,28 +31,8 @@ const (
 // Directory answers entra-group: groups through Microsoft Graph, after base (the config's
 // groups, the other platforms').
 func (c *Client) Directory(base grants.Directory) grants.Directory {
-	return directory{base: base, teams: c}
+	return bot.PlatformDirectory(base, GroupPrefix, c)
 }
-
-type directory struct {
-	base  grants.Directory
-	teams *Client
-}
-
-func (d directory) MemberOf(ctx context.Context, a grants.Actor, group string) (bool, error) {
-	if d.base != nil {
-		ok, err := d.base.MemberOf(ctx, a, group)
-		if err != nil || ok {
-			return ok, err
-		}
-	}
-	if !strings.HasPrefix(group, GroupPrefix) {
-		return false, nil
-	}
-	return d.teams.MemberOf(ctx, a, group)
-}
-
-var _ grants.Directory = directory{}
 
 // MemberOf reports whether the actor is a member (directly or through nested groups) of the
 // Entra ID group named by group ("entra-group:<object ID>"), as Graph's checkMemberGroups says.

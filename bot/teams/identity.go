@@ -11,8 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/accessbot/accessbot/audit"
 	"github.com/accessbot/accessbot/bot"
 	"github.com/accessbot/accessbot/grants"
@@ -117,11 +115,8 @@ func (c *Client) verify(act *Activity, m Member) (grants.Actor, error) {
 	case m.UserRole == "anonymous", m.UserRole == "guest" && !p.AllowGuests:
 		return grants.Actor{}, refuse(audit.RefusedGuest)
 	}
-	if len(p.EmailDomains) > 0 {
-		_, domain, ok := strings.Cut(email, "@")
-		if !ok || !slices.Contains(p.EmailDomains, domain) {
-			return grants.Actor{}, refuse(audit.RefusedEmailDomain)
-		}
+	if !bot.EmailInDomains(p.EmailDomains, email) {
+		return grants.Actor{}, refuse(audit.RefusedEmailDomain)
 	}
 	aad := m.AADObjectID
 	if aad == "" {
@@ -240,40 +235,4 @@ func (s *seenUsers) list() []grants.Actor {
 		out = append(out, s.users[s.order[i]])
 	}
 	return out
-}
-
-// refusalEvery is how often one refused user's attempts are written to the audit log.
-const refusalEvery = time.Minute
-
-// refusals records identity.refused events, at most one per user and reason per refusalEvery.
-type refusals struct {
-	audit bot.AuditLog
-	clock clock.Clock
-	log   zerolog.Logger
-
-	mu   sync.Mutex
-	last map[string]time.Time
-}
-
-func (r *refusals) record(ctx context.Context, re *RefusedError) {
-	if r.audit == nil {
-		return
-	}
-	now := r.clock.Now()
-	key := re.UserID + "/" + re.Refused
-	r.mu.Lock()
-	if at, ok := r.last[key]; ok && now.Sub(at) < refusalEvery {
-		r.mu.Unlock()
-		return
-	}
-	if len(r.last) >= maxMembers {
-		r.last = map[string]time.Time{}
-	}
-	r.last[key] = now
-	r.mu.Unlock()
-	e := re.Event()
-	e.At = now
-	if _, err := r.audit.AppendAudit(context.WithoutCancel(ctx), e); err != nil {
-		r.log.Error().Err(err).Str("teams_user", re.UserID).Msg("could not record identity.refused")
-	}
 }

@@ -8,7 +8,6 @@ import (
 	"html"
 	"net/http"
 	"regexp"
-	"sort"
 	"strings"
 	"time"
 
@@ -73,7 +72,7 @@ type Server struct {
 	verifier     *Verifier
 	keys         *KeySet
 	authFailures *bot.AuthFailures
-	refusals     *refusals
+	refusals     *bot.Refusals
 	log          zerolog.Logger
 	answerer     bot.Answerer[InvokeResponse]
 }
@@ -105,7 +104,7 @@ func NewServer(c *Client, o ServerOptions) (*Server, error) {
 		client: c, handler: o.Handler, approvals: o.Approvals, keys: keys,
 		verifier:     &Verifier{AppID: o.AppID, Issuer: o.Issuer, Keys: keys, Tenants: o.Tenants, Clock: o.Clock},
 		authFailures: bot.NewAuthFailures(PlatformName, o.Audit, o.Clock, log),
-		refusals:     &refusals{audit: o.Audit, clock: o.Clock, log: log, last: map[string]time.Time{}},
+		refusals:     bot.NewRefusals(PlatformName, o.Audit, o.Clock, log),
 		log:          log,
 		answerer: bot.Answerer[InvokeResponse]{Budget: o.Budget, LateTimeout: o.LateTimeout, Clock: o.Clock, Log: log,
 			What: "a Teams activity", Failed: func() InvokeResponse { return messageResponse(bot.InternalErrorText) }},
@@ -185,10 +184,6 @@ const (
 	noPersonalChat  = "I answer this in your personal chat with accessbot, which I could not open: add the accessbot app for yourself (Apps > accessbot > Add), then try again."
 )
 
-func problemView(text string) bot.View {
-	return bot.View{Title: "Sorry", Text: text, Tone: bot.ToneDanger}
-}
-
 // actor works out who sent an activity; on failure it returns what to tell them.
 func (s *Server) actor(ctx context.Context, act *Activity) (grants.Actor, *bot.View) {
 	a, err := s.client.Actor(ctx, act)
@@ -198,12 +193,12 @@ func (s *Server) actor(ctx context.Context, act *Activity) (grants.Actor, *bot.V
 	log := zerolog.Ctx(ctx)
 	if re, ok := errors.AsType[*RefusedError](err); ok {
 		log.Warn().Str("refused", re.Refused).Msg("refused a Teams user the identity policy does not accept")
-		s.refusals.record(ctx, re)
-		v := problemView(re.Sentence())
+		s.refusals.Record(ctx, re.UserID, re.Refused, re.Event())
+		v := bot.ProblemView(re.Sentence())
 		return grants.Actor{}, &v
 	}
 	log.Error().Err(err).Msg("resolve the Teams user of an activity")
-	v := problemView(identityProblem)
+	v := bot.ProblemView(identityProblem)
 	return grants.Actor{}, &v
 }
 
@@ -233,12 +228,12 @@ func (s *Server) message(ctx context.Context, act *Activity) {
 	if len(act.Value) > 0 && string(act.Value) != "null" {
 		var data map[string]any
 		if err := json.Unmarshal(act.Value, &data); err != nil {
-			s.reply(ctx, act, a, bot.Reply{Private: true, View: ptr(problemView(unknownAction))})
+			s.reply(ctx, act, a, bot.Reply{Private: true, View: ptr(bot.ProblemView(unknownAction))})
 			return
 		}
 		r, _ := s.act(ctx, a, stringOf(data["action"]), data)
 		if len(r.Errors) > 0 {
-			r = bot.Reply{Private: true, View: ptr(errorsView(r.Errors))}
+			r = bot.Reply{Private: true, View: ptr(bot.FormErrorsView(r.Errors, formFix))}
 		}
 		s.reply(ctx, act, a, r)
 		return
@@ -263,7 +258,7 @@ func (s *Server) reply(ctx context.Context, act *Activity, a grants.Actor, r bot
 		if v.Secret != nil {
 			// A secret is only ever sent by the outbox's DM, never as a reply; refuse rather
 			// than post one into a conversation.
-			v = problemView("accessbot sends credentials only in your personal chat.")
+			v = bot.ProblemView("accessbot sends credentials only in your personal chat.")
 		}
 		card, title = Render(v), v.Title
 	}
@@ -276,7 +271,7 @@ func (s *Server) reply(ctx context.Context, act *Activity, a grants.Actor, r bot
 			// Most often the person has not added the app for themselves: say so where they
 			// are, without what the reply said.
 			zerolog.Ctx(ctx).Warn().Err(err).Msg("open the personal chat for a private reply")
-			card, title = Render(problemView(noPersonalChat)), "Sorry"
+			card, title = Render(bot.ProblemView(noPersonalChat)), "Sorry"
 			conv = act.Conversation.ID
 		}
 	}
@@ -318,7 +313,7 @@ func (s *Server) cardAction(ctx context.Context, act *Activity) InvokeResponse {
 	case r.Form != nil:
 		return cardResponse(FormCard(*r.Form, nil))
 	case len(r.Errors) > 0:
-		return cardResponse(Render(errorsView(r.Errors)))
+		return cardResponse(Render(bot.FormErrorsView(r.Errors, formFix)))
 	case requestID != "" && s.approvals != nil:
 		return cardResponse(s.approvalCard(ctx, a, requestID, r.View))
 	}
@@ -354,7 +349,7 @@ func (s *Server) act(ctx context.Context, a grants.Actor, verb string, data map[
 		}
 		return r, requestID
 	}
-	return bot.Reply{Private: true, View: ptr(problemView(unknownAction))}, ""
+	return bot.Reply{Private: true, View: ptr(bot.ProblemView(unknownAction))}, ""
 }
 
 // approvalCard draws a request's approval card as it stands, for a: without Approve and Deny
@@ -364,7 +359,7 @@ func (s *Server) approvalCard(ctx context.Context, a grants.Actor, requestID str
 		if notice != nil {
 			return Render(*notice)
 		}
-		return Render(problemView(unknownAction))
+		return Render(bot.ProblemView(unknownAction))
 	}
 	v, err := s.approvals.CurrentApproval(ctx, a, requestID)
 	if err != nil {
@@ -372,7 +367,7 @@ func (s *Server) approvalCard(ctx context.Context, a grants.Actor, requestID str
 		if notice != nil {
 			return Render(*notice)
 		}
-		return Render(problemView("accessbot cannot show this request now; try again."))
+		return Render(bot.ProblemView("accessbot cannot show this request now; try again."))
 	}
 	pending := ApprovalRequest(v) != ""
 	if pending {
@@ -422,20 +417,6 @@ func stringOf(v any) string {
 
 func ptr[T any](v T) *T { return &v }
 
-func errorsView(errs map[string]string) bot.View {
-	ids := make([]string, 0, len(errs))
-	for id := range errs {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	v := bot.View{Title: "Your form was not accepted", Tone: bot.ToneDanger,
-		Text: "Fix this and send it again (run the command again)."}
-	for _, id := range ids {
-		v.Fields = append(v.Fields, bot.Field{Label: id, Value: errs[id]})
-	}
-	return v
-}
-
 var (
 	mentionTag = regexp.MustCompile(`(?is)<at[^>]*>.*?</at>`)
 	anyTag     = regexp.MustCompile(`(?s)<[^>]*>`)
@@ -459,3 +440,6 @@ func CommandText(text string) string {
 	}
 	return text
 }
+
+// formFix is how a person sends a form again, under the errors found in it.
+const formFix = "Fix this and send it again (run the command again)."

@@ -6,16 +6,10 @@ package opsgenie
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
-	"time"
 
-	"github.com/accessbot/accessbot/internal/backoff"
 	"github.com/accessbot/accessbot/oncall"
 )
 
@@ -25,50 +19,43 @@ const (
 	EUAPIURL      = "https://api.eu.opsgenie.com"
 )
 
-const (
-	maxResponse = 1 << 20
-	retryBase   = 200 * time.Millisecond
-	maxAttempts = 4
-)
+// Options configure a Client; Token is an API integration's key with Read access only, and
+// APIURL defaults to DefaultAPIURL (EUAPIURL for the EU instance).
+type Options = oncall.ClientOptions
 
-// Options configure a Client.
-type Options struct {
-	// APIURL is the API's base URL; default DefaultAPIURL (EUAPIURL for the EU instance).
-	APIURL string
-	// Token is an API integration's key with Read access only.
-	Token oncall.Token
-	HTTP  *http.Client
-	// Wait waits before a retry; default backoff.Sleep.
-	Wait func(ctx context.Context, d time.Duration) error
+// api is what differs in Opsgenie's calls from another provider's.
+var api = oncall.API{
+	Name:          "opsgenie",
+	Service:       "Opsgenie",
+	DefaultURL:    DefaultAPIURL,
+	NoToken:       "an API key is required",
+	Authorization: "GenieKey ",
+	Accept:        "application/json",
+	MaxResponse:   1 << 20,
+	// X-RateLimit-Period-In-Sec is the window Opsgenie throttles over.
+	ResetHeader:  "X-RateLimit-Period-In-Sec",
+	Unauthorized: "the Opsgenie API key was refused",
+	Forbidden:    "the Opsgenie API key may not read this schedule (an API integration not restricted to a team, with Read access)",
+	NotFound:     "Opsgenie has no such schedule",
+	Error: func(status int, body []byte, text string) error {
+		ae := &apiError{Status: status}
+		if json.Unmarshal(body, ae) != nil || ae.Message == "" {
+			ae.Message = text
+		}
+		return ae
+	},
 }
 
 // Client asks Opsgenie who is on call.
-type Client struct {
-	base  *url.URL
-	token oncall.Token
-	http  *http.Client
-	wait  func(context.Context, time.Duration) error
-}
+type Client struct{ api *oncall.APIClient }
 
 // New builds a Client; it makes no call.
 func New(o Options) (*Client, error) {
-	if o.APIURL == "" {
-		o.APIURL = DefaultAPIURL
+	c, err := oncall.NewAPIClient(api, o)
+	if err != nil {
+		return nil, err
 	}
-	u, err := url.Parse(strings.TrimSuffix(o.APIURL, "/"))
-	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return nil, fmt.Errorf("opsgenie api_url %q is not an http(s) URL", o.APIURL)
-	}
-	if o.Token == "" {
-		return nil, errors.New("opsgenie: an API key is required")
-	}
-	if o.HTTP == nil {
-		o.HTTP = &http.Client{}
-	}
-	if o.Wait == nil {
-		o.Wait = backoff.Sleep
-	}
-	return &Client{base: u, token: o.Token, http: o.HTTP, wait: o.Wait}, nil
+	return &Client{api: c}, nil
 }
 
 // onCalls is the answer of Get On Calls with flat=true.
@@ -105,12 +92,10 @@ func (c *Client) OnCall(ctx context.Context, t oncall.Target) ([]oncall.Shift, e
 	if t.Kind != oncall.KindSchedule {
 		return nil, fmt.Errorf("opsgenie: %s is not a schedule", t)
 	}
-	u := *c.base
-	u.Path += "/v2/schedules/" + t.ID + "/on-calls"
-	u.RawPath = c.base.EscapedPath() + "/v2/schedules/" + url.PathEscape(t.ID) + "/on-calls"
-	u.RawQuery = url.Values{"scheduleIdentifierType": {"name"}, "flat": {"true"}}.Encode()
+	u := c.api.URL("/v2/schedules/"+t.ID+"/on-calls", "/v2/schedules/"+url.PathEscape(t.ID)+"/on-calls",
+		url.Values{"scheduleIdentifierType": {"name"}, "flat": {"true"}})
 	var oc onCalls
-	if err := c.get(ctx, u.String(), &oc); err != nil {
+	if err := c.api.Get(ctx, u, &oc); err != nil {
 		return nil, err
 	}
 	var out []oncall.Shift
@@ -124,84 +109,6 @@ func (c *Client) OnCall(ctx context.Context, t oncall.Target) ([]oncall.Shift, e
 		out = append(out, oncall.Shift{Email: email})
 	}
 	return out, nil
-}
-
-// get makes one GET, retrying a 5xx, a network error and a 429 while the deadline leaves time.
-func (c *Client) get(ctx context.Context, u string, into any) error {
-	for attempt := 1; ; attempt++ {
-		wait, err := c.once(ctx, u, into)
-		if err == nil {
-			return nil
-		}
-		if wait < 0 || attempt == maxAttempts {
-			return err
-		}
-		if wait == retryBase {
-			wait <<= attempt - 1
-		}
-		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
-			return err
-		}
-		if werr := c.wait(ctx, wait); werr != nil {
-			return fmt.Errorf("%w (waiting to retry: %w)", err, werr)
-		}
-	}
-}
-
-func (c *Client) once(ctx context.Context, u string, into any) (time.Duration, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return -1, fmt.Errorf("opsgenie: %w", err)
-	}
-	req.Header.Set("Authorization", "GenieKey "+c.token.Reveal())
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "accessbot-oncall")
-	resp, err := c.http.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return -1, fmt.Errorf("opsgenie: %w", ctx.Err())
-		}
-		return retryBase, fmt.Errorf("opsgenie: %w", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
-	if err != nil {
-		return retryBase, fmt.Errorf("opsgenie: read answer: %w", err)
-	}
-	if resp.StatusCode == http.StatusOK {
-		if err := json.Unmarshal(body, into); err != nil {
-			return -1, fmt.Errorf("opsgenie: answer is not JSON: %w", err)
-		}
-		return 0, nil
-	}
-	ae := &apiError{Status: resp.StatusCode}
-	if json.Unmarshal(body, ae) != nil || ae.Message == "" {
-		ae.Message = strings.TrimSpace(string(body[:min(len(body), 200)]))
-	}
-	switch {
-	case resp.StatusCode == http.StatusUnauthorized:
-		return -1, oncall.Refused("the Opsgenie API key was refused", oncall.ErrUnauthorized, ae)
-	case resp.StatusCode == http.StatusForbidden:
-		return -1, fmt.Errorf("the Opsgenie API key may not read this schedule (an API integration not restricted to a team, with Read access): %w", ae)
-	case resp.StatusCode == http.StatusNotFound:
-		return -1, oncall.Refused("Opsgenie has no such schedule", oncall.ErrNotFound, ae)
-	case resp.StatusCode == http.StatusTooManyRequests:
-		return retryAfter(resp.Header), fmt.Errorf("rate limited by Opsgenie: %w", ae)
-	case resp.StatusCode >= 500:
-		return retryBase, ae
-	}
-	return -1, ae
-}
-
-// retryAfter is how long a 429 asks to wait: Retry-After, else X-RateLimit-Period-In-Sec (the
-// window Opsgenie throttles over), else a second.
-func retryAfter(h http.Header) time.Duration {
-	for _, k := range []string{"Retry-After", "X-RateLimit-Period-In-Sec"} {
-		if n, err := strconv.Atoi(strings.TrimSpace(h.Get(k))); err == nil && n >= 0 {
-			return time.Duration(n) * time.Second
-		}
-	}
-	return time.Second
 }
 
 var _ oncall.Provider = (*Client)(nil)

@@ -5,7 +5,6 @@
 package jira
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -53,9 +52,9 @@ type Client struct {
 
 // New checks o and returns a Client; it does not contact Jira.
 func New(o Options) (*Client, error) {
-	u, err := url.Parse(strings.TrimRight(o.BaseURL, "/"))
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, fmt.Errorf("jira %s: url %q is not an http(s) URL", o.Name, o.BaseURL)
+	u, err := tickets.BaseURL(tickets.KindJira, o.Name, o.BaseURL)
+	if err != nil {
+		return nil, err
 	}
 	c := &Client{o: o, base: u}
 	switch o.Deployment {
@@ -181,23 +180,11 @@ func adf(text string) map[string]any {
 	return map[string]any{"type": "doc", "version": 1, "content": paras}
 }
 
+// request builds a call of the API at path, with the client's authentication.
 func (c *Client) request(method, path string, q url.Values, body any) (*http.Request, error) {
-	u := *c.base
-	u.Path = c.base.Path + c.api + path
-	u.RawQuery = q.Encode()
-	var buf bytes.Buffer
-	if body != nil {
-		if err := json.NewEncoder(&buf).Encode(body); err != nil {
-			return nil, fmt.Errorf("encode %s %s: %w", method, path, err)
-		}
-	}
-	req, err := http.NewRequest(method, u.String(), &buf)
+	req, err := tickets.NewRequest(method, c.base, c.api+path, q, body)
 	if err != nil {
-		return nil, fmt.Errorf("build %s %s: %w", method, path, err)
-	}
-	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		return nil, err
 	}
 	if c.o.Deployment == Cloud {
 		req.SetBasicAuth(c.o.Email, c.o.Token.Reveal())

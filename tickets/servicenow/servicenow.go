@@ -5,7 +5,6 @@
 package servicenow
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -41,9 +40,9 @@ type Client struct {
 
 // New checks o and returns a Client; it does not contact ServiceNow.
 func New(o Options) (*Client, error) {
-	u, err := url.Parse(strings.TrimRight(o.BaseURL, "/"))
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, fmt.Errorf("servicenow %s: url %q is not an http(s) URL", o.Name, o.BaseURL)
+	u, err := tickets.BaseURL(tickets.KindServiceNow, o.Name, o.BaseURL)
+	if err != nil {
+		return nil, err
 	}
 	switch {
 	case o.Token != "" && (o.Username != "" || o.Password != ""):
@@ -182,23 +181,11 @@ func (c *Client) Comment(ctx context.Context, number, text string) error {
 	return tickets.Call(ctx, c.o.HTTP, req, "comment on "+number, nil, errorText, c.o.Now)
 }
 
+// request builds a call of the API at path, with the client's authentication.
 func (c *Client) request(method, path string, q url.Values, body any) (*http.Request, error) {
-	u := *c.base
-	u.Path = c.base.Path + path
-	u.RawQuery = q.Encode()
-	var buf bytes.Buffer
-	if body != nil {
-		if err := json.NewEncoder(&buf).Encode(body); err != nil {
-			return nil, fmt.Errorf("encode %s %s: %w", method, path, err)
-		}
-	}
-	req, err := http.NewRequest(method, u.String(), &buf)
+	req, err := tickets.NewRequest(method, c.base, path, q, body)
 	if err != nil {
-		return nil, fmt.Errorf("build %s %s: %w", method, path, err)
-	}
-	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		return nil, err
 	}
 	if c.o.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.o.Token.Reveal())

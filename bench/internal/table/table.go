@@ -57,6 +57,15 @@ func Thousands(n int64) string {
 	return b.String()
 }
 
+// Millis writes a latency in milliseconds: two decimals under 10 ms, one above.
+func Millis(d time.Duration) string {
+	m := float64(d) / float64(time.Millisecond)
+	if m < 10 {
+		return fmt.Sprintf("%.2f ms", m)
+	}
+	return fmt.Sprintf("%.1f ms", m)
+}
+
 // PerSec writes a rate: 1,234/s.
 func PerSec(r float64) string { return fmt.Sprintf("%s/s", Thousands(int64(r+0.5))) }
 

@@ -7,13 +7,13 @@ package jiratest
 import (
 	"encoding/base64"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
-	"time"
+
+	"github.com/accessbot/accessbot/internal/apifake"
 )
 
 // Issue is one issue the fake holds.
@@ -27,34 +27,22 @@ type Issue struct {
 }
 
 // Call is one request the fake received.
-type Call struct {
-	Method, Path, Query string
-	// Auth is the Authorization header's scheme ("Basic", "Bearer").
-	Auth string
-	Body string
-}
+type Call = apifake.Call
 
 // Failure is an answer the fake gives instead of the real one.
-type Failure struct {
-	Status int
-	// RetryAfter, when set, is sent as Retry-After.
-	RetryAfter string
-	Body       string
-}
+type Failure = apifake.Failure
 
 // Server is the fake.
 type Server struct {
 	*httptest.Server
+	// Recorder records the calls and holds the injected faults (FailNext, SetDown, SetDelay).
+	apifake.Recorder
 	// Email and Token are the Cloud credentials it accepts (basic auth); PAT the Data Center
 	// bearer token.
 	Email, Token, PAT string
 
 	mu     sync.Mutex
 	issues map[string]*Issue
-	calls  []Call
-	fail   []Failure
-	delay  time.Duration
-	down   bool
 }
 
 // New starts a fake that accepts email/token on v3 and pat on v2.
@@ -94,68 +82,11 @@ func (s *Server) Issue(key string) (Issue, bool) {
 	return c, true
 }
 
-// FailNext makes the next len(f) requests answer with f, in order.
-func (s *Server) FailNext(f ...Failure) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.fail = append(s.fail, f...)
-}
-
-// SetDown makes every request answer 503 until SetDown(false).
-func (s *Server) SetDown(down bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.down = down
-}
-
-// SetDelay makes every answer wait d first (a slow Jira; the benchmark's 50 ms).
-func (s *Server) SetDelay(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.delay = d
-}
-
-// Calls returns the requests received so far.
-func (s *Server) Calls() []Call {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Call(nil), s.calls...)
-}
-
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	var body strings.Builder
-	if r.Body != nil {
-		b, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-		body.Write(b)
-	}
-	scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-	s.mu.Lock()
-	s.calls = append(s.calls, Call{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Auth: scheme, Body: body.String()})
-	delay := s.delay
-	var f *Failure
-	if s.down {
-		f = &Failure{Status: http.StatusServiceUnavailable}
-	} else if len(s.fail) > 0 {
-		f = &s.fail[0]
-		s.fail = s.fail[1:]
-	}
-	s.mu.Unlock()
-	if delay > 0 {
-		select {
-		case <-time.After(delay):
-		case <-r.Context().Done():
-			return
-		}
-	}
-	if f != nil {
-		if f.RetryAfter != "" {
-			w.Header().Set("Retry-After", f.RetryAfter)
-		}
-		b := f.Body
-		if b == "" {
-			b = `{"errorMessages":["` + http.StatusText(f.Status) + `"],"errors":{}}`
-		}
-		writeRaw(w, f.Status, b)
+	body, answered := s.Begin(w, r, func(status int) string {
+		return `{"errorMessages":["` + http.StatusText(status) + `"],"errors":{}}`
+	})
+	if answered {
 		return
 	}
 	var version string
@@ -183,7 +114,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case comment && r.Method == http.MethodPost:
-		text, ok := commentText(body.String(), version)
+		text, ok := commentText(string(body), version)
 		if !ok {
 			writeErr(w, http.StatusBadRequest, "Comment body can not be empty!")
 			return
@@ -269,11 +200,5 @@ func writeErr(w http.ResponseWriter, status int, msg string) {
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, _ := json.Marshal(v)
-	writeRaw(w, status, string(b))
-}
-
-func writeRaw(w http.ResponseWriter, status int, body string) {
-	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
-	w.WriteHeader(status)
-	_, _ = w.Write([]byte(body))
+	apifake.WriteRaw(w, status, string(b))
 }

@@ -9,12 +9,12 @@ package servicenowtest
 import (
 	"encoding/base64"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
-	"time"
+
+	"github.com/accessbot/accessbot/internal/apifake"
 )
 
 // Record is one record the fake holds.
@@ -29,29 +29,21 @@ type Record struct {
 }
 
 // Call is one request the fake received.
-type Call struct {
-	Method, Path, Query, Auth, Body string
-}
+type Call = apifake.Call
 
 // Failure is an answer the fake gives instead of the real one.
-type Failure struct {
-	Status     int
-	RetryAfter string
-	Body       string
-}
+type Failure = apifake.Failure
 
 // Server is the fake.
 type Server struct {
 	*httptest.Server
+	// Recorder records the calls and holds the injected faults (FailNext, SetDown, SetDelay).
+	apifake.Recorder
 	// User and Password are the basic credentials it accepts; Token the OAuth bearer token.
 	User, Password, Token string
 
 	mu      sync.Mutex
 	records map[string]*Record // by number
-	calls   []Call
-	fail    []Failure
-	delay   time.Duration
-	down    bool
 }
 
 // New starts a fake accepting user/password (basic) and token (bearer; "" for none).
@@ -91,73 +83,18 @@ func (s *Server) Record(number string) (Record, bool) {
 	return c, true
 }
 
-// FailNext makes the next len(f) requests answer with f, in order.
-func (s *Server) FailNext(f ...Failure) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.fail = append(s.fail, f...)
-}
-
-// SetDown makes every request answer 503 until SetDown(false).
-func (s *Server) SetDown(down bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.down = down
-}
-
-// SetDelay makes every answer wait d first.
-func (s *Server) SetDelay(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.delay = d
-}
-
-// Calls returns the requests received so far.
-func (s *Server) Calls() []Call {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Call(nil), s.calls...)
-}
-
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-	s.mu.Lock()
-	s.calls = append(s.calls, Call{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Auth: scheme, Body: string(body)})
-	delay := s.delay
-	var f *Failure
-	if s.down {
-		f = &Failure{Status: http.StatusServiceUnavailable}
-	} else if len(s.fail) > 0 {
-		f = &s.fail[0]
-		s.fail = s.fail[1:]
-	}
-	s.mu.Unlock()
-	if delay > 0 {
-		select {
-		case <-time.After(delay):
-		case <-r.Context().Done():
-			return
-		}
-	}
-	if f != nil {
-		if f.RetryAfter != "" {
-			w.Header().Set("Retry-After", f.RetryAfter)
-		}
-		b := f.Body
-		if b == "" {
-			b = errBody(http.StatusText(f.Status), "")
-		}
-		writeRaw(w, f.Status, b)
+	body, answered := s.Begin(w, r, func(status int) string { return errBody(http.StatusText(status), "") })
+	if answered {
 		return
 	}
 	if !s.authorized(r) {
-		writeRaw(w, http.StatusUnauthorized, errBody("User Not Authenticated", "Required to provide Auth information"))
+		apifake.WriteRaw(w, http.StatusUnauthorized, errBody("User Not Authenticated", "Required to provide Auth information"))
 		return
 	}
 	rest, ok := strings.CutPrefix(r.URL.Path, "/api/now/table/")
 	if !ok {
-		writeRaw(w, http.StatusBadRequest, errBody("Requested URI does not represent any resource", ""))
+		apifake.WriteRaw(w, http.StatusBadRequest, errBody("Requested URI does not represent any resource", ""))
 		return
 	}
 	tableName, sysID, _ := strings.Cut(rest, "/")
@@ -167,7 +104,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodGet && sysID == "":
 		number, ok := strings.CutPrefix(r.URL.Query().Get("sysparm_query"), "number=")
 		if !ok {
-			writeRaw(w, http.StatusBadRequest, errBody("Invalid query", ""))
+			apifake.WriteRaw(w, http.StatusBadRequest, errBody("Invalid query", ""))
 			return
 		}
 		res := []any{}
@@ -183,14 +120,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		if rec == nil {
-			writeRaw(w, http.StatusNotFound, errBody("No Record found", "Record doesn't exist or ACL restricts the record retrieval"))
+			apifake.WriteRaw(w, http.StatusNotFound, errBody("No Record found", "Record doesn't exist or ACL restricts the record retrieval"))
 			return
 		}
 		var in struct {
 			WorkNotes string `json:"work_notes"`
 		}
 		if json.Unmarshal(body, &in) != nil {
-			writeRaw(w, http.StatusBadRequest, errBody("Exception while reading request", "Cannot decode: JSON"))
+			apifake.WriteRaw(w, http.StatusBadRequest, errBody("Exception while reading request", "Cannot decode: JSON"))
 			return
 		}
 		if in.WorkNotes != "" {
@@ -198,7 +135,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"result": map[string]string{"sys_id": rec.SysID}})
 	default:
-		writeRaw(w, http.StatusMethodNotAllowed, errBody("Method not Supported", ""))
+		apifake.WriteRaw(w, http.StatusMethodNotAllowed, errBody("Method not Supported", ""))
 	}
 }
 
@@ -232,11 +169,5 @@ func errBody(msg, detail string) string {
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, _ := json.Marshal(v)
-	writeRaw(w, status, string(b))
-}
-
-func writeRaw(w http.ResponseWriter, status int, body string) {
-	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
-	w.WriteHeader(status)
-	_, _ = w.Write([]byte(body))
+	apifake.WriteRaw(w, status, string(b))
 }
