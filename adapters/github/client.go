@@ -16,6 +16,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/accessbot/accessbot/internal/httplink"
+	"github.com/accessbot/accessbot/internal/ratelimit"
 )
 
 // The adapter speaks the few REST calls it needs itself, over net/http, rather than through
@@ -85,38 +86,20 @@ type client struct {
 	wait     func(ctx context.Context, d time.Duration) error
 	attempts int
 
-	mu sync.Mutex
-	// limitedUntil is when the rate limit of the last answer that had none left resets (or
-	// its retry-after ends): the next call waits until then.
-	limitedUntil time.Time
+	// limit holds every call until the rate limit of the last answer that had none left resets
+	// (or its retry-after ends).
+	limit ratelimit.Hold
 
 	// tokenMu guards the installation token and is held while a new one is fetched, so that
-	// concurrent calls wait for one fetch. noteLimit locks mu during a fetch, never the reverse.
+	// concurrent calls wait for one fetch. noteLimit may hold the rate limit during a fetch.
 	tokenMu     sync.Mutex
 	token       string
 	tokenExpiry time.Time
 }
 
-// rateWaitError is a rate limit that resets later than max_rate_wait.
-type rateWaitError struct{ wait time.Duration }
-
-func (e *rateWaitError) Error() string {
-	return fmt.Sprintf("GitHub's rate limit resets in %s, longer than max_rate_wait", e.wait.Round(time.Second))
-}
-
 // waitForLimit waits until a rate limit reported exhausted has reset, if within max_rate_wait.
 func (c *client) waitForLimit(ctx context.Context) error {
-	c.mu.Lock()
-	until := c.limitedUntil
-	c.mu.Unlock()
-	d := until.Sub(c.now())
-	if d <= 0 {
-		return nil
-	}
-	if d > c.cfg.MaxRateWait {
-		return &rateWaitError{wait: d}
-	}
-	return c.wait(ctx, d)
+	return c.limit.Wait(ctx, c.now(), c.cfg.MaxRateWait, c.wait)
 }
 
 // noteLimit records an answer's rate-limit headers and reports whether the answer is a refusal
@@ -136,10 +119,7 @@ func (c *client) noteLimit(status int, h http.Header) bool {
 		if err != nil {
 			until = now.Add(time.Minute)
 		} else {
-			until = time.Unix(reset, 0)
-			if date, err := http.ParseTime(h.Get("Date")); err == nil {
-				until = now.Add(until.Sub(date))
-			}
+			until = ratelimit.ResetAt(now, reset, h.Get("Date"))
 		}
 	} else if status == http.StatusTooManyRequests {
 		until = now.Add(time.Minute)
@@ -147,14 +127,10 @@ func (c *client) noteLimit(status int, h http.Header) bool {
 		return false
 	}
 	if !until.After(now) {
-		// A reset in the past, or this second: GitHub's reset has one-second resolution.
+		// A retry-after of 0: GitHub's limits have one-second resolution.
 		until = now.Add(time.Second)
 	}
-	c.mu.Lock()
-	if until.After(c.limitedUntil) {
-		c.limitedUntil = until
-	}
-	c.mu.Unlock()
+	c.limit.Until(until)
 	return refused
 }
 

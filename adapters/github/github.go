@@ -35,6 +35,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/accessbot/accessbot/adapters"
+	"github.com/accessbot/accessbot/internal/ratelimit"
 
 	"github.com/accessbot/accessbot/internal/backoff"
 )
@@ -91,6 +92,7 @@ func New(cfg Config, log zerolog.Logger, o Options) (*Adapter, error) {
 	c := &client{
 		base: strings.TrimSuffix(cfg.APIURL, "/"), http: hc, cfg: &cfg,
 		now: o.Now, wait: o.Wait, attempts: cfg.MaxAttempts,
+		limit: ratelimit.Hold{Who: "GitHub"},
 	}
 	if c.now == nil {
 		c.now = time.Now

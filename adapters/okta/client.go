@@ -20,6 +20,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/accessbot/accessbot/internal/httplink"
+	"github.com/accessbot/accessbot/internal/ratelimit"
 )
 
 // The adapter speaks the few Management API calls it needs itself, over net/http, rather than
@@ -98,39 +99,20 @@ type client struct {
 	wait     func(ctx context.Context, d time.Duration) error
 	attempts int
 
-	mu sync.Mutex
-	// limitedUntil is when the rate limit of the last answer that had none left resets: the
-	// next call waits until then.
-	limitedUntil time.Time
+	// limit holds every call until the rate limit of the last answer that had none left resets.
+	limit ratelimit.Hold
 
 	// tokenMu guards the OAuth access token (auth private_key) and its end, and is held while a
 	// new one is fetched, so that concurrent calls wait for one fetch instead of making many.
-	// It is never held while taking mu's place: noteLimit locks mu during a fetch.
+	// noteLimit may hold the rate limit during a fetch.
 	tokenMu     sync.Mutex
 	token       string
 	tokenExpiry time.Time
 }
 
-// rateWaitError is a rate limit that resets later than max_rate_wait.
-type rateWaitError struct{ wait time.Duration }
-
-func (e *rateWaitError) Error() string {
-	return fmt.Sprintf("Okta's rate limit resets in %s, longer than max_rate_wait", e.wait.Round(time.Second))
-}
-
 // waitForLimit waits until the rate limit reported exhausted has reset, if it is within max_rate_wait.
 func (c *client) waitForLimit(ctx context.Context) error {
-	c.mu.Lock()
-	until := c.limitedUntil
-	c.mu.Unlock()
-	d := until.Sub(c.now())
-	if d <= 0 {
-		return nil
-	}
-	if d > c.cfg.MaxRateWait {
-		return &rateWaitError{wait: d}
-	}
-	return c.wait(ctx, d)
+	return c.limit.Wait(ctx, c.now(), c.cfg.MaxRateWait, c.wait)
 }
 
 // noteLimit records the rate-limit headers of an answer. X-Rate-Limit-Reset is a Unix time in
@@ -141,9 +123,7 @@ func (c *client) noteLimit(h http.Header, exhausted bool) {
 	if err != nil {
 		if exhausted {
 			// No reset given: wait a second, as Okta's limits are per minute and this is the least.
-			c.mu.Lock()
-			c.limitedUntil = c.now().Add(time.Second)
-			c.mu.Unlock()
+			c.limit.Until(c.now().Add(time.Second))
 		}
 		return
 	}
@@ -151,20 +131,7 @@ func (c *client) noteLimit(h http.Header, exhausted bool) {
 	if !exhausted && (err != nil || remaining > 0) {
 		return
 	}
-	now := c.now()
-	until := time.Unix(reset, 0)
-	if date, err := http.ParseTime(h.Get("Date")); err == nil {
-		until = now.Add(until.Sub(date))
-	}
-	if !until.After(now) {
-		// A reset in the past, or this second: Okta's reset has one-second resolution.
-		until = now.Add(time.Second)
-	}
-	c.mu.Lock()
-	if until.After(c.limitedUntil) {
-		c.limitedUntil = until
-	}
-	c.mu.Unlock()
+	c.limit.Until(ratelimit.ResetAt(c.now(), reset, h.Get("Date")))
 }
 
 // do calls method path (with query) and decodes a 2xx body into out (if not nil). It waits out

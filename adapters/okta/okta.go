@@ -28,6 +28,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/accessbot/accessbot/adapters"
+	"github.com/accessbot/accessbot/internal/ratelimit"
 
 	"github.com/accessbot/accessbot/internal/backoff"
 )
@@ -83,6 +84,7 @@ func New(cfg Config, log zerolog.Logger, o Options) (*Adapter, error) {
 	c := &client{
 		base: strings.TrimSuffix(cfg.OrgURL, "/"), http: hc, cfg: &cfg,
 		now: o.Now, wait: o.Wait, attempts: cfg.MaxAttempts,
+		limit: ratelimit.Hold{Who: "Okta"},
 	}
 	if c.now == nil {
 		c.now = time.Now

@@ -38,8 +38,8 @@ var allowed = []struct {
 	// The kubernetes adapter paces its requests with the shared token bucket.
 	{"adapters/kubernetes", []string{"adapters", "internal/ratelimit", "internal/backoff", "internal/ident"}},
 	// The GitHub and Okta adapters page with the shared Link header reader.
-	{"adapters/github", []string{"adapters", "internal/backoff", "internal/httplink"}},
-	{"adapters/okta", []string{"adapters", "internal/backoff", "internal/httplink"}},
+	{"adapters/github", []string{"adapters", "internal/backoff", "internal/httplink", "internal/ratelimit"}},
+	{"adapters/okta", []string{"adapters", "internal/backoff", "internal/httplink", "internal/ratelimit"}},
 	{"adapters/awsidc", []string{"adapters", "internal/backoff"}},
 	// The LDAP and SSH adapters render their config's templates without text/template.
 	{"adapters/ldap", []string{"adapters", "internal/tmpl", "internal/ident"}},
