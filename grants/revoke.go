@@ -79,9 +79,7 @@ func (s *Service) revokeEarly(ctx context.Context, a Actor, grantID, note string
 		}
 		g.WarnAt = time.Time{}
 		g.RevokedBy = a.ID
-		if a.ID == System.ID {
-			g.RevokeNote = note
-		}
+		g.RevokeNote = note // only RevokeAsSystem gives one
 		g.UpdatedAt = now
 		if err := updateGrant(ctx, t, &g); err != nil {
 			return err
